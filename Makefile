@@ -1,0 +1,112 @@
+# kelp build. `make` builds build/bin/kelp-volume and its workers;
+# `make test` installs dependencies, builds a sanitizer build and runs every test.
+#
+# Options:
+#   OFFSET_BYTES=4|5  .idx offset width (5 = Go's "large_disk" build, 8000GB volumes)
+#   SANITIZE=1        ASan + UBSan
+#   BUILD=dir         output directory
+
+OFFSET_BYTES ?= 4
+BUILD ?= build
+SANITIZE ?= 0
+CXX ?= g++
+CC ?= gcc
+
+LLHTTP_SRC := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+
+CPPFLAGS := -I. -I$(LLHTTP_INC) -DKELP_OFFSET_BYTES=$(OFFSET_BYTES) -D_GNU_SOURCE -MMD -MP
+CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Wno-missing-field-initializers
+CFLAGS := -O2 -g
+LDLIBS := -luv -lisal -lsystemd -lpthread
+ifeq ($(SANITIZE),1)
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  CXXFLAGS += $(SANFLAGS) -O1
+  CFLAGS += $(SANFLAGS)
+  LDFLAGS += $(SANFLAGS)
+endif
+
+OBJ := $(BUILD)/obj
+BIN := $(BUILD)/bin
+
+COMMON_SRCS := $(wildcard common/*.cc) $(wildcard ipc/*.cc)
+SUPERVISOR_SRCS := $(filter-out supervisor/main.cc,$(wildcard supervisor/*.cc))
+HTTP_SRCS := $(filter-out worker-http/main.cc,$(wildcard worker-http/*.cc))
+UNIT_SRCS := $(wildcard tests/unit/*.cc)
+LLHTTP_OBJS := $(OBJ)/llhttp/llhttp.o $(OBJ)/llhttp/api.o $(OBJ)/llhttp/http.o
+
+objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
+
+COMMON_OBJS := $(call objs,$(COMMON_SRCS))
+SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS))
+HTTP_OBJS := $(call objs,$(HTTP_SRCS)) $(LLHTTP_OBJS)
+
+.PHONY: all deps run test unit system fuzz clean bench
+all: $(BIN)/kelp-volume $(BIN)/kelp-worker-http
+
+$(BIN)/kelp-volume: $(OBJ)/supervisor/main.o $(SUPERVISOR_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/kelp-worker-http: $(OBJ)/worker-http/main.o $(HTTP_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OBJ)/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
+
+# llhttp is compiled from the C sources Debian's node-llhttp ships.
+$(OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(@D)
+	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -c -o $@ $<
+
+# ---- fuzzing (clang libFuzzer) ----
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -I$(LLHTTP_INC) -D_GNU_SOURCE -DKELP_OFFSET_BYTES=$(OFFSET_BYTES)
+FUZZ_LIB_SRCS := $(COMMON_SRCS) $(HTTP_SRCS)
+$(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz_%.cc $(FUZZ_LIB_SRCS) $(wildcard common/*.h worker-http/*.h ipc/*.h)
+	@mkdir -p $(@D)
+	clang++ $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c $(LDLIBS)
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.cc,$(FUZZ_BUILD)/fuzz-%,$(wildcard tests/fuzz/fuzz_*.cc))
+FUZZ_SECONDS ?= 20
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	  name=$$(basename $$t); mkdir -p build/fuzz/corpus-$$name; \
+	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus-$$name tests/fuzz/seeds/$${name#fuzz-} 2>&1 | tail -3 || exit 1; \
+	done
+
+# ---- workflows ----
+deps:
+	bash packaging/install-deps.sh
+
+TEST_BUILD := build/test
+unit:
+	$(MAKE) BUILD=$(TEST_BUILD) SANITIZE=1 OFFSET_BYTES=5 $(TEST_BUILD)/bin/unit-tests
+	$(TEST_BUILD)/bin/unit-tests
+
+system:
+	$(MAKE) BUILD=$(TEST_BUILD) SANITIZE=1 OFFSET_BYTES=5 all
+	KELP_BIN=$(TEST_BUILD)/bin .venv/bin/python -m pytest -q tests/system
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) fuzz FUZZ_SECONDS=15 OFFSET_BYTES=5
+	$(MAKE) system
+
+run: deps all
+	bash packaging/run-local.sh
+
+bench: deps all
+	bash benchmarks/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

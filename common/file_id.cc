@@ -1,0 +1,71 @@
+#include "common/file_id.h"
+
+#include "common/bytes.h"
+
+namespace kelp {
+
+bool ParseHex(std::string_view s, size_t max_digits, uint64_t* out) {
+  if (s.empty() || s.size() > max_digits) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return false;
+    v = v << 4 | uint64_t(d);
+  }
+  *out = v;
+  return true;
+}
+
+Result<NeedleIdCookie> ParseNeedleIdCookie(std::string_view s) {
+  if (s.size() <= size_t(kCookieSize) * 2) return Status::Invalid("KeyHash is too short.");
+  if (s.size() > size_t(kNeedleIdSize + kCookieSize) * 2) return Status::Invalid("KeyHash is too long.");
+  const size_t split = s.size() - kCookieSize * 2;
+  NeedleIdCookie r;
+  uint64_t cookie = 0;
+  if (!ParseHex(s.substr(0, split), 16, &r.id))
+    return Status::Invalid("Parse needleId error: strconv.ParseUint: parsing \"" + std::string(s.substr(0, split)) +
+                           "\": invalid syntax");
+  if (!ParseHex(s.substr(split), 8, &cookie))
+    return Status::Invalid("Parse cookie error: strconv.ParseUint: parsing \"" + std::string(s.substr(split)) +
+                           "\": invalid syntax");
+  r.cookie = Cookie(cookie);
+  return r;
+}
+
+Result<VolumeId> ParseVolumeId(std::string_view s) {
+  uint64_t v = 0;
+  bool valid = !s.empty() && s.size() <= 10;
+  for (char c : s) {
+    if (c < '0' || c > '9') { valid = false; break; }
+    v = v * 10 + uint64_t(c - '0');
+  }
+  if (!valid || v > 0xFFFFFFFFull)
+    return Status::Invalid("strconv.ParseUint: parsing \"" + std::string(s) + "\": " +
+                           (valid ? "value out of range" : "invalid syntax"));
+  return VolumeId(v);
+}
+
+std::string FormatNeedleIdCookie(NeedleId id, Cookie cookie) {
+  uint8_t b[12];
+  PutU64(b, id);
+  PutU32(b + 8, cookie);
+  size_t first = 0;
+  while (first < 8 && b[first] == 0) ++first;
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve((12 - first) * 2);
+  for (size_t i = first; i < 12; ++i) {
+    out.push_back(kHex[b[i] >> 4]);
+    out.push_back(kHex[b[i] & 15]);
+  }
+  return out;
+}
+
+std::string FormatFileId(VolumeId vid, NeedleId id, Cookie cookie) {
+  return std::to_string(vid) + "," + FormatNeedleIdCookie(id, cookie);
+}
+
+}  // namespace kelp

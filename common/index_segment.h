@@ -1,0 +1,154 @@
+// A volume's needle index in shared memory (a sealed memfd), written by the
+// supervisor only and read lock-free by worker processes.
+//
+// Layout: one 4 KiB SegmentHeader, then `capacity` 16-byte slots
+// {key u64, value u64}, open addressing with linear probing, capacity a power
+// of two. Invariants:
+//  * Single writer. Readers map the segment read-only.
+//  * A slot's key, once set, never changes; slots are never freed (a delete
+//    rewrites the value with the deleted bit), so probing stays valid.
+//  * The writer stores the value before the key (release); a reader that sees
+//    the key (acquire) sees a complete value. Values are single 8-byte atomics,
+//    so no reader ever observes a torn entry.
+//  * Needle id 0 lives in the header (zero_key_value) because key 0 marks an
+//    empty slot.
+//  * When the table must grow, the writer builds a larger segment, publishes it
+//    to every reader, and keeps writing both until every reader has switched;
+//    then it sets `superseded` on the old one and unmaps it.
+//  * The size of the memfd is sealed: a reader's mapping can never be cut short.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include "common/status.h"
+#include "common/types.h"
+
+namespace kelp {
+
+// Packed slot value: bits 0..39 offset in 8-byte units, bit 40 deleted,
+// bits 41..63 needle size, or kSizeUnknown when it does not fit in 23 bits
+// (the reader then takes the size from the needle header on disk).
+struct IndexValue {
+  uint64_t offset_units = 0;
+  uint32_t size = 0;  // the needle's size field (body size), never negative here
+  bool deleted = false;
+  bool size_known = true;
+
+  static constexpr uint32_t kSizeUnknown = (1u << 23) - 1;
+  uint64_t Pack() const;
+  static IndexValue Unpack(uint64_t v);
+};
+
+struct SegmentCounters {
+  uint64_t file_count = 0;      // live needles
+  uint64_t deleted_count = 0;
+  uint64_t deleted_bytes = 0;
+  uint64_t content_size = 0;    // bytes of live needle bodies
+  uint64_t max_file_key = 0;
+  uint64_t dat_size = 0;        // .dat length including superblock
+  uint64_t last_modified_s = 0; // newest write, unix seconds
+};
+
+struct alignas(64) SegmentHeader {
+  uint64_t magic;
+  uint32_t layout_version;
+  uint32_t header_size;
+  uint64_t capacity;
+  uint64_t generation;
+  std::atomic<uint64_t> superseded;
+  std::atomic<uint64_t> used_slots;
+  std::atomic<uint64_t> zero_key_value;
+  std::atomic<uint64_t> read_only;
+  std::atomic<uint64_t> file_count, deleted_count, deleted_bytes, content_size, max_file_key, dat_size, last_modified_s;
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared atomics must be lock-free");
+
+inline constexpr uint64_t kSegmentMagic = 0x4b454c5049445831ull;  // "KELPIDX1"
+inline constexpr uint32_t kSegmentLayoutVersion = 1;
+inline constexpr size_t kSegmentHeaderBytes = 4096;
+
+// Read side: maps a segment fd read-only.
+class IndexSegmentReader {
+ public:
+  IndexSegmentReader() = default;
+  ~IndexSegmentReader();
+  IndexSegmentReader(const IndexSegmentReader&) = delete;
+  IndexSegmentReader& operator=(const IndexSegmentReader&) = delete;
+  IndexSegmentReader(IndexSegmentReader&& o) noexcept { *this = std::move(o); }
+  IndexSegmentReader& operator=(IndexSegmentReader&& o) noexcept;
+
+  // Validates magic, layout and size; does not keep `fd`.
+  static Result<IndexSegmentReader> Map(int fd);
+
+  std::optional<IndexValue> Lookup(NeedleId id) const;
+  SegmentCounters Counters() const;
+  bool ReadOnly() const { return header()->read_only.load(std::memory_order_acquire) != 0; }
+  uint64_t Generation() const { return header()->generation; }
+  bool Superseded() const { return header()->superseded.load(std::memory_order_acquire) != 0; }
+  bool valid() const { return base_ != nullptr; }
+
+ private:
+  const SegmentHeader* header() const { return reinterpret_cast<const SegmentHeader*>(base_); }
+  void* base_ = nullptr;
+  size_t length_ = 0;
+};
+
+// Write side: owns the memfd. Only the supervisor creates these.
+class IndexSegmentWriter {
+ public:
+  IndexSegmentWriter() = default;
+  ~IndexSegmentWriter();
+  IndexSegmentWriter(const IndexSegmentWriter&) = delete;
+  IndexSegmentWriter& operator=(const IndexSegmentWriter&) = delete;
+  IndexSegmentWriter(IndexSegmentWriter&& o) noexcept { *this = std::move(o); }
+  IndexSegmentWriter& operator=(IndexSegmentWriter&& o) noexcept;
+
+  // capacity is rounded up to a power of two (minimum 1024).
+  static Result<IndexSegmentWriter> Create(const char* name, uint64_t capacity, uint64_t generation);
+
+  // Returns false only when the table is too full to take a new key.
+  bool Put(NeedleId id, const IndexValue& v);
+  std::optional<IndexValue> Get(NeedleId id) const;
+  void SetCounters(const SegmentCounters& c);
+  void SetReadOnly(bool ro);
+  void MarkSuperseded();
+
+  int fd() const { return fd_; }
+  uint64_t capacity() const { return header()->capacity; }
+  uint64_t used_slots() const { return header()->used_slots.load(std::memory_order_relaxed); }
+  uint64_t generation() const { return header()->generation; }
+  // Growth is due when a new key would push the load factor past 3/4.
+  bool WantsGrowth() const { return (used_slots() + 1) * 4 > capacity() * 3; }
+  // Copies every entry and the header state into `dst`.
+  void CopyTo(IndexSegmentWriter* dst) const;
+
+  template <typename F>
+  void ForEach(F&& f) const;  // f(NeedleId, IndexValue)
+
+ private:
+  SegmentHeader* header() const { return reinterpret_cast<SegmentHeader*>(base_); }
+  void* base_ = nullptr;
+  size_t length_ = 0;
+  int fd_ = -1;
+};
+
+namespace segment_detail {
+struct Slot {
+  std::atomic<uint64_t> key;
+  std::atomic<uint64_t> value;
+};
+inline Slot* Slots(void* base) { return reinterpret_cast<Slot*>(static_cast<char*>(base) + kSegmentHeaderBytes); }
+}  // namespace segment_detail
+
+template <typename F>
+void IndexSegmentWriter::ForEach(F&& f) const {
+  if (uint64_t v = header()->zero_key_value.load(std::memory_order_relaxed)) f(NeedleId(0), IndexValue::Unpack(v));
+  auto* slots = segment_detail::Slots(base_);
+  for (uint64_t i = 0; i < capacity(); ++i) {
+    const uint64_t k = slots[i].key.load(std::memory_order_relaxed);
+    if (k != 0) f(NeedleId(k), IndexValue::Unpack(slots[i].value.load(std::memory_order_relaxed)));
+  }
+}
+
+}  // namespace kelp

@@ -1,0 +1,188 @@
+#include "common/needle.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "common/bytes.h"
+#include "common/crc32c.h"
+
+namespace kelp {
+
+uint32_t PaddingLength(uint32_t size, uint8_t version) {
+  const uint64_t unpadded = uint64_t(kNeedleHeaderSize) + size + kNeedleChecksumSize + (version == 3 ? kTimestampSize : 0);
+  return uint32_t(kNeedlePaddingSize - unpadded % kNeedlePaddingSize);
+}
+
+uint64_t BodyLength(uint32_t size, uint8_t version) {
+  return uint64_t(size) + kNeedleChecksumSize + (version == 3 ? kTimestampSize : 0) + PaddingLength(size, version);
+}
+
+namespace {
+
+struct Effective {
+  uint8_t flags;
+  size_t name_size;
+  size_t mime_size;
+};
+
+Effective EffectiveFields(const NeedleFields& f) {
+  return {f.flags, std::min(f.name.size(), kMaxNameOrMimeSize), std::min(f.mime.size(), kMaxNameOrMimeSize)};
+}
+
+uint32_t BodySize(const NeedleFields& f, const Effective& e) {
+  if (f.data.empty()) return 0;
+  uint64_t s = 4 + f.data.size() + 1;
+  if (e.flags & kFlagHasName) s += 1 + e.name_size;
+  if (e.flags & kFlagHasMime) s += 1 + e.mime_size;
+  if (e.flags & kFlagHasLastModified) s += kLastModifiedBytes;
+  if (e.flags & kFlagHasTtl) s += kTtlBytes;
+  if (e.flags & kFlagHasPairs) s += 2 + std::min<size_t>(f.pairs.size(), 0xFFFF);
+  return uint32_t(s);
+}
+
+}  // namespace
+
+void SetContentFlags(NeedleFields* f) {
+  if (!f->name.empty()) f->flags |= kFlagHasName;
+  if (!f->mime.empty()) f->flags |= kFlagHasMime;
+  if (f->last_modified != 0) f->flags |= kFlagHasLastModified;
+  if (!f->ttl.empty()) f->flags |= kFlagHasTtl;
+  if (!f->pairs.empty()) f->flags |= kFlagHasPairs;
+}
+
+EncodedLayout PlanNeedleV3(const NeedleFields& f) {
+  EncodedLayout l;
+  l.size = BodySize(f, EffectiveFields(f));
+  l.total = ActualSize(l.size, 3);
+  l.append_at_offset = kNeedleHeaderSize + uint64_t(l.size) + kNeedleChecksumSize;
+  return l;
+}
+
+EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out) {
+  const Effective e = EffectiveFields(f);
+  EncodedLayout l = PlanNeedleV3(f);
+  PutU32(out, f.cookie);
+  PutU64(out + 4, f.id);
+  PutU32(out + 12, l.size);
+  uint8_t* p = out + kNeedleHeaderSize;
+  if (!f.data.empty()) {
+    PutU32(p, uint32_t(f.data.size()));
+    p += 4;
+    if (f.data.data() != reinterpret_cast<const char*>(p)) std::memmove(p, f.data.data(), f.data.size());
+    p += f.data.size();
+    *p++ = e.flags;
+    if (e.flags & kFlagHasName) { *p++ = uint8_t(e.name_size); std::memcpy(p, f.name.data(), e.name_size); p += e.name_size; }
+    if (e.flags & kFlagHasMime) { *p++ = uint8_t(e.mime_size); std::memcpy(p, f.mime.data(), e.mime_size); p += e.mime_size; }
+    if (e.flags & kFlagHasLastModified) {
+      uint8_t lm[8];
+      PutU64(lm, f.last_modified);
+      std::memcpy(p, lm + 8 - kLastModifiedBytes, kLastModifiedBytes);
+      p += kLastModifiedBytes;
+    }
+    if (e.flags & kFlagHasTtl) { f.ttl.ToBytes(p); p += kTtlBytes; }
+    if (e.flags & kFlagHasPairs) {
+      const size_t n = std::min<size_t>(f.pairs.size(), 0xFFFF);
+      PutU16(p, uint16_t(n));
+      std::memcpy(p + 2, f.pairs.data(), n);
+      p += 2 + n;
+    }
+  }
+  l.checksum = Crc32c(f.data.data(), f.data.size());
+  PutU32(p, l.checksum);
+  PutU64(p + 4, f.append_at_ns);
+  p += kNeedleChecksumSize + kTimestampSize;
+  // Go's writer emits its padding from a scratch buffer whose bytes 12..15 hold
+  // the big-endian size and the rest zeros; reproduce it so records are identical.
+  uint8_t pad[8] = {0};
+  PutU32(pad, l.size);
+  const uint32_t padding = PaddingLength(l.size, 3);
+  std::memcpy(p, pad, padding);
+  return l;
+}
+
+std::string EncodeNeedleV3(const NeedleFields& f) {
+  std::string out(PlanNeedleV3(f).total, '\0');
+  EncodeNeedleV3(f, reinterpret_cast<uint8_t*>(out.data()));
+  return out;
+}
+
+NeedleHeader ParseNeedleHeader(const uint8_t* p) { return {GetU32(p), GetU64(p + 4), GetU32(p + 12)}; }
+
+Status ParseNeedleNonData(const uint8_t* b, size_t len, ParsedNeedle* n) {
+  size_t i = 0;
+  auto corrupted = [](int which) {
+    return Status::Corruption("index out of range " + std::to_string(which) + ": needle data corrupted");
+  };
+  if (i < len) n->flags = b[i++];
+  if (i < len && (n->flags & kFlagHasName)) {
+    const size_t s = b[i++];
+    if (i + s > len) return corrupted(2);
+    n->name = {reinterpret_cast<const char*>(b + i), s};
+    i += s;
+  }
+  if (i < len && (n->flags & kFlagHasMime)) {
+    const size_t s = b[i++];
+    if (i + s > len) return corrupted(3);
+    n->mime = {reinterpret_cast<const char*>(b + i), s};
+    i += s;
+  }
+  if (i < len && (n->flags & kFlagHasLastModified)) {
+    if (i + kLastModifiedBytes > len) return corrupted(4);
+    uint64_t v = 0;
+    for (int k = 0; k < kLastModifiedBytes; ++k) v = v << 8 | b[i + k];
+    n->last_modified = v;
+    i += kLastModifiedBytes;
+  }
+  if (i < len && (n->flags & kFlagHasTtl)) {
+    if (i + kTtlBytes > len) return corrupted(5);
+    n->ttl = Ttl::FromBytes(b + i);
+    i += kTtlBytes;
+  }
+  if (i < len && (n->flags & kFlagHasPairs)) {
+    if (i + 2 > len) return corrupted(6);
+    const size_t s = GetU16(b + i);
+    i += 2;
+    if (i + s > len) return corrupted(7);
+    n->pairs = {reinterpret_cast<const char*>(b + i), s};
+    i += s;
+  }
+  return Status::Ok();
+}
+
+Status ParseNeedle(const uint8_t* p, size_t len, uint32_t expected_size, uint8_t version, ParsedNeedle* n) {
+  if (version < 1 || version > 3) return Status::Invalid("unsupported version " + std::to_string(version) + "!");
+  if (len < ActualSize(expected_size, version)) return Status::Corruption("needle record truncated");
+  *n = ParsedNeedle{};
+  n->header = ParseNeedleHeader(p);
+  if (n->header.size != expected_size)
+    return Status::Corruption("size mismatch: entry not found: found id " + std::to_string(n->header.id) + " size " +
+                              std::to_string(int32_t(n->header.size)) + ", expected size " + std::to_string(expected_size));
+  const uint8_t* body = p + kNeedleHeaderSize;
+  const uint32_t size = expected_size;
+  if (version == 1) {
+    n->data = {reinterpret_cast<const char*>(body), size};
+  } else if (size > 0) {
+    const uint32_t data_size = GetU32(body);
+    if (uint64_t(data_size) + 4 > size) return Status::Corruption("index out of range 1: needle data corrupted");
+    n->data = {reinterpret_cast<const char*>(body + 4), data_size};
+    Status s = ParseNeedleNonData(body + 4 + data_size, size - 4 - data_size, n);
+    if (!s.ok()) return s;
+  }
+  const uint8_t* tail = body + size;
+  n->checksum = GetU32(tail);
+  if (!n->data.empty()) {
+    const uint32_t actual = Crc32c(n->data.data(), n->data.size());
+    if (actual != n->checksum && LegacyCrcValue(actual) != n->checksum) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "invalid CRC for needle %llx (got %08x, want %08x), data on disk corrupted: needle data corrupted",
+                    static_cast<unsigned long long>(n->header.id), actual, n->checksum);
+      return Status::Corruption(msg);
+    }
+    n->checksum = actual;
+  }
+  if (version == 3) n->append_at_ns = GetU64(tail + kNeedleChecksumSize);
+  return Status::Ok();
+}
+
+}  // namespace kelp
