@@ -1,0 +1,20 @@
+// Small POSIX helpers with Status results.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+
+#include "common/status.h"
+
+namespace kelp {
+
+std::string ErrnoMessage(const std::string& what);
+// Writes to path.tmp, fsyncs, renames over path.
+Status WriteFileAtomically(const std::string& path, const std::string& content);
+// Full pread/pwrite loops; a short read at EOF is an error.
+Status PreadFull(int fd, void* buf, size_t len, off_t offset);
+Status PwriteFull(int fd, const void* buf, size_t len, off_t offset);
+bool FileExists(const std::string& path);
+Result<off_t> FileSize(int fd);
+
+}  // namespace kelp

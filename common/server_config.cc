@@ -1,0 +1,58 @@
+#include "common/server_config.h"
+
+#include <unistd.h>
+
+namespace kelp {
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = s.find(',', start);
+    std::string part = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!part.empty() && part.front() == ' ') part.erase(part.begin());
+    while (!part.empty() && part.back() == ' ') part.pop_back();
+    if (!part.empty()) out.push_back(part);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+Result<ServerConfig> BuildServerConfig(const Flags& f) {
+  ServerConfig c;
+  c.port = int(f.Int("port"));
+  if (c.port <= 0 || c.port > 65535) return Status::Invalid("invalid -port " + std::to_string(c.port));
+  c.grpc_port = f.Int("port.grpc") > 0 ? int(f.Int("port.grpc")) : c.port + 10000;
+  c.ip = f.Str("ip");
+  c.bind_ip = f.Str("ip.bind").empty() ? c.ip : f.Str("ip.bind");
+  if (c.bind_ip.empty()) c.bind_ip = "0.0.0.0";
+  if (c.ip.empty()) c.ip = "127.0.0.1";
+  const auto dirs = SplitComma(f.Str("dir"));
+  if (dirs.empty()) return Status::Invalid("-dir is empty");
+  const auto maxes = SplitComma(f.Str("max"));
+  const auto disks = SplitComma(f.Str("disk"));
+  if (maxes.size() > 1 && maxes.size() != dirs.size())
+    return Status::Invalid(std::to_string(dirs.size()) + " directories by -dir, but only " + std::to_string(maxes.size()) +
+                           " max volume counts by -max");
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    LocationConfig l;
+    l.dir = dirs[i];
+    l.idx_dir = f.Str("dir.idx").empty() ? dirs[i] : f.Str("dir.idx");
+    const std::string m = maxes.empty() ? "8" : maxes[maxes.size() == 1 ? 0 : i];
+    char* end = nullptr;
+    const long v = std::strtol(m.c_str(), &end, 10);
+    if (m.empty() || *end != '\0' || v < 0) return Status::Invalid("The max specified in -max not a valid number " + m);
+    l.max_volumes = int(v);
+    if (!disks.empty()) l.disk_type = disks[disks.size() == 1 ? 0 : std::min(i, disks.size() - 1)];
+    c.locations.push_back(l);
+  }
+  const long long workers = f.Int("workers");
+  c.workers = workers > 0 ? int(workers) : int(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  c.file_size_limit_bytes = f.Int("fileSizeLimitMB") << 20;
+  c.idle_timeout_s = double(f.Int("idleTimeout"));
+  c.read_mode = f.Str("readMode");
+  return c;
+}
+
+}  // namespace kelp

@@ -1,0 +1,124 @@
+#include "ipc/channel.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kelp::ipc {
+
+void Message::CloseFds() {
+  for (int fd : fds) close(fd);
+  fds.clear();
+}
+
+Channel::~Channel() {
+  for (auto& p : queue_)
+    for (int fd : p.fds) close(fd);
+  if (fd_ >= 0) close(fd_);
+}
+
+bool Channel::Pair(int fds[2]) {
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return false;
+  for (int i = 0; i < 2; ++i) {
+    int size = 4 * 1024 * 1024;
+    setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  return true;
+}
+
+// 1: sent, 0: would block, -1: peer gone.
+int Channel::SendNow(const std::string& bytes, const int* fds, int nfds) {
+  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
+  if (nfds > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  for (;;) {
+    if (sendmsg(fd_, &msg, MSG_NOSIGNAL) >= 0) return 1;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 0;
+    return -1;
+  }
+}
+
+bool Channel::Send(MsgType type, uint64_t request_id, std::string_view payload, const int* fds, int nfds) {
+  if (fd_ < 0 || nfds > kMaxFdsPerMessage) return false;
+  MsgHeader h{kMagic, uint16_t(type), 0, uint32_t(payload.size()), 0, request_id};
+  std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
+  bytes.append(payload);
+  if (queue_.empty()) {
+    const int r = SendNow(bytes, fds, nfds);
+    if (r == 1) return true;
+    if (r < 0) return false;
+  }
+  Pending p{std::move(bytes), {}};
+  for (int i = 0; i < nfds; ++i) p.fds.push_back(fcntl(fds[i], F_DUPFD_CLOEXEC, 0));
+  queue_.push_back(std::move(p));
+  return true;
+}
+
+bool Channel::Flush() {
+  while (!queue_.empty()) {
+    Pending& p = queue_.front();
+    const int r = SendNow(p.bytes, p.fds.data(), int(p.fds.size()));
+    if (r == 0) return true;
+    if (r < 0) return false;
+    for (int fd : p.fds) close(fd);
+    queue_.pop_front();
+  }
+  return true;
+}
+
+RecvResult Channel::Recv(Message* out) {
+  out->payload.resize(kMaxDatagram + sizeof(MsgHeader));
+  iovec iov{out->payload.data(), out->payload.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? RecvResult::kEmpty : RecvResult::kError;
+  if (n == 0) return RecvResult::kClosed;
+  out->fds.clear();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        out->fds.push_back(fd);
+      }
+    }
+  }
+  if (size_t(n) < sizeof(MsgHeader) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+    out->CloseFds();
+    return RecvResult::kError;
+  }
+  std::memcpy(&out->header, out->payload.data(), sizeof(MsgHeader));
+  if (out->header.magic != kMagic || out->header.length != size_t(n) - sizeof(MsgHeader)) {
+    out->CloseFds();
+    return RecvResult::kError;
+  }
+  out->payload.erase(0, sizeof(MsgHeader));
+  out->payload.resize(out->header.length);
+  return RecvResult::kMessage;
+}
+
+}  // namespace kelp::ipc

@@ -1,0 +1,71 @@
+// A non-blocking SOCK_SEQPACKET endpoint. Send() never blocks: a datagram the
+// kernel cannot take now is queued (with dup'ed fds) and flushed when the
+// socket turns writable; the owner watches WantsWrite().
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ipc/messages.h"
+
+namespace kelp::ipc {
+
+struct Message {
+  MsgHeader header{};
+  std::string payload;
+  std::vector<int> fds;  // owned by the receiver: close what you do not keep
+
+  template <typename T>
+  bool As(T* out) const {
+    if (payload.size() < sizeof(T)) return false;
+    std::memcpy(out, payload.data(), sizeof(T));
+    return true;
+  }
+  std::string_view Tail(size_t offset) const {
+    return offset <= payload.size() ? std::string_view(payload).substr(offset) : std::string_view();
+  }
+  MsgType type() const { return MsgType(header.type); }
+  void CloseFds();
+};
+
+enum class RecvResult { kMessage, kEmpty, kClosed, kError };
+
+class Channel {
+ public:
+  explicit Channel(int fd = -1) : fd_(fd) {}
+  ~Channel();
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  // Creates a connected pair; both ends are non-blocking and close-on-exec.
+  static bool Pair(int fds[2]);
+
+  // Returns false only when the peer is gone.
+  bool Send(MsgType type, uint64_t request_id, std::string_view payload, const int* fds = nullptr, int nfds = 0);
+  template <typename T>
+  bool Send(MsgType type, uint64_t request_id, const T& body, std::string_view tail = {}, const int* fds = nullptr, int nfds = 0) {
+    std::string p(reinterpret_cast<const char*>(&body), sizeof(T));
+    p.append(tail);
+    return Send(type, request_id, p, fds, nfds);
+  }
+  RecvResult Recv(Message* out);
+  // Sends queued datagrams; returns false when the peer is gone.
+  bool Flush();
+  bool WantsWrite() const { return !queue_.empty(); }
+  int fd() const { return fd_; }
+  int Release() { int f = fd_; fd_ = -1; return f; }
+
+ private:
+  struct Pending {
+    std::string bytes;
+    std::vector<int> fds;
+  };
+  int SendNow(const std::string& bytes, const int* fds, int nfds);
+  int fd_;
+  std::deque<Pending> queue_;
+};
+
+}  // namespace kelp::ipc

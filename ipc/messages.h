@@ -1,0 +1,97 @@
+// The supervisor <-> worker protocol: one SOCK_SEQPACKET socketpair per worker,
+// one datagram per message, file descriptors as SCM_RIGHTS.
+// Every datagram is a MsgHeader followed by `length` payload bytes. Payload
+// structs are trivially copyable and sent in host byte order: both ends are
+// always the same build on the same host (the supervisor execs the workers
+// from its own directory), and kProtocolVersion guards against anything else.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+namespace kelp::ipc {
+
+inline constexpr uint32_t kMagic = 0x4b4c5001;  // "KLP" + protocol version 1
+inline constexpr uint32_t kProtocolVersion = 1;
+// Records up to this size travel inside the datagram; larger ones in a memfd.
+inline constexpr uint32_t kInlineRecordLimit = 64 * 1024;
+inline constexpr uint32_t kMaxDatagram = kInlineRecordLimit + 4096;
+inline constexpr int kMaxFdsPerMessage = 4;
+
+enum class MsgType : uint16_t {
+  kHello = 1,            // S->W  payload: Hello + argv (NUL-separated); fds: [listen socket...]
+  kVolumeAttach = 2,     // S->W  payload: VolumeAttach + collection; fds: [.dat read-only, index segment]
+  kVolumeDetach = 3,     // S->W  payload: VolumeRef
+  kSegmentReplaced = 4,  // S->W  payload: VolumeRef; fds: [new index segment]
+  kSegmentAck = 5,       // W->S  payload: VolumeRef (the generation the worker now reads)
+  kWriteRequest = 6,     // W->S  payload: WriteRequest [+ record bytes when inline]; fds: [] or [record memfd]
+  kWriteReply = 7,       // S->W  payload: MutationReply
+  kDeleteRequest = 8,    // W->S  payload: DeleteRequest
+  kDeleteReply = 9,      // S->W  payload: MutationReply
+  kDrain = 10,           // S->W  no payload: stop accepting, finish in-flight requests, exit
+  kReady = 11,           // W->S  no payload: listening, all volumes attached
+  kAttachDone = 12,      // S->W  no payload: the initial volume set is complete
+};
+
+struct MsgHeader {
+  uint32_t magic;
+  uint16_t type;
+  uint16_t reserved;
+  uint32_t length;
+  uint32_t reserved2;
+  uint64_t request_id;
+};
+static_assert(sizeof(MsgHeader) == 24);
+
+struct Hello {
+  uint32_t worker_index;
+  uint32_t listen_fd_count;
+  uint32_t argc;
+  uint32_t reserved;
+};
+
+struct VolumeRef {
+  uint32_t volume_id;
+  uint32_t reserved;
+  uint64_t generation;
+};
+
+struct VolumeAttach {
+  uint32_t volume_id;
+  uint8_t version;
+  uint8_t replica_placement;
+  uint8_t ttl_count;
+  uint8_t ttl_unit;
+  uint64_t generation;
+  uint32_t collection_length;  // collection bytes follow the struct
+  uint32_t reserved;
+};
+
+struct WriteRequest {
+  uint32_t volume_id;
+  uint8_t fsync;
+  uint8_t inline_record;  // 1: record follows; 0: record is the memfd's first record_length bytes
+  uint16_t reserved;
+  uint64_t record_length;
+};
+
+struct DeleteRequest {
+  uint32_t volume_id;
+  uint32_t cookie;
+  uint64_t needle_id;
+  uint64_t append_at_ns;  // 0: now
+};
+
+// Status codes mirror kelp::Code.
+struct MutationReply {
+  uint16_t code;
+  uint8_t unchanged;
+  uint8_t reserved;
+  uint32_t size;
+  uint64_t offset;
+  char message[240];  // NUL-terminated
+};
+
+static_assert(std::is_trivially_copyable_v<Hello> && std::is_trivially_copyable_v<VolumeAttach> &&
+              std::is_trivially_copyable_v<WriteRequest> && std::is_trivially_copyable_v<MutationReply>);
+
+}  // namespace kelp::ipc

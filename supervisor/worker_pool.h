@@ -1,0 +1,99 @@
+// Spawns, feeds and replaces the worker processes.
+//
+// Each worker gets: fd 3 = its end of a SOCK_SEQPACKET pair; a Hello with the
+// server's flags and the listening sockets; one VolumeAttach per volume with a
+// read-only .dat fd and the volume's index segment; then AttachDone.
+// Mutations come back as WriteRequest / DeleteRequest and are applied here,
+// by the only writer. A worker that dies is respawned with back-off; its
+// in-flight requests fail on its own connections only.
+#pragma once
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/index_segment.h"
+#include "ipc/channel.h"
+#include "supervisor/store.h"
+
+namespace kelp {
+
+struct WorkerPoolOptions {
+  std::string http_worker_path;
+  std::vector<std::string> server_args;  // forwarded to workers verbatim
+  std::vector<int> listen_fds;
+  int http_workers = 1;
+};
+
+class WorkerPool {
+ public:
+  WorkerPool(uv_loop_t* loop, Store* store, WorkerPoolOptions options);
+  ~WorkerPool();
+
+  void Start();
+  // Zero-downtime replacement: new workers first, then the old ones drain.
+  void Reload();
+  // Asks every worker to drain; `done` runs when all have exited.
+  void Shutdown(void (*done)(void*), void* arg);
+
+  size_t live_workers() const;
+  int restarts() const { return restarts_; }
+
+ private:
+  struct Worker {
+    WorkerPool* pool = nullptr;
+    int slot = 0;
+    uint64_t serial = 0;
+    uv_process_t process{};
+    uv_poll_t poll{};
+    std::unique_ptr<ipc::Channel> channel;
+    bool exited = false;
+    bool draining = false;
+    bool poll_closed = false;
+    uint64_t started_ms = 0;
+  };
+  struct Handover {
+    IndexSegmentWriter old_segment;
+    std::set<uint64_t> waiting;  // worker serials still reading the old segment
+  };
+  struct Slot {
+    uint64_t last_start_ms = 0;
+    int failures = 0;
+    uv_timer_t timer{};
+    bool timer_armed = false;
+  };
+
+  void Spawn(int slot);
+  void SendInitialState(Worker* w);
+  void AttachVolume(Worker* w, Volume* v);
+  void OnReadable(Worker* w);
+  void OnMessage(Worker* w, ipc::Message& m);
+  void HandleWrite(Worker* w, ipc::Message& m);
+  void HandleDelete(Worker* w, ipc::Message& m);
+  void Reply(Worker* w, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset);
+  void MaybeGrow(Volume* v);
+  void FinishHandover(VolumeId vid, uint64_t serial);
+  void OnExit(Worker* w, int64_t status, int signal);
+  void Forget(Worker* w);
+  void UpdatePoll(Worker* w);
+  void ScheduleRespawn(int slot);
+  static void OnPoll(uv_poll_t* h, int status, int events);
+  static void OnProcessExit(uv_process_t* p, int64_t status, int term_signal);
+
+  uv_loop_t* loop_;
+  Store* store_;
+  WorkerPoolOptions options_;
+  std::map<uint64_t, Worker*> workers_;  // by serial
+  std::vector<Slot> slots_;
+  std::map<VolumeId, Handover> handovers_;
+  uint64_t next_serial_ = 1;
+  int restarts_ = 0;
+  bool shutting_down_ = false;
+  void (*shutdown_done_)(void*) = nullptr;
+  void* shutdown_arg_ = nullptr;
+};
+
+}  // namespace kelp
