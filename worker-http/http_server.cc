@@ -1,0 +1,366 @@
+#include "worker-http/http_server.h"
+
+#include <llhttp.h>
+#include <strings.h>
+
+#include <cstring>
+#include <ctime>
+#include <memory>
+
+namespace kelp::http {
+
+namespace {
+
+std::string HttpDate() {
+  static time_t cached_at = 0;
+  static char cached[64];
+  const time_t now = time(nullptr);
+  if (now != cached_at) {
+    tm t;
+    gmtime_r(&now, &t);
+    strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &t);
+    cached_at = now;
+  }
+  return cached;
+}
+
+std::string ToLower(std::string s) {
+  for (char& c : s) c = char(tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+class Connection {
+ public:
+  Connection(Server* server) : server_(server), alive_(std::make_shared<bool>(true)) {
+    llhttp_settings_init(&settings_);
+    settings_.on_url = [](llhttp_t* p, const char* at, size_t n) { return Self(p)->Append(&Self(p)->req_.url, at, n); };
+    settings_.on_header_field = [](llhttp_t* p, const char* at, size_t n) {
+      Connection* c = Self(p);
+      if (c->in_value_) c->CommitHeader();
+      return c->Append(&c->field_, at, n);
+    };
+    settings_.on_header_value = [](llhttp_t* p, const char* at, size_t n) {
+      Connection* c = Self(p);
+      c->in_value_ = true;
+      return c->Append(&c->value_, at, n);
+    };
+    settings_.on_headers_complete = [](llhttp_t* p) { return Self(p)->HeadersComplete(); };
+    settings_.on_body = [](llhttp_t* p, const char* at, size_t n) { return Self(p)->Body(at, n); };
+    settings_.on_message_complete = [](llhttp_t* p) { return Self(p)->MessageComplete(); };
+    llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+    parser_.data = this;
+    uv_tcp_init(server->loop_, &tcp_);
+    tcp_.data = this;
+    uv_timer_init(server->loop_, &idle_);
+    idle_.data = this;
+  }
+
+  uv_tcp_t* tcp() { return &tcp_; }
+
+  void Start() {
+    sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      char ip[64] = {0};
+      if (ss.ss_family == AF_INET) uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), ip, sizeof ip);
+      else uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&ss), ip, sizeof ip);
+      remote_ip_ = ip;
+    }
+    uv_tcp_nodelay(&tcp_, 1);
+    Reset();
+    ResumeReading();
+  }
+
+  void DrainRequested() {
+    if (!busy_) Close();
+  }
+
+  void Close() {
+    if (closing_) return;
+    closing_ = true;
+    *alive_ = false;
+    uv_timer_stop(&idle_);
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
+      auto* c = static_cast<Connection*>(h->data);
+      c->server_->Closed(c);
+      delete c;
+    });
+  }
+
+ private:
+  static Connection* Self(llhttp_t* p) { return static_cast<Connection*>(p->data); }
+
+  int Append(std::string* s, const char* at, size_t n) {
+    header_bytes_ += n;
+    if (header_bytes_ > server_->limits_.max_header_bytes) {
+      header_too_large_ = true;
+      return HPE_USER;
+    }
+    s->append(at, n);
+    return HPE_OK;
+  }
+
+  void CommitHeader() {
+    req_.headers.emplace_back(ToLower(std::move(field_)), std::move(value_));
+    field_.clear();
+    value_.clear();
+    in_value_ = false;
+  }
+
+  int HeadersComplete() {
+    if (in_value_ || !field_.empty()) CommitHeader();
+    req_.method = llhttp_method_name(llhttp_method_t(parser_.method));
+    req_.http_major = parser_.http_major;
+    req_.http_minor = parser_.http_minor;
+    const size_t q = req_.url.find('?');
+    req_.path = UrlDecode(std::string_view(req_.url).substr(0, q), false);
+    req_.query = q == std::string::npos ? "" : req_.url.substr(q + 1);
+    if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > server_->limits_.max_body_bytes) {
+      body_too_large_ = true;
+      return HPE_USER;
+    }
+    if (const std::string* e = req_.Header("expect"); e && strcasecmp(e->c_str(), "100-continue") == 0 && parser_.http_minor >= 1) {
+      static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      WriteRaw(std::string(kContinue, sizeof kContinue - 1));
+    }
+    if (parser_.flags & F_CONTENT_LENGTH) req_.body.reserve(size_t(parser_.content_length));
+    return HPE_OK;
+  }
+
+  int Body(const char* at, size_t n) {
+    if (req_.body.size() + n > server_->limits_.max_body_bytes) {
+      body_too_large_ = true;
+      return HPE_USER;
+    }
+    req_.body.append(at, n);
+    return HPE_OK;
+  }
+
+  int MessageComplete() {
+    req_.keep_alive = llhttp_should_keep_alive(&parser_) && !server_->draining_;
+    message_ready_ = true;
+    return HPE_PAUSED;
+  }
+
+  void Reset() {
+    req_ = Request{};
+    req_.remote_ip = remote_ip_;
+    field_.clear();
+    value_.clear();
+    in_value_ = false;
+    header_bytes_ = 0;
+    message_ready_ = false;
+  }
+
+  void ResumeReading() {
+    if (closing_) return;
+    uv_timer_start(&idle_, [](uv_timer_t* t) {
+      auto* c = static_cast<Connection*>(t->data);
+      if (!c->busy_) c->Close();
+    }, server_->limits_.idle_timeout_ms, 0);
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&tcp_),
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* c = static_cast<Connection*>(h->data);
+          buf->base = c->read_buf_;
+          buf->len = sizeof c->read_buf_;
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+          auto* c = static_cast<Connection*>(s->data);
+          if (n < 0) return c->Close();
+          if (n == 0) return;
+          c->Feed(buf->base, size_t(n));
+        });
+  }
+
+  void Feed(const char* data, size_t len) {
+    uv_timer_again(&idle_);
+    const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+    if (err == HPE_OK) return;
+    if (err == HPE_PAUSED && message_ready_) {
+      const char* stop = llhttp_get_error_pos(&parser_);
+      const size_t used = stop ? size_t(stop - data) : len;
+      unparsed_.assign(data + used, len - used);
+      Dispatch();
+      return;
+    }
+    if (header_too_large_) return FailAndClose(431, "431 Request Header Fields Too Large");
+    if (body_too_large_) return FailAndClose(413, "413 Request Entity Too Large");
+    FailAndClose(400, "400 Bad Request");
+  }
+
+  void FailAndClose(int status, const char* body) {
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(StatusText(status)) +
+                      "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" + body;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    busy_ = true;
+    WriteRaw(std::move(out), [this] { Close(); });
+  }
+
+  void Dispatch() {
+    busy_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_timer_stop(&idle_);
+    std::weak_ptr<bool> alive = alive_;
+    const bool head = req_.method == "HEAD";
+    server_->handler_(req_, [this, alive, head](Response r) {
+      if (alive.expired() || !*alive.lock()) return;
+      r.head_only = r.head_only || head;
+      Send(std::move(r));
+    });
+  }
+
+  void Send(Response r) {
+    const bool keep = req_.keep_alive && !r.close_connection && !server_->draining_;
+    const uint64_t length = r.stream ? r.stream->Length() : r.body.size();
+    std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(StatusText(r.status)) + "\r\n";
+    bool has_length = false, has_date = false;
+    for (const auto& [k, v] : r.headers) {
+      if (strcasecmp(k.c_str(), "Content-Length") == 0) has_length = true;
+      if (strcasecmp(k.c_str(), "Date") == 0) has_date = true;
+      head += k + ": " + v + "\r\n";
+    }
+    if (!has_date) head += "Date: " + HttpDate() + "\r\n";
+    const bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+    if (!has_length && !bodiless) head += "Content-Length: " + std::to_string(length) + "\r\n";
+    if (!keep) head += "Connection: close\r\n";
+    head += "\r\n";
+    keep_after_ = keep;
+    if (r.head_only || bodiless) {
+      WriteRaw(std::move(head), [this] { Finished(); });
+      return;
+    }
+    if (!r.stream) {
+      head += r.body;
+      WriteRaw(std::move(head), [this] { Finished(); });
+      return;
+    }
+    stream_ = std::move(r.stream);
+    WriteRaw(std::move(head), [this] { PumpStream(); });
+  }
+
+  void PumpStream() {
+    std::string chunk;
+    if (!stream_->Next(&chunk)) {
+      const bool complete = chunk.empty() && stream_done_ok_();
+      stream_.reset();
+      if (!complete) return Close();
+      return Finished();
+    }
+    WriteRaw(std::move(chunk), [this] { PumpStream(); });
+  }
+
+  // A stream that ends having produced every promised byte completed normally.
+  std::function<bool()> stream_done_ok_ = [] { return true; };
+
+  void Finished() {
+    busy_ = false;
+    if (!keep_after_ || server_->draining_) return Close();
+    Reset();
+    llhttp_resume(&parser_);
+    if (!unparsed_.empty()) {
+      std::string pending = std::move(unparsed_);
+      unparsed_.clear();
+      held_ = std::move(pending);
+      Feed(held_.data(), held_.size());
+      if (busy_ || closing_) return;
+    }
+    ResumeReading();
+  }
+
+  struct WriteReq {
+    uv_write_t req;
+    std::string data;
+    std::function<void()> done;
+  };
+
+  void WriteRaw(std::string data, std::function<void()> done = nullptr) {
+    if (closing_) return;
+    auto* w = new WriteReq{{}, std::move(data), std::move(done)};
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init(w->data.data(), unsigned(w->data.size()));
+    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, [](uv_write_t* req, int status) {
+      auto* w = static_cast<WriteReq*>(req->data);
+      auto* c = static_cast<Connection*>(req->handle->data);
+      if (status < 0) c->Close();
+      else if (w->done && !c->closing_) w->done();
+      delete w;
+    });
+    if (rc != 0) {
+      delete w;
+      Close();
+    }
+  }
+
+  Server* server_;
+  std::shared_ptr<bool> alive_;
+  uv_tcp_t tcp_{};
+  uv_timer_t idle_{};
+  llhttp_t parser_{};
+  llhttp_settings_t settings_{};
+  Request req_;
+  std::string field_, value_, unparsed_, held_, remote_ip_;
+  bool in_value_ = false, message_ready_ = false, busy_ = false, closing_ = false, keep_after_ = true;
+  bool header_too_large_ = false, body_too_large_ = false;
+  size_t header_bytes_ = 0;
+  std::unique_ptr<BodySource> stream_;
+  char read_buf_[64 * 1024];
+};
+
+Server::Server(uv_loop_t* loop, Handler handler, ServerLimits limits)
+    : loop_(loop), handler_(std::move(handler)), limits_(limits) {}
+
+bool Server::Listen(int fd) {
+  auto* t = new uv_tcp_t;
+  uv_tcp_init(loop_, t);
+  t->data = this;
+  if (uv_tcp_open(t, fd) != 0 || uv_listen(reinterpret_cast<uv_stream_t*>(t), 4096, &Server::OnConnection) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    return false;
+  }
+  listeners_.push_back(t);
+  return true;
+}
+
+void Server::OnConnection(uv_stream_t* listener, int status) {
+  auto* self = static_cast<Server*>(listener->data);
+  if (status < 0 || self->draining_) return;
+  auto* c = new Connection(self);
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(c->tcp())) != 0) {
+    // Another worker took it (all workers share the listening socket).
+    c->Close();
+    return;
+  }
+  self->connections_.insert(c);
+  c->Start();
+}
+
+void Server::Closed(Connection* c) {
+  connections_.erase(c);
+  if (draining_ && connections_.empty() && on_drained_) {
+    auto f = std::move(on_drained_);
+    on_drained_ = nullptr;
+    f();
+  }
+}
+
+void Server::Drain(std::function<void()> on_drained) {
+  draining_ = true;
+  on_drained_ = std::move(on_drained);
+  for (uv_tcp_t* t : listeners_)
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  listeners_.clear();
+  std::vector<Connection*> idle(connections_.begin(), connections_.end());
+  for (Connection* c : idle) c->DrainRequested();
+  if (connections_.empty() && on_drained_) {
+    auto f = std::move(on_drained_);
+    on_drained_ = nullptr;
+    f();
+  }
+}
+
+}  // namespace kelp::http

@@ -1,0 +1,50 @@
+// HTTP/1.1 server on libuv + llhttp, one per worker process.
+// Per connection: one request is handled at a time; while its response is
+// pending the parser is paused and the socket is not read, so pipelined
+// requests are answered in order and a client cannot make the worker buffer
+// more than one request ahead.
+#pragma once
+#include <uv.h>
+
+#include <functional>
+#include <set>
+
+#include "worker-http/http_types.h"
+
+namespace kelp::http {
+
+struct ServerLimits {
+  size_t max_header_bytes = 1 << 20;  // Go's http.DefaultMaxHeaderBytes
+  uint64_t max_body_bytes = 256ull << 20;
+  uint64_t idle_timeout_ms = 30000;
+  size_t stream_chunk_bytes = 1 << 20;
+};
+
+class Connection;
+
+class Server {
+ public:
+  // The handler must eventually call `respond` exactly once.
+  using Handler = std::function<void(Request&, Respond)>;
+
+  Server(uv_loop_t* loop, Handler handler, ServerLimits limits);
+  bool Listen(int fd);
+  // Stops accepting; keep-alive connections close after their current request.
+  void Drain(std::function<void()> on_drained);
+  size_t connections() const { return connections_.size(); }
+
+ private:
+  friend class Connection;
+  void Closed(Connection* c);
+  static void OnConnection(uv_stream_t* server, int status);
+
+  uv_loop_t* loop_;
+  Handler handler_;
+  ServerLimits limits_;
+  std::vector<uv_tcp_t*> listeners_;
+  std::set<Connection*> connections_;
+  bool draining_ = false;
+  std::function<void()> on_drained_;
+};
+
+}  // namespace kelp::http

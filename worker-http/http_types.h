@@ -1,0 +1,56 @@
+// Requests and responses as the handlers see them.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kelp::http {
+
+struct Request {
+  std::string method;
+  std::string url;  // raw request target
+  std::string path;  // decoded path component
+  std::string query;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote_ip;
+  int http_major = 1, http_minor = 1;
+  bool keep_alive = true;
+
+  const std::string* Header(std::string_view lower_name) const;
+  std::string HeaderOr(std::string_view lower_name, std::string fallback = {}) const;
+  // First value of a query parameter (URL-decoded); empty when absent.
+  std::string Query(std::string_view name) const;
+  bool HasQuery(std::string_view name) const;
+};
+
+// Supplies a large body piece by piece; Next() returns false at the end or on
+// error (the connection is then closed, as the status line is already out).
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual uint64_t Length() const = 0;
+  virtual bool Next(std::string* chunk) = 0;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::unique_ptr<BodySource> stream;  // if set, replaces body
+  bool head_only = false;              // HEAD: headers with the GET length, no body
+  bool close_connection = false;
+
+  void Set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
+};
+
+using Respond = std::function<void(Response)>;
+
+std::string_view StatusText(int status);
+std::string UrlDecode(std::string_view s, bool plus_as_space);
+
+}  // namespace kelp::http

@@ -1,0 +1,289 @@
+#include "worker-http/upload.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "worker-http/json_writer.h"
+
+namespace kelp {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = char(tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// Go's util.CleanWindowsPathBase: backslashes become '/', then path.Base.
+std::string CleanWindowsPathBase(std::string name) {
+  std::replace(name.begin(), name.end(), '\\', '/');
+  while (name.size() > 1 && name.back() == '/') name.pop_back();
+  const size_t slash = name.rfind('/');
+  if (slash != std::string::npos && name.size() > 1) name = name.substr(slash + 1);
+  if (name.empty()) return ".";
+  return name;
+}
+
+// Go's path.Base.
+std::string PathBase(std::string_view p) {
+  if (p.empty()) return ".";
+  while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+  const size_t slash = p.rfind('/');
+  if (slash != std::string_view::npos && p.size() > 1) p = p.substr(slash + 1);
+  return std::string(p);
+}
+
+struct Part {
+  std::map<std::string, std::string> headers;  // lower-cased names
+  std::string_view body;
+  std::string FileName() const {
+    auto it = headers.find("content-disposition");
+    if (it == headers.end()) return "";
+    std::string type;
+    std::map<std::string, std::string> params;
+    if (!ParseMediaParams(it->second, &type, &params) || type != "form-data") return "";
+    auto f = params.find("filename");
+    return f == params.end() ? "" : PathBase(f->second);
+  }
+  std::string Header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+// Splits a multipart body into parts. Errors read like Go's mime/multipart.
+Status SplitMultipart(std::string_view body, const std::string& boundary, std::vector<Part>* parts) {
+  const std::string delim = "--" + boundary;
+  size_t pos = body.find(delim);
+  if (pos == std::string_view::npos) return Status::Invalid("multipart: NextPart: EOF");
+  pos += delim.size();
+  for (;;) {
+    if (body.substr(pos, 2) == "--") return Status::Ok();  // final boundary
+    // Skip transport padding, then the line break after the boundary.
+    while (pos < body.size() && (body[pos] == ' ' || body[pos] == '\t')) ++pos;
+    if (body.substr(pos, 2) == "\r\n") pos += 2;
+    else if (body.substr(pos, 1) == "\n") pos += 1;
+    else return Status::Invalid("multipart: NextPart: EOF");
+    Part part;
+    for (;;) {
+      const size_t eol = body.find('\n', pos);
+      if (eol == std::string_view::npos) return Status::Invalid("multipart: NextPart: EOF");
+      std::string_view line = body.substr(pos, eol - pos);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      pos = eol + 1;
+      if (line.empty()) break;
+      const size_t colon = line.find(':');
+      if (colon == std::string_view::npos || colon == 0) return Status::Invalid("malformed MIME header line: " + std::string(line));
+      part.headers[Lower(Trim(line.substr(0, colon)))] = std::string(Trim(line.substr(colon + 1)));
+    }
+    const std::string next = "\r\n" + delim;
+    size_t end = body.find(next, pos);
+    size_t skip = next.size();
+    if (end == std::string_view::npos) {
+      end = body.find("\n" + delim, pos);
+      skip = delim.size() + 1;
+    }
+    if (end == std::string_view::npos) return Status::Invalid("multipart: NextPart: EOF");
+    part.body = body.substr(pos, end - pos);
+    parts->push_back(std::move(part));
+    pos = end + skip;
+  }
+}
+
+std::map<std::string, std::string> LoadSystemMimeTypes() {
+  std::map<std::string, std::string> m;
+  for (const char* file : {"/etc/mime.types", "/etc/apache2/mime.types", "/etc/apache/mime.types", "/etc/httpd/conf/mime.types"}) {
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      std::istringstream words(line);
+      std::string type, ext;
+      words >> type;
+      while (words >> ext) {
+        if (ext[0] == '#') break;
+        std::string t = type;
+        if (t.rfind("text/", 0) == 0 && t.find("charset") == std::string::npos) t += "; charset=utf-8";
+        m["." + Lower(ext)] = t;
+      }
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+bool ParseMediaParams(std::string_view v, std::string* media_type, std::map<std::string, std::string>* params) {
+  const size_t semi = v.find(';');
+  *media_type = Lower(Trim(v.substr(0, semi)));
+  if (media_type->empty()) return false;
+  params->clear();
+  std::string_view rest = semi == std::string_view::npos ? std::string_view() : v.substr(semi + 1);
+  while (!Trim(rest).empty()) {
+    rest = Trim(rest);
+    const size_t eq = rest.find('=');
+    if (eq == std::string_view::npos) return false;
+    std::string key = Lower(Trim(rest.substr(0, eq)));
+    rest = Trim(rest.substr(eq + 1));
+    std::string value;
+    if (!rest.empty() && rest[0] == '"') {
+      size_t i = 1;
+      for (; i < rest.size() && rest[i] != '"'; ++i) {
+        if (rest[i] == '\\' && i + 1 < rest.size()) ++i;
+        value.push_back(rest[i]);
+      }
+      if (i >= rest.size()) return false;
+      rest = rest.substr(i + 1);
+      const size_t next = rest.find(';');
+      if (!Trim(rest.substr(0, next)).empty()) return false;
+      rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+    } else {
+      const size_t next = rest.find(';');
+      value = std::string(Trim(rest.substr(0, next)));
+      rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+    }
+    if (key.empty() || params->count(key)) return false;
+    (*params)[key] = value;
+  }
+  return true;
+}
+
+std::string MimeTypeByExtension(std::string_view ext) {
+  static const std::map<std::string, std::string> kBuiltin = {
+      {".avif", "image/avif"}, {".css", "text/css; charset=utf-8"}, {".gif", "image/gif"},
+      {".htm", "text/html; charset=utf-8"}, {".html", "text/html; charset=utf-8"}, {".jpeg", "image/jpeg"},
+      {".jpg", "image/jpeg"}, {".js", "text/javascript; charset=utf-8"}, {".json", "application/json"},
+      {".mjs", "text/javascript; charset=utf-8"}, {".pdf", "application/pdf"}, {".png", "image/png"},
+      {".svg", "image/svg+xml"}, {".wasm", "application/wasm"}, {".webp", "image/webp"}, {".xml", "text/xml; charset=utf-8"}};
+  static const std::map<std::string, std::string> kSystem = LoadSystemMimeTypes();
+  const std::string key = Lower(ext);
+  if (auto it = kSystem.find(key); it != kSystem.end()) return it->second;
+  if (auto it = kBuiltin.find(key); it != kBuiltin.end()) return it->second;
+  return "";
+}
+
+Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit) {
+  ParsedUpload u;
+  for (const auto& [name, value] : r.headers) {
+    // Header names arrive lower-cased; Go keeps the canonical "Seaweed-Xyz" form.
+    if (name.rfind("seaweed-", 0) == 0 && name.size() > 8) {
+      std::string canonical;
+      bool upper = true;
+      for (char c : name) {
+        canonical.push_back(upper ? char(toupper(static_cast<unsigned char>(c))) : c);
+        upper = c == '-';
+      }
+      u.pairs.emplace(canonical.substr(8), value);
+    }
+  }
+  const std::string content_type = r.HeaderOr("content-type");
+  std::string part_type = content_type;
+  const auto too_big = [&] { return Status::TooLarge("file over the limited " + std::to_string(size_limit) + " bytes"); };
+  if (r.method == "POST" && (content_type.empty() || content_type.find("form-data") != std::string::npos)) {
+    std::string media;
+    std::map<std::string, std::string> params;
+    if (content_type.empty() || !ParseMediaParams(content_type, &media, &params) ||
+        (media != "multipart/form-data" && media != "multipart/mixed"))
+      return Status::Invalid("request Content-Type isn't multipart/form-data");
+    auto b = params.find("boundary");
+    if (b == params.end() || b->second.empty()) return Status::Invalid("no multipart boundary param in Content-Type");
+    std::vector<Part> parts;
+    Status s = SplitMultipart(r.body, b->second, &parts);
+    if (parts.empty()) return s.ok() ? Status::Invalid("multipart: NextPart: EOF") : s;
+    // Go uses the first part, or the first later part that carries a file name.
+    const Part* chosen = &parts[0];
+    if (chosen->body.size() > size_limit) return too_big();
+    u.file_name = chosen->FileName();
+    if (u.file_name.empty()) {
+      for (size_t i = 1; i < parts.size(); ++i) {
+        if (!parts[i].FileName().empty()) {
+          if (parts[i].body.size() > size_limit) return too_big();
+          chosen = &parts[i];
+          u.file_name = CleanWindowsPathBase(parts[i].FileName());
+          break;
+        }
+      }
+    } else {
+      u.file_name = CleanWindowsPathBase(u.file_name);
+    }
+    u.data = chosen->body;
+    part_type = chosen->Header("content-type");
+    u.content_md5 = chosen->Header("content-md5");
+    u.gzipped = chosen->Header("content-encoding") == "gzip";
+  } else {
+    std::string disposition = r.HeaderOr("content-disposition");
+    if (disposition.find("name=") != std::string::npos) {
+      if (disposition.rfind("inline", 0) != 0 && disposition.rfind("attachment", 0) != 0) disposition = "attachment; " + disposition;
+      std::string type;
+      std::map<std::string, std::string> params;
+      if (ParseMediaParams(disposition, &type, &params)) {
+        if (auto f = params.find("filename"); f != params.end()) u.file_name = f->second;
+        else if (auto n = params.find("name"); n != params.end()) u.file_name = n->second;
+      }
+    }
+    u.file_name = u.file_name.empty() ? PathBase(r.path) : CleanWindowsPathBase(u.file_name);
+    if (r.body.size() > size_limit) return too_big();
+    u.data = r.body;
+    u.mime = content_type;
+    u.gzipped = r.HeaderOr("content-encoding") == "gzip";
+  }
+  const std::string cm = r.Query("cm");
+  u.chunk_manifest = cm == "1" || cm == "t" || cm == "T" || cm == "true" || cm == "TRUE" || cm == "True";
+  if (!u.chunk_manifest) {
+    const size_t dot = u.file_name.rfind('.');
+    std::string mtype;
+    if (dot != std::string::npos && dot > 0) mtype = MimeTypeByExtension(Lower(u.file_name.substr(dot)));
+    if (!part_type.empty() && part_type != "application/octet-stream" && mtype != part_type) u.mime = part_type;
+    else if (!mtype.empty() && u.mime.empty() && mtype != "application/octet-stream") u.mime = mtype;
+  }
+  const std::string ts = r.Query("ts");
+  u.modified_time = std::strtoull(ts.c_str(), nullptr, 10);
+  if (!ts.empty() && ts.find_first_not_of("0123456789") != std::string::npos) u.modified_time = 0;
+  auto ttl = ParseTtl(r.Query("ttl"));
+  if (ttl.ok()) u.ttl = ttl.value();
+  u.original_size = u.data.size();
+  return u;
+}
+
+NeedleFields NeedleFieldsFor(const ParsedUpload& u, NeedleId id, Cookie cookie, uint64_t now_s, std::string* pairs_json) {
+  NeedleFields f;
+  f.id = id;
+  f.cookie = cookie;
+  f.data = u.data;
+  if (u.file_name.size() < 256) {
+    f.name = u.file_name;
+    f.flags |= kFlagHasName;
+  }
+  if (u.mime.size() < 256) {
+    f.mime = u.mime;
+    f.flags |= kFlagHasMime;
+  }
+  if (!u.pairs.empty()) {
+    *pairs_json = GoJsonObject(u.pairs);
+    if (pairs_json->size() < 65536) {
+      f.pairs = *pairs_json;
+      f.flags |= kFlagHasPairs;
+    }
+  }
+  if (u.gzipped) f.flags |= kFlagIsCompressed;
+  f.last_modified = u.modified_time ? u.modified_time : now_s;
+  f.flags |= kFlagHasLastModified;
+  if (!u.ttl.empty()) {
+    f.ttl = u.ttl;
+    f.flags |= kFlagHasTtl;
+  }
+  if (u.chunk_manifest) f.flags |= kFlagIsChunkManifest;
+  return f;
+}
+
+}  // namespace kelp

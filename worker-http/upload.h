@@ -1,0 +1,42 @@
+// Turns an upload request into needle fields, as Go's ParseUpload and
+// CreateNeedleFromRequest do (upstream: weed/storage/needle/needle_parse_upload.go,
+// needle.go). Pure: no I/O, so it is unit-tested and fuzzed directly.
+#pragma once
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/needle.h"
+#include "common/status.h"
+#include "worker-http/http_types.h"
+
+namespace kelp {
+
+struct ParsedUpload {
+  std::string file_name;
+  std::string_view data;  // points into the request body
+  std::string mime;
+  std::map<std::string, std::string> pairs;  // "Seaweed-" prefix already removed
+  bool gzipped = false;
+  uint64_t original_size = 0;
+  uint64_t modified_time = 0;
+  Ttl ttl;
+  bool chunk_manifest = false;
+  std::string content_md5;
+};
+
+// `size_limit` is -fileSizeLimitMB in bytes.
+Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit);
+
+// The needle fields Go would write for this upload (flags included). Views
+// point into `u` and `pairs_json`, which must outlive the result.
+NeedleFields NeedleFieldsFor(const ParsedUpload& u, NeedleId id, Cookie cookie, uint64_t now_s, std::string* pairs_json);
+
+// Go's mime.ParseMediaType parameters (lower-cased keys), for Content-Type and
+// Content-Disposition. Returns false on malformed input.
+bool ParseMediaParams(std::string_view value, std::string* media_type, std::map<std::string, std::string>* params);
+
+// Go's mime.TypeByExtension for the extensions kelp knows ("" when unknown).
+std::string MimeTypeByExtension(std::string_view ext_lower);
+
+}  // namespace kelp

@@ -1,0 +1,46 @@
+#include "worker-http/volume_table.h"
+
+#include <unistd.h>
+
+namespace kelp {
+
+VolumeView::~VolumeView() {
+  if (dat_fd >= 0) close(dat_fd);
+}
+
+Status VolumeTable::Attach(ipc::Message& m) {
+  ipc::VolumeAttach a;
+  if (!m.As(&a) || m.fds.size() != 2) return Status::Invalid("malformed volume attach");
+  auto seg = IndexSegmentReader::Map(m.fds[1]);
+  if (!seg.ok()) return seg.status();
+  auto v = std::make_unique<VolumeView>();
+  v->id = a.volume_id;
+  v->collection = std::string(m.Tail(sizeof a).substr(0, a.collection_length));
+  v->version = a.version;
+  v->replica_placement = ReplicaPlacement::FromByte(a.replica_placement);
+  v->ttl = Ttl{a.ttl_count, a.ttl_unit};
+  v->dat_fd = m.fds[0];
+  v->segment = std::move(seg.value());
+  close(m.fds[1]);  // the mapping keeps the segment alive
+  m.fds.clear();
+  volumes_[a.volume_id] = std::move(v);
+  return Status::Ok();
+}
+
+void VolumeTable::Detach(VolumeId id) { volumes_.erase(id); }
+
+Result<uint64_t> VolumeTable::ReplaceSegment(VolumeId id, int fd) {
+  auto it = volumes_.find(id);
+  if (it == volumes_.end()) return Status::NotFound("volume not attached");
+  auto seg = IndexSegmentReader::Map(fd);
+  if (!seg.ok()) return seg.status();
+  it->second->segment = std::move(seg.value());
+  return it->second->segment.Generation();
+}
+
+const VolumeView* VolumeTable::Find(VolumeId id) const {
+  auto it = volumes_.find(id);
+  return it == volumes_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace kelp
