@@ -18,7 +18,7 @@ LLHTTP_INC := /usr/share/include/llhttp
 CPPFLAGS := -I. -I$(LLHTTP_INC) -DKELP_OFFSET_BYTES=$(OFFSET_BYTES) -D_GNU_SOURCE -MMD -MP
 CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS := -O2 -g
-LDLIBS := -luv -lisal -lsystemd -lpthread
+LDLIBS := -luv -lisal -lsystemd -lz -lpthread
 ifeq ($(SANITIZE),1)
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   CXXFLAGS += $(SANFLAGS) -O1

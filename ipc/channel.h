@@ -45,8 +45,10 @@ class Channel {
 
   // Returns false only when the peer is gone.
   bool Send(MsgType type, uint64_t request_id, std::string_view payload, const int* fds = nullptr, int nfds = 0);
+  // Sends a trivially copyable struct followed by `tail`.
   template <typename T>
-  bool Send(MsgType type, uint64_t request_id, const T& body, std::string_view tail = {}, const int* fds = nullptr, int nfds = 0) {
+  bool SendStruct(MsgType type, uint64_t request_id, const T& body, std::string_view tail = {}, const int* fds = nullptr, int nfds = 0) {
+    static_assert(std::is_trivially_copyable_v<T>);
     std::string p(reinterpret_cast<const char*>(&body), sizeof(T));
     p.append(tail);
     return Send(type, request_id, p, fds, nfds);

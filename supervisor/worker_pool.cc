@@ -106,7 +106,7 @@ void WorkerPool::SendInitialState(Worker* w) {
   ipc::Hello hello{uint32_t(w->slot), uint32_t(options_.listen_fds.size()), uint32_t(options_.server_args.size()), 0};
   std::string argv;
   for (const auto& a : options_.server_args) argv.append(a).push_back('\0');
-  w->channel->Send(ipc::MsgType::kHello, 0, hello, argv, options_.listen_fds.data(), int(options_.listen_fds.size()));
+  w->channel->SendStruct(ipc::MsgType::kHello, 0, hello, argv, options_.listen_fds.data(), int(options_.listen_fds.size()));
   for (auto& [vid, v] : store_->volumes()) AttachVolume(w, v.get());
   w->channel->Send(ipc::MsgType::kAttachDone, 0, std::string_view());
 }
@@ -121,7 +121,7 @@ void WorkerPool::AttachVolume(Worker* w, Volume* v) {
   ipc::VolumeAttach a{v->id(), sb.version, sb.replica_placement.Byte(), sb.ttl.count, sb.ttl.unit,
                       v->segment().generation(), uint32_t(v->collection().size()), 0};
   const int fds[2] = {dat, v->segment().fd()};
-  w->channel->Send(ipc::MsgType::kVolumeAttach, 0, a, v->collection(), fds, 2);
+  w->channel->SendStruct(ipc::MsgType::kVolumeAttach, 0, a, v->collection(), fds, 2);
   close(dat);
 }
 
@@ -193,7 +193,7 @@ void WorkerPool::Reply(Worker* w, ipc::MsgType type, uint64_t request_id, const 
   r.size = size;
   r.offset = offset;
   std::snprintf(r.message, sizeof r.message, "%s", s.message().c_str());
-  w->channel->Send(type, request_id, r);
+  w->channel->SendStruct(type, request_id, r);
   UpdatePoll(w);
 }
 
@@ -212,7 +212,7 @@ void WorkerPool::MaybeGrow(Volume* v) {
   for (auto& [serial, w] : workers_) {
     if (w->exited) continue;
     h.waiting.insert(serial);
-    w->channel->Send(ipc::MsgType::kSegmentReplaced, 0, ref, {}, &fd, 1);
+    w->channel->SendStruct(ipc::MsgType::kSegmentReplaced, 0, ref, {}, &fd, 1);
     UpdatePoll(w);
   }
   if (h.waiting.empty()) FinishHandover(v->id(), 0);

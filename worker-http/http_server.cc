@@ -3,6 +3,7 @@
 #include <llhttp.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -218,16 +219,18 @@ class Connection {
     const bool keep = req_.keep_alive && !r.close_connection && !server_->draining_;
     const uint64_t length = r.stream ? r.stream->Length() : r.body.size();
     std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(StatusText(r.status)) + "\r\n";
+    // Go writes the handler's headers sorted by name, then Connection, Date and Content-Length.
+    std::stable_sort(r.headers.begin(), r.headers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     bool has_length = false, has_date = false;
     for (const auto& [k, v] : r.headers) {
       if (strcasecmp(k.c_str(), "Content-Length") == 0) has_length = true;
       if (strcasecmp(k.c_str(), "Date") == 0) has_date = true;
       head += k + ": " + v + "\r\n";
     }
+    if (!keep) head += "Connection: close\r\n";
     if (!has_date) head += "Date: " + HttpDate() + "\r\n";
     const bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
     if (!has_length && !bodiless) head += "Content-Length: " + std::to_string(length) + "\r\n";
-    if (!keep) head += "Connection: close\r\n";
     head += "\r\n";
     keep_after_ = keep;
     if (r.head_only || bodiless) {
@@ -246,16 +249,13 @@ class Connection {
   void PumpStream() {
     std::string chunk;
     if (!stream_->Next(&chunk)) {
-      const bool complete = chunk.empty() && stream_done_ok_();
+      const bool failed = stream_->Failed();
       stream_.reset();
-      if (!complete) return Close();
+      if (failed) return Close();
       return Finished();
     }
     WriteRaw(std::move(chunk), [this] { PumpStream(); });
   }
-
-  // A stream that ends having produced every promised byte completed normally.
-  std::function<bool()> stream_done_ok_ = [] { return true; };
 
   void Finished() {
     busy_ = false;

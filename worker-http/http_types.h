@@ -28,13 +28,15 @@ struct Request {
   bool HasQuery(std::string_view name) const;
 };
 
-// Supplies a large body piece by piece; Next() returns false at the end or on
-// error (the connection is then closed, as the status line is already out).
+// Supplies a large body piece by piece. Next() returns false when there is no
+// more; Failed() then tells an error from the end. A failed stream closes the
+// connection (the status line is already out), so the client sees a short body.
 class BodySource {
  public:
   virtual ~BodySource() = default;
   virtual uint64_t Length() const = 0;
   virtual bool Next(std::string* chunk) = 0;
+  virtual bool Failed() const { return false; }
 };
 
 struct Response {

@@ -100,7 +100,7 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, bool fsync,
     }
     EncodeNeedleV3(fields, static_cast<uint8_t*>(p));
     munmap(p, plan.total);
-    sent = channel_.Send(ipc::MsgType::kWriteRequest, id, req, {}, &fd, 1);
+    sent = channel_.SendStruct(ipc::MsgType::kWriteRequest, id, req, {}, &fd, 1);
     close(fd);
   }
   if (!sent) {
@@ -114,7 +114,7 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, bool fsync,
 void SupervisorLink::Delete(VolumeId vid, NeedleId nid, Cookie cookie, uint64_t append_at_ns, Done done) {
   const uint64_t id = next_id_++;
   ipc::DeleteRequest req{vid, cookie, nid, append_at_ns};
-  if (!channel_.Send(ipc::MsgType::kDeleteRequest, id, req)) {
+  if (!channel_.SendStruct(ipc::MsgType::kDeleteRequest, id, req)) {
     done(MutationResult{Status::Unavailable("supervisor unavailable"), 0});
     return;
   }

@@ -29,7 +29,7 @@ class SupervisorLink {
   void Delete(VolumeId vid, NeedleId id, Cookie cookie, uint64_t append_at_ns, Done done);
   void Send(ipc::MsgType type, std::string_view payload) { channel_.Send(type, 0, payload); Poll(); }
   template <typename T>
-  void Send(ipc::MsgType type, const T& body) { channel_.Send(type, 0, body); Poll(); }
+  void SendStruct(ipc::MsgType type, const T& body) { channel_.SendStruct(type, 0, body); Poll(); }
 
  private:
   void Poll();

@@ -1,0 +1,115 @@
+#include "worker-http/blob_reader.h"
+
+#include "common/bytes.h"
+#include "common/crc32c.h"
+#include "common/file_util.h"
+#include "common/log.h"
+
+namespace kelp {
+
+ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, StoredBlob* out, std::string* error) {
+  const auto entry = v.segment.Lookup(id);
+  if (!entry || entry->offset_units == 0) return ReadOutcome::kNotFound;
+  if (entry->deleted && !read_deleted) return ReadOutcome::kDeleted;
+  const uint64_t at = entry->offset_units * kNeedlePaddingSize;
+  uint8_t head[kNeedleHeaderSize + 4];
+  const size_t head_len = v.version == 1 ? kNeedleHeaderSize : sizeof head;
+  if (Status s = PreadFull(v.dat_fd, head, head_len, off_t(at)); !s.ok()) {
+    *error = s.message();
+    return ReadOutcome::kError;
+  }
+  const NeedleHeader h = ParseNeedleHeader(head);
+  const uint32_t size = entry->size_known ? entry->size : h.size;
+  if (h.size != size || h.id != id) {
+    *error = "size mismatch: entry not found";
+    return ReadOutcome::kError;
+  }
+  const uint64_t total = ActualSize(size, v.version);
+  const uint64_t data_size = (v.version == 1 || size == 0) ? size : GetU32(head + kNeedleHeaderSize);
+  if (data_size <= kWholeReadLimit) {
+    out->record.resize(total);
+    if (Status s = PreadFull(v.dat_fd, out->record.data(), total, off_t(at)); !s.ok()) {
+      *error = s.message();
+      return ReadOutcome::kError;
+    }
+    Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(out->record.data()), total, size, v.version, &out->needle);
+    if (!s.ok()) {
+      *error = s.message();
+      return ReadOutcome::kError;
+    }
+    return ReadOutcome::kOk;
+  }
+  // Large: read everything but the data, stream the data later.
+  const uint64_t data_at = at + kNeedleHeaderSize + (v.version == 1 ? 0 : 4);
+  if (v.version == 1 || data_size + 4 > size) {
+    *error = "index out of range 1: needle data corrupted";
+    return ReadOutcome::kError;
+  }
+  const uint64_t meta_len = size - 4 - data_size;  // flags .. pairs
+  const uint64_t tail_len = total - kNeedleHeaderSize - size;  // crc, timestamp, padding
+  out->record.assign(reinterpret_cast<const char*>(head), kNeedleHeaderSize);
+  out->record.resize(kNeedleHeaderSize + meta_len + tail_len);
+  auto* meta = reinterpret_cast<uint8_t*>(out->record.data()) + kNeedleHeaderSize;
+  if (Status s = PreadFull(v.dat_fd, meta, meta_len + tail_len, off_t(data_at + data_size)); !s.ok()) {
+    *error = s.message();
+    return ReadOutcome::kError;
+  }
+  out->needle = ParsedNeedle{};
+  out->needle.header = h;
+  if (Status s = ParseNeedleNonData(meta, meta_len, &out->needle); !s.ok()) {
+    *error = s.message();
+    return ReadOutcome::kError;
+  }
+  out->needle.checksum = GetU32(meta + meta_len);
+  if (v.version == 3) out->needle.append_at_ns = GetU64(meta + meta_len + 4);
+  out->streamed = true;
+  out->data_offset = data_at;
+  out->data_size = data_size;
+  return ReadOutcome::kOk;
+}
+
+namespace {
+
+class DataStream : public http::BodySource {
+ public:
+  DataStream(int fd, uint64_t start, uint64_t length, bool verify, uint32_t expected_crc, size_t chunk)
+      : fd_(fd), pos_(start), left_(length), length_(length), verify_(verify), expected_(expected_crc), chunk_(chunk) {}
+  uint64_t Length() const override { return length_; }
+  bool Next(std::string* out) override {
+    if (left_ == 0) {
+      if (verify_ && crc_ != expected_ && LegacyCrcValue(crc_) != expected_) {
+        KLOG_ERROR("invalid CRC while streaming needle data (got %08x, want %08x)", crc_, expected_);
+        failed_ = true;
+      }
+      return false;
+    }
+    const size_t n = size_t(std::min<uint64_t>(left_, chunk_));
+    out->resize(n);
+    if (!PreadFull(fd_, out->data(), n, off_t(pos_)).ok()) {
+      failed_ = true;
+      return false;
+    }
+    if (verify_) crc_ = Crc32cUpdate(crc_, out->data(), n);
+    pos_ += n;
+    left_ -= n;
+    return true;
+  }
+  bool Failed() const override { return failed_; }
+
+ private:
+  int fd_;
+  uint64_t pos_, left_, length_;
+  bool verify_;
+  uint32_t expected_, crc_ = 0;
+  size_t chunk_;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& b, uint64_t offset, uint64_t length, size_t chunk) {
+  const bool whole = offset == 0 && length == b.data_size;
+  return std::make_unique<DataStream>(fd, b.data_offset + offset, length, whole, b.needle.checksum, chunk);
+}
+
+}  // namespace kelp

@@ -1,0 +1,422 @@
+#include "worker-http/handlers.h"
+
+#include <strings.h>
+#include <sys/statvfs.h>
+
+#include <charconv>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "common/crc32c.h"
+#include "common/types.h"
+#include "worker-http/blob_reader.h"
+#include "worker-http/fid_path.h"
+#include "worker-http/gzip.h"
+#include "worker-http/json_writer.h"
+#include "worker-http/upload.h"
+
+namespace kelp {
+namespace {
+
+uint64_t NowSeconds() { return uint64_t(time(nullptr)); }
+
+std::string HttpTime(uint64_t secs) {
+  const time_t t = time_t(secs);
+  tm g;
+  gmtime_r(&t, &g);
+  char buf[64];
+  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &g);
+  return buf;
+}
+
+bool ParseHttpTime(const std::string& s, uint64_t* secs) {
+  tm t{};
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &t);
+  if (!end || *end != '\0') return false;
+  *secs = uint64_t(timegm(&t));
+  return true;
+}
+
+std::string Etag(uint32_t crc) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%08x", crc);
+  return b;
+}
+
+void Decorate(bool cors, http::Response* resp) {
+  resp->headers.insert(resp->headers.begin(), {"Server", "SeaweedFS Volume " + ServerVersion()});
+  if (cors) {
+    resp->Set("Access-Control-Allow-Origin", "*");
+    resp->Set("Access-Control-Allow-Credentials", "true");
+  }
+}
+
+bool IsTokenChar(char c) {
+  return c > 0x20 && c < 0x7f && !std::strchr("()<>@,;:\\\"/[]?=", c);
+}
+
+// Go's mime.FormatMediaType for a single filename parameter.
+std::string ContentDisposition(const std::string& type, const std::string& filename) {
+  bool ascii = true, token = !filename.empty();
+  for (char c : filename) {
+    if (static_cast<unsigned char>(c) >= 0x80) ascii = false;
+    if (!IsTokenChar(c)) token = false;
+  }
+  if (!ascii) {
+    std::string enc;
+    static const char* kHex = "0123456789ABCDEF";
+    for (unsigned char c : filename) {
+      if (IsTokenChar(char(c)) && c != '*' && c != '\'' && c != '%') enc.push_back(char(c));
+      else { enc.push_back('%'); enc.push_back(kHex[c >> 4]); enc.push_back(kHex[c & 15]); }
+    }
+    return type + "; filename*=utf-8''" + enc;
+  }
+  if (token) return type + "; filename=" + filename;
+  std::string q = type + "; filename=\"";
+  for (char c : filename) {
+    if (c == '"' || c == '\\') q.push_back('\\');
+    q.push_back(c);
+  }
+  return q + "\"";
+}
+
+bool ParseBoolParam(const std::string& v) {
+  return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True";
+}
+
+// A single "bytes=" range against `total`; false when absent or not satisfiable.
+enum class RangeKind { kNone, kOk, kUnsatisfiable, kIgnored };
+RangeKind ParseSingleRange(const std::string& header, uint64_t total, uint64_t* start, uint64_t* len) {
+  if (header.empty()) return RangeKind::kNone;
+  if (header.rfind("bytes=", 0) != 0) return RangeKind::kIgnored;
+  const std::string spec = header.substr(6);
+  if (spec.find(',') != std::string::npos) return RangeKind::kIgnored;  // multipart ranges: full body
+  const size_t dash = spec.find('-');
+  if (dash == std::string::npos) return RangeKind::kUnsatisfiable;
+  const std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  auto num = [](const std::string& s, uint64_t* v) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+    return ec == std::errc();
+  };
+  uint64_t x = 0, y = 0;
+  if (a.empty()) {
+    if (!num(b, &y) || y == 0) return RangeKind::kUnsatisfiable;
+    if (y > total) y = total;
+    *start = total - y;
+    *len = y;
+    return total == 0 ? RangeKind::kUnsatisfiable : RangeKind::kOk;
+  }
+  if (!num(a, &x) || x >= total) return RangeKind::kUnsatisfiable;
+  if (b.empty()) y = total - 1;
+  else if (!num(b, &y) || y < x) return RangeKind::kUnsatisfiable;
+  if (y >= total) y = total - 1;
+  *start = x;
+  *len = y - x + 1;
+  return RangeKind::kOk;
+}
+
+}  // namespace
+
+std::string ServerVersion() { return std::string(kBuildOffsetBytes == 5 ? "8000GB" : "30GB") + " kelp-0.1.0"; }
+
+http::Response Empty(int status) {
+  http::Response r;
+  r.status = status;
+  return r;
+}
+
+bool WantsPretty(const http::Request& r) { return !r.Query("pretty").empty(); }
+
+http::Response JsonResponse(const http::Request& r, int status, std::string json) {
+  return JsonResponse(WantsPretty(r), status, std::move(json));
+}
+
+http::Response JsonError(bool pretty, int status, const std::string& message) {
+  return JsonResponse(pretty, status, JsonObject().Str("error", message).Done());
+}
+
+http::Response JsonResponse(bool pretty, int status, std::string json) {
+  http::Response resp;
+  resp.status = status;
+  resp.Set("Content-Type", "application/json");
+  resp.Set("X-Content-Type-Options", "nosniff");
+  if (pretty) {
+    // Go re-marshals with two-space indentation.
+    std::string out;
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < json.size(); ++i) {
+      const char c = json[i];
+      if (in_str) {
+        out.push_back(c);
+        if (c == '\\' && i + 1 < json.size()) out.push_back(json[++i]);
+        else if (c == '"') in_str = false;
+        continue;
+      }
+      switch (c) {
+        case '"': in_str = true; out.push_back(c); break;
+        case '{': case '[':
+          out.push_back(c);
+          if (i + 1 < json.size() && (json[i + 1] == '}' || json[i + 1] == ']')) { out.push_back(json[++i]); break; }
+          out += "\n" + std::string(size_t(++depth) * 2, ' ');
+          break;
+        case '}': case ']': out += "\n" + std::string(size_t(--depth) * 2, ' ') + c; break;
+        case ',': out += ",\n" + std::string(size_t(depth) * 2, ' '); break;
+        case ':': out += ": "; break;
+        default: out.push_back(c);
+      }
+    }
+    json = std::move(out);
+  }
+  resp.body = std::move(json);
+  return resp;
+}
+
+http::Response JsonError(const http::Request& r, int status, const std::string& message) {
+  return JsonResponse(r, status, JsonObject().Str("error", message).Done());
+}
+
+void Handlers::Handle(http::Request& r, http::Respond respond) {
+  // Replies may arrive after the connection (and `r`) are gone: capture values only.
+  auto decorated = [cors = r.Header("origin") != nullptr, respond](http::Response resp) {
+    Decorate(cors, &resp);
+    respond(std::move(resp));
+  };
+  if (r.path == "/status") return Status(r, decorated);
+  if (r.path == "/healthz") return Healthz(r, decorated);
+  if (r.method == "GET" || r.method == "HEAD") return Read(r, decorated);
+  if (r.method == "POST" || r.method == "PUT") return Write(r, decorated);
+  if (r.method == "DELETE") return Delete(r, decorated);
+  if (r.method == "OPTIONS") {
+    http::Response resp;
+    resp.Set("Access-Control-Allow-Methods", "PUT, POST, GET, DELETE, OPTIONS");
+    resp.Set("Access-Control-Allow-Headers", "*");
+    return decorated(std::move(resp));
+  }
+  decorated(JsonError(r, 400, "unsupported method " + r.method));
+}
+
+void Handlers::Read(http::Request& r, http::Respond respond) {
+  const UrlPathParts parts = ParseUrlPath(r.path);
+  auto vid = ParseVolumeId(parts.vid);
+  if (!vid.ok()) return respond(Empty(400));
+  auto fid = ParseFidWithDelta(parts.fid);
+  if (!fid.ok()) return respond(Empty(400));
+  const VolumeView* v = volumes_->Find(vid.value());
+  if (!v) return respond(Empty(404));  // readMode proxy/redirect need a master
+  StoredBlob blob;
+  std::string error;
+  switch (ReadBlob(*v, fid.value().id, ParseBoolParam(r.Query("readDeleted")) && r.Query("readDeleted") == "true", &blob, &error)) {
+    case ReadOutcome::kNotFound:
+    case ReadOutcome::kDeleted:
+      return respond(Empty(404));
+    case ReadOutcome::kError:
+      return respond(Empty(500));
+    case ReadOutcome::kOk:
+      break;
+  }
+  const ParsedNeedle& n = blob.needle;
+  if (n.header.cookie != fid.value().cookie) return respond(Empty(404));
+  const Ttl ttl = (n.flags & kFlagHasTtl) ? n.ttl : v->ttl;
+  if (!ttl.empty() && n.last_modified != 0 && NowSeconds() >= n.last_modified + ttl.Seconds()) return respond(Empty(404));
+
+  http::Response resp;
+  if (n.last_modified != 0) {
+    resp.Set("Last-Modified", HttpTime(n.last_modified));
+    uint64_t since = 0;
+    if (const std::string* ims = r.Header("if-modified-since"); ims && ParseHttpTime(*ims, &since) && since >= n.last_modified)
+      return respond(Empty(304));
+  }
+  const std::string etag = Etag(n.checksum);
+  if (r.HeaderOr("if-none-match") == "\"" + etag + "\"") return respond(Empty(304));
+  resp.Set("Etag", "\"" + etag + "\"");
+  if (n.flags & kFlagHasPairs) {
+    try {
+      auto pairs = nlohmann::json::parse(n.pairs);
+      for (auto& [k, val] : pairs.items())
+        if (val.is_string()) resp.Set(k, val.get<std::string>());
+    } catch (...) {
+    }
+  }
+  std::string filename = parts.filename, ext = parts.ext;
+  if (!n.name.empty() && filename.empty()) {
+    filename = std::string(n.name);
+    if (ext.empty()) ext = PathExt(filename);
+  }
+  std::string mtype;
+  if (!n.mime.empty() && std::string_view(n.mime).rfind("application/octet-stream", 0) != 0) mtype = std::string(n.mime);
+
+  std::string inflated;
+  std::string_view data = n.data;
+  if (n.IsCompressed() && !blob.streamed) {
+    if (r.HeaderOr("accept-encoding").find("gzip") != std::string::npos && IsGzipped(data)) {
+      resp.Set("Content-Encoding", "gzip");
+    } else if (Gunzip(data, size_t(config_.file_size_limit_bytes) * 4 + (64 << 20), &inflated)) {
+      data = inflated;
+    }
+  }
+  if (mtype.empty() && !PathExt(filename).empty()) mtype = MimeTypeByExtension(PathExt(filename));
+  if (!mtype.empty()) resp.Set("Content-Type", mtype);
+  resp.Set("Accept-Ranges", "bytes");
+  if (!filename.empty()) {
+    const std::string dl = r.Query("dl");
+    resp.Set("Content-Disposition", ContentDisposition(ParseBoolParam(dl) ? "attachment" : "inline", filename));
+  }
+  const uint64_t total = blob.streamed ? blob.data_size : data.size();
+  if (r.method == "HEAD") {
+    resp.Set("Content-Length", std::to_string(total));
+    resp.head_only = true;
+    return respond(std::move(resp));
+  }
+  uint64_t start = 0, len = total;
+  switch (ParseSingleRange(r.HeaderOr("range"), total, &start, &len)) {
+    case RangeKind::kUnsatisfiable: {
+      http::Response bad;
+      bad.status = 416;
+      bad.Set("Content-Range", "bytes */" + std::to_string(total));
+      return respond(std::move(bad));
+    }
+    case RangeKind::kOk:
+      resp.status = 206;
+      resp.Set("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string(start + len - 1) + "/" + std::to_string(total));
+      break;
+    default:
+      break;
+  }
+  if (blob.streamed) {
+    resp.stream = StreamBlobData(v->dat_fd, blob, start, len, 1 << 20);
+  } else {
+    resp.body.assign(data.substr(size_t(start), size_t(len)));
+  }
+  respond(std::move(resp));
+}
+
+void Handlers::Write(http::Request& r, http::Respond respond) {
+  const UrlPathParts parts = ParseUrlPath(r.path);
+  auto vid = ParseVolumeId(parts.vid);
+  if (!vid.ok()) return respond(JsonError(r, 400, vid.status().message()));
+  auto upload = ParseUpload(r, uint64_t(config_.file_size_limit_bytes));
+  if (!upload.ok()) return respond(JsonError(r, 400, upload.status().message()));
+  auto fid = ParseFidWithDelta(UploadFidOf(r.path));
+  if (!fid.ok()) return respond(JsonError(r, 400, fid.status().message()));
+  const VolumeView* v = volumes_->Find(vid.value());
+  if (!v) {
+    return respond(JsonError(r, 500, "volume " + std::to_string(vid.value()) + " not found on " + config_.ip + ":" +
+                                         std::to_string(config_.port)));
+  }
+  if (v->segment.ReadOnly()) return respond(JsonError(r, 500, "volume " + std::to_string(vid.value()) + " is read only"));
+
+  auto u = std::make_shared<ParsedUpload>(std::move(upload.value()));
+  auto pairs_json = std::make_shared<std::string>();
+  NeedleFields fields = NeedleFieldsFor(*u, fid.value().id, fid.value().cookie, NowSeconds(), pairs_json.get());
+  const uint32_t crc = Crc32c(fields.data.data(), fields.data.size());
+  const std::string etag = Etag(crc);
+
+  // Re-uploading identical content is answered without a write, as Go does.
+  StoredBlob old;
+  std::string error;
+  if (ReadBlob(*v, fields.id, false, &old, &error) == ReadOutcome::kOk && !old.streamed &&
+      old.needle.header.cookie == fields.cookie && old.needle.checksum == crc && old.needle.data == fields.data) {
+    http::Response resp = Empty(204);
+    resp.Set("Etag", "\"" + etag + "\"");
+    resp.Set("Content-MD5", u->content_md5);
+    return respond(std::move(resp));
+  }
+
+  const bool fsync = r.Query("fsync") == "true";
+  std::string name = (fields.flags & kFlagHasName) ? std::string(fields.name) : "";
+  std::string mime(fields.mime);
+  const uint64_t original_size = u->original_size;
+  const std::string md5 = u->content_md5;
+  const bool pretty = WantsPretty(r);
+  link_->Write(vid.value(), fields, fsync, [=, u = u, pairs_json = pairs_json](const MutationResult& res) {
+    if (!res.status.ok()) return respond(JsonError(pretty, 500, res.status.message()));
+    JsonObject o;
+    if (!name.empty()) o.Str("name", name);
+    if (original_size) o.UNum("size", original_size);
+    o.Str("eTag", etag);
+    if (!mime.empty()) o.Str("mime", mime);
+    if (!md5.empty()) o.Str("contentMd5", md5);
+    http::Response resp = JsonResponse(pretty, 201, o.Done());
+    resp.headers.insert(resp.headers.begin(), {"Etag", "\"" + etag + "\""});
+    resp.headers.insert(resp.headers.begin() + 1, {"Content-MD5", md5});
+    respond(std::move(resp));
+  });
+}
+
+void Handlers::Delete(http::Request& r, http::Respond respond) {
+  const UrlPathParts parts = ParseUrlPath(r.path);
+  auto fid = ParseFidWithDelta(parts.fid);
+  if (!fid.ok()) return respond(JsonError(r, 400, fid.status().message()));
+  auto vid = ParseVolumeId(parts.vid);
+  const VolumeView* v = vid.ok() ? volumes_->Find(vid.value()) : nullptr;
+  StoredBlob blob;
+  std::string error;
+  if (!v || ReadBlob(*v, fid.value().id, false, &blob, &error) != ReadOutcome::kOk)
+    return respond(JsonResponse(r, 404, JsonObject().Num("size", 0).Done()));
+  if (blob.needle.header.cookie != fid.value().cookie)
+    return respond(JsonError(r, 400, "File Random Cookie does not match."));
+  const int64_t count = int64_t(blob.needle.header.size);
+  // Go copies `ts` into the needle's LastModified, which a tombstone does not store.
+  const bool pretty = WantsPretty(r);
+  link_->Delete(vid.value(), fid.value().id, fid.value().cookie, 0, [=](const MutationResult& res) {
+    if (!res.status.ok()) return respond(JsonError(pretty, 500, "Deletion Failed: " + res.status.message()));
+    respond(JsonResponse(pretty, 202, JsonObject().Num("size", count).Done()));
+  });
+}
+
+void Handlers::Status(http::Request& r, http::Respond respond) {
+  std::string disks = "[";
+  for (const auto& loc : config_.locations) {
+    char abs[PATH_MAX];
+    const std::string dir = realpath(loc.dir.c_str(), abs) ? abs : loc.dir;
+    struct statvfs st{};
+    JsonObject d;
+    d.Str("dir", dir);
+    if (statvfs(dir.c_str(), &st) == 0) {
+      const uint64_t all = uint64_t(st.f_blocks) * st.f_frsize, free = uint64_t(st.f_bfree) * st.f_frsize;
+      d.UNum("all", all).UNum("used", all - free).UNum("free", free);
+      if (all > 0) {
+        char pf[32], pu[32];
+        std::snprintf(pf, sizeof pf, "%g", double(float(100.0 * double(free) / double(all))));
+        std::snprintf(pu, sizeof pu, "%g", double(float(100.0 * double(all - free) / double(all))));
+        d.Raw("percent_free", pf).Raw("percent_used", pu);
+      }
+    }
+    d.Str("disk_type", loc.disk_type.empty() ? "hdd" : loc.disk_type);
+    if (disks.size() > 1) disks += ",";
+    disks += d.Done();
+  }
+  disks += "]";
+  std::string vols = "[";
+  for (const auto& [id, v] : volumes_->all()) {
+    const SegmentCounters c = v->segment.Counters();
+    JsonObject rp;
+    if (v->replica_placement.same_rack) rp.Num("node", v->replica_placement.same_rack);
+    if (v->replica_placement.diff_rack) rp.Num("rack", v->replica_placement.diff_rack);
+    if (v->replica_placement.diff_data_center) rp.Num("dc", v->replica_placement.diff_data_center);
+    JsonObject o;
+    o.Str("Collection", v->collection).Str("DiskType", "hdd").Str("RemoteStorageName", "");
+    o.Raw("ReplicaPlacement", rp.Done());
+    o.Raw("Ttl", JsonObject().Num("Count", v->ttl.count).Num("Unit", v->ttl.unit).Done());
+    o.UNum("Size", c.content_size).UNum("DeletedByteCount", c.deleted_bytes).Num("ModifiedAtSecond", (long long)c.last_modified_s);
+    o.UNum("Id", id).UNum("DiskId", 0).UNum("CompactRevision", 0);
+    o.UNum("FileCount", std::min<uint64_t>(c.file_count, UINT32_MAX)).UNum("DeleteCount", std::min<uint64_t>(c.deleted_count, UINT32_MAX));
+    o.UNum("Version", v->version).Bool("ReadOnly", v->segment.ReadOnly());
+    if (vols.size() > 1) vols += ",";
+    vols += o.Done();
+  }
+  vols += "]";
+  JsonObject top;
+  top.Raw("DiskStatuses", disks).Str("Version", ServerVersion()).Raw("Volumes", vols);
+  respond(JsonResponse(r, 200, top.Done()));
+}
+
+void Handlers::Healthz(http::Request&, http::Respond respond) { respond(Empty(draining_ ? 503 : 200)); }
+
+}  // namespace kelp
