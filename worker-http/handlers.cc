@@ -13,7 +13,9 @@
 
 #include "common/crc32c.h"
 #include "common/types.h"
+#include "common/file_util.h"
 #include "worker-http/blob_reader.h"
+#include "worker-http/content_sniff.h"
 #include "worker-http/fid_path.h"
 #include "worker-http/gzip.h"
 #include "worker-http/json_writer.h"
@@ -289,6 +291,11 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
       break;
   }
   if (blob.streamed) {
+    if (mtype.empty()) {
+      std::string head(size_t(std::min<uint64_t>(len, http::kSniffLen)), '\0');
+      if (PreadFull(v->dat_fd, head.data(), head.size(), off_t(blob.data_offset + start)).ok())
+        resp.Set("Content-Type", http::DetectContentType(head));
+    }
     resp.stream = StreamBlobData(v->dat_fd, blob, start, len, 1 << 20);
   } else {
     resp.body.assign(data.substr(size_t(start), size_t(len)));

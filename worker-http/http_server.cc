@@ -1,5 +1,7 @@
 #include "worker-http/http_server.h"
 
+#include "worker-http/content_sniff.h"
+
 #include <llhttp.h>
 #include <strings.h>
 
@@ -218,6 +220,14 @@ class Connection {
   void Send(Response r) {
     const bool keep = req_.keep_alive && !r.close_connection && !server_->draining_;
     const uint64_t length = r.stream ? r.stream->Length() : r.body.size();
+    // Go sniffs a Content-Type from the first body bytes when the handler set
+    // neither Content-Type nor Content-Encoding.
+    const bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+    const auto has = [&r](const char* name) {
+      return std::any_of(r.headers.begin(), r.headers.end(), [name](const auto& h) { return strcasecmp(h.first.c_str(), name) == 0; });
+    };
+    if (!bodiless && !r.head_only && !r.stream && !r.body.empty() && !has("Content-Type") && !has("Content-Encoding"))
+      r.headers.emplace_back("Content-Type", DetectContentType(r.body));
     std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(StatusText(r.status)) + "\r\n";
     // Go writes the handler's headers sorted by name, then Connection, Date and Content-Length.
     std::stable_sort(r.headers.begin(), r.headers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -229,7 +239,6 @@ class Connection {
     }
     if (!keep) head += "Connection: close\r\n";
     if (!has_date) head += "Date: " + HttpDate() + "\r\n";
-    const bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
     if (!has_length && !bodiless) head += "Content-Length: " + std::to_string(length) + "\r\n";
     head += "\r\n";
     keep_after_ = keep;
