@@ -36,15 +36,17 @@ Result<NeedleIdCookie> ParseNeedleIdCookie(std::string_view s) {
 }
 
 Result<VolumeId> ParseVolumeId(std::string_view s) {
+  // Go parses a 64-bit number and keeps its low 32 bits.
   uint64_t v = 0;
-  bool valid = !s.empty() && s.size() <= 10;
+  bool valid = !s.empty(), overflow = false;
   for (char c : s) {
     if (c < '0' || c > '9') { valid = false; break; }
-    v = v * 10 + uint64_t(c - '0');
+    const uint64_t d = uint64_t(c - '0');
+    if (v > (~uint64_t(0) - d) / 10) overflow = true;
+    v = v * 10 + d;
   }
-  if (!valid || v > 0xFFFFFFFFull)
-    return Status::Invalid("strconv.ParseUint: parsing \"" + std::string(s) + "\": " +
-                           (valid ? "value out of range" : "invalid syntax"));
+  if (!valid || overflow)
+    return Status::Invalid("strconv.ParseUint: parsing \"" + std::string(s) + "\": " + (valid ? "value out of range" : "invalid syntax"));
   return VolumeId(v);
 }
 

@@ -18,7 +18,7 @@ struct NeedleIdCookie {
 // rest (1..16 digits) the needle id. Errors carry Go's message text.
 Result<NeedleIdCookie> ParseNeedleIdCookie(std::string_view key_cookie);
 
-// Go's strconv.ParseUint(s, 10, 32) for volume ids.
+// Go's NewVolumeId: strconv.ParseUint(s, 10, 64), truncated to 32 bits.
 Result<VolumeId> ParseVolumeId(std::string_view s);
 
 // Hex of id ++ cookie with the id's leading zero bytes dropped, as Go formats it.

@@ -53,6 +53,8 @@ class Connection {
     settings_.on_body = [](llhttp_t* p, const char* at, size_t n) { return Self(p)->Body(at, n); };
     settings_.on_message_complete = [](llhttp_t* p) { return Self(p)->MessageComplete(); };
     llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+    // Like Go: Transfer-Encoding: chunked overrides a Content-Length (RFC 7230 3.3.3).
+    llhttp_set_lenient_chunked_length(&parser_, 1);
     parser_.data = this;
     uv_tcp_init(server->loop_, &tcp_);
     tcp_.data = this;
@@ -116,6 +118,14 @@ class Connection {
 
   int HeadersComplete() {
     if (in_value_ || !field_.empty()) CommitHeader();
+    if (parser_.http_major != 1) {
+      version_unsupported_ = true;
+      return HPE_USER;
+    }
+    if (parser_.http_minor >= 1 && !req_.Header("host")) {
+      missing_host_ = true;
+      return HPE_USER;
+    }
     req_.method = llhttp_method_name(llhttp_method_t(parser_.method));
     req_.http_major = parser_.http_major;
     req_.http_minor = parser_.http_minor;
@@ -130,8 +140,22 @@ class Connection {
       static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       WriteRaw(std::string(kContinue, sizeof kContinue - 1));
     }
-    if (parser_.flags & F_CONTENT_LENGTH) req_.body.reserve(size_t(parser_.content_length));
+    if (parser_.flags & F_CONTENT_LENGTH) req_.body.reserve(size_t(std::min<uint64_t>(parser_.content_length, 4 << 20)));
+    in_body_ = true;
     return HPE_OK;
+  }
+
+  // The client closed its side mid-body: Go's upload parser fails with
+  // "unexpected EOF" and answers 400 with that JSON error.
+  void BodyCutShort() {
+    in_body_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    busy_ = true;
+    static const char kBody[] = "{\"error\":\"unexpected EOF\"}";
+    std::string out = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nServer: SeaweedFS Volume " + server_->server_name_ +
+                      "\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nDate: " + HttpDate() +
+                      "\r\nContent-Length: " + std::to_string(sizeof kBody - 1) + "\r\n\r\n" + kBody;
+    WriteRaw(std::move(out), [this] { Close(); });
   }
 
   int Body(const char* at, size_t n) {
@@ -144,6 +168,7 @@ class Connection {
   }
 
   int MessageComplete() {
+    in_body_ = false;
     req_.keep_alive = llhttp_should_keep_alive(&parser_) && !server_->draining_;
     message_ready_ = true;
     return HPE_PAUSED;
@@ -174,6 +199,7 @@ class Connection {
         },
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
           auto* c = static_cast<Connection*>(s->data);
+          if (n == UV_EOF && c->in_body_) return c->BodyCutShort();
           if (n < 0) return c->Close();
           if (n == 0) return;
           c->Feed(buf->base, size_t(n));
@@ -191,14 +217,17 @@ class Connection {
       Dispatch();
       return;
     }
-    if (header_too_large_) return FailAndClose(431, "431 Request Header Fields Too Large");
-    if (body_too_large_) return FailAndClose(413, "413 Request Entity Too Large");
-    FailAndClose(400, "400 Bad Request");
+    if (header_too_large_) return FailAndClose("431 Request Header Fields Too Large");
+    if (body_too_large_) return FailAndClose("413 Request Entity Too Large");
+    if (err == HPE_INVALID_VERSION || version_unsupported_) return FailAndClose("505 HTTP Version Not Supported: unsupported protocol version");
+    if (missing_host_) return FailAndClose("400 Bad Request: missing required Host header");
+    FailAndClose("400 Bad Request");
   }
 
-  void FailAndClose(int status, const char* body) {
-    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(StatusText(status)) +
-                      "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" + body;
+  // Go's net/http refusal: the reason doubles as the body.
+  void FailAndClose(const std::string& status_and_reason) {
+    std::string out = "HTTP/1.1 " + status_and_reason +
+                      "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" + status_and_reason;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     busy_ = true;
     WriteRaw(std::move(out), [this] { Close(); });
@@ -314,14 +343,15 @@ class Connection {
   Request req_;
   std::string field_, value_, unparsed_, held_, remote_ip_;
   bool in_value_ = false, message_ready_ = false, busy_ = false, closing_ = false, keep_after_ = true;
-  bool header_too_large_ = false, body_too_large_ = false;
+  bool in_body_ = false;
+  bool header_too_large_ = false, body_too_large_ = false, missing_host_ = false, version_unsupported_ = false;
   size_t header_bytes_ = 0;
   std::unique_ptr<BodySource> stream_;
   char read_buf_[64 * 1024];
 };
 
-Server::Server(uv_loop_t* loop, Handler handler, ServerLimits limits)
-    : loop_(loop), handler_(std::move(handler)), limits_(limits) {}
+Server::Server(uv_loop_t* loop, Handler handler, ServerLimits limits, std::string server_name)
+    : loop_(loop), handler_(std::move(handler)), limits_(limits), server_name_(std::move(server_name)) {}
 
 bool Server::Listen(int fd) {
   auto* t = new uv_tcp_t;

@@ -27,7 +27,8 @@ class Server {
   // The handler must eventually call `respond` exactly once.
   using Handler = std::function<void(Request&, Respond)>;
 
-  Server(uv_loop_t* loop, Handler handler, ServerLimits limits);
+  // `server_name` is the Server header of the responses this layer writes itself.
+  Server(uv_loop_t* loop, Handler handler, ServerLimits limits, std::string server_name);
   bool Listen(int fd);
   // Stops accepting; keep-alive connections close after their current request.
   void Drain(std::function<void()> on_drained);
@@ -45,6 +46,7 @@ class Server {
   std::set<Connection*> connections_;
   bool draining_ = false;
   std::function<void()> on_drained_;
+  std::string server_name_;
 };
 
 }  // namespace kelp::http

@@ -100,7 +100,7 @@ void Worker::Start() {
   limits.idle_timeout_ms = uint64_t(config.idle_timeout_s * 1000);
   server = std::make_unique<http::Server>(loop, [this](http::Request& r, http::Respond respond) {
     handlers->Handle(r, std::move(respond));
-  }, limits);
+  }, limits, ServerVersion());
   for (int fd : listen_fds) {
     if (!server->Listen(fd)) {
       KLOG_ERROR("cannot listen on inherited socket %d", fd);

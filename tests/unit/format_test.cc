@@ -31,7 +31,9 @@ TEST_CASE("file ids split into needle id and an 8-digit cookie") {
 TEST_CASE("volume ids are unsigned 32-bit decimals") {
   CHECK(ParseVolumeId("7").value() == 7u);
   CHECK(ParseVolumeId("4294967295").value() == 4294967295u);
-  CHECK_FALSE(ParseVolumeId("4294967296").ok());
+  CHECK(ParseVolumeId("4294967296").value() == 0u);  // Go truncates to 32 bits
+  CHECK(ParseVolumeId("4294967303").value() == 7u);
+  CHECK_FALSE(ParseVolumeId("18446744073709551616").ok());
   CHECK_FALSE(ParseVolumeId("-1").ok());
   CHECK_FALSE(ParseVolumeId("").ok());
   CHECK_FALSE(ParseVolumeId("1a").ok());
