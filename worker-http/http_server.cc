@@ -1,8 +1,8 @@
 #include "worker-http/http_server.h"
 
 #include "worker-http/content_sniff.h"
+#include "worker-http/request_parser.h"
 
-#include <llhttp.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -27,35 +27,18 @@ std::string HttpDate() {
   return cached;
 }
 
-std::string ToLower(std::string s) {
-  for (char& c : s) c = char(tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 }  // namespace
 
 class Connection {
  public:
-  Connection(Server* server) : server_(server), alive_(std::make_shared<bool>(true)) {
-    llhttp_settings_init(&settings_);
-    settings_.on_url = [](llhttp_t* p, const char* at, size_t n) { return Self(p)->Append(&Self(p)->req_.url, at, n); };
-    settings_.on_header_field = [](llhttp_t* p, const char* at, size_t n) {
-      Connection* c = Self(p);
-      if (c->in_value_) c->CommitHeader();
-      return c->Append(&c->field_, at, n);
+  explicit Connection(Server* server)
+      : server_(server),
+        alive_(std::make_shared<bool>(true)),
+        parser_(ParserLimits{server->limits_.max_header_bytes, server->limits_.max_body_bytes}) {
+    parser_.on_expect_continue = [this] {
+      static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      WriteRaw(std::string(kContinue, sizeof kContinue - 1));
     };
-    settings_.on_header_value = [](llhttp_t* p, const char* at, size_t n) {
-      Connection* c = Self(p);
-      c->in_value_ = true;
-      return c->Append(&c->value_, at, n);
-    };
-    settings_.on_headers_complete = [](llhttp_t* p) { return Self(p)->HeadersComplete(); };
-    settings_.on_body = [](llhttp_t* p, const char* at, size_t n) { return Self(p)->Body(at, n); };
-    settings_.on_message_complete = [](llhttp_t* p) { return Self(p)->MessageComplete(); };
-    llhttp_init(&parser_, HTTP_REQUEST, &settings_);
-    // Like Go: Transfer-Encoding: chunked overrides a Content-Length (RFC 7230 3.3.3).
-    llhttp_set_lenient_chunked_length(&parser_, 1);
-    parser_.data = this;
     uv_tcp_init(server->loop_, &tcp_);
     tcp_.data = this;
     uv_timer_init(server->loop_, &idle_);
@@ -74,7 +57,6 @@ class Connection {
       remote_ip_ = ip;
     }
     uv_tcp_nodelay(&tcp_, 1);
-    Reset();
     ResumeReading();
   }
 
@@ -97,58 +79,9 @@ class Connection {
   }
 
  private:
-  static Connection* Self(llhttp_t* p) { return static_cast<Connection*>(p->data); }
-
-  int Append(std::string* s, const char* at, size_t n) {
-    header_bytes_ += n;
-    if (header_bytes_ > server_->limits_.max_header_bytes) {
-      header_too_large_ = true;
-      return HPE_USER;
-    }
-    s->append(at, n);
-    return HPE_OK;
-  }
-
-  void CommitHeader() {
-    req_.headers.emplace_back(ToLower(std::move(field_)), std::move(value_));
-    field_.clear();
-    value_.clear();
-    in_value_ = false;
-  }
-
-  int HeadersComplete() {
-    if (in_value_ || !field_.empty()) CommitHeader();
-    if (parser_.http_major != 1) {
-      version_unsupported_ = true;
-      return HPE_USER;
-    }
-    if (parser_.http_minor >= 1 && !req_.Header("host")) {
-      missing_host_ = true;
-      return HPE_USER;
-    }
-    req_.method = llhttp_method_name(llhttp_method_t(parser_.method));
-    req_.http_major = parser_.http_major;
-    req_.http_minor = parser_.http_minor;
-    const size_t q = req_.url.find('?');
-    req_.path = UrlDecode(std::string_view(req_.url).substr(0, q), false);
-    req_.query = q == std::string::npos ? "" : req_.url.substr(q + 1);
-    if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > server_->limits_.max_body_bytes) {
-      body_too_large_ = true;
-      return HPE_USER;
-    }
-    if (const std::string* e = req_.Header("expect"); e && strcasecmp(e->c_str(), "100-continue") == 0 && parser_.http_minor >= 1) {
-      static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      WriteRaw(std::string(kContinue, sizeof kContinue - 1));
-    }
-    if (parser_.flags & F_CONTENT_LENGTH) req_.body.reserve(size_t(std::min<uint64_t>(parser_.content_length, 4 << 20)));
-    in_body_ = true;
-    return HPE_OK;
-  }
-
   // The client closed its side mid-body: Go's upload parser fails with
   // "unexpected EOF" and answers 400 with that JSON error.
   void BodyCutShort() {
-    in_body_ = false;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     busy_ = true;
     static const char kBody[] = "{\"error\":\"unexpected EOF\"}";
@@ -156,32 +89,6 @@ class Connection {
                       "\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nDate: " + HttpDate() +
                       "\r\nContent-Length: " + std::to_string(sizeof kBody - 1) + "\r\n\r\n" + kBody;
     WriteRaw(std::move(out), [this] { Close(); });
-  }
-
-  int Body(const char* at, size_t n) {
-    if (req_.body.size() + n > server_->limits_.max_body_bytes) {
-      body_too_large_ = true;
-      return HPE_USER;
-    }
-    req_.body.append(at, n);
-    return HPE_OK;
-  }
-
-  int MessageComplete() {
-    in_body_ = false;
-    req_.keep_alive = llhttp_should_keep_alive(&parser_) && !server_->draining_;
-    message_ready_ = true;
-    return HPE_PAUSED;
-  }
-
-  void Reset() {
-    req_ = Request{};
-    req_.remote_ip = remote_ip_;
-    field_.clear();
-    value_.clear();
-    in_value_ = false;
-    header_bytes_ = 0;
-    message_ready_ = false;
   }
 
   void ResumeReading() {
@@ -199,7 +106,7 @@ class Connection {
         },
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
           auto* c = static_cast<Connection*>(s->data);
-          if (n == UV_EOF && c->in_body_) return c->BodyCutShort();
+          if (n == UV_EOF && c->parser_.in_body()) return c->BodyCutShort();
           if (n < 0) return c->Close();
           if (n == 0) return;
           c->Feed(buf->base, size_t(n));
@@ -208,20 +115,16 @@ class Connection {
 
   void Feed(const char* data, size_t len) {
     uv_timer_again(&idle_);
-    const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
-    if (err == HPE_OK) return;
-    if (err == HPE_PAUSED && message_ready_) {
-      const char* stop = llhttp_get_error_pos(&parser_);
-      const size_t used = stop ? size_t(stop - data) : len;
-      unparsed_.assign(data + used, len - used);
-      Dispatch();
-      return;
+    size_t used = 0;
+    switch (parser_.Feed(data, len, &used)) {
+      case RequestParser::Outcome::kNeedMore:
+        return;
+      case RequestParser::Outcome::kRequest:
+        unparsed_.assign(data + used, len - used);
+        return Dispatch();
+      case RequestParser::Outcome::kError:
+        return FailAndClose(parser_.RefusalStatus());
     }
-    if (header_too_large_) return FailAndClose("431 Request Header Fields Too Large");
-    if (body_too_large_) return FailAndClose("413 Request Entity Too Large");
-    if (err == HPE_INVALID_VERSION || version_unsupported_) return FailAndClose("505 HTTP Version Not Supported: unsupported protocol version");
-    if (missing_host_) return FailAndClose("400 Bad Request: missing required Host header");
-    FailAndClose("400 Bad Request");
   }
 
   // Go's net/http refusal: the reason doubles as the body.
@@ -234,12 +137,16 @@ class Connection {
   }
 
   void Dispatch() {
+    Request& req = parser_.request();
+    req.remote_ip = remote_ip_;
+    req.keep_alive = req.keep_alive && !server_->draining_;
+    keep_alive_ = req.keep_alive;
     busy_ = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     uv_timer_stop(&idle_);
     std::weak_ptr<bool> alive = alive_;
-    const bool head = req_.method == "HEAD";
-    server_->handler_(req_, [this, alive, head](Response r) {
+    const bool head = req.method == "HEAD";
+    server_->handler_(req, [this, alive, head](Response r) {
       if (alive.expired() || !*alive.lock()) return;
       r.head_only = r.head_only || head;
       Send(std::move(r));
@@ -247,7 +154,7 @@ class Connection {
   }
 
   void Send(Response r) {
-    const bool keep = req_.keep_alive && !r.close_connection && !server_->draining_;
+    const bool keep = keep_alive_ && !r.close_connection && !server_->draining_;
     const uint64_t length = r.stream ? r.stream->Length() : r.body.size();
     // Go sniffs a Content-Type from the first body bytes when the handler set
     // neither Content-Type nor Content-Encoding.
@@ -298,8 +205,7 @@ class Connection {
   void Finished() {
     busy_ = false;
     if (!keep_after_ || server_->draining_) return Close();
-    Reset();
-    llhttp_resume(&parser_);
+    parser_.Next();
     if (!unparsed_.empty()) {
       std::string pending = std::move(unparsed_);
       unparsed_.clear();
@@ -336,16 +242,11 @@ class Connection {
 
   Server* server_;
   std::shared_ptr<bool> alive_;
+  RequestParser parser_;
   uv_tcp_t tcp_{};
   uv_timer_t idle_{};
-  llhttp_t parser_{};
-  llhttp_settings_t settings_{};
-  Request req_;
-  std::string field_, value_, unparsed_, held_, remote_ip_;
-  bool in_value_ = false, message_ready_ = false, busy_ = false, closing_ = false, keep_after_ = true;
-  bool in_body_ = false;
-  bool header_too_large_ = false, body_too_large_ = false, missing_host_ = false, version_unsupported_ = false;
-  size_t header_bytes_ = 0;
+  std::string unparsed_, held_, remote_ip_;
+  bool busy_ = false, closing_ = false, keep_after_ = true, keep_alive_ = true;
   std::unique_ptr<BodySource> stream_;
   char read_buf_[64 * 1024];
 };

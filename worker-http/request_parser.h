@@ -1,0 +1,61 @@
+// Assembles HTTP/1.x requests from bytes with llhttp, enforcing kelp's limits
+// and Go's net/http acceptance rules. No I/O: the connection feeds it, and the
+// fuzzer drives it directly.
+#pragma once
+#include <llhttp.h>
+
+#include <functional>
+#include <string>
+
+#include "worker-http/http_types.h"
+
+namespace kelp::http {
+
+struct ParserLimits {
+  size_t max_header_bytes = 1 << 20;
+  uint64_t max_body_bytes = 256ull << 20;
+};
+
+class RequestParser {
+ public:
+  enum class Outcome { kNeedMore, kRequest, kError };
+
+  explicit RequestParser(ParserLimits limits);
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Parses until a request is complete (kRequest: `*consumed` bytes were used,
+  // the rest belongs to the next request), more input is needed, or the input
+  // is refused (kError: see RefusalStatus()).
+  Outcome Feed(const char* data, size_t len, size_t* consumed);
+  // After kRequest: the request; then call Next() before feeding more.
+  Request& request() { return req_; }
+  void Next();
+
+  // True between the end of the headers and the end of the body.
+  bool in_body() const { return in_body_; }
+  // Go's status line (and body) for a refused request, e.g. "400 Bad Request".
+  std::string RefusalStatus() const;
+  // Called when a request's headers ask for "100-continue".
+  std::function<void()> on_expect_continue;
+
+ private:
+  static RequestParser* Self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
+  int Append(std::string* s, const char* at, size_t n);
+  void CommitHeader();
+  int HeadersComplete();
+  int Body(const char* at, size_t n);
+  int MessageComplete();
+
+  ParserLimits limits_;
+  llhttp_t parser_{};
+  llhttp_settings_t settings_{};
+  Request req_;
+  std::string field_, value_;
+  size_t header_bytes_ = 0;
+  bool in_value_ = false, in_body_ = false, complete_ = false;
+  bool header_too_large_ = false, body_too_large_ = false, missing_host_ = false, version_unsupported_ = false;
+  llhttp_errno_t last_error_ = HPE_OK;
+};
+
+}  // namespace kelp::http
