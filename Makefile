@@ -42,6 +42,8 @@ SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS))
 HTTP_OBJS := $(call objs,$(HTTP_SRCS)) $(LLHTTP_OBJS)
 
 .PHONY: all deps run test unit system fuzz clean bench
+# Keep fuzz objects between runs (they are intermediates of pattern rules).
+.SECONDARY:
 all: $(BIN)/kelp-volume $(BIN)/kelp-worker-http
 
 $(BIN)/kelp-volume: $(OBJ)/supervisor/main.o $(SUPERVISOR_OBJS) $(COMMON_OBJS)
@@ -67,19 +69,34 @@ $(OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 
 # ---- fuzzing (clang libFuzzer) ----
 FUZZ_BUILD := build/fuzz
-FUZZ_FLAGS := -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -I$(LLHTTP_INC) -D_GNU_SOURCE -DKELP_OFFSET_BYTES=$(OFFSET_BYTES)
-FUZZ_LIB_SRCS := $(COMMON_SRCS) $(HTTP_SRCS)
-$(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz_%.cc $(FUZZ_LIB_SRCS) $(wildcard common/*.h worker-http/*.h ipc/*.h)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CXXFLAGS := -std=c++20 -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wall -Wextra -Werror -Wno-missing-field-initializers
+FUZZ_CPPFLAGS := -I. -I$(LLHTTP_INC) -D_GNU_SOURCE -DKELP_OFFSET_BYTES=$(OFFSET_BYTES) -MMD -MP
+FUZZ_LIB_OBJS := $(patsubst %.cc,$(FUZZ_BUILD)/obj/%.o,$(COMMON_SRCS) $(HTTP_SRCS)) \
+  $(FUZZ_BUILD)/obj/llhttp/llhttp.o $(FUZZ_BUILD)/obj/llhttp/api.o $(FUZZ_BUILD)/obj/llhttp/http.o
+
+$(FUZZ_BUILD)/obj/%.o: %.cc
 	@mkdir -p $(@D)
-	clang++ $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c $(LDLIBS)
+	clang++ $(FUZZ_CPPFLAGS) $(FUZZ_CXXFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(@D)
+	clang -I$(LLHTTP_INC) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz-%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	clang++ $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.cc,$(FUZZ_BUILD)/fuzz-%,$(wildcard tests/fuzz/fuzz_*.cc))
 FUZZ_SECONDS ?= 20
+# Runs each target for FUZZ_SECONDS on a scratch corpus seeded from tests/fuzz/seeds.
 fuzz: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
-	  name=$$(basename $$t); mkdir -p build/fuzz/corpus-$$name; \
+	  name=$$(basename $$t); corpus=$(FUZZ_BUILD)/corpus-$$name; mkdir -p $$corpus; \
 	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus-$$name tests/fuzz/seeds/$${name#fuzz-} 2>&1 | tail -3 || exit 1; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 $$corpus tests/fuzz/seeds/$${name#fuzz-} \
+	    > $(FUZZ_BUILD)/$$name.log 2>&1 || { tail -40 $(FUZZ_BUILD)/$$name.log; exit 1; }; \
+	  grep -E "^#[0-9]+ +DONE" $(FUZZ_BUILD)/$$name.log; \
 	done
 
 # ---- workflows ----
@@ -109,4 +126,4 @@ bench: deps all
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
