@@ -6,6 +6,11 @@
 #   SANITIZE=1        ASan + UBSan
 #   BUILD=dir         output directory
 
+# Build with every core unless the caller chose a -j.
+ifeq (,$(filter -j%,$(MAKEFLAGS)))
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 OFFSET_BYTES ?= 4
 BUILD ?= build
 SANITIZE ?= 0
@@ -41,7 +46,7 @@ COMMON_OBJS := $(call objs,$(COMMON_SRCS))
 SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS))
 HTTP_OBJS := $(call objs,$(HTTP_SRCS)) $(LLHTTP_OBJS)
 
-.PHONY: all deps run test unit system fuzz clean bench
+.PHONY: all deps run test unit system fuzz clean
 # Keep fuzz objects between runs (they are intermediates of pattern rules).
 .SECONDARY:
 all: $(BIN)/kelp-volume $(BIN)/kelp-worker-http
@@ -94,7 +99,7 @@ fuzz: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 	  name=$$(basename $$t); corpus=$(FUZZ_BUILD)/corpus-$$name; mkdir -p $$corpus; \
 	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 $$corpus tests/fuzz/seeds/$${name#fuzz-} \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 $$corpus tests/fuzz/seeds/$${name#fuzz-} \
 	    > $(FUZZ_BUILD)/$$name.log 2>&1 || { tail -40 $(FUZZ_BUILD)/$$name.log; exit 1; }; \
 	  grep -E "^#[0-9]+ +DONE" $(FUZZ_BUILD)/$$name.log; \
 	done
@@ -113,15 +118,13 @@ system:
 	KELP_BIN=$(TEST_BUILD)/bin .venv/bin/python -m pytest -q tests/system
 
 test: deps
+	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz FUZZ_SECONDS=15 OFFSET_BYTES=5
 	$(MAKE) system
 
 run: deps all
 	bash packaging/run-local.sh
-
-bench: deps all
-	bash benchmarks/run.sh
 
 clean:
 	rm -rf build

@@ -1,6 +1,8 @@
 #include "common/volume_info.h"
 
+#include <charconv>
 #include <fstream>
+#include <limits>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
@@ -9,35 +11,69 @@
 namespace kelp {
 
 namespace {
-// protojson writes 64-bit integers as strings but accepts numbers too.
+
+// Reads an integer field the way protojson accepts it: a JSON integer, or a
+// decimal string (how 64-bit fields are written). Out-of-range values, floats
+// and anything else are refused instead of converted.
 template <typename T>
-T Int64Field(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return 0;
-  const auto& v = j[key];
-  if (v.is_string()) return static_cast<T>(std::stoll(v.get<std::string>()));
-  if (v.is_number()) return v.get<T>();
-  throw nlohmann::json::type_error::create(302, std::string("bad ") + key, nullptr);
+bool IntField(const nlohmann::json& j, const char* key, T* out) {
+  *out = 0;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  if (it->is_number_unsigned()) {
+    const auto v = it->get<uint64_t>();
+    if (v > uint64_t(std::numeric_limits<T>::max())) return false;
+    *out = T(v);
+    return true;
+  }
+  if (it->is_number_integer()) {
+    const auto v = it->get<int64_t>();
+    if (v < int64_t(std::numeric_limits<T>::min()) || (v > 0 && uint64_t(v) > uint64_t(std::numeric_limits<T>::max()))) return false;
+    *out = T(v);
+    return true;
+  }
+  if (it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    T v{};
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) return false;
+    *out = v;
+    return true;
+  }
+  return false;
 }
+
+bool BoolField(const nlohmann::json& j, const char* key, bool* out) {
+  *out = false;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  if (!it->is_boolean()) return false;
+  *out = it->get<bool>();
+  return true;
+}
+
 }  // namespace
 
 Result<VolumeInfo> DecodeVolumeInfo(const std::string& text) {
+  nlohmann::json j;
   try {
-    const auto j = nlohmann::json::parse(text);
-    if (!j.is_object()) return Status::Corruption("volume info is not a JSON object");
-    VolumeInfo v;
-    v.version = j.value("version", 0u);
-    v.replication = j.value("replication", std::string());
-    v.bytes_offset = j.value("bytesOffset", 0u);
-    v.dat_file_size = Int64Field<int64_t>(j, "datFileSize");
-    v.expire_at_sec = Int64Field<uint64_t>(j, "expireAtSec");
-    v.read_only = j.value("readOnly", false);
-    v.read_only_can_delete = j.value("readOnlyCanDelete", false);
-    v.has_remote_files = j.contains("files") && j["files"].is_array() && !j["files"].empty();
-    v.original_json = text;
-    return v;
+    j = nlohmann::json::parse(text);
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("failed to unmarshal volume info: ") + e.what());
   }
+  if (!j.is_object()) return Status::Corruption("volume info is not a JSON object");
+  VolumeInfo v;
+  const bool ok = IntField(j, "version", &v.version) && IntField(j, "bytesOffset", &v.bytes_offset) &&
+                  IntField(j, "datFileSize", &v.dat_file_size) && IntField(j, "expireAtSec", &v.expire_at_sec) &&
+                  BoolField(j, "readOnly", &v.read_only) && BoolField(j, "readOnlyCanDelete", &v.read_only_can_delete);
+  if (!ok) return Status::Corruption("failed to unmarshal volume info: a field has the wrong type or is out of range");
+  if (auto r = j.find("replication"); r != j.end() && !r->is_null()) {
+    if (!r->is_string()) return Status::Corruption("failed to unmarshal volume info: replication is not a string");
+    v.replication = r->get<std::string>();
+  }
+  v.has_remote_files = j.contains("files") && j["files"].is_array() && !j["files"].empty();
+  v.original_json = text;
+  return v;
 }
 
 std::string EncodeVolumeInfo(const VolumeInfo& v) {
