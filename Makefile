@@ -6,9 +6,11 @@
 #   SANITIZE=1        ASan + UBSan
 #   BUILD=dir         output directory
 
-# Build with every core unless the caller chose a -j.
-ifeq (,$(filter -j%,$(MAKEFLAGS)))
-  MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+# Build with every core unless the caller chose a -j (sub-makes share the jobserver).
+ifeq ($(MAKELEVEL),0)
+  ifeq (,$(findstring j,$(firstword -$(MAKEFLAGS))))
+    MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+  endif
 endif
 
 OFFSET_BYTES ?= 4

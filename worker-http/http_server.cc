@@ -29,6 +29,9 @@ std::string HttpDate() {
 
 }  // namespace
 
+// How long an idle connection stays open once its worker drains.
+constexpr uint64_t kDrainGraceMs = 1000;
+
 class Connection {
  public:
   explicit Connection(Server* server)
@@ -60,8 +63,11 @@ class Connection {
     ResumeReading();
   }
 
+  // An idle keep-alive connection gets a short grace: a request already on its
+  // way is still answered (with Connection: close) instead of meeting a reset.
   void DrainRequested() {
-    if (!busy_) Close();
+    if (busy_ || closing_) return;
+    ArmIdleTimer(kDrainGraceMs);
   }
 
   void Close() {
@@ -91,12 +97,17 @@ class Connection {
     WriteRaw(std::move(out), [this] { Close(); });
   }
 
-  void ResumeReading() {
-    if (closing_) return;
+  // Closes the connection after `ms` without input while no request is being answered.
+  void ArmIdleTimer(uint64_t ms) {
     uv_timer_start(&idle_, [](uv_timer_t* t) {
       auto* c = static_cast<Connection*>(t->data);
       if (!c->busy_) c->Close();
-    }, server_->limits_.idle_timeout_ms, 0);
+    }, ms, 0);
+  }
+
+  void ResumeReading() {
+    if (closing_) return;
+    ArmIdleTimer(server_->draining_ ? kDrainGraceMs : server_->limits_.idle_timeout_ms);
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&tcp_),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -114,7 +125,7 @@ class Connection {
   }
 
   void Feed(const char* data, size_t len) {
-    uv_timer_again(&idle_);
+    ArmIdleTimer(server_->draining_ ? kDrainGraceMs : server_->limits_.idle_timeout_ms);
     size_t used = 0;
     switch (parser_.Feed(data, len, &used)) {
       case RequestParser::Outcome::kNeedMore:
