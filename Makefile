@@ -6,13 +6,6 @@
 #   SANITIZE=1        ASan + UBSan
 #   BUILD=dir         output directory
 
-# Build with every core unless the caller chose a -j (sub-makes share the jobserver).
-ifeq ($(MAKELEVEL),0)
-  ifeq (,$(findstring j,$(firstword -$(MAKEFLAGS))))
-    MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
-  endif
-endif
-
 OFFSET_BYTES ?= 4
 BUILD ?= build
 SANITIZE ?= 0
@@ -110,22 +103,24 @@ fuzz: $(FUZZ_TARGETS)
 deps:
 	bash packaging/install-deps.sh
 
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_BUILD := build/test
 unit:
-	$(MAKE) BUILD=$(TEST_BUILD) SANITIZE=1 OFFSET_BYTES=5 $(TEST_BUILD)/bin/unit-tests
+	$(MAKE) -j$(JOBS) BUILD=$(TEST_BUILD) SANITIZE=1 OFFSET_BYTES=5 $(TEST_BUILD)/bin/unit-tests
 	$(TEST_BUILD)/bin/unit-tests
 
 system:
-	$(MAKE) BUILD=$(TEST_BUILD) SANITIZE=1 OFFSET_BYTES=5 all
+	$(MAKE) -j$(JOBS) BUILD=$(TEST_BUILD) SANITIZE=1 OFFSET_BYTES=5 all
 	KELP_BIN=$(TEST_BUILD)/bin .venv/bin/python -m pytest -q tests/system
 
 test: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	$(MAKE) unit
-	$(MAKE) fuzz FUZZ_SECONDS=15 OFFSET_BYTES=5
+	$(MAKE) -j$(JOBS) fuzz FUZZ_SECONDS=15 OFFSET_BYTES=5
 	$(MAKE) system
 
-run: deps all
+run: deps
+	$(MAKE) -j$(JOBS) all
 	bash packaging/run-local.sh
 
 clean:
