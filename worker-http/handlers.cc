@@ -224,8 +224,11 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   }
   const ParsedNeedle& n = blob.needle;
   if (n.header.cookie != fid.value().cookie) return respond(Empty(404));
-  const Ttl ttl = (n.flags & kFlagHasTtl) ? n.ttl : v->ttl;
-  if (!ttl.empty() && n.last_modified != 0 && NowSeconds() >= n.last_modified + ttl.Seconds()) return respond(Empty(404));
+  // Go expires a needle by its own TTL, counted from when it was appended.
+  if ((n.flags & kFlagHasTtl) && (n.flags & kFlagHasLastModified) && n.ttl.Seconds() / 60 > 0) {
+    const uint64_t now_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    if (now_ns >= n.append_at_ns + n.ttl.Seconds() / 60 * 60 * 1000000000ull) return respond(Empty(404));
+  }
 
   http::Response resp;
   if (n.last_modified != 0) {
