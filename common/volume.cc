@@ -214,10 +214,17 @@ void Volume::CheckTail() {
   if (end < dat_end_) return fail("data file actual " + std::to_string(dat_end_) + " bytes expected " + std::to_string(end) + " bytes");
   std::vector<uint8_t> rec(end - at);
   if (!PreadFull(dat_fd_, rec.data(), rec.size(), off_t(at)).ok()) return fail("cannot read the last needle");
+  const NeedleHeader h = ParseNeedleHeader(rec.data());
+  if (h.size != size) return fail("size mismatch");
+  if (version() == 3) {
+    // Go stops here for version 3: header size and file length agree. The data
+    // CRC is checked when the needle is read.
+    last_append_at_ns_ = GetU64(rec.data() + kNeedleHeaderSize + size + kNeedleChecksumSize);
+    return;
+  }
   ParsedNeedle n;
   if (Status s = ParseNeedle(rec.data(), rec.size(), size, version(), &n); !s.ok()) return fail(s.message());
   if (n.header.id != tail.id) return fail("index key does not match needle's Id");
-  last_append_at_ns_ = n.append_at_ns;
 }
 
 uint64_t Volume::NextAppendAtNs(uint64_t hint) {
