@@ -257,12 +257,14 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   if (!n.mime.empty() && std::string_view(n.mime).rfind("application/octet-stream", 0) != 0) mtype = std::string(n.mime);
 
   std::string inflated;
+  bool decompressed = false;
   std::string_view data = n.data;
   if (n.IsCompressed() && !blob.streamed) {
     if (r.HeaderOr("accept-encoding").find("gzip") != std::string::npos && IsGzipped(data)) {
       resp.Set("Content-Encoding", "gzip");
     } else if (Gunzip(data, size_t(config_.file_size_limit_bytes) * 4 + (64 << 20), &inflated)) {
       data = inflated;
+      decompressed = true;
     }
   }
   if (mtype.empty() && !PathExt(filename).empty()) mtype = MimeTypeByExtension(PathExt(filename));
@@ -300,8 +302,17 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
         resp.Set("Content-Type", http::DetectContentType(head));
     }
     resp.stream = StreamBlobData(v->dat_fd, blob, start, len, 1 << 20);
+  } else if (len == 0) {
+    // Nothing to send (an empty needle or range).
+  } else if (!decompressed) {
+    // Hand the record buffer itself to the response: no copy of the data.
+    resp.body_offset = size_t(data.data() - blob.record.data()) + size_t(start);
+    resp.body_length = size_t(len);
+    resp.body = std::move(blob.record);
   } else {
-    resp.body.assign(data.substr(size_t(start), size_t(len)));
+    resp.body_offset = size_t(start);
+    resp.body_length = size_t(len);
+    resp.body = std::move(inflated);
   }
   respond(std::move(resp));
 }

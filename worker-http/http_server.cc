@@ -166,15 +166,15 @@ class Connection {
 
   void Send(Response r) {
     const bool keep = keep_alive_ && !r.close_connection && !server_->draining_;
-    const uint64_t length = r.stream ? r.stream->Length() : r.body.size();
+    const uint64_t length = r.stream ? r.stream->Length() : r.BodyView().size();
     // Go sniffs a Content-Type from the first body bytes when the handler set
     // neither Content-Type nor Content-Encoding.
     const bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
     const auto has = [&r](const char* name) {
       return std::any_of(r.headers.begin(), r.headers.end(), [name](const auto& h) { return strcasecmp(h.first.c_str(), name) == 0; });
     };
-    if (!bodiless && !r.head_only && !r.stream && !r.body.empty() && !has("Content-Type") && !has("Content-Encoding"))
-      r.headers.emplace_back("Content-Type", DetectContentType(r.body));
+    if (!bodiless && !r.head_only && !r.stream && !r.BodyView().empty() && !has("Content-Type") && !has("Content-Encoding"))
+      r.headers.emplace_back("Content-Type", DetectContentType(r.BodyView()));
     std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(StatusText(r.status)) + "\r\n";
     // Go writes the handler's headers sorted by name, then Connection, Date and Content-Length.
     std::stable_sort(r.headers.begin(), r.headers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -194,8 +194,14 @@ class Connection {
       return;
     }
     if (!r.stream) {
-      head += r.body;
-      WriteRaw(std::move(head), [this] { Finished(); });
+      if (r.BodyView().size() <= 16 * 1024) {
+        head += r.BodyView();
+        WriteRaw(std::move(head), [this] { Finished(); });
+      } else {
+        // Large bodies go out with the header in one vectored write, uncopied.
+        const size_t offset = r.body_offset, len = r.BodyView().size();
+        WriteRaw(std::move(head), std::move(r.body), offset, len, [this] { Finished(); });
+      }
       return;
     }
     stream_ = std::move(r.stream);
@@ -230,15 +236,22 @@ class Connection {
   struct WriteReq {
     uv_write_t req;
     std::string data;
+    std::string tail;
     std::function<void()> done;
   };
 
   void WriteRaw(std::string data, std::function<void()> done = nullptr) {
+    WriteRaw(std::move(data), std::string(), 0, 0, std::move(done));
+  }
+
+  // Writes `data` then tail[tail_offset, tail_offset + tail_len).
+  void WriteRaw(std::string data, std::string tail, size_t tail_offset, size_t tail_len, std::function<void()> done) {
     if (closing_) return;
-    auto* w = new WriteReq{{}, std::move(data), std::move(done)};
+    auto* w = new WriteReq{{}, std::move(data), std::move(tail), std::move(done)};
     w->req.data = w;
-    uv_buf_t buf = uv_buf_init(w->data.data(), unsigned(w->data.size()));
-    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, [](uv_write_t* req, int status) {
+    uv_buf_t bufs[2] = {uv_buf_init(w->data.data(), unsigned(w->data.size())),
+                        uv_buf_init(w->tail.data() + tail_offset, unsigned(tail_len))};
+    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, tail_len ? 2 : 1, [](uv_write_t* req, int status) {
       auto* w = static_cast<WriteReq*>(req->data);
       auto* c = static_cast<Connection*>(req->handle->data);
       if (status < 0) c->Close();

@@ -43,11 +43,16 @@ struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // The bytes sent are body[body_offset, body_offset + body_length): a handler
+  // can hand over a whole buffer (e.g. a needle record) without copying it.
+  size_t body_offset = 0;
+  size_t body_length = std::string::npos;
   std::unique_ptr<BodySource> stream;  // if set, replaces body
   bool head_only = false;              // HEAD: headers with the GET length, no body
   bool close_connection = false;
 
   void Set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
+  std::string_view BodyView() const { return std::string_view(body).substr(body_offset, body_length); }
 };
 
 using Respond = std::function<void(Response)>;

@@ -157,7 +157,7 @@ def cluster(tmp_path):
 def assign(master, collection=None):
     params = {"collection": collection} if collection else {}
     r = requests.get(master + "/dir/assign", params=params, timeout=10)
-    r.raise_for_status()
+    assert r.status_code == 200, (r.status_code, r.text)
     j = r.json()
     assert "fid" in j, j
     return j["fid"], j["url"]

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""kelp vs the Go volume server, same machine, same client (wrk), one run.
+
+Both servers serve copies of one data directory written by the Go server. Each
+case runs alternately on Go and on kelp, REPEAT times; the table reports medians
+and the kelp/Go ratio. Usage: benchmarks/run.py [--repeat 3] [--seconds 10]
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "system"))
+from conftest import Cluster, assign  # noqa: E402  (the test harness starts the processes)
+import requests  # noqa: E402
+
+KELP_BENCH_BIN = ROOT / "build" / "bench" / "bin"
+
+
+def wrk(url, script, seconds, connections, env):
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+                         capture_output=True, text=True, env=dict(os.environ, **env), check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, int(errors.group(1)) if errors else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args()
+    subprocess.run(["make", "-C", str(ROOT), "-j2", "BUILD=build/bench", "OFFSET_BYTES=5", "all"], check=True,
+                   stdout=subprocess.DEVNULL)
+    os.environ["KELP_BIN"] = str(KELP_BENCH_BIN)
+    import conftest
+    conftest.KELP_BIN = KELP_BENCH_BIN
+
+    tmp = Path(tempfile.mkdtemp(prefix="kelp-bench-"))
+    try:
+        base = tmp / "data"
+        base.mkdir()
+        c = Cluster(tmp)
+        c.start_master(volume_size_limit_mb=1000)
+        go = c.start_go_volume(base)
+        fids = {1024: [], 1 << 20: []}
+        s = requests.Session()
+        for size, count in ((1024, 2000), (1 << 20, 100)):
+            body = os.urandom(size)
+            for _ in range(count):
+                fid, _ = assign(c.master)
+                r = s.put(f"{go.url}/{fid}", data=body, headers={"Content-Type": "application/octet-stream"}, timeout=30)
+                r.raise_for_status()
+                fids[size].append(fid)
+        vid = fids[1024][0].split(",")[0]
+        go.stop()  # the master stays up: Go's volume server waits for one before serving
+        lists = {}
+        for size, ids in fids.items():
+            lists[size] = tmp / f"fids-{size}"
+            lists[size].write_text("\n".join(ids) + "\n")
+
+        bench = ROOT / "benchmarks"
+        cases = [
+            ("1 KB random read", bench / "random_get.lua", {"FIDS": str(lists[1024])}),
+            ("1 MB random read", bench / "random_get.lua", {"FIDS": str(lists[1 << 20])}),
+            ("1 KB write", bench / "unique_put.lua", {"VID": vid, "SIZE": "1024"}),
+        ]
+        results = {name: {"go": [], "kelp": []} for name, _, _ in cases}
+        for rep in range(args.repeat):
+            for server in ("go", "kelp"):
+                d = tmp / f"{server}-{rep}"
+                shutil.copytree(base, d)
+                p = c.start_go_volume(d) if server == "go" else c.start_kelp(d, workers=2)
+                for i, (name, script, env) in enumerate(cases):
+                    env = dict(env, KEYBASE=str((rep * 2 + (server == "kelp")) * (1 << 36) + (1 << 40)))
+                    rps, errors = wrk(p.url, script, args.seconds, args.connections, env)
+                    if errors:
+                        print(f"warning: {server} {name}: {errors} non-2xx responses", file=sys.stderr)
+                    results[name][server].append(rps)
+                p.stop()
+                c.procs.remove(p)
+                shutil.rmtree(d)
+        print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.repeat} runs each, medians (req/s); {os.cpu_count()} cores\n")
+        print("| case | Go weed volume | kelp | kelp/Go |")
+        print("|---|---:|---:|---:|")
+        for name, r in results.items():
+            g, k = statistics.median(r["go"]), statistics.median(r["kelp"])
+            print(f"| {name} | {g:,.0f} | {k:,.0f} | {k / g:.2f}x |")
+        c.stop_all()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
