@@ -1,5 +1,7 @@
 #include "worker-http/blob_reader.h"
 
+#include <cstring>
+
 #include "common/bytes.h"
 #include "common/crc32c.h"
 #include "common/file_util.h"
@@ -27,7 +29,7 @@ ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, Stored
   const uint64_t total = ActualSize(size, v.version);
   const uint64_t data_size = (v.version == 1 || size == 0) ? size : GetU32(head + kNeedleHeaderSize);
   if (data_size <= kWholeReadLimit) {
-    out->record.resize(total);
+    out->record = http::ByteBuffer::Uninitialized(total);
     if (Status s = PreadFull(v.dat_fd, out->record.data(), total, off_t(at)); !s.ok()) {
       *error = s.message();
       return ReadOutcome::kError;
@@ -47,8 +49,8 @@ ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, Stored
   }
   const uint64_t meta_len = size - 4 - data_size;  // flags .. pairs
   const uint64_t tail_len = total - kNeedleHeaderSize - size;  // crc, timestamp, padding
-  out->record.assign(reinterpret_cast<const char*>(head), kNeedleHeaderSize);
-  out->record.resize(kNeedleHeaderSize + meta_len + tail_len);
+  out->record = http::ByteBuffer::Uninitialized(kNeedleHeaderSize + meta_len + tail_len);
+  std::memcpy(out->record.data(), head, kNeedleHeaderSize);
   auto* meta = reinterpret_cast<uint8_t*>(out->record.data()) + kNeedleHeaderSize;
   if (Status s = PreadFull(v.dat_fd, meta, meta_len + tail_len, off_t(data_at + data_size)); !s.ok()) {
     *error = s.message();

@@ -14,7 +14,7 @@ namespace kelp {
 inline constexpr uint64_t kWholeReadLimit = 1 << 20;
 
 struct StoredBlob {
-  std::string record;      // the whole record, or only header+meta for streamed ones
+  http::ByteBuffer record;  // the whole record, or only header+meta for streamed ones
   ParsedNeedle needle;     // views into `record` (data empty when streamed)
   bool streamed = false;
   uint64_t data_offset = 0;  // absolute .dat offset of the data when streamed

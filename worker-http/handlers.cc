@@ -308,11 +308,9 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
     // Hand the record buffer itself to the response: no copy of the data.
     resp.body_offset = size_t(data.data() - blob.record.data()) + size_t(start);
     resp.body_length = size_t(len);
-    resp.body = std::move(blob.record);
+    resp.buffer = std::move(blob.record);
   } else {
-    resp.body_offset = size_t(start);
-    resp.body_length = size_t(len);
-    resp.body = std::move(inflated);
+    resp.body = inflated.substr(size_t(start), size_t(len));
   }
   respond(std::move(resp));
 }

@@ -194,13 +194,12 @@ class Connection {
       return;
     }
     if (!r.stream) {
-      if (r.BodyView().size() <= 16 * 1024) {
+      if (!r.buffer.bytes || r.body_length <= 16 * 1024) {
         head += r.BodyView();
         WriteRaw(std::move(head), [this] { Finished(); });
       } else {
         // Large bodies go out with the header in one vectored write, uncopied.
-        const size_t offset = r.body_offset, len = r.BodyView().size();
-        WriteRaw(std::move(head), std::move(r.body), offset, len, [this] { Finished(); });
+        WriteRaw(std::move(head), std::move(r.buffer), r.body_offset, r.body_length, [this] { Finished(); });
       }
       return;
     }
@@ -236,16 +235,16 @@ class Connection {
   struct WriteReq {
     uv_write_t req;
     std::string data;
-    std::string tail;
+    ByteBuffer tail;
     std::function<void()> done;
   };
 
   void WriteRaw(std::string data, std::function<void()> done = nullptr) {
-    WriteRaw(std::move(data), std::string(), 0, 0, std::move(done));
+    WriteRaw(std::move(data), ByteBuffer{}, 0, 0, std::move(done));
   }
 
   // Writes `data` then tail[tail_offset, tail_offset + tail_len).
-  void WriteRaw(std::string data, std::string tail, size_t tail_offset, size_t tail_len, std::function<void()> done) {
+  void WriteRaw(std::string data, ByteBuffer tail, size_t tail_offset, size_t tail_len, std::function<void()> done) {
     if (closing_) return;
     auto* w = new WriteReq{{}, std::move(data), std::move(tail), std::move(done)};
     w->req.data = w;

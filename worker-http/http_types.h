@@ -10,6 +10,17 @@
 
 namespace kelp::http {
 
+// A heap buffer that is not zero-filled: for bytes about to be overwritten by a
+// read (a std::string would memset them first).
+struct ByteBuffer {
+  std::unique_ptr<char[]> bytes;
+  size_t size = 0;
+
+  static ByteBuffer Uninitialized(size_t n) { return ByteBuffer{std::unique_ptr<char[]>(new char[n]), n}; }
+  char* data() { return bytes.get(); }
+  const char* data() const { return bytes.get(); }
+};
+
 struct Request {
   std::string method;
   std::string url;  // raw request target
@@ -43,16 +54,19 @@ struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  // The bytes sent are body[body_offset, body_offset + body_length): a handler
-  // can hand over a whole buffer (e.g. a needle record) without copying it.
+  // If set, replaces `body`: buffer[body_offset, body_offset + body_length), so a
+  // handler can hand over a whole needle record without copying its data.
+  ByteBuffer buffer;
   size_t body_offset = 0;
-  size_t body_length = std::string::npos;
+  size_t body_length = 0;
   std::unique_ptr<BodySource> stream;  // if set, replaces body
   bool head_only = false;              // HEAD: headers with the GET length, no body
   bool close_connection = false;
 
   void Set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
-  std::string_view BodyView() const { return std::string_view(body).substr(body_offset, body_length); }
+  std::string_view BodyView() const {
+    return buffer.bytes ? std::string_view(buffer.data() + body_offset, body_length) : std::string_view(body);
+  }
 };
 
 using Respond = std::function<void(Response)>;
