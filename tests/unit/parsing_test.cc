@@ -1,0 +1,141 @@
+#include <doctest/doctest.h>
+
+#include "common/flags.h"
+#include "worker-http/content_sniff.h"
+#include "worker-http/fid_path.h"
+#include "worker-http/json_writer.h"
+#include "worker-http/upload.h"
+
+using namespace kelp;
+
+namespace {
+
+http::Request MakeRequest(std::string method, std::string path, std::string content_type, std::string body, std::string query = "") {
+  http::Request r;
+  r.method = std::move(method);
+  r.path = path;
+  r.url = path;
+  r.query = std::move(query);
+  if (!content_type.empty()) r.headers.emplace_back("content-type", std::move(content_type));
+  r.body = std::move(body);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("URL paths split like Go's parseURLPath") {
+  auto p = ParseUrlPath("/3,01637037d6");
+  CHECK(p.vid == "3");
+  CHECK(p.fid == "01637037d6");
+  CHECK(p.ext.empty());
+  p = ParseUrlPath("/3,01637037d6.jpg");
+  CHECK(p.fid == "01637037d6");
+  CHECK(p.ext == ".jpg");
+  p = ParseUrlPath("/3/01637037d6.jpg");
+  CHECK(p.vid == "3");
+  CHECK(p.fid == "01637037d6");
+  CHECK(p.ext == ".jpg");
+  p = ParseUrlPath("/3/01637037d6/holiday.png");
+  CHECK(p.fid == "01637037d6");
+  CHECK(p.filename == "holiday.png");
+  CHECK(p.ext == ".png");
+  p = ParseUrlPath("/3");
+  CHECK(p.volume_id_only);
+  CHECK(p.vid == "3");
+}
+
+TEST_CASE("fids: cookie, delta suffix and Go's error texts") {
+  auto f = ParseFidWithDelta("01637037d6_5");
+  REQUIRE(f.ok());
+  CHECK(f.value().id == 1 + 5);
+  CHECK(f.value().cookie == 0x637037d6u);
+  CHECK(ParseFidWithDelta("0123").status().message() == "Invalid fid: 0123");
+  CHECK_FALSE(ParseFidWithDelta("01637037d6_x").ok());
+  CHECK_FALSE(ParseFidWithDelta("ffffffffffffffff00000001_1").ok());  // delta overflows the id
+  CHECK(UploadFidOf("/3,01637037d6.jpg") == "01637037d6");
+  CHECK(UploadFidOf("/3,01637037d6") == "01637037d6");
+}
+
+TEST_CASE("raw uploads take the name from the path and the type from the header") {
+  // The parsed upload views the request body: the request must outlive it.
+  const auto r = MakeRequest("PUT", "/3,01637037d6", "text/plain", "hello", "ts=1700000000&ttl=3d&cm=true");
+  auto u = ParseUpload(r, 1 << 20);
+  REQUIRE(u.ok());
+  CHECK(u.value().file_name == "3,01637037d6");
+  CHECK(u.value().data == "hello");
+  CHECK(u.value().modified_time == 1700000000);
+  CHECK(u.value().ttl.String() == "3d");
+  CHECK(u.value().chunk_manifest);
+  CHECK(ParseUpload(MakeRequest("PUT", "/3,01637037d6", "text/plain", std::string(11, 'x')), 10).status().message() ==
+        "file over the limited 10 bytes");
+}
+
+TEST_CASE("multipart uploads: the first part, or the first later part with a file name") {
+  const std::string body =
+      "--B\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nnot the file\r\n"
+      "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"C:\\\\dir\\\\photo.JPG\"\r\nContent-Type: image/jpeg\r\n\r\nJPEGDATA\r\n"
+      "--B--\r\n";
+  auto r = MakeRequest("POST", "/3,01637037d6", "multipart/form-data; boundary=B", body);
+  r.headers.emplace_back("seaweed-color", "blue");
+  auto u = ParseUpload(r, 1 << 20);
+  REQUIRE(u.ok());
+  CHECK(u.value().file_name == "photo.JPG");
+  CHECK(u.value().data == "JPEGDATA");
+  CHECK(u.value().mime == "image/jpeg");  // from the extension (Go lower-cases it), agreeing with the part
+  CHECK(u.value().pairs.at("Color") == "blue");
+  std::string pairs;
+  const NeedleFields f = NeedleFieldsFor(u.value(), 1, 2, 1700000000, &pairs);
+  CHECK(pairs == R"({"Color":"blue"})");
+  CHECK((f.flags & kFlagHasName));
+  CHECK((f.flags & kFlagHasMime));  // set even when empty, as Go does
+  CHECK((f.flags & kFlagHasLastModified));
+  CHECK((f.flags & kFlagHasPairs));
+  CHECK_FALSE((f.flags & kFlagHasTtl));
+  CHECK(f.last_modified == 1700000000);
+}
+
+TEST_CASE("malformed uploads fail with Go's messages") {
+  CHECK(ParseUpload(MakeRequest("POST", "/3,01", "", "x"), 100).status().message() == "request Content-Type isn't multipart/form-data");
+  CHECK(ParseUpload(MakeRequest("POST", "/3,01", "multipart/form-data", "x"), 100).status().message() ==
+        "no multipart boundary param in Content-Type");
+  CHECK_FALSE(ParseUpload(MakeRequest("POST", "/3,01", "multipart/form-data; boundary=B", "--B\r\nbroken"), 100).ok());
+}
+
+TEST_CASE("flags: Go's syntaxes, defaults and errors") {
+  auto f = Flags::Parse({"-port=9000", "--dir", "/data", "-pprof", "--hasSlowRead=false", "-inflightUploadDataTimeout", "1m30s"});
+  REQUIRE(f.ok());
+  CHECK(f.value().Int("port") == 9000);
+  CHECK(f.value().Str("dir") == "/data");
+  CHECK(f.value().Bool("pprof"));
+  CHECK_FALSE(f.value().Bool("hasSlowRead"));
+  CHECK(f.value().Seconds("inflightUploadDataTimeout") == doctest::Approx(90));
+  CHECK(f.value().Str("readMode") == "proxy");
+  CHECK(Flags::Parse({"-nope"}).status().message() == "flag provided but not defined: -nope");
+  CHECK(Flags::Parse({"-port"}).status().message() == "flag needs an argument: -port");
+  CHECK_FALSE(Flags::Parse({"-port=abc"}).ok());
+  // A bare word after a boolean is not its value: Go stops parsing there.
+  auto stop = Flags::Parse({"-pprof", "false", "-port=1"});
+  REQUIRE(stop.ok());
+  CHECK(stop.value().Bool("pprof"));
+  CHECK(stop.value().Int("port") == 8080);
+  double d;
+  CHECK(ParseGoDuration("500ms", &d));
+  CHECK(d == doctest::Approx(0.5));
+  CHECK_FALSE(ParseGoDuration("5 s", &d));
+}
+
+TEST_CASE("JSON text is escaped like Go's encoding/json") {
+  std::string out;
+  AppendGoJsonString(&out, "a<b>&\"c\"\n\x01");
+  CHECK(out == R"("a\u003cb\u003e\u0026\"c\"\n\u0001")");
+  CHECK(JsonObject().Str("name", "x").Num("size", 3).Done() == R"({"name":"x","size":3})");
+}
+
+TEST_CASE("content sniffing follows Go's DetectContentType") {
+  CHECK(http::DetectContentType("hello world") == "text/plain; charset=utf-8");
+  CHECK(http::DetectContentType(std::string("\x00\x01\x02", 3)) == "application/octet-stream");
+  CHECK(http::DetectContentType("\x89PNG\r\n\x1a\nrest") == "image/png");
+  CHECK(http::DetectContentType("  <html><body>") == "text/html; charset=utf-8");
+  CHECK(http::DetectContentType("\x1f\x8b\x08\x00") == "application/x-gzip");
+  CHECK(http::DetectContentType("%PDF-1.4") == "application/pdf");
+}
