@@ -83,8 +83,9 @@ bool Channel::Flush() {
 }
 
 RecvResult Channel::Recv(Message* out) {
-  out->payload.resize(kMaxDatagram + sizeof(MsgHeader));
-  iovec iov{out->payload.data(), out->payload.size()};
+  // One receive buffer per channel, sized once: no per-message allocation or zero-fill.
+  if (recv_buf_.empty()) recv_buf_.resize(sizeof(MsgHeader) + kMaxDatagram);
+  iovec iov{recv_buf_.data(), recv_buf_.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -111,13 +112,12 @@ RecvResult Channel::Recv(Message* out) {
     out->CloseFds();
     return RecvResult::kError;
   }
-  std::memcpy(&out->header, out->payload.data(), sizeof(MsgHeader));
+  std::memcpy(&out->header, recv_buf_.data(), sizeof(MsgHeader));
   if (out->header.magic != kMagic || out->header.length != size_t(n) - sizeof(MsgHeader)) {
     out->CloseFds();
     return RecvResult::kError;
   }
-  out->payload.erase(0, sizeof(MsgHeader));
-  out->payload.resize(out->header.length);
+  out->payload.assign(recv_buf_.data() + sizeof(MsgHeader), out->header.length);
   return RecvResult::kMessage;
 }
 

@@ -68,6 +68,7 @@ class Channel {
   int SendNow(const std::string& bytes, const int* fds, int nfds);
   int fd_;
   std::deque<Pending> queue_;
+  std::vector<char> recv_buf_;
 };
 
 }  // namespace kelp::ipc
