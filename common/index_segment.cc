@@ -26,6 +26,27 @@ inline uint64_t HomeSlot(NeedleId id, uint64_t capacity) {
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
+// The one probe sequence both sides use. Readers in other processes load with
+// acquire (pairing with the writer's release stores); the writer reading its own
+// entries can use relaxed loads.
+std::optional<IndexValue> Find(const void* base, NeedleId id, std::memory_order order) {
+  const auto* h = static_cast<const SegmentHeader*>(base);
+  if (id == 0) {
+    const uint64_t v = h->zero_key_value.load(order);
+    if (v == 0) return std::nullopt;
+    return IndexValue::Unpack(v);
+  }
+  const uint64_t cap = h->capacity;
+  const Slot* slots = Slots(const_cast<void*>(base));
+  uint64_t i = HomeSlot(id, cap);
+  for (uint64_t probes = 0; probes < cap; ++probes, i = (i + 1) & (cap - 1)) {
+    const uint64_t k = slots[i].key.load(order);
+    if (k == 0) return std::nullopt;
+    if (k == id) return IndexValue::Unpack(slots[i].value.load(order));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 uint64_t IndexValue::Pack() const {
@@ -77,20 +98,7 @@ Result<IndexSegmentReader> IndexSegmentReader::Map(int fd) {
 }
 
 std::optional<IndexValue> IndexSegmentReader::Lookup(NeedleId id) const {
-  if (id == 0) {
-    const uint64_t v = header()->zero_key_value.load(std::memory_order_acquire);
-    if (v == 0) return std::nullopt;
-    return IndexValue::Unpack(v);
-  }
-  const uint64_t cap = header()->capacity;
-  const Slot* slots = Slots(base_);
-  uint64_t i = HomeSlot(id, cap);
-  for (uint64_t probes = 0; probes < cap; ++probes, i = (i + 1) & (cap - 1)) {
-    const uint64_t k = slots[i].key.load(std::memory_order_acquire);
-    if (k == 0) return std::nullopt;
-    if (k == id) return IndexValue::Unpack(slots[i].value.load(std::memory_order_acquire));
-  }
-  return std::nullopt;
+  return Find(base_, id, std::memory_order_acquire);
 }
 
 SegmentCounters IndexSegmentReader::Counters() const {
@@ -179,21 +187,7 @@ bool IndexSegmentWriter::Put(NeedleId id, const IndexValue& v) {
 }
 
 std::optional<IndexValue> IndexSegmentWriter::Get(NeedleId id) const {
-  const SegmentHeader* h = header();
-  if (id == 0) {
-    const uint64_t v = h->zero_key_value.load(std::memory_order_relaxed);
-    if (v == 0) return std::nullopt;
-    return IndexValue::Unpack(v);
-  }
-  const uint64_t cap = h->capacity;
-  const Slot* slots = Slots(base_);
-  uint64_t i = HomeSlot(id, cap);
-  for (uint64_t probes = 0; probes < cap; ++probes, i = (i + 1) & (cap - 1)) {
-    const uint64_t k = slots[i].key.load(std::memory_order_relaxed);
-    if (k == 0) return std::nullopt;
-    if (k == id) return IndexValue::Unpack(slots[i].value.load(std::memory_order_relaxed));
-  }
-  return std::nullopt;
+  return Find(base_, id, std::memory_order_relaxed);
 }
 
 void IndexSegmentWriter::SetCounters(const SegmentCounters& c) {
