@@ -316,7 +316,7 @@ Result<AppendOutcome> Volume::Append(uint8_t* record, size_t len, uint64_t size_
   counters_.dat_size = dat_end_;
   counters_.last_modified_s = append_at_ns / 1000000000ull;
   Publish(h.id, IndexValue{units, h.size, false, true});
-  return AppendOutcome{offset, h.size, false};
+  return AppendOutcome{offset, h.size};
 }
 
 Result<uint32_t> Volume::Delete(NeedleId id, Cookie cookie, uint64_t append_at_ns_hint) {

@@ -33,7 +33,6 @@ struct VolumeFileNames {
 struct AppendOutcome {
   uint64_t offset = 0;
   uint32_t size = 0;
-  bool unchanged = false;
 };
 
 class Volume {

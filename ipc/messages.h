@@ -84,8 +84,7 @@ struct DeleteRequest {
 // Status codes mirror kelp::Code.
 struct MutationReply {
   uint16_t code;
-  uint8_t unchanged;
-  uint8_t reserved;
+  uint16_t reserved;
   uint32_t size;
   uint64_t offset;
   char message[240];  // NUL-terminated
