@@ -78,6 +78,12 @@ Result<std::unique_ptr<Volume>> Volume::Load(const VolumeFileNames& names, int o
   if (!info.ok()) return info.status();
   v->info_ = info.value();
   if (v->info_.has_remote_files) return Status::Invalid("volume " + std::to_string(names.id) + " is tiered to remote storage, which is not supported");
+  // Go checks this only for tiered volumes; reading a .idx with the wrong entry
+  // width would misplace every needle, and appending would corrupt it for Go too.
+  if (vif_exists && v->info_.bytes_offset != 0 && int(v->info_.bytes_offset) != offset_bytes)
+    return Status::Invalid("BytesOffset mismatch in volume info file " + names.Vif() + ": the volume uses " +
+                           std::to_string(v->info_.bytes_offset) + "-byte offsets, this build " + std::to_string(offset_bytes) +
+                           " (build with make OFFSET_BYTES=" + std::to_string(v->info_.bytes_offset) + ")");
   if (!FileExists(names.Dat())) return Status::NotFound("volume data file " + names.Dat() + " does not exist");
   struct stat st;
   if (stat(names.Dat().c_str(), &st) == 0 && st.st_size > kSuperBlockSize && !FileExists(names.Idx()))

@@ -209,3 +209,18 @@ TEST_CASE("an empty volume loads; a .dat without its .idx does not") {
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__healthy_volume.dat"), u.path / "1.dat");
   CHECK(Volume::Load(Names(u.path), 4).status().code() == Code::kNotFound);
 }
+
+TEST_CASE("a volume written with the other offset width is refused, not misread") {
+  TempDir t;
+  {
+    auto v = Volume::Create(Names(t.path), SuperBlock{}, 5);
+    REQUIRE(v.ok());
+    REQUIRE(Put(*v.value(), 1, 1, "five-byte offsets").ok());
+  }
+  auto wrong = Volume::Load(Names(t.path), 4);
+  CHECK(wrong.status().code() == Code::kInvalidArgument);
+  CHECK(wrong.status().message().find("BytesOffset mismatch") != std::string::npos);
+  auto right = Volume::Load(Names(t.path), 5);
+  REQUIRE(right.ok());
+  CHECK(right.value()->Lookup(1).has_value());
+}
