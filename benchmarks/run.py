@@ -45,10 +45,10 @@ def main():
     conftest.KELP_BIN = KELP_BENCH_BIN
 
     tmp = Path(tempfile.mkdtemp(prefix="kelp-bench-"))
+    c = Cluster(tmp)
     try:
         base = tmp / "data"
         base.mkdir()
-        c = Cluster(tmp)
         c.start_master(volume_size_limit_mb=1000)
         go = c.start_go_volume(base)
         fids = {1024: [], 1 << 20: []}
@@ -94,8 +94,8 @@ def main():
         for name, r in results.items():
             g, k = statistics.median(r["go"]), statistics.median(r["kelp"])
             print(f"| {name} | {g:,.0f} | {k:,.0f} | {k / g:.2f}x |")
-        c.stop_all()
     finally:
+        c.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
