@@ -154,13 +154,19 @@ def cluster(tmp_path):
     c.stop_all()
 
 
-def assign(master, collection=None):
-    params = {"collection": collection} if collection else {}
-    r = requests.get(master + "/dir/assign", params=params, timeout=10)
-    assert r.status_code == 200, (r.status_code, r.text)
-    j = r.json()
-    assert "fid" in j, j
-    return j["fid"], j["url"]
+def assign(master, collection=None, ttl=None, timeout=20.0):
+    """A file id from the master. Right after a volume server registers, or for a
+    new collection/TTL layout, the master may need a moment to grow volumes."""
+    params = {k: v for k, v in (("collection", collection), ("ttl", ttl)) if v}
+    deadline = time.time() + timeout
+    while True:
+        r = requests.get(master + "/dir/assign", params=params, timeout=10)
+        j = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
+        if r.status_code == 200 and "fid" in j:
+            return j["fid"], j["url"]
+        if time.time() > deadline:
+            raise AssertionError(f"assign failed: {r.status_code} {r.text}")
+        time.sleep(0.2)
 
 
 def worker_pids(supervisor_pid):

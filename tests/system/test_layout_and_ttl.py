@@ -23,8 +23,7 @@ def test_multi_dir_idx_dir_and_ttl_expiry_match_go(tmp_path):
         written_at = time.time()
         for i in range(40):
             ttl = "1m" if i % 2 else ""
-            r = requests.get(c.master + "/dir/assign", params={"ttl": ttl} if ttl else {}, timeout=10).json()
-            fid = r["fid"]
+            fid, _ = assign(c.master, ttl=ttl or None)
             body = rng.randbytes(rng.randint(1, 5000))
             up = requests.post(f"{go.url}/{fid}", params={"ttl": ttl} if ttl else {}, files={"file": (f"t{i}.bin", body)}, timeout=10)
             assert up.status_code == 201, up.text
