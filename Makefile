@@ -15,10 +15,15 @@ CC ?= gcc
 LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 
-CPPFLAGS := -I. -I$(LLHTTP_INC) -DKELP_OFFSET_BYTES=$(OFFSET_BYTES) -D_GNU_SOURCE -MMD -MP
+OBJ := $(BUILD)/obj
+BIN := $(BUILD)/bin
+GEN := $(BUILD)/gen
+
+CPPFLAGS := -I. -I$(GEN) -I$(LLHTTP_INC) -DKELP_OFFSET_BYTES=$(OFFSET_BYTES) -D_GNU_SOURCE -MMD -MP
 CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS := -O2 -g
 LDLIBS := -luv -lisal -lsystemd -lz -lpthread
+GRPC_LIBS := $(shell pkg-config --libs grpc++ protobuf 2>/dev/null)
 ifeq ($(SANITIZE),1)
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   CXXFLAGS += $(SANFLAGS) -O1
@@ -26,29 +31,35 @@ ifeq ($(SANITIZE),1)
   LDFLAGS += $(SANFLAGS)
 endif
 
-OBJ := $(BUILD)/obj
-BIN := $(BUILD)/bin
-
 COMMON_SRCS := $(wildcard common/*.cc) $(wildcard ipc/*.cc)
 SUPERVISOR_SRCS := $(filter-out supervisor/main.cc,$(wildcard supervisor/*.cc))
 HTTP_SRCS := $(filter-out worker-http/main.cc,$(wildcard worker-http/*.cc))
+GRPC_SRCS := $(filter-out worker-grpc/main.cc,$(wildcard worker-grpc/*.cc))
+PROTOS := proto/remote.proto proto/volume_server.proto proto/master.proto
+PROTO_HDRS := $(patsubst %.proto,$(GEN)/%.pb.h,$(PROTOS)) $(patsubst %.proto,$(GEN)/%.grpc.pb.h,$(PROTOS))
+PROTO_OBJS := $(patsubst %.proto,$(OBJ)/gen/%.pb.o,$(PROTOS)) $(patsubst %.proto,$(OBJ)/gen/%.grpc.pb.o,$(PROTOS))
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 LLHTTP_OBJS := $(OBJ)/llhttp/llhttp.o $(OBJ)/llhttp/api.o $(OBJ)/llhttp/http.o
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
 COMMON_OBJS := $(call objs,$(COMMON_SRCS))
-SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS))
+SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS)) $(PROTO_OBJS)
+GRPC_OBJS := $(call objs,$(GRPC_SRCS)) $(PROTO_OBJS)
 HTTP_OBJS := $(call objs,$(HTTP_SRCS)) $(LLHTTP_OBJS)
 
 .PHONY: all deps run test unit system fuzz clean
 # Keep fuzz objects between runs (they are intermediates of pattern rules).
 .SECONDARY:
-all: $(BIN)/kelp-volume $(BIN)/kelp-worker-http
+all: $(BIN)/kelp-volume $(BIN)/kelp-worker-http $(BIN)/kelp-worker-grpc
 
 $(BIN)/kelp-volume: $(OBJ)/supervisor/main.o $(SUPERVISOR_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS)
+
+$(BIN)/kelp-worker-grpc: $(OBJ)/worker-grpc/main.o $(GRPC_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS)
 
 $(BIN)/kelp-worker-http: $(OBJ)/worker-http/main.o $(HTTP_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
@@ -56,11 +67,21 @@ $(BIN)/kelp-worker-http: $(OBJ)/worker-http/main.o $(HTTP_OBJS) $(COMMON_OBJS)
 
 $(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS)
 
-$(OBJ)/%.o: %.cc
+# Every object may include generated headers: generate them first.
+$(OBJ)/%.o: %.cc | $(PROTO_HDRS)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
+
+# protoc output is not ours to keep warning-free.
+$(OBJ)/gen/%.o: $(GEN)/%.cc | $(PROTO_HDRS)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(filter-out -Werror -Wall -Wextra,$(CXXFLAGS)) -w -c -o $@ $<
+
+$(GEN)/proto/%.pb.cc $(GEN)/proto/%.pb.h $(GEN)/proto/%.grpc.pb.cc $(GEN)/proto/%.grpc.pb.h: proto/%.proto
+	@mkdir -p $(GEN)
+	protoc -I. --cpp_out=$(GEN) --grpc_out=$(GEN) --plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin) $<
 
 # llhttp is compiled from the C sources Debian's node-llhttp ships.
 $(OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "common/types.h"
+
 namespace kelp {
 
 std::vector<std::string> SplitComma(const std::string& s) {
@@ -17,6 +19,21 @@ std::vector<std::string> SplitComma(const std::string& s) {
     start = comma + 1;
   }
   return out;
+}
+
+std::string ServerVersion() { return std::string(kBuildOffsetBytes == 5 ? "8000GB" : "30GB") + " kelp-0.1.0"; }
+
+std::string MasterGrpcAddress(const std::string& master) {
+  const size_t colon = master.rfind(':');
+  if (colon == std::string::npos) return master;
+  const std::string host = master.substr(0, colon);
+  const std::string port = master.substr(colon + 1);
+  const size_t dot = port.find('.');
+  if (dot != std::string::npos) return host + ":" + port.substr(dot + 1);
+  char* end = nullptr;
+  const long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0') return master;
+  return host + ":" + std::to_string(p + 10000);
 }
 
 Result<ServerConfig> BuildServerConfig(const Flags& f) {
@@ -52,6 +69,16 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.file_size_limit_bytes = f.Int("fileSizeLimitMB") << 20;
   c.idle_timeout_s = double(f.Int("idleTimeout"));
   c.read_mode = f.Str("readMode");
+  c.masters = SplitComma(f.Str("mserver").empty() ? f.Str("master") : f.Str("mserver"));
+  if (c.masters.empty()) return Status::Invalid("-master is empty");
+  const std::string self = c.ip + ":" + std::to_string(c.port);
+  const int public_port = f.Int("port.public") > 0 ? int(f.Int("port.public")) : c.port;
+  c.public_url = f.Str("publicUrl").empty() ? c.ip + ":" + std::to_string(public_port) : f.Str("publicUrl");
+  c.id = f.Str("id").empty() ? self : f.Str("id");
+  c.data_center = f.Str("dataCenter");
+  c.rack = f.Str("rack");
+  c.pulse_seconds = int(std::max(1LL, f.Int("pulseSeconds")));
+  c.pre_stop_seconds = int(std::max(0LL, f.Int("preStopSeconds")));
   return c;
 }
 

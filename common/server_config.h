@@ -22,7 +22,21 @@ struct ServerConfig {
   long long file_size_limit_bytes = 256ll << 20;
   double idle_timeout_s = 30;
   std::string read_mode;
+
+  // Cluster identity, as told to the master.
+  std::vector<std::string> masters;  // HTTP addresses, "host:port" or "host:port.grpcPort"
+  std::string public_url;            // default ip:port
+  std::string id;                    // default ip:port
+  std::string data_center, rack;
+  int pulse_seconds = 5;
+  int pre_stop_seconds = 10;
 };
+
+// e.g. "30GB kelp-0.1.0": the volume size class of the build, as Go reports it, then kelp's version.
+std::string ServerVersion();
+
+// A master's gRPC address: "host:port.grpcPort" names it; otherwise port + 10000.
+std::string MasterGrpcAddress(const std::string& master);
 
 Result<ServerConfig> BuildServerConfig(const Flags& flags);
 std::vector<std::string> SplitComma(const std::string& s);

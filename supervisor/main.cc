@@ -17,6 +17,9 @@
 #include "common/log.h"
 #include "common/server_config.h"
 #include "common/types.h"
+#include "supervisor/admin_service.h"
+#include "supervisor/heartbeat_client.h"
+#include "supervisor/heartbeat_report.h"
 #include "supervisor/store.h"
 #include "supervisor/worker_pool.h"
 
@@ -67,17 +70,28 @@ int Listen(const std::string& ip, int port) {
 struct Server {
   uv_loop_t* loop;
   WorkerPool* pool;
+  HeartbeatClient* heartbeat;
+  const ServerConfig* config;
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
+  uv_timer_t pre_stop;
   bool stopping = false;
 };
 
+// Shutdown order, as Go's: leave the master first (it stops sending writes
+// here), wait -preStopSeconds for clients to notice, then drain the workers.
 void Stop(Server* s, const char* why) {
   if (s->stopping) return;
   s->stopping = true;
-  KLOG_INFO("%s: draining workers", why);
   sd_notify(0, "STOPPING=1");
-  s->pool->Shutdown([](void* arg) { uv_stop(static_cast<Server*>(arg)->loop); }, s);
+  s->heartbeat->Stop();
+  KLOG_INFO("%s: stopped heartbeating; draining workers in %d s", why, s->config->pre_stop_seconds);
+  uv_timer_init(s->loop, &s->pre_stop);
+  s->pre_stop.data = s;
+  uv_timer_start(&s->pre_stop, [](uv_timer_t* t) {
+    auto* s = static_cast<Server*>(t->data);
+    s->pool->Shutdown([](void* arg) { uv_stop(static_cast<Server*>(arg)->loop); }, s);
+  }, uint64_t(s->config->pre_stop_seconds) * 1000, 0);
 }
 
 }  // namespace
@@ -120,11 +134,76 @@ int main(int argc, char** argv) {
   uv_loop_t* loop = uv_default_loop();
   WorkerPoolOptions opts;
   opts.http_worker_path = ExeDir() + "/kelp-worker-http";
+  opts.grpc_worker_path = ExeDir() + "/kelp-worker-grpc";
   opts.server_args = args;
   opts.listen_fds = {listen_fd};
   opts.http_workers = cfg.workers;
   WorkerPool pool(loop, &store, opts);
-  Server server{loop, &pool};
+
+  SharedServerState shared;
+  AdminService* admin_ptr = nullptr;
+  HeartbeatClient* heartbeat_ptr = nullptr;
+  auto identity = [&] {
+    ServerIdentity who;
+    who.config = &cfg;
+    if (admin_ptr) who.state = admin_ptr->state();
+    return who;
+  };
+  MasterEvents events;
+  events.full_report = [&] { return FullReport(store, identity()); };
+  events.volume_size_limit = [&](uint64_t limit) {
+    if (limit == store.volume_size_limit()) return;
+    KLOG_INFO("volume size limit from master: %llu bytes", static_cast<unsigned long long>(limit));
+    store.set_volume_size_limit(limit);
+    shared.volume_size_limit = limit;
+    pool.SetServerState(shared);
+  };
+  events.registered = [&](bool up, const std::string& master) {
+    shared.registered = up;
+    shared.master = master;
+    pool.SetServerState(shared);
+  };
+  HeartbeatClient heartbeat(loop, cfg.masters, cfg.pulse_seconds, events);
+  heartbeat_ptr = &heartbeat;
+
+  AdminHooks hooks;
+  hooks.volume_added = [&](Volume* v) {
+    pool.BroadcastAttach(v);
+    master_pb::Heartbeat delta;
+    FillIdentity(identity(), &delta);
+    *delta.add_new_volumes() = ShortInfo(store, *v);
+    heartbeat_ptr->SendDelta(std::move(delta));
+  };
+  hooks.volume_removed = [&](VolumeId id, const master_pb::VolumeShortInformationMessage& info) {
+    pool.BroadcastDetach(id);
+    master_pb::Heartbeat delta;
+    FillIdentity(identity(), &delta);
+    *delta.add_deleted_volumes() = info;
+    heartbeat_ptr->SendDelta(std::move(delta));
+  };
+  hooks.volumes_changed = [&] { heartbeat_ptr->SendFullReportSoon(); };
+  hooks.state_changed = [&] {
+    shared.maintenance = admin_ptr->state().maintenance();
+    shared.state_version = admin_ptr->state().version();
+    pool.SetServerState(shared);
+  };
+  hooks.leave = [&] { heartbeat_ptr->Stop(); };
+  hooks.before_volume_change = [&](VolumeId id) {
+    if (Volume* v = store.Find(id)) pool.PrepareMutation(v);
+  };
+  AdminService admin(&store, &cfg, hooks);
+  admin_ptr = &admin;
+  if (Status s = admin.LoadState(); !s.ok()) KLOG_WARN("%s", s.message().c_str());
+  shared.maintenance = admin.state().maintenance();
+  shared.state_version = admin.state().version();
+  pool.SetServerState(shared);
+  pool.set_admin_handler([&](const std::string& method, const std::string& body, AdminReplyFn reply) {
+    std::string out;
+    const grpc::Status s = admin.Handle(method, body, &out);
+    reply(int(s.error_code()), s.error_message(), out);
+  });
+
+  Server server{loop, &pool, &heartbeat, &cfg};
 
   uv_signal_init(loop, &server.sigterm);
   uv_signal_init(loop, &server.sigint);
@@ -140,6 +219,14 @@ int main(int argc, char** argv) {
   }, SIGHUP);
   signal(SIGPIPE, SIG_IGN);
 
+  // The master calls back on the gRPC port as soon as it hears of this
+  // server: register only once a gRPC worker listens, as Go does.
+  bool heartbeat_started = false;
+  pool.set_on_grpc_ready([&] {
+    if (heartbeat_started || server.stopping) return;
+    heartbeat_started = true;
+    heartbeat.Start();
+  });
   pool.Start();
   KLOG_INFO("kelp-volume %s listening on %s:%d, %zu volume(s), %d http worker(s), %d-byte offsets", "0.1.0",
             cfg.bind_ip.c_str(), cfg.port, store.volumes().size(), cfg.workers, kBuildOffsetBytes);
@@ -152,6 +239,7 @@ int main(int argc, char** argv) {
   }
 
   uv_run(loop, UV_RUN_DEFAULT);
+  heartbeat.Stop();
   for (auto& [vid, v] : store.volumes()) {
     if (Status s = v->Sync(); !s.ok()) KLOG_WARN("volume %u: %s", vid, s.message().c_str());
   }

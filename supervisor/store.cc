@@ -1,15 +1,56 @@
 #include "supervisor/store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "common/file_id.h"
+#include "common/file_util.h"
 #include "common/log.h"
 
 namespace kelp {
+namespace {
+
+constexpr const char* kUuidFile = "vol_dir.uuid";
+
+// A random RFC 4122 version-4 UUID, the form Go's google/uuid writes.
+std::string NewUuid() {
+  uint8_t b[16];
+  std::ifstream rnd("/dev/urandom", std::ios::binary);
+  rnd.read(reinterpret_cast<char*>(b), sizeof b);
+  b[6] = uint8_t((b[6] & 0x0f) | 0x40);
+  b[8] = uint8_t((b[8] & 0x3f) | 0x80);
+  char out[37];
+  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+                b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return out;
+}
+
+Result<std::string> DirUuid(const std::string& dir) {
+  const std::string path = dir + "/" + kUuidFile;
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!ss.str().empty()) return ss.str();
+  }
+  const std::string id = NewUuid();
+  if (Status s = WriteFileAtomically(path, id); !s.ok()) return s;
+  return id;
+}
+
+// The files a volume may have besides .dat/.idx/.vif (compaction leftovers, notes).
+const char* const kDataSideFiles[] = {".dat", ".vif", ".cpd", ".note"};
+const char* const kIndexSideFiles[] = {".idx", ".cpx", ".ldb"};
+
+}  // namespace
 
 bool ParseVolumeFileBase(const std::string& base, std::string* collection, VolumeId* id) {
   const size_t us = base.rfind('_');
@@ -23,46 +64,179 @@ bool ParseVolumeFileBase(const std::string& base, std::string* collection, Volum
 
 Status Store::LoadAll() {
   for (size_t li = 0; li < locations_.size(); ++li) {
-    const DiskLocation& loc = locations_[li];
-    if (mkdir(loc.dir.c_str(), 0755) != 0 && errno != EEXIST)
-      return Status::IOError("cannot create directory " + loc.dir + ": " + std::strerror(errno));
-    if (loc.idx_dir != loc.dir && mkdir(loc.idx_dir.c_str(), 0755) != 0 && errno != EEXIST)
-      return Status::IOError("cannot create directory " + loc.idx_dir + ": " + std::strerror(errno));
-    DIR* d = opendir(loc.dir.c_str());
-    if (!d) return Status::IOError("cannot read directory " + loc.dir + ": " + std::strerror(errno));
-    std::vector<std::string> bases;
-    while (dirent* e = readdir(d)) {
-      const std::string name = e->d_name;
-      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".dat") == 0) bases.push_back(name.substr(0, name.size() - 4));
-    }
-    closedir(d);
-    for (const std::string& base : bases) {
-      VolumeFileNames names;
-      if (!ParseVolumeFileBase(base, &names.collection, &names.id)) continue;
-      names.dir = loc.dir;
-      names.idx_dir = loc.idx_dir;
-      if (volumes_.count(names.id)) {
-        KLOG_WARN("volume %u found again in %s; keeping the first copy", names.id, loc.dir.c_str());
-        continue;
-      }
-      auto v = Volume::Load(names, offset_bytes_);
-      if (!v.ok()) {
-        KLOG_ERROR("load volume %s/%s: %s", loc.dir.c_str(), base.c_str(), v.status().message().c_str());
-        continue;
-      }
-      if (!v.value()->load_warning().empty())
-        KLOG_WARN("volume %u loaded read-only: %s", names.id, v.value()->load_warning().c_str());
-      location_of_[names.id] = li;
-      volumes_[names.id] = std::move(v.value());
-    }
-    KLOG_INFO("disk location %s: %zu volume(s)", loc.dir.c_str(), bases.size());
+    if (Status s = LoadLocation(li); !s.ok()) return s;
   }
+  return Status::Ok();
+}
+
+Status Store::LoadLocation(size_t li) {
+  DiskLocation& loc = locations_[li];
+  if (mkdir(loc.dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::IOError("cannot create directory " + loc.dir + ": " + std::strerror(errno));
+  if (loc.idx_dir != loc.dir && mkdir(loc.idx_dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::IOError("cannot create directory " + loc.idx_dir + ": " + std::strerror(errno));
+  auto uuid = DirUuid(loc.dir);
+  if (!uuid.ok()) return uuid.status();
+  loc.uuid = uuid.value();
+  loc.effective_max = loc.max_volumes;
+  DIR* d = opendir(loc.dir.c_str());
+  if (!d) return Status::IOError("cannot read directory " + loc.dir + ": " + std::strerror(errno));
+  std::vector<std::string> bases;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".dat") == 0) bases.push_back(name.substr(0, name.size() - 4));
+  }
+  closedir(d);
+  for (const std::string& base : bases) {
+    VolumeFileNames names;
+    if (!ParseVolumeFileBase(base, &names.collection, &names.id)) continue;
+    names.dir = loc.dir;
+    names.idx_dir = loc.idx_dir;
+    if (volumes_.count(names.id)) {
+      KLOG_WARN("volume %u found again in %s; keeping the first copy", names.id, loc.dir.c_str());
+      continue;
+    }
+    auto v = Volume::Load(names, offset_bytes_);
+    if (!v.ok()) {
+      KLOG_ERROR("load volume %s/%s: %s", loc.dir.c_str(), base.c_str(), v.status().message().c_str());
+      continue;
+    }
+    if (!v.value()->load_warning().empty())
+      KLOG_WARN("volume %u loaded read-only: %s", names.id, v.value()->load_warning().c_str());
+    location_of_[names.id] = li;
+    volumes_[names.id] = std::move(v.value());
+  }
+  KLOG_INFO("disk location %s: %zu volume(s)", loc.dir.c_str(), VolumeCountIn(li));
   return Status::Ok();
 }
 
 Volume* Store::Find(VolumeId id) const {
   auto it = volumes_.find(id);
   return it == volumes_.end() ? nullptr : it->second.get();
+}
+
+size_t Store::LocationOf(VolumeId id) const {
+  auto it = location_of_.find(id);
+  return it == location_of_.end() ? 0 : it->second;
+}
+
+size_t Store::VolumeCountIn(size_t location) const {
+  size_t n = 0;
+  for (const auto& [vid, li] : location_of_)
+    if (li == location) ++n;
+  return n;
+}
+
+Result<Volume*> Store::AddVolume(const NewVolumeSpec& spec) {
+  if (Find(spec.id)) return Status::AlreadyExists("Volume Id " + std::to_string(spec.id) + " already exists!");
+  // The location of the requested disk type with room and the fewest volumes.
+  size_t best = locations_.size();
+  for (size_t li = 0; li < locations_.size(); ++li) {
+    const DiskLocation& loc = locations_[li];
+    if (loc.disk_type != spec.disk_type) continue;
+    const size_t count = VolumeCountIn(li);
+    if (loc.max_volumes != 0 && count >= size_t(std::max(0, loc.effective_max))) continue;
+    if (loc.max_volumes == 0 && loc.effective_max > 0 && count >= size_t(loc.effective_max)) continue;
+    if (best == locations_.size() || count < VolumeCountIn(best)) best = li;
+  }
+  if (best == locations_.size()) return Status::Full("No more free space left");
+  VolumeFileNames names;
+  names.dir = locations_[best].dir;
+  names.idx_dir = locations_[best].idx_dir;
+  names.collection = spec.collection;
+  names.id = spec.id;
+  auto v = Volume::Create(names, spec.super_block, offset_bytes_);
+  if (!v.ok()) return v.status();
+  if (spec.preallocate > 0) {
+    // Reserve the space like Go's preallocate; a filesystem without fallocate just skips it.
+    if (fallocate(v.value()->dat_fd(), FALLOC_FL_KEEP_SIZE, 0, spec.preallocate) != 0)
+      KLOG_WARN("volume %u: preallocate %lld bytes: %s", spec.id, static_cast<long long>(spec.preallocate), std::strerror(errno));
+  }
+  KLOG_INFO("in dir %s adds volume:%u collection:%s replicaPlacement:%s ttl:%s", names.dir.c_str(), spec.id, spec.collection.c_str(),
+            spec.super_block.replica_placement.String().c_str(), spec.super_block.ttl.String().c_str());
+  Volume* raw = v.value().get();
+  location_of_[spec.id] = best;
+  volumes_[spec.id] = std::move(v.value());
+  return raw;
+}
+
+Result<Volume*> Store::MountVolume(VolumeId id) {
+  if (Volume* v = Find(id)) return v;
+  for (size_t li = 0; li < locations_.size(); ++li) {
+    const DiskLocation& loc = locations_[li];
+    DIR* d = opendir(loc.dir.c_str());
+    if (!d) continue;
+    std::string found;
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".dat") != 0) continue;
+      std::string collection;
+      VolumeId vid;
+      if (ParseVolumeFileBase(name.substr(0, name.size() - 4), &collection, &vid) && vid == id) {
+        found = name.substr(0, name.size() - 4);
+        break;
+      }
+    }
+    closedir(d);
+    if (found.empty()) continue;
+    VolumeFileNames names;
+    ParseVolumeFileBase(found, &names.collection, &names.id);
+    names.dir = loc.dir;
+    names.idx_dir = loc.idx_dir;
+    auto v = Volume::Load(names, offset_bytes_);
+    if (!v.ok()) return v.status();
+    Volume* raw = v.value().get();
+    location_of_[id] = li;
+    volumes_[id] = std::move(v.value());
+    return raw;
+  }
+  return Status::NotFound("volume " + std::to_string(id) + " not found on disk");
+}
+
+Status Store::UnmountVolume(VolumeId id) {
+  auto it = volumes_.find(id);
+  if (it == volumes_.end()) return Status::Ok();  // Go: unmounting an absent volume is not an error
+  if (Status s = it->second->Sync(); !s.ok()) KLOG_WARN("volume %u: %s", id, s.message().c_str());
+  volumes_.erase(it);
+  location_of_.erase(id);
+  return Status::Ok();
+}
+
+Status Store::DeleteVolume(VolumeId id, bool only_empty) {
+  Volume* v = Find(id);
+  if (!v) return Status::NotFound("delete volume " + std::to_string(id) + " not found on disk: volume not found");
+  if (only_empty && (v->dat_size() > uint64_t(kSuperBlockSize) || v->counters().content_size > 0))
+    return Status::Invalid("DeleteVolume " + std::to_string(id) + ": volume not empty");
+  const VolumeFileNames names = v->names();
+  volumes_.erase(id);
+  location_of_.erase(id);
+  // Workers may still hold the .dat open; their reads finish on the unlinked inode.
+  for (const char* ext : kDataSideFiles) unlink((names.Base(names.dir) + ext).c_str());
+  for (const char* ext : kIndexSideFiles) unlink((names.Base(names.idx_dir) + ext).c_str());
+  KLOG_INFO("deleted volume %u", id);
+  return Status::Ok();
+}
+
+DiskUsage Store::UsageOf(const std::string& dir) {
+  DiskUsage u;
+  struct statvfs st;
+  if (statvfs(dir.c_str(), &st) != 0) return u;
+  u.all = uint64_t(st.f_blocks) * st.f_frsize;
+  u.free = uint64_t(st.f_bavail) * st.f_frsize;
+  u.used = uint64_t(st.f_blocks - st.f_bfree) * st.f_frsize;
+  return u;
+}
+
+void Store::set_volume_size_limit(uint64_t limit) {
+  volume_size_limit_ = limit;
+  if (limit == 0) return;
+  for (size_t li = 0; li < locations_.size(); ++li) {
+    DiskLocation& loc = locations_[li];
+    if (loc.max_volumes != 0) continue;
+    // -max 0: the volumes here plus as many full-size ones as the free space holds.
+    const DiskUsage u = UsageOf(loc.dir);
+    loc.effective_max = int(VolumeCountIn(li) + u.free / limit);
+  }
 }
 
 }  // namespace kelp

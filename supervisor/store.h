@@ -15,8 +15,22 @@ namespace kelp {
 struct DiskLocation {
   std::string dir;
   std::string idx_dir;
-  int max_volumes = 8;
+  int max_volumes = 8;    // 0: derived from free space once the size limit is known
   std::string disk_type;  // "" is hdd
+  std::string uuid;       // vol_dir.uuid, shared with the Go server
+  int effective_max = 8;  // max_volumes, or the derived count for -max 0
+};
+
+struct NewVolumeSpec {
+  VolumeId id = 0;
+  std::string collection;
+  SuperBlock super_block;
+  std::string disk_type;
+  int64_t preallocate = 0;
+};
+
+struct DiskUsage {
+  uint64_t all = 0, used = 0, free = 0;
 };
 
 // Splits "collection_vid" (collection may itself contain '_') like Go does.
@@ -32,10 +46,25 @@ class Store {
   Volume* Find(VolumeId id) const;
   const std::map<VolumeId, std::unique_ptr<Volume>>& volumes() const { return volumes_; }
   const std::vector<DiskLocation>& locations() const { return locations_; }
+  size_t LocationOf(VolumeId id) const;
+  size_t VolumeCountIn(size_t location) const;
+
+  // Creates a volume in the location of its disk type with the most room.
+  Result<Volume*> AddVolume(const NewVolumeSpec& spec);
+  // Loads a volume whose files are in one of the locations.
+  Result<Volume*> MountVolume(VolumeId id);
+  // Closes a volume, keeping its files. An absent volume is not an error.
+  Status UnmountVolume(VolumeId id);
+  // Closes a volume and removes its files.
+  Status DeleteVolume(VolumeId id, bool only_empty);
+
   uint64_t volume_size_limit() const { return volume_size_limit_; }
-  void set_volume_size_limit(uint64_t v) { volume_size_limit_ = v; }
+  // Also recomputes the derived maximum of -max 0 locations.
+  void set_volume_size_limit(uint64_t v);
+  static DiskUsage UsageOf(const std::string& dir);
 
  private:
+  Status LoadLocation(size_t li);
   std::vector<DiskLocation> locations_;
   int offset_bytes_;
   std::map<VolumeId, std::unique_ptr<Volume>> volumes_;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "ipc/bulk.h"
 
 namespace kelp {
 namespace {
@@ -34,6 +35,11 @@ struct FsyncJob {
 
 WorkerPool::WorkerPool(uv_loop_t* loop, Store* store, WorkerPoolOptions options)
     : loop_(loop), store_(store), options_(std::move(options)), slots_(size_t(std::max(1, options_.http_workers))) {
+  for (size_t i = 0; i < slots_.size(); ++i) slots_[i].number = int(i + 1);
+  if (!options_.grpc_worker_path.empty()) {
+    slots_.emplace_back();
+    slots_.back().kind = Kind::kGrpc;
+  }
   for (auto& s : slots_) {
     uv_timer_init(loop_, &s.timer);
     s.timer.data = this;
@@ -64,9 +70,10 @@ void WorkerPool::Spawn(int slot) {
   auto* w = new Worker;
   w->pool = this;
   w->slot = slot;
+  w->kind = slots_[size_t(slot)].kind;
   w->serial = next_serial_++;
   w->channel = std::make_unique<ipc::Channel>(fds[0]);
-  const std::string title = "kelp-volume: http worker " + std::to_string(slot + 1);
+  const std::string title = "kelp-volume: " + NameOf(w);
   char* args[] = {const_cast<char*>(title.c_str()), nullptr};
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
@@ -77,7 +84,7 @@ void WorkerPool::Spawn(int slot) {
   stdio[3].flags = UV_INHERIT_FD;
   stdio[3].data.fd = fds[1];
   uv_process_options_t opts{};
-  opts.file = options_.http_worker_path.c_str();
+  opts.file = (w->kind == Kind::kGrpc ? options_.grpc_worker_path : options_.http_worker_path).c_str();
   opts.args = args;
   opts.exit_cb = &WorkerPool::OnProcessExit;
   opts.stdio = stdio;
@@ -99,15 +106,82 @@ void WorkerPool::Spawn(int slot) {
   workers_[w->serial] = w;
   SendInitialState(w);
   UpdatePoll(w);
-  KLOG_INFO("started http worker %d (pid %d)", slot + 1, w->process.pid);
+  KLOG_INFO("started %s (pid %d)", NameOf(w).c_str(), w->process.pid);
+}
+
+std::string WorkerPool::NameOf(const Worker* w) const {
+  const Slot& s = slots_[size_t(w->slot)];
+  return s.kind == Kind::kGrpc ? std::string("grpc worker") : "http worker " + std::to_string(s.number);
+}
+
+void WorkerPool::SendState(Worker* w) {
+  ipc::ServerState st{};
+  st.registered = state_.registered;
+  st.maintenance = state_.maintenance;
+  st.state_version = state_.state_version;
+  st.volume_size_limit = state_.volume_size_limit;
+  st.master_length = uint32_t(state_.master.size());
+  w->channel->SendStruct(ipc::MsgType::kServerState, 0, st, state_.master);
+}
+
+void WorkerPool::SetServerState(const SharedServerState& state) {
+  state_ = state;
+  for (auto& [serial, w] : workers_) {
+    if (w->exited) continue;
+    SendState(w);
+    UpdatePoll(w);
+  }
+}
+
+void WorkerPool::BroadcastAttach(Volume* v) {
+  for (auto& [serial, w] : workers_) {
+    if (w->exited || w->kind != Kind::kHttp) continue;
+    AttachVolume(w, v);
+    UpdatePoll(w);
+  }
+}
+
+void WorkerPool::BroadcastDetach(VolumeId id) {
+  handovers_.erase(id);
+  const ipc::VolumeRef ref{id, 0, 0};
+  for (auto& [serial, w] : workers_) {
+    if (w->exited || w->kind != Kind::kHttp) continue;
+    w->channel->SendStruct(ipc::MsgType::kVolumeDetach, 0, ref);
+    UpdatePoll(w);
+  }
+}
+
+void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
+  ipc::AdminRequest req;
+  std::string body;
+  const uint64_t request_id = m.header.request_id;
+  const uint64_t serial = w->serial;
+  auto reply = [this, serial, request_id](int code, const std::string& message, const std::string& out) {
+    auto it = workers_.find(serial);
+    if (it == workers_.end() || it->second->exited) return;
+    ipc::AdminReply r{code, uint32_t(message.size())};
+    std::string fixed(reinterpret_cast<const char*>(&r), sizeof r);
+    fixed.append(message);
+    ipc::SendBulk(*it->second->channel, ipc::MsgType::kAdminReply, request_id, fixed, out);
+    UpdatePoll(it->second);
+  };
+  if (!m.As(&req) || m.payload.size() < sizeof req + req.method_length || !ipc::ReadBulk(m, sizeof req + req.method_length, &body))
+    return reply(3 /* INVALID_ARGUMENT */, "malformed admin request", "");
+  const std::string method = m.payload.substr(sizeof req, req.method_length);
+  if (!admin_handler_) return reply(14 /* UNAVAILABLE */, "server is starting", "");
+  admin_handler_(method, body, reply);
 }
 
 void WorkerPool::SendInitialState(Worker* w) {
-  ipc::Hello hello{uint32_t(w->slot), uint32_t(options_.listen_fds.size()), uint32_t(options_.server_args.size()), 0};
+  const bool http = w->kind == Kind::kHttp;
+  const size_t nfds = http ? options_.listen_fds.size() : 0;
+  ipc::Hello hello{uint32_t(w->slot), uint32_t(nfds), uint32_t(options_.server_args.size()), 0};
   std::string argv;
   for (const auto& a : options_.server_args) argv.append(a).push_back('\0');
-  w->channel->SendStruct(ipc::MsgType::kHello, 0, hello, argv, options_.listen_fds.data(), int(options_.listen_fds.size()));
-  for (auto& [vid, v] : store_->volumes()) AttachVolume(w, v.get());
+  w->channel->SendStruct(ipc::MsgType::kHello, 0, hello, argv, options_.listen_fds.data(), int(nfds));
+  if (http)
+    for (auto& [vid, v] : store_->volumes()) AttachVolume(w, v.get());
+  SendState(w);
   w->channel->Send(ipc::MsgType::kAttachDone, 0, std::string_view());
 }
 
@@ -156,7 +230,7 @@ void WorkerPool::OnReadable(Worker* w) {
         uv_poll_stop(&w->poll);
         return;
       case ipc::RecvResult::kError:
-        KLOG_ERROR("http worker %d sent a malformed message; stopping it", w->slot + 1);
+        KLOG_ERROR("%s sent a malformed message; stopping it", NameOf(w).c_str());
         uv_poll_stop(&w->poll);
         uv_process_kill(&w->process, SIGKILL);
         return;
@@ -172,6 +246,9 @@ void WorkerPool::OnMessage(Worker* w, ipc::Message& m) {
     case ipc::MsgType::kDeleteRequest:
       HandleDelete(w, m);
       break;
+    case ipc::MsgType::kAdminRequest:
+      HandleAdmin(w, m);
+      break;
     case ipc::MsgType::kSegmentAck: {
       ipc::VolumeRef ref;
       if (m.As(&ref)) {
@@ -181,9 +258,10 @@ void WorkerPool::OnMessage(Worker* w, ipc::Message& m) {
       break;
     }
     case ipc::MsgType::kReady:
+      if (w->kind == Kind::kGrpc && on_grpc_ready_) on_grpc_ready_();
       break;
     default:
-      KLOG_WARN("http worker %d: unexpected message type %u", w->slot + 1, unsigned(m.header.type));
+      KLOG_WARN("%s: unexpected message type %u", NameOf(w).c_str(), unsigned(m.header.type));
   }
 }
 
@@ -210,7 +288,7 @@ void WorkerPool::MaybeGrow(Volume* v) {
   const ipc::VolumeRef ref{v->id(), 0, v->segment().generation()};
   const int fd = v->segment().fd();
   for (auto& [serial, w] : workers_) {
-    if (w->exited) continue;
+    if (w->exited || w->kind != Kind::kHttp) continue;
     h.waiting.insert(serial);
     w->channel->SendStruct(ipc::MsgType::kSegmentReplaced, 0, ref, {}, &fd, 1);
     UpdatePoll(w);
@@ -298,9 +376,9 @@ void WorkerPool::OnExit(Worker* w, int64_t status, int signal) {
   w->exited = true;
   const uint64_t lived = NowMs(loop_) - w->started_ms;
   if (w->draining)
-    KLOG_INFO("http worker %d (pid %d) finished draining", w->slot + 1, w->process.pid);
+    KLOG_INFO("%s (pid %d) finished draining", NameOf(w).c_str(), w->process.pid);
   else
-    KLOG_WARN("http worker %d (pid %d) exited: status %lld, signal %d, after %llu ms", w->slot + 1, w->process.pid,
+    KLOG_WARN("%s (pid %d) exited: status %lld, signal %d, after %llu ms", NameOf(w).c_str(), w->process.pid,
               static_cast<long long>(status), signal, static_cast<unsigned long long>(lived));
   workers_.erase(w->serial);
   Forget(w);
@@ -331,7 +409,9 @@ void WorkerPool::ScheduleRespawn(int slot_index) {
   // First restart is immediate; a crash loop backs off exponentially to kMaxBackoffMs.
   uint64_t delay = 0;
   if (slot.failures > 1) delay = std::min<uint64_t>(kMaxBackoffMs, 100ull << std::min(slot.failures - 2, 10));
-  if (delay >= kMaxBackoffMs) KLOG_ERROR("http worker %d is crash-looping; next start in %llu ms", slot_index + 1, static_cast<unsigned long long>(delay));
+  if (delay >= kMaxBackoffMs)
+    KLOG_ERROR("%s worker slot %d is crash-looping; next start in %llu ms", slot.kind == Kind::kGrpc ? "grpc" : "http", slot.number,
+               static_cast<unsigned long long>(delay));
   slot.timer_armed = true;
   // timer.data is the pool; the slot is recovered from the timer's address.
   uv_timer_start(&slot.timer, [](uv_timer_t* t) {

@@ -9,6 +9,7 @@
 #pragma once
 #include <uv.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -23,9 +24,23 @@ namespace kelp {
 
 struct WorkerPoolOptions {
   std::string http_worker_path;
+  std::string grpc_worker_path;  // empty: no gRPC worker
   std::vector<std::string> server_args;  // forwarded to workers verbatim
   std::vector<int> listen_fds;
   int http_workers = 1;
+};
+
+// A decoded gRPC call from the gRPC worker, and the way to answer it.
+using AdminReplyFn = std::function<void(int grpc_code, const std::string& message, const std::string& body)>;
+using AdminHandler = std::function<void(const std::string& method, const std::string& body, AdminReplyFn reply)>;
+
+// What every worker is told about the server as a whole.
+struct SharedServerState {
+  bool registered = false;
+  bool maintenance = false;
+  uint32_t state_version = 0;
+  uint64_t volume_size_limit = 0;
+  std::string master;
 };
 
 class WorkerPool {
@@ -40,12 +55,24 @@ class WorkerPool {
   void Shutdown(void (*done)(void*), void* arg);
 
   size_t live_workers() const;
+  void set_admin_handler(AdminHandler h) { admin_handler_ = std::move(h); }
+  // Runs each time a gRPC worker is listening.
+  void set_on_grpc_ready(std::function<void()> fn) { on_grpc_ready_ = std::move(fn); }
+  // Volumes that appear or go away after start-up.
+  void BroadcastAttach(Volume* v);
+  void BroadcastDetach(VolumeId id);
+  void SetServerState(const SharedServerState& state);
+  // Call before mutating a volume outside the worker write path (grows its
+  // index segment first when it is nearly full).
+  void PrepareMutation(Volume* v) { MaybeGrow(v); }
   int restarts() const { return restarts_; }
 
  private:
+  enum class Kind { kHttp, kGrpc };
   struct Worker {
     WorkerPool* pool = nullptr;
     int slot = 0;
+    Kind kind = Kind::kHttp;
     uint64_t serial = 0;
     uv_process_t process{};
     uv_poll_t poll{};
@@ -60,6 +87,8 @@ class WorkerPool {
     std::set<uint64_t> waiting;  // worker serials still reading the old segment
   };
   struct Slot {
+    Kind kind = Kind::kHttp;
+    int number = 1;  // 1-based within its kind, for titles and logs
     uint64_t last_start_ms = 0;
     int failures = 0;
     uv_timer_t timer{};
@@ -73,6 +102,9 @@ class WorkerPool {
   void OnMessage(Worker* w, ipc::Message& m);
   void HandleWrite(Worker* w, ipc::Message& m);
   void HandleDelete(Worker* w, ipc::Message& m);
+  void HandleAdmin(Worker* w, ipc::Message& m);
+  void SendState(Worker* w);
+  std::string NameOf(const Worker* w) const;
   void Reply(Worker* w, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset);
   void MaybeGrow(Volume* v);
   void FinishHandover(VolumeId vid, uint64_t serial);
@@ -89,6 +121,9 @@ class WorkerPool {
   std::map<uint64_t, Worker*> workers_;  // by serial
   std::vector<Slot> slots_;
   std::map<VolumeId, Handover> handovers_;
+  AdminHandler admin_handler_;
+  std::function<void()> on_grpc_ready_;
+  SharedServerState state_;
   uint64_t next_serial_ = 1;
   int restarts_ = 0;
   bool shutting_down_ = false;

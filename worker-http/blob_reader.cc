@@ -1,5 +1,8 @@
 #include "worker-http/blob_reader.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "common/bytes.h"
@@ -74,8 +77,17 @@ namespace {
 
 class DataStream : public http::BodySource {
  public:
+  // Owns a duplicate of the volume's fd: the volume may be detached (deleted,
+  // unmounted) while the stream is still being sent.
   DataStream(int fd, uint64_t start, uint64_t length, bool verify, uint32_t expected_crc, size_t chunk)
-      : fd_(fd), pos_(start), left_(length), length_(length), verify_(verify), expected_(expected_crc), chunk_(chunk) {}
+      : fd_(fcntl(fd, F_DUPFD_CLOEXEC, 0)), pos_(start), left_(length), length_(length), verify_(verify), expected_(expected_crc), chunk_(chunk) {
+    if (fd_ < 0) failed_ = true;
+  }
+  ~DataStream() override {
+    if (fd_ >= 0) close(fd_);
+  }
+  DataStream(const DataStream&) = delete;
+  DataStream& operator=(const DataStream&) = delete;
   uint64_t Length() const override { return length_; }
   bool Next(std::string* out) override {
     if (left_ == 0) {
@@ -85,6 +97,7 @@ class DataStream : public http::BodySource {
       }
       return false;
     }
+    if (fd_ < 0) return false;
     const size_t n = size_t(std::min<uint64_t>(left_, chunk_));
     out->resize(n);
     if (!PreadFull(fd_, out->data(), n, off_t(pos_)).ok()) {

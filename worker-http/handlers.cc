@@ -124,7 +124,6 @@ RangeKind ParseSingleRange(const std::string& header, uint64_t total, uint64_t* 
 
 }  // namespace
 
-std::string ServerVersion() { return std::string(kBuildOffsetBytes == 5 ? "8000GB" : "30GB") + " kelp-0.1.0"; }
 
 http::Response Empty(int status) {
   http::Response r;
@@ -436,6 +435,7 @@ void Handlers::Status(http::Request& r, http::Respond respond) {
   respond(JsonResponse(r, 200, top.Done()));
 }
 
-void Handlers::Healthz(http::Request&, http::Respond respond) { respond(Empty(draining_ ? 503 : 200)); }
+// Like Go's: unhealthy while not registered with a master or shutting down.
+void Handlers::Healthz(http::Request&, http::Respond respond) { respond(Empty(draining_ || !cluster_->registered ? 503 : 200)); }
 
 }  // namespace kelp

@@ -10,12 +10,19 @@
 
 namespace kelp {
 
-std::string ServerVersion();  // e.g. "30GB kelp-0.1.0"
+
+// The server-wide facts the supervisor broadcasts (ipc::ServerState).
+struct ClusterState {
+  bool registered = false;  // heartbeating to a master
+  bool maintenance = false;
+  uint64_t volume_size_limit = 0;
+  std::string master;
+};
 
 class Handlers {
  public:
-  Handlers(const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link)
-      : config_(config), volumes_(volumes), link_(link) {}
+  Handlers(const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link, const ClusterState* cluster)
+      : config_(config), volumes_(volumes), link_(link), cluster_(cluster) {}
 
   void Handle(http::Request& r, http::Respond respond);
   void set_draining() { draining_ = true; }
@@ -30,6 +37,7 @@ class Handlers {
   const ServerConfig& config_;
   VolumeTable* volumes_;
   SupervisorLink* link_;
+  const ClusterState* cluster_;
   bool draining_ = false;
 };
 

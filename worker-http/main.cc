@@ -30,6 +30,7 @@ struct Worker {
   std::unique_ptr<Handlers> handlers;
   std::unique_ptr<http::Server> server;
   std::vector<int> listen_fds;
+  ClusterState cluster;
   bool configured = false;
 
   void OnControl(ipc::Message& m);
@@ -75,6 +76,15 @@ void Worker::OnControl(ipc::Message& m) {
       if (gen.ok()) link->SendStruct(ipc::MsgType::kSegmentAck, ipc::VolumeRef{ref.volume_id, 0, gen.value()});
       break;
     }
+    case ipc::MsgType::kServerState: {
+      ipc::ServerState st;
+      if (!m.As(&st)) break;
+      cluster.registered = st.registered;
+      cluster.maintenance = st.maintenance;
+      cluster.volume_size_limit = st.volume_size_limit;
+      cluster.master = std::string(m.Tail(sizeof st).substr(0, st.master_length));
+      break;
+    }
     case ipc::MsgType::kAttachDone:
       if (!server) Start();
       break;
@@ -93,7 +103,7 @@ void Worker::Start() {
     KLOG_ERROR("volumes arrived before configuration");
     _exit(2);
   }
-  handlers = std::make_unique<Handlers>(config, &volumes, link.get());
+  handlers = std::make_unique<Handlers>(config, &volumes, link.get(), &cluster);
   http::ServerLimits limits;
   // Multipart framing around a file of the maximum size still fits.
   limits.max_body_bytes = uint64_t(config.file_size_limit_bytes) + (1 << 20);

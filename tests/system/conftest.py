@@ -127,9 +127,9 @@ class Cluster:
     def start_kelp(self, data_dir, port=None, workers=2, extra=()):
         port = port or free_port()
         args = [KELP_BIN / "kelp-volume", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"--port", str(port),
-                f"-dir={data_dir}", "-max=16", f"-workers={workers}", "-readMode=local"]
-        if self.master_port:
-            args.append(f"-master=127.0.0.1:{self.master_port}")
+                f"-dir={data_dir}", "-max=16", f"-workers={workers}", "-readMode=local", "-preStopSeconds=0"]
+        # Without a master of its own the server must not find one on the default port.
+        args.append(f"-master=127.0.0.1:{self.master_port or free_port()}")
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
         p = Proc(list(args) + list(extra), self.tmp / f"kelp-{port}.log", env=env)
         p.port = port
@@ -169,14 +169,22 @@ def assign(master, collection=None, ttl=None, timeout=20.0):
         time.sleep(0.2)
 
 
-def worker_pids(supervisor_pid):
-    """Child processes of the supervisor (its HTTP workers)."""
+def worker_pids(supervisor_pid, kind="http"):
+    """Child processes of the supervisor of one kind ("http" or "grpc"), by
+    their process titles ("kelp-volume: http worker 1", "kelp-volume: grpc worker")."""
     out = []
     for task in Path(f"/proc/{supervisor_pid}/task").iterdir():
         try:
-            out += [int(x) for x in (task / "children").read_text().split()]
+            children = [int(x) for x in (task / "children").read_text().split()]
         except OSError:
-            pass
+            continue
+        for pid in children:
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            except OSError:
+                continue
+            if f": {kind} worker" in title:
+                out.append(pid)
     return out
 
 

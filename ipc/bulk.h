@@ -1,0 +1,20 @@
+// Payloads of unbounded size on the seqpacket channel. A body that fits a
+// datagram travels inline after its fixed part; a larger one travels as the
+// message's last fd, a sealed memfd holding exactly the body.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "ipc/channel.h"
+
+namespace kelp::ipc {
+
+// Sends `fixed` (struct bytes plus any short tail) followed by `body`.
+// Returns false when the peer is gone or the memfd could not be made.
+bool SendBulk(Channel& channel, MsgType type, uint64_t request_id, std::string_view fixed, std::string_view body);
+
+// Recovers the body of a message sent with SendBulk, given the length of its
+// fixed part. Fails on a malformed message (wrong fds, short memfd).
+bool ReadBulk(const Message& m, size_t fixed_length, std::string* body);
+
+}  // namespace kelp::ipc

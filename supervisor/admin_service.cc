@@ -1,0 +1,507 @@
+#include "supervisor/admin_service.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common/file_id.h"
+#include "common/crc32c.h"
+#include "common/file_util.h"
+#include "common/log.h"
+#include "supervisor/heartbeat_report.h"
+
+namespace kelp {
+namespace {
+
+constexpr const char* kStateFile = "state.pb";
+
+grpc::Status Error(const std::string& message) { return grpc::Status(grpc::StatusCode::UNKNOWN, message); }
+// Store errors keep their class, as Go 4.48's: a missing volume is NOT_FOUND,
+// a refused precondition (a non-empty volume) FAILED_PRECONDITION.
+grpc::Status Error(const Status& s) {
+  switch (s.code()) {
+    case Code::kNotFound: return grpc::Status(grpc::StatusCode::NOT_FOUND, s.message());
+    case Code::kInvalidArgument: return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, s.message());
+    default: return grpc::Status(grpc::StatusCode::UNKNOWN, s.message());
+  }
+}
+
+// Go's %q for the strings that reach it here.
+std::string GoQuote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(char(c));
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(char(c));
+    }
+  }
+  return out + "\"";
+}
+
+// A collection becomes part of a file name ("<collection>_<vid>.dat"): it must
+// be a single path element. Go checks this only when copying volumes; kelp
+// checks it wherever a collection reaches the disk.
+grpc::Status CheckCollection(const std::string& collection) {
+  if (collection == "." || collection == ".." || collection.find_first_of("/\\") != std::string::npos ||
+      collection.find('\0') != std::string::npos)
+    return Error("invalid collection " + GoQuote(collection));
+  return grpc::Status::OK;
+}
+
+std::string DiskTypeOf(const std::string& requested) {
+  std::string t;
+  for (char c : requested) t.push_back(char(std::tolower(static_cast<unsigned char>(c))));
+  return t == "hdd" ? "" : t;
+}
+
+std::string AbsolutePath(const std::string& dir) {
+  char buf[PATH_MAX];
+  if (realpath(dir.c_str(), buf)) return buf;
+  return dir;
+}
+
+uint64_t ReadStatusKb(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const size_t klen = std::strlen(key);
+  while (std::getline(in, line))
+    if (line.compare(0, klen, key) == 0) return std::strtoull(line.c_str() + klen, nullptr, 10) * 1024;
+  return 0;
+}
+
+}  // namespace
+
+AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks hooks)
+    : store_(store), config_(config), hooks_(std::move(hooks)) {
+  Register("AllocateVolume", &AdminService::AllocateVolume);
+  Register("VolumeMount", &AdminService::VolumeMount);
+  Register("VolumeUnmount", &AdminService::VolumeUnmount);
+  Register("VolumeDelete", &AdminService::VolumeDelete);
+  Register("DeleteCollection", &AdminService::DeleteCollection);
+  Register("VolumeMarkReadonly", &AdminService::VolumeMarkReadonly);
+  Register("VolumeMarkWritable", &AdminService::VolumeMarkWritable);
+  Register("VolumeConfigure", &AdminService::VolumeConfigure);
+  Register("VolumeStatus", &AdminService::VolumeStatus);
+  Register("VolumeServerStatus", &AdminService::VolumeServerStatus);
+  Register("ReadVolumeFileStatus", &AdminService::ReadVolumeFileStatus);
+  Register("VolumeNeedleStatus", &AdminService::VolumeNeedleStatus);
+  Register("BatchDelete", &AdminService::BatchDelete);
+  Register("GetState", &AdminService::GetState);
+  Register("SetState", &AdminService::SetState);
+  Register("VolumeServerLeave", &AdminService::VolumeServerLeave);
+  Register("kelp.VolumeShortInfo", &AdminService::VolumeShortInfo);
+}
+
+template <typename Req, typename Resp>
+void AdminService::Register(const char* name, grpc::Status (AdminService::*fn)(const Req&, Resp*)) {
+  handlers_[name] = [this, fn](const std::string& in, std::string* out) {
+    Req req;
+    if (!req.ParseFromString(in)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request");
+    Resp resp;
+    grpc::Status s = (this->*fn)(req, &resp);
+    if (s.ok()) resp.SerializeToString(out);
+    return s;
+  };
+}
+
+grpc::Status AdminService::Handle(const std::string& method, const std::string& request, std::string* response) {
+  auto it = handlers_.find(method);
+  if (it == handlers_.end()) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + method);
+  return it->second(request, response);
+}
+
+std::string AdminService::StatePath() const {
+  const auto& locs = store_->locations();
+  return (locs.empty() ? std::string(".") : locs.front().idx_dir) + "/" + kStateFile;
+}
+
+Status AdminService::LoadState() {
+  std::ifstream in(StatePath(), std::ios::binary);
+  if (!in) return Status::Ok();
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!state_.ParseFromString(ss.str())) return Status::Corruption("failed to parse store state from " + StatePath());
+  return Status::Ok();
+}
+
+grpc::Status AdminService::CheckMaintenance() const {
+  if (!state_.maintenance()) return grpc::Status::OK;
+  return Error("volume server " + config_->ip + ":" + std::to_string(config_->port) + " is in maintenance mode");
+}
+
+grpc::Status AdminService::AllocateVolume(const volume_server_pb::AllocateVolumeRequest& req, volume_server_pb::AllocateVolumeResponse*) {
+  if (auto s = CheckMaintenance(); !s.ok()) return s;
+  if (auto s = CheckCollection(req.collection()); !s.ok()) return s;
+  auto rp = ParseReplicaPlacement(req.replication());
+  if (!rp.ok()) return Error(rp.status().message());
+  auto ttl = ParseTtl(req.ttl());
+  if (!ttl.ok()) return Error(ttl.status().message());
+  NewVolumeSpec spec;
+  spec.id = req.volume_id();
+  spec.collection = req.collection();
+  spec.super_block.replica_placement = rp.value();
+  spec.super_block.ttl = ttl.value();
+  if (store_->Find(req.volume_id())) return Error("Volume Id " + std::to_string(req.volume_id()) + " already exists!");
+  // The master always names the version; kelp writes version 3 only.
+  if (req.version() != kVersion3)
+    return Error("volume super block version " + std::to_string(req.version()) + " is not supported");
+  spec.super_block.version = uint8_t(req.version());
+  spec.disk_type = DiskTypeOf(req.disk_type());
+  spec.preallocate = req.preallocate();
+  auto v = store_->AddVolume(spec);
+  if (!v.ok()) {
+    KLOG_ERROR("assign volume %u: %s", req.volume_id(), v.status().message().c_str());
+    return Error(v.status().message());
+  }
+  hooks_.volume_added(v.value());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeMount(const volume_server_pb::VolumeMountRequest& req, volume_server_pb::VolumeMountResponse*) {
+  const bool was_mounted = store_->Find(req.volume_id()) != nullptr;
+  auto v = store_->MountVolume(req.volume_id());
+  if (!v.ok()) {
+    KLOG_ERROR("volume mount %u: %s", req.volume_id(), v.status().message().c_str());
+    return Error(v.status().message());
+  }
+  if (!was_mounted) hooks_.volume_added(v.value());
+  return grpc::Status::OK;
+}
+
+Status AdminService::RemoveVolume(VolumeId id, bool destroy, bool only_empty) {
+  Volume* v = store_->Find(id);
+  if (!v) return destroy ? store_->DeleteVolume(id, only_empty) : Status::Ok();
+  const master_pb::VolumeShortInformationMessage info = ShortInfo(*store_, *v);
+  if (hooks_.before_volume_change) hooks_.before_volume_change(id);
+  Status s = destroy ? store_->DeleteVolume(id, only_empty) : store_->UnmountVolume(id);
+  if (s.ok()) hooks_.volume_removed(id, info);
+  return s;
+}
+
+grpc::Status AdminService::VolumeUnmount(const volume_server_pb::VolumeUnmountRequest& req, volume_server_pb::VolumeUnmountResponse*) {
+  if (Status s = RemoveVolume(req.volume_id(), false, false); !s.ok()) return Error(s.message());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*) {
+  if (auto s = CheckMaintenance(); !s.ok()) return s;
+  if (Status s = RemoveVolume(req.volume_id(), true, req.only_empty()); !s.ok()) {
+    KLOG_ERROR("volume delete %u: %s", req.volume_id(), s.message().c_str());
+    return Error(s);
+  }
+  KLOG_INFO("volume delete %u", req.volume_id());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DeleteCollection(const volume_server_pb::DeleteCollectionRequest& req, volume_server_pb::DeleteCollectionResponse*) {
+  std::vector<VolumeId> ids;
+  for (const auto& [vid, v] : store_->volumes())
+    if (v->collection() == req.collection()) ids.push_back(vid);
+  for (VolumeId id : ids) {
+    if (Status s = RemoveVolume(id, true, false); !s.ok()) {
+      KLOG_ERROR("delete collection %s: %s", req.collection().c_str(), s.message().c_str());
+      return Error(s.message());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeMarkReadonly(const volume_server_pb::VolumeMarkReadonlyRequest& req, volume_server_pb::VolumeMarkReadonlyResponse*) {
+  Volume* v = store_->Find(req.volume_id());
+  if (!v) return Error("volume " + std::to_string(req.volume_id()) + " not found");
+  if (auto s = CheckMaintenance(); !s.ok()) return s;
+  if (Status s = v->SetReadOnly(true, req.persist()); !s.ok()) {
+    KLOG_ERROR("mark volume %u readonly: %s", req.volume_id(), s.message().c_str());
+    return Error(s.message());
+  }
+  hooks_.volumes_changed();
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeMarkWritable(const volume_server_pb::VolumeMarkWritableRequest& req, volume_server_pb::VolumeMarkWritableResponse*) {
+  Volume* v = store_->Find(req.volume_id());
+  if (!v) return Error("volume " + std::to_string(req.volume_id()) + " not found");
+  if (auto s = CheckMaintenance(); !s.ok()) return s;
+  if (!v->load_warning().empty())
+    return Error("volume " + std::to_string(req.volume_id()) + " cannot be made writable: " + v->load_warning());
+  if (Status s = v->SetReadOnly(false, true); !s.ok()) {
+    KLOG_ERROR("mark volume %u writable: %s", req.volume_id(), s.message().c_str());
+    return Error(s.message());
+  }
+  hooks_.volumes_changed();
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp) {
+  if (auto s = CheckMaintenance(); !s.ok()) return s;
+  const std::string what = "volume_id:" + std::to_string(req.volume_id()) + " replication:" + GoQuote(req.replication());
+  auto rp = ParseReplicaPlacement(req.replication());
+  if (!rp.ok()) {
+    resp->set_error("volume configure replication " + what + ": " + rp.status().message());
+    return grpc::Status::OK;
+  }
+  Volume* v = store_->Find(req.volume_id());
+  if (!v) {
+    resp->set_error("volume configure " + what + ": volume " + std::to_string(req.volume_id()) + " not found on disk");
+    return grpc::Status::OK;
+  }
+  const std::string vif = v->names().Vif();
+  if (Status s = RemoveVolume(req.volume_id(), false, false); !s.ok()) {
+    resp->set_error("volume configure unmount " + what + ": " + s.message());
+    return grpc::Status::OK;
+  }
+  bool exists = false;
+  auto info = LoadVolumeInfo(vif, &exists);
+  Status s = info.ok() ? Status::Ok() : info.status();
+  if (s.ok()) {
+    VolumeInfo updated = info.value();
+    updated.replication = req.replication();
+    s = SaveVolumeInfo(vif, updated);
+  }
+  if (!s.ok()) resp->set_error("volume configure " + what + ": volume " + std::to_string(req.volume_id()) + " failed to save vif: " + s.message());
+  auto mounted = store_->MountVolume(req.volume_id());
+  if (!mounted.ok()) {
+    if (resp->error().empty())
+      resp->set_error("volume configure mount " + what + ": " + mounted.status().message());
+    else
+      resp->set_error(resp->error() + ". Also failed to restore mount: " + mounted.status().message());
+    return grpc::Status::OK;
+  }
+  hooks_.volume_added(mounted.value());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeStatus(const volume_server_pb::VolumeStatusRequest& req, volume_server_pb::VolumeStatusResponse* resp) {
+  Volume* v = store_->Find(req.volume_id());
+  if (!v) return Error("not found volume id " + std::to_string(req.volume_id()));
+  resp->set_is_read_only(v->read_only());
+  resp->set_volume_size(v->dat_size());
+  resp->set_file_count(v->counters().file_count);
+  resp->set_file_deleted_count(v->counters().deleted_count);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeServerStatus(const volume_server_pb::VolumeServerStatusRequest&,
+                                              volume_server_pb::VolumeServerStatusResponse* resp) {
+  *resp->mutable_state() = state_;
+  for (const auto& loc : store_->locations()) {
+    const DiskUsage u = Store::UsageOf(loc.dir);
+    auto* d = resp->add_disk_statuses();
+    d->set_dir(AbsolutePath(loc.dir));
+    d->set_all(u.all);
+    d->set_used(u.used);
+    d->set_free(u.free);
+    if (u.all > 0) {
+      d->set_percent_free(float(double(u.free) / double(u.all) * 100));
+      d->set_percent_used(float(double(u.used) / double(u.all) * 100));
+    }
+    d->set_disk_type(loc.disk_type.empty() ? "hdd" : loc.disk_type);
+  }
+  auto* mem = resp->mutable_memory_status();
+  struct sysinfo si;
+  if (sysinfo(&si) == 0) {
+    mem->set_all(uint64_t(si.totalram) * si.mem_unit);
+    mem->set_free(uint64_t(si.freeram) * si.mem_unit);
+    mem->set_used(mem->all() - mem->free());
+  }
+  mem->set_self(ReadStatusKb("VmRSS:"));
+  mem->set_heap(ReadStatusKb("VmData:"));
+  mem->set_stack(ReadStatusKb("VmStk:"));
+  mem->set_goroutines(int32_t(ReadStatusKb("Threads:") / 1024));
+  resp->set_version(ServerVersion());
+  resp->set_data_center(config_->data_center);
+  resp->set_rack(config_->rack);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ReadVolumeFileStatus(const volume_server_pb::ReadVolumeFileStatusRequest& req,
+                                                volume_server_pb::ReadVolumeFileStatusResponse* resp) {
+  Volume* v = store_->Find(req.volume_id());
+  if (!v) return Error("not found volume id " + std::to_string(req.volume_id()));
+  struct stat st;
+  const uint64_t mtime = fstat(v->dat_fd(), &st) == 0 ? uint64_t(st.st_mtim.tv_sec) : 0;
+  resp->set_volume_id(req.volume_id());
+  resp->set_dat_file_size(v->dat_size());
+  resp->set_idx_file_size(v->idx_size());
+  resp->set_dat_file_timestamp_seconds(mtime);
+  resp->set_idx_file_timestamp_seconds(mtime);
+  resp->set_file_count(v->counters().file_count);
+  resp->set_compaction_revision(v->super_block().compaction_revision);
+  resp->set_collection(v->collection());
+  resp->set_disk_type(store_->locations()[store_->LocationOf(v->id())].disk_type);
+  resp->set_version(v->version());
+  const VolumeInfo& info = v->info();
+  auto* vi = resp->mutable_volume_info();
+  vi->set_version(info.version);
+  vi->set_replication(info.replication);
+  vi->set_bytes_offset(info.bytes_offset);
+  vi->set_dat_file_size(info.dat_file_size);
+  vi->set_expire_at_sec(info.expire_at_sec);
+  vi->set_read_only(info.read_only);
+  vi->set_read_only_can_delete(info.read_only_can_delete);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req,
+                                              volume_server_pb::VolumeNeedleStatusResponse* resp) {
+  Volume* v = store_->Find(req.volume_id());
+  if (!v) return Error("volume not found " + std::to_string(req.volume_id()));
+  std::string record;
+  ParsedNeedle n;
+  if (Status s = v->ReadNeedle(req.needle_id(), &record, &n); !s.ok()) {
+    if (s.code() == Code::kNotFound)
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "needle not found " + std::to_string(req.needle_id()));
+    return Error(s.message());
+  }
+  resp->set_needle_id(n.header.id);
+  resp->set_cookie(n.header.cookie);
+  resp->set_size(n.header.size);
+  resp->set_last_modified(n.last_modified);
+  resp->set_crc(LegacyCrcValue(n.checksum));  // Go reports CRC.Value(), the masked form
+  if (n.flags & kFlagHasTtl) resp->set_ttl(n.ttl.String());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::BatchDelete(const volume_server_pb::BatchDeleteRequest& req, volume_server_pb::BatchDeleteResponse* resp) {
+  if (auto s = CheckMaintenance(); !s.ok()) return s;
+  for (const std::string& fid : req.file_ids()) {
+    auto* r = resp->add_results();
+    r->set_file_id(fid);
+    auto fail = [r](int status, const std::string& error) {
+      r->set_status(status);
+      r->set_error(error);
+    };
+    const size_t comma = fid.find(',');
+    if (comma == std::string::npos || comma == 0) {
+      fail(400, "Wrong fid format.");
+      continue;
+    }
+    std::string key = fid.substr(comma + 1);
+    // Go ignores a bad volume id here; it becomes volume 0.
+    auto vid_parsed = ParseVolumeId(fid.substr(0, comma));
+    const VolumeId vid = vid_parsed.ok() ? vid_parsed.value() : 0;
+    NeedleIdCookie idc;
+    if (req.skip_cookie_check()) {
+      auto p = ParseNeedleIdCookie(key);
+      if (!p.ok()) {
+        fail(400, p.status().message());
+        continue;
+      }
+      idc = p.value();
+    } else {
+      if (key.size() <= 8) {
+        fail(400, "Invalid fid: " + key);
+        continue;
+      }
+      uint64_t delta = 0;
+      bool has_delta = false;
+      if (const size_t us = key.rfind('_'); us != std::string::npos && us > 0) {
+        const std::string d = key.substr(us + 1);
+        key = key.substr(0, us);
+        char* end = nullptr;
+        errno = 0;
+        delta = std::strtoull(d.c_str(), &end, 10);
+        if (d.empty() || *end != '\0' || errno != 0 || d[0] == '-' || d[0] == '+') {
+          fail(400, "strconv.ParseUint: parsing " + GoQuote(d) + ": invalid syntax");
+          continue;
+        }
+        has_delta = true;
+      }
+      auto p = ParseNeedleIdCookie(key);
+      if (!p.ok()) {
+        fail(400, p.status().message());
+        continue;
+      }
+      idc = p.value();
+      if (has_delta) idc.id += delta;
+    }
+    Volume* v = store_->Find(vid);
+    bool manifest = false;
+    if (!req.skip_cookie_check()) {
+      if (!v) {
+        fail(404, "volume " + std::to_string(vid) + " not found");
+        continue;
+      }
+      std::string record;
+      ParsedNeedle n;
+      if (Status s = v->ReadNeedle(idc.id, &record, &n); !s.ok()) {
+        fail(404, s.message());
+        continue;
+      }
+      if (n.header.cookie != idc.cookie) {
+        fail(400, "File Random Cookie does not match.");
+        continue;
+      }
+      manifest = n.IsChunkManifest();
+    }
+    if (manifest) {
+      fail(406, "ChunkManifest: not allowed in batch delete mode.");
+      continue;
+    }
+    if (!v) {
+      fail(500, "volume " + std::to_string(vid) + " not found on " + config_->ip + ":" + std::to_string(config_->port));
+      continue;
+    }
+    if (hooks_.before_volume_change) hooks_.before_volume_change(vid);
+    auto size = v->Delete(idc.id, idc.cookie);
+    if (!size.ok()) {
+      fail(500, size.status().message());
+    } else if (size.value() == 0) {
+      r->set_status(304);
+    } else {
+      r->set_status(202);
+      r->set_size(size.value());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetState(const volume_server_pb::GetStateRequest&, volume_server_pb::GetStateResponse* resp) {
+  *resp->mutable_state() = state_;
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp) {
+  if (req.has_state()) {
+    if (state_.version() != req.state().version())
+      return Error("version mismatch for VolumeServerState (got " + std::to_string(state_.version()) + ", want " +
+                   std::to_string(req.state().version()) + ")");
+    volume_server_pb::VolumeServerState next = req.state();
+    next.set_version(state_.version() + 1);
+    std::string bytes;
+    next.SerializeToString(&bytes);
+    if (Status s = WriteFileAtomically(StatePath(), bytes); !s.ok())
+      return Error("failed to write store state to " + StatePath() + " : " + s.message());
+    const bool flipped = next.maintenance() != state_.maintenance();
+    state_ = next;
+    if (flipped && hooks_.state_changed) hooks_.state_changed();
+  }
+  *resp->mutable_state() = state_;
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*) {
+  if (hooks_.leave) hooks_.leave();
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp) {
+  Volume* v = store_->Find(req.volume_id());
+  if (!v) return Error("volume " + std::to_string(req.volume_id()) + " not found");
+  *resp = ShortInfo(*store_, *v);
+  return grpc::Status::OK;
+}
+
+}  // namespace kelp

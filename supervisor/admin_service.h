@@ -1,0 +1,77 @@
+// The VolumeServer gRPC methods that read or change volumes, executed on the
+// supervisor's loop against the Store. Requests arrive already decoded and
+// re-encoded by the gRPC worker; errors carry the Go server's texts.
+// (upstream: weed/server/volume_grpc_admin.go, volume_grpc_batch_delete.go,
+// volume_grpc_state.go)
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+
+#include <grpcpp/support/status.h>
+
+#include "common/server_config.h"
+#include "proto/master.pb.h"
+#include "proto/volume_server.pb.h"
+#include "supervisor/store.h"
+
+namespace kelp {
+
+struct AdminHooks {
+  std::function<void(Volume*)> volume_added;  // workers attach it; the master gets new_volumes
+  std::function<void(VolumeId, const master_pb::VolumeShortInformationMessage&)> volume_removed;
+  std::function<void()> volumes_changed;      // a full report to the master now
+  std::function<void()> state_changed;        // maintenance mode flipped
+  std::function<void()> leave;                // stop heartbeating
+  std::function<void(VolumeId)> before_volume_change;  // e.g. finish segment handovers
+};
+
+class AdminService {
+ public:
+  AdminService(Store* store, const ServerConfig* config, AdminHooks hooks);
+
+  // Loads state.pb from the first location's index directory, as Go does.
+  Status LoadState();
+  const volume_server_pb::VolumeServerState& state() const { return state_; }
+
+  // Runs `method` on the serialized request; returns the serialized response.
+  grpc::Status Handle(const std::string& method, const std::string& request, std::string* response);
+
+ private:
+  using Handler = std::function<grpc::Status(const std::string&, std::string*)>;
+  template <typename Req, typename Resp>
+  void Register(const char* name, grpc::Status (AdminService::*fn)(const Req&, Resp*));
+
+  grpc::Status CheckMaintenance() const;
+  grpc::Status AllocateVolume(const volume_server_pb::AllocateVolumeRequest& req, volume_server_pb::AllocateVolumeResponse*);
+  grpc::Status VolumeMount(const volume_server_pb::VolumeMountRequest& req, volume_server_pb::VolumeMountResponse*);
+  grpc::Status VolumeUnmount(const volume_server_pb::VolumeUnmountRequest& req, volume_server_pb::VolumeUnmountResponse*);
+  grpc::Status VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*);
+  grpc::Status DeleteCollection(const volume_server_pb::DeleteCollectionRequest& req, volume_server_pb::DeleteCollectionResponse*);
+  grpc::Status VolumeMarkReadonly(const volume_server_pb::VolumeMarkReadonlyRequest& req, volume_server_pb::VolumeMarkReadonlyResponse*);
+  grpc::Status VolumeMarkWritable(const volume_server_pb::VolumeMarkWritableRequest& req, volume_server_pb::VolumeMarkWritableResponse*);
+  grpc::Status VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp);
+  grpc::Status VolumeStatus(const volume_server_pb::VolumeStatusRequest& req, volume_server_pb::VolumeStatusResponse* resp);
+  grpc::Status VolumeServerStatus(const volume_server_pb::VolumeServerStatusRequest&, volume_server_pb::VolumeServerStatusResponse* resp);
+  grpc::Status ReadVolumeFileStatus(const volume_server_pb::ReadVolumeFileStatusRequest& req,
+                                    volume_server_pb::ReadVolumeFileStatusResponse* resp);
+  grpc::Status VolumeNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req,
+                                  volume_server_pb::VolumeNeedleStatusResponse* resp);
+  grpc::Status BatchDelete(const volume_server_pb::BatchDeleteRequest& req, volume_server_pb::BatchDeleteResponse* resp);
+  grpc::Status GetState(const volume_server_pb::GetStateRequest&, volume_server_pb::GetStateResponse* resp);
+  grpc::Status SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp);
+  grpc::Status VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*);
+  // Internal: what the gRPC worker tells the master when marking read-only.
+  grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
+
+  Status RemoveVolume(VolumeId id, bool destroy, bool only_empty);
+  std::string StatePath() const;
+
+  Store* store_;
+  const ServerConfig* config_;
+  AdminHooks hooks_;
+  volume_server_pb::VolumeServerState state_;
+  std::map<std::string, Handler> handlers_;
+};
+
+}  // namespace kelp

@@ -1,0 +1,71 @@
+// The SendHeartbeat stream to the master, run on its own thread so that a slow
+// or absent master never stalls the supervisor's event loop.
+//
+// Threading: the public methods are called on the loop thread. The stream
+// thread never touches the Store: when it needs a full report it asks the
+// loop (through `async_`) and the loop queues one. Master replies travel back
+// the same way. Invariant: after every (re)connection the first message sent
+// is a full report, so deltas queued before it are never the master's only
+// view.
+#pragma once
+#include <uv.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proto/master.grpc.pb.h"
+
+namespace kelp {
+
+struct MasterEvents {
+  std::function<master_pb::Heartbeat()> full_report;      // loop thread
+  std::function<void(uint64_t)> volume_size_limit;        // loop thread
+  std::function<void(bool, const std::string&)> registered;  // loop thread; master's HTTP address
+};
+
+class HeartbeatClient {
+ public:
+  HeartbeatClient(uv_loop_t* loop, std::vector<std::string> masters, int pulse_seconds, MasterEvents events);
+  ~HeartbeatClient();
+
+  void Start();
+  // Closes the stream (the master drops this server at once) and joins the thread.
+  void Stop();
+  // Queues a delta; dropped while disconnected (the next full report covers it).
+  void SendDelta(master_pb::Heartbeat delta);
+  // Sends a full report now instead of at the next pulse.
+  void SendFullReportSoon();
+
+ private:
+  void Run();
+  // One connection's lifetime; returns the leader to try next, if the master named one.
+  std::string Session(const std::string& master);
+  void PostToLoop(std::function<void()> fn);
+  static void OnAsync(uv_async_t* h);
+
+  uv_loop_t* loop_;
+  std::vector<std::string> masters_;
+  int pulse_seconds_;
+  MasterEvents events_;
+  uv_async_t async_{};
+  std::thread thread_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<master_pb::Heartbeat> outbox_;
+  std::vector<std::function<void()>> to_loop_;
+  bool connected_ = false;
+  bool stop_ = false;
+  bool want_full_ = false;
+  bool session_over_ = false;
+  grpc::ClientContext* context_ = nullptr;  // the live session's, for Stop()
+};
+
+}  // namespace kelp

@@ -1,0 +1,82 @@
+#include "supervisor/heartbeat_report.h"
+
+#include <sys/stat.h>
+
+namespace kelp {
+
+void FillIdentity(const ServerIdentity& who, master_pb::Heartbeat* hb) {
+  const ServerConfig& c = *who.config;
+  hb->set_ip(c.ip);
+  hb->set_port(uint32_t(c.port));
+  hb->set_grpc_port(uint32_t(c.grpc_port));
+  hb->set_public_url(c.public_url);
+  hb->set_id(c.id);
+  hb->set_data_center(c.data_center);
+  hb->set_rack(c.rack);
+}
+
+master_pb::VolumeShortInformationMessage ShortInfo(const Store& store, const Volume& v) {
+  master_pb::VolumeShortInformationMessage m;
+  const size_t li = store.LocationOf(v.id());
+  m.set_id(v.id());
+  m.set_collection(v.collection());
+  m.set_replica_placement(v.super_block().replica_placement.Byte());
+  m.set_version(v.version());
+  m.set_ttl(v.super_block().ttl.ToUint32());
+  m.set_disk_type(store.locations()[li].disk_type);
+  m.set_disk_id(uint32_t(li));
+  return m;
+}
+
+master_pb::VolumeInformationMessage VolumeReport(const Store& store, const Volume& v) {
+  master_pb::VolumeInformationMessage m;
+  const size_t li = store.LocationOf(v.id());
+  const SegmentCounters& c = v.counters();
+  m.set_id(v.id());
+  m.set_size(v.dat_size());
+  m.set_collection(v.collection());
+  m.set_file_count(c.file_count);
+  m.set_delete_count(c.deleted_count);
+  m.set_deleted_byte_count(c.deleted_bytes);
+  m.set_read_only(v.read_only());
+  m.set_replica_placement(v.super_block().replica_placement.Byte());
+  m.set_version(v.version());
+  m.set_ttl(v.super_block().ttl.ToUint32());
+  m.set_compact_revision(v.super_block().compaction_revision);
+  struct stat st;
+  if (fstat(v.dat_fd(), &st) == 0) m.set_modified_at_second(st.st_mtim.tv_sec);
+  m.set_disk_type(store.locations()[li].disk_type);
+  m.set_disk_id(uint32_t(li));
+  return m;
+}
+
+master_pb::Heartbeat FullReport(const Store& store, const ServerIdentity& who) {
+  master_pb::Heartbeat hb;
+  FillIdentity(who, &hb);
+  uint64_t max_file_key = 0;
+  for (const auto& [vid, v] : store.volumes()) {
+    *hb.add_volumes() = VolumeReport(store, *v);
+    max_file_key = std::max(max_file_key, v->counters().max_file_key);
+  }
+  hb.set_max_file_key(max_file_key);
+  hb.set_has_no_volumes(store.volumes().empty());
+  hb.set_has_no_ec_shards(true);
+  auto& max_counts = *hb.mutable_max_volume_counts();
+  auto& total = *hb.mutable_disk_total_bytes();
+  auto& free = *hb.mutable_disk_free_bytes();
+  for (size_t li = 0; li < store.locations().size(); ++li) {
+    const DiskLocation& loc = store.locations()[li];
+    max_counts[loc.disk_type] += uint32_t(std::max(0, loc.effective_max));
+    const DiskUsage u = Store::UsageOf(loc.dir);
+    total[loc.disk_type] += u.all;
+    free[loc.disk_type] += u.free;
+    hb.add_location_uuids(loc.uuid);
+    auto* tag = hb.add_disk_tags();
+    tag->set_disk_id(uint32_t(li));
+    tag->set_type(loc.disk_type);
+    tag->set_max_volume_count(std::max(0, loc.effective_max));
+  }
+  return hb;
+}
+
+}  // namespace kelp

@@ -1,0 +1,179 @@
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "common/server_config.h"
+#include "ipc/bulk.h"
+#include "supervisor/admin_service.h"
+#include "supervisor/heartbeat_report.h"
+#include "supervisor/store.h"
+
+using namespace kelp;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ScratchDir {
+  fs::path path;
+  ScratchDir() {
+    char tmpl[] = "/tmp/kelp-cluster-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~ScratchDir() { fs::remove_all(path); }
+};
+
+ServerConfig TestConfig() {
+  ServerConfig c;
+  c.ip = "10.0.0.5";
+  c.port = 8080;
+  c.grpc_port = 18080;
+  c.public_url = "pub.example:8080";
+  c.id = "node-a";
+  c.data_center = "dc1";
+  c.rack = "r1";
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("master gRPC addresses: explicit .grpcPort, else port + 10000") {
+  CHECK(MasterGrpcAddress("localhost:9333") == "localhost:19333");
+  CHECK(MasterGrpcAddress("10.1.1.1:9333.29333") == "10.1.1.1:29333");
+  CHECK(MasterGrpcAddress("[::1]:9333") == "[::1]:19333");
+  CHECK(MasterGrpcAddress("nohost") == "nohost");
+}
+
+TEST_CASE("bulk payloads round-trip inline and through a memfd") {
+  int fds[2];
+  REQUIRE(ipc::Channel::Pair(fds));
+  ipc::Channel a(fds[0]), b(fds[1]);
+  for (size_t size : {size_t(0), size_t(100), size_t(ipc::kMaxDatagram - 8), size_t(3 << 20)}) {
+    std::string body(size, '\0');
+    for (size_t i = 0; i < size; ++i) body[i] = char(i * 131 + size);
+    const std::string fixed = "FIXED123";
+    REQUIRE(ipc::SendBulk(a, ipc::MsgType::kAdminReply, 42, fixed, body));
+    ipc::Message m;
+    REQUIRE(b.Recv(&m) == ipc::RecvResult::kMessage);
+    CHECK(m.header.request_id == 42);
+    CHECK(m.payload.substr(0, fixed.size()) == fixed);
+    std::string got;
+    REQUIRE(ipc::ReadBulk(m, fixed.size(), &got));
+    CHECK(got == body);
+    CHECK(m.fds.size() == (fixed.size() + size > ipc::kMaxDatagram ? 1u : 0u));
+    m.CloseFds();
+  }
+  // A fixed part longer than the message is malformed, not a crash.
+  REQUIRE(ipc::SendBulk(a, ipc::MsgType::kAdminReply, 1, "abc", ""));
+  ipc::Message m;
+  REQUIRE(b.Recv(&m) == ipc::RecvResult::kMessage);
+  std::string got;
+  CHECK_FALSE(ipc::ReadBulk(m, 10, &got));
+}
+
+TEST_CASE("the full heartbeat report describes every volume and location") {
+  ScratchDir d1, d2;
+  Store store({{d1.path.string(), d1.path.string(), 3, "", "", 3}, {d2.path.string(), d2.path.string(), 5, "ssd", "", 5}}, 4);
+  REQUIRE(store.LoadAll().ok());
+  NewVolumeSpec spec;
+  spec.id = 7;
+  spec.collection = "pics";
+  spec.super_block.replica_placement = ReplicaPlacement::FromByte(1);
+  spec.super_block.ttl = Ttl{3, uint8_t(TtlUnit::kDay)};
+  REQUIRE(store.AddVolume(spec).ok());
+  spec.id = 8;
+  spec.collection = "";
+  spec.disk_type = "ssd";
+  REQUIRE(store.AddVolume(spec).ok());
+  CHECK(store.AddVolume(spec).status().message() == "Volume Id 8 already exists!");
+  spec.id = 9;
+  spec.disk_type = "nvme";
+  CHECK(store.AddVolume(spec).status().message() == "No more free space left");
+
+  const ServerConfig cfg = TestConfig();
+  ServerIdentity who{&cfg, {}};
+  const master_pb::Heartbeat hb = FullReport(store, who);
+  CHECK(hb.ip() == "10.0.0.5");
+  CHECK(hb.port() == 8080);
+  CHECK(hb.grpc_port() == 18080);
+  CHECK(hb.public_url() == "pub.example:8080");
+  CHECK(hb.id() == "node-a");
+  CHECK(hb.data_center() == "dc1");
+  CHECK(hb.rack() == "r1");
+  CHECK(hb.max_volume_counts().at("") == 3);
+  CHECK(hb.max_volume_counts().at("ssd") == 5);
+  CHECK(hb.location_uuids_size() == 2);
+  CHECK(hb.location_uuids(0).size() == 36);
+  CHECK_FALSE(hb.has_no_volumes());
+  REQUIRE(hb.volumes_size() == 2);
+  const auto& v7 = hb.volumes(0);
+  CHECK(v7.id() == 7);
+  CHECK(v7.collection() == "pics");
+  CHECK(v7.replica_placement() == 1);
+  CHECK(v7.ttl() == (3u << 8 | uint32_t(TtlUnit::kDay)));
+  CHECK(v7.version() == 3);
+  CHECK(v7.size() == 8);
+  CHECK(v7.disk_type() == "");
+  CHECK(hb.volumes(1).disk_type() == "ssd");
+  CHECK(hb.volumes(1).disk_id() == 1);
+  // The directory uuid is kept across restarts: Go and kelp share vol_dir.uuid.
+  std::ifstream in(d1.path / "vol_dir.uuid");
+  std::string uuid;
+  in >> uuid;
+  CHECK(uuid == hb.location_uuids(0));
+}
+
+TEST_CASE("admin requests are decoded, validated and answered with Go's texts") {
+  ScratchDir d;
+  Store store({{d.path.string(), d.path.string(), 8, "", "", 8}}, 4);
+  REQUIRE(store.LoadAll().ok());
+  const ServerConfig cfg = TestConfig();
+  int added = 0, removed = 0;
+  AdminHooks hooks;
+  hooks.volume_added = [&](Volume*) { ++added; };
+  hooks.volume_removed = [&](VolumeId, const master_pb::VolumeShortInformationMessage&) { ++removed; };
+  hooks.volumes_changed = [] {};
+  AdminService admin(&store, &cfg, hooks);
+  std::string out;
+  auto call = [&](const char* method, const google::protobuf::Message& req) {
+    std::string in;
+    req.SerializeToString(&in);
+    out.clear();
+    return admin.Handle(method, in, &out);
+  };
+  volume_server_pb::AllocateVolumeRequest alloc;
+  alloc.set_volume_id(3);
+  alloc.set_collection("../up");
+  alloc.set_version(3);
+  CHECK(call("AllocateVolume", alloc).error_message() == "invalid collection \"../up\"");
+  alloc.set_collection("ok");
+  alloc.set_replication("300");
+  CHECK(call("AllocateVolume", alloc).error_message() == "unexpected replication type: 300");
+  alloc.set_replication("001");
+  CHECK(call("AllocateVolume", alloc).ok());
+  CHECK(added == 1);
+  CHECK(fs::exists(d.path / "ok_3.dat"));
+  CHECK(call("AllocateVolume", alloc).error_message() == "Volume Id 3 already exists!");
+
+  volume_server_pb::VolumeStatusRequest st;
+  st.set_volume_id(3);
+  REQUIRE(call("VolumeStatus", st).ok());
+  volume_server_pb::VolumeStatusResponse status;
+  REQUIRE(status.ParseFromString(out));
+  CHECK(status.volume_size() == 8);
+  CHECK_FALSE(status.is_read_only());
+
+  CHECK(admin.Handle("NoSuchMethod", "", &out).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(admin.Handle("VolumeStatus", std::string("\xff\xff\xff", 3), &out).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+
+  volume_server_pb::VolumeDeleteRequest del;
+  del.set_volume_id(3);
+  CHECK(call("VolumeDelete", del).ok());
+  CHECK(removed == 1);
+  CHECK_FALSE(fs::exists(d.path / "ok_3.dat"));
+  const grpc::Status again = call("VolumeDelete", del);
+  CHECK(again.error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(again.error_message() == "delete volume 3 not found on disk: volume not found");
+}

@@ -1,0 +1,68 @@
+// The gRPC worker's end of the supervisor channel. gRPC handler threads call
+// Call() concurrently; one reader thread matches replies to callers by request
+// id. The supervisor executes every call on its event loop, so calls are
+// serialized there; here they only wait.
+#pragma once
+#include <google/protobuf/message.h>
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "ipc/channel.h"
+
+namespace kelp {
+
+struct ServerStateView {
+  bool registered = false;
+  bool maintenance = false;
+  uint64_t volume_size_limit = 0;
+  std::string master;
+};
+
+class SupervisorClient {
+ public:
+  explicit SupervisorClient(int fd) : channel_(fd) {}
+  ~SupervisorClient();
+
+  // Blocks until the Hello arrives; returns the server's argv.
+  bool WaitHello(std::vector<std::string>* args);
+  // Starts the reader thread. `on_drain` runs on it when the supervisor asks
+  // this worker to finish; `on_lost` when the supervisor is gone.
+  void Start(std::function<void()> on_drain, std::function<void()> on_lost);
+  void SendReady();
+
+  // Forwards a decoded request; fills `response` on success.
+  grpc::Status Call(const std::string& method, const google::protobuf::Message& request, google::protobuf::Message* response);
+  ServerStateView state();
+
+ private:
+  struct Pending {
+    bool done = false;
+    int code = 0;
+    std::string message;
+    std::string body;
+  };
+  bool SendBlocking(ipc::MsgType type, uint64_t id, std::string_view fixed, std::string_view body);
+  bool ReceiveBlocking(ipc::Message* m, int timeout_ms);
+  void ReadLoop();
+  void OnMessage(ipc::Message& m);
+
+  ipc::Channel channel_;
+  std::mutex send_mu_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Pending*> pending_;
+  uint64_t next_id_ = 1;
+  bool lost_ = false;
+  ServerStateView state_;
+  std::thread reader_;
+  std::function<void()> on_drain_, on_lost_;
+};
+
+}  // namespace kelp

@@ -1,0 +1,108 @@
+#include "worker-grpc/volume_service.h"
+
+#include <chrono>
+
+#include "proto/master.grpc.pb.h"
+
+namespace kelp {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+constexpr auto kPingTimeout = std::chrono::seconds(10);
+
+}  // namespace
+
+VolumeService::VolumeService(SupervisorClient* supervisor, const ServerConfig* config) : supervisor_(supervisor), config_(config) {}
+
+grpc::Status VolumeService::Unimplemented(const char* method) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, std::string("kelp does not implement VolumeServer/") + method + " yet");
+}
+
+grpc::Status VolumeService::NotifyMaster(const master_pb::VolumeShortInformationMessage& v, bool read_only) {
+  const std::string master = supervisor_->state().master;
+  auto channel = grpc::CreateChannel(MasterGrpcAddress(master), grpc::InsecureChannelCredentials());
+  auto stub = master_pb::Seaweed::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kPingTimeout);
+  master_pb::VolumeMarkReadonlyRequest req;
+  req.set_ip(config_->ip);
+  req.set_port(uint32_t(config_->port));
+  req.set_volume_id(v.id());
+  req.set_collection(v.collection());
+  req.set_replica_placement(v.replica_placement());
+  req.set_ttl(v.ttl());
+  req.set_disk_type(v.disk_type());
+  req.set_is_readonly(read_only);
+  master_pb::VolumeMarkReadonlyResponse resp;
+  const grpc::Status s = master.empty() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "no master") : stub->VolumeMarkReadonly(&ctx, req, &resp);
+  if (s.ok()) return s;
+  return grpc::Status(grpc::StatusCode::UNKNOWN, "grpc VolumeMarkReadonly with master " + master + ": set volume " +
+                                                     std::to_string(v.id()) + " to read only on master: " + s.error_message());
+}
+
+// Go's order: the master first stops assigning writes to the volume, then the
+// volume turns read-only here, then the master is told again (it may have
+// heard an older heartbeat in between).
+grpc::Status VolumeService::VolumeMarkReadonly(grpc::ServerContext*, const volume_server_pb::VolumeMarkReadonlyRequest* req,
+                                               volume_server_pb::VolumeMarkReadonlyResponse* resp) {
+  volume_server_pb::VolumeStatusRequest which;
+  which.set_volume_id(req->volume_id());
+  master_pb::VolumeShortInformationMessage info;
+  if (grpc::Status s = supervisor_->Call("kelp.VolumeShortInfo", which, &info); !s.ok()) return s;
+  if (supervisor_->state().maintenance)
+    return grpc::Status(grpc::StatusCode::UNKNOWN,
+                        "volume server " + config_->ip + ":" + std::to_string(config_->port) + " is in maintenance mode");
+  if (grpc::Status s = NotifyMaster(info, true); !s.ok()) return s;
+  if (grpc::Status s = supervisor_->Call("VolumeMarkReadonly", *req, resp); !s.ok()) return s;
+  return NotifyMaster(info, true);
+}
+
+grpc::Status VolumeService::VolumeMarkWritable(grpc::ServerContext*, const volume_server_pb::VolumeMarkWritableRequest* req,
+                                               volume_server_pb::VolumeMarkWritableResponse* resp) {
+  volume_server_pb::VolumeStatusRequest which;
+  which.set_volume_id(req->volume_id());
+  master_pb::VolumeShortInformationMessage info;
+  if (grpc::Status s = supervisor_->Call("kelp.VolumeShortInfo", which, &info); !s.ok()) return s;
+  if (grpc::Status s = supervisor_->Call("VolumeMarkWritable", *req, resp); !s.ok()) return s;
+  return NotifyMaster(info, false);
+}
+
+bool VolumeService::IsKnownMaster(const std::string& target) {
+  if (target.empty()) return false;
+  const ServerStateView st = supervisor_->state();
+  if (!st.master.empty() && st.master == target) return true;
+  for (const auto& m : config_->masters)
+    if (m == target) return true;
+  return false;
+}
+
+grpc::Status VolumeService::Ping(grpc::ServerContext*, const volume_server_pb::PingRequest* req, volume_server_pb::PingResponse* resp) {
+  resp->set_start_time_ns(NowNs());
+  if (req->target().empty()) {
+    resp->set_stop_time_ns(NowNs());
+    return grpc::Status::OK;
+  }
+  // Only masters this server knows may be pinged: the call must not become a
+  // way to make the server connect to arbitrary addresses.
+  if (req->target_type() != "master" || !IsKnownMaster(req->target())) {
+    resp->set_stop_time_ns(NowNs());
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "unknown ping target " + req->target() + " of type " + req->target_type());
+  }
+  auto channel = grpc::CreateChannel(MasterGrpcAddress(req->target()), grpc::InsecureChannelCredentials());
+  auto stub = master_pb::Seaweed::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kPingTimeout);
+  master_pb::PingRequest mreq;
+  master_pb::PingResponse mresp;
+  const grpc::Status s = stub->Ping(&ctx, mreq, &mresp);
+  resp->set_remote_time_ns(mresp.start_time_ns());
+  resp->set_stop_time_ns(NowNs());
+  if (!s.ok()) return grpc::Status(grpc::StatusCode::UNKNOWN, "ping " + req->target_type() + " " + req->target() + ": " + s.error_message());
+  return grpc::Status::OK;
+}
+
+}  // namespace kelp
