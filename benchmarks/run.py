@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""kelp vs the Go volume server, same machine, same client (wrk), one run.
+"""kelp vs the Go volume server, same machine, same clients, one run.
 
-Both servers serve copies of one data directory written by the Go server. Each
-case runs alternately on Go and on kelp, REPEAT times; the table reports medians
-and the kelp/Go ratio. Usage: benchmarks/run.py [--repeat 3] [--seconds 10]
+Two kinds of load, each run alternately on Go and on kelp, REPEAT times; the
+table reports medians and the kelp/Go ratio:
+- `weed benchmark -n N -c 16` (1 KB files) through a fresh Go master per run,
+  against an empty server: every write is assigned by the master;
+- wrk keep-alive load on copies of one data directory written by the Go
+  server: 1 KB and 1 MB random reads, 1 KB and 1 MB writes.
+Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000]
 """
 import argparse
 import os
@@ -32,11 +36,41 @@ def wrk(url, script, seconds, connections, env):
     return rps, int(errors.group(1)) if errors else 0
 
 
+def weed_benchmark(tmp, server, n, concurrency):
+    """(write req/s, read req/s) of `weed benchmark` against one server behind its own master."""
+    c = Cluster(tmp / f"wb-{server}-{time.time_ns()}")
+    c.tmp.mkdir(parents=True)
+    try:
+        c.start_master(volume_size_limit_mb=1000)
+        d = c.tmp / "data"
+        d.mkdir()
+        p = c.start_go_volume(d) if server == "go" else c.start_kelp(d, workers=2)
+        if server == "kelp":
+            from conftest import wait_http
+            wait_http(p.url + "/healthz", timeout=30)
+        out = subprocess.run([conftest_weed(), "benchmark", f"-master=127.0.0.1:{c.master_port}", "-n", str(n), "-c", str(concurrency),
+                              "-size", "1024", f"-list={c.tmp / 'bench.list'}"], capture_output=True, text=True, timeout=1200)
+        text = out.stdout + out.stderr
+        rps = [float(x) for x in re.findall(r"Requests per second:\s+([\d.]+)", text)]
+        failed = [int(x) for x in re.findall(r"Failed requests:\s+(\d+)", text)]
+        if out.returncode != 0 or len(rps) != 2 or any(failed):
+            raise RuntimeError(f"weed benchmark against {server} failed:\n{text[-2000:]}")
+        return rps[0], rps[1]
+    finally:
+        c.stop_all()
+
+
+def conftest_weed():
+    import conftest
+    return conftest.WEED
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--weed-n", type=int, default=20000)
     args = ap.parse_args()
     subprocess.run(["make", "-C", str(ROOT), "-j2", "BUILD=build/bench", "OFFSET_BYTES=5", "all"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -72,8 +106,16 @@ def main():
             ("1 KB random read", bench / "random_get.lua", {"FIDS": str(lists[1024])}),
             ("1 MB random read", bench / "random_get.lua", {"FIDS": str(lists[1 << 20])}),
             ("1 KB write", bench / "unique_put.lua", {"VID": vid, "SIZE": "1024"}),
+            ("1 MB write", bench / "unique_put.lua", {"VID": vid, "SIZE": str(1 << 20)}),
         ]
-        results = {name: {"go": [], "kelp": []} for name, _, _ in cases}
+        results = {f"weed benchmark 1 KB write (c=16, n={args.weed_n})": {"go": [], "kelp": []},
+                   f"weed benchmark 1 KB read (c=16, n={args.weed_n})": {"go": [], "kelp": []}}
+        results.update({name: {"go": [], "kelp": []} for name, _, _ in cases})
+        for rep in range(args.repeat):
+            for server in ("go", "kelp"):
+                w, r = weed_benchmark(tmp, server, args.weed_n, 16)
+                results[f"weed benchmark 1 KB write (c=16, n={args.weed_n})"][server].append(w)
+                results[f"weed benchmark 1 KB read (c=16, n={args.weed_n})"][server].append(r)
         for rep in range(args.repeat):
             for server in ("go", "kelp"):
                 d = tmp / f"{server}-{rep}"
@@ -88,7 +130,8 @@ def main():
                 p.stop()
                 c.procs.remove(p)
                 shutil.rmtree(d)
-        print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.repeat} runs each, medians (req/s); {os.cpu_count()} cores\n")
+        print(f"\nweed benchmark and wrk -t2 -c{args.connections} -d{args.seconds}s, {args.repeat} runs each, medians (req/s); "
+              f"{os.cpu_count()} cores\n")
         print("| case | Go weed volume | kelp | kelp/Go |")
         print("|---|---:|---:|---:|")
         for name, r in results.items():

@@ -16,10 +16,21 @@ trap cleanup EXIT INT TERM
 MASTER_PID=$!
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$MASTER_PORT/dir/status" >/dev/null && break; sleep 0.2; done
 
-build/bin/kelp-volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$PORT" -dir="$DATA/volume" -max=8 \
-  -master="127.0.0.1:$MASTER_PORT" >"$DATA/kelp.log" 2>&1 &
+build/bin/kelp-volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$PORT" -dir="$DATA/volume" -max=16 \
+  -master="127.0.0.1:$MASTER_PORT" -preStopSeconds=1 >"$DATA/kelp.log" 2>&1 &
 KELP_PID=$!
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/status" >/dev/null && break; sleep 0.2; done
+# /healthz turns 200 once kelp is registered with the master.
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+
+# A first upload and download through the cluster, to show it works.
+ASSIGN=$(curl -sf "http://127.0.0.1:$MASTER_PORT/dir/assign" || true)
+FID=$(printf '%s' "$ASSIGN" | sed -n 's/.*"fid":"\([^"]*\)".*/\1/p')
+DEMO=""
+if [ -n "$FID" ]; then
+  curl -sf -F file=@README.md "http://127.0.0.1:$PORT/$FID" >/dev/null &&
+    curl -sf "http://127.0.0.1:$PORT/$FID" | cmp -s - README.md &&
+    DEMO="  uploaded README.md as $FID and read it back: http://127.0.0.1:$PORT/$FID"
+fi
 
 cat <<MSG
 
@@ -29,13 +40,17 @@ kelp is running:
 
   curl http://127.0.0.1:$PORT/status?pretty=y
 
-kelp serves every volume found in $DATA/volume, including ones written by
-\`weed volume\`, and stores uploads into them:
-  curl -F file=@README.md http://127.0.0.1:$PORT/<vid>,<fid>
-  curl http://127.0.0.1:$PORT/<vid>,<fid>
+${DEMO:-  (the demo upload did not complete; see the logs)}
 
-Registration with the master (volume creation and /dir/assign through it) is
-not built yet, so the master does not place writes on kelp.
-Press Ctrl-C to stop both.
+The master creates volumes on kelp and places writes there:
+  curl http://127.0.0.1:$MASTER_PORT/dir/assign                  # -> {"fid":"<fid>","url":"127.0.0.1:$PORT",...}
+  curl -F file=@README.md http://127.0.0.1:$PORT/<fid>
+  curl http://127.0.0.1:$PORT/<fid>
+  $WEED upload -master=127.0.0.1:$MASTER_PORT README.md
+  $WEED download -server=127.0.0.1:$MASTER_PORT -dir=/tmp <fid>
+  echo volume.list | $WEED shell -master=127.0.0.1:$MASTER_PORT
+
+kelp also serves every volume found in $DATA/volume, including ones written
+by \`weed volume\`. Press Ctrl-C to stop both.
 MSG
 wait "$KELP_PID"

@@ -328,7 +328,10 @@ void WorkerPool::HandleWrite(Worker* w, ipc::Message& m) {
   Result<AppendOutcome> r = Status::NotFound("volume " + std::to_string(req.volume_id) + " not found");
   if (v) {
     MaybeGrow(v);
-    r = v->Append(record, req.record_length, store_->volume_size_limit());
+    // Like Go, writes are bounded by what the offset width can address, not by
+    // the master's volume size limit: the master stops assigning to a full
+    // volume, and writes it already assigned must still succeed.
+    r = v->Append(record, req.record_length, MaxVolumeSizeFor(kBuildOffsetBytes));
   }
   if (mapping) munmap(mapping, req.record_length);
   if (!r.ok()) return Reply(w, ipc::MsgType::kWriteReply, m.header.request_id, r.status(), 0, 0);
