@@ -22,7 +22,7 @@ GEN := $(BUILD)/gen
 CPPFLAGS := -I. -I$(GEN) -I$(LLHTTP_INC) -DKELP_OFFSET_BYTES=$(OFFSET_BYTES) -D_GNU_SOURCE -MMD -MP
 CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS := -O2 -g
-LDLIBS := -luv -lisal -lsystemd -lz -lpthread
+LDLIBS := -luv -lisal -lsystemd -lz -lsodium -lcrypto -lpthread
 GRPC_LIBS := $(shell pkg-config --libs grpc++ protobuf 2>/dev/null)
 ifeq ($(SANITIZE),1)
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

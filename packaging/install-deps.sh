@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
   build-essential pkg-config curl python3-venv
-  libuv1-dev node-llhttp nlohmann-json3-dev libsodium-dev libjerasure-dev doctest-dev
+  libuv1-dev node-llhttp nlohmann-json3-dev libsodium-dev libssl-dev libjerasure-dev doctest-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libisal-dev libsystemd-dev zlib1g-dev libtomlplusplus-dev
   clang libclang-rt-14-dev

@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 
 #include <charconv>
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -15,10 +16,13 @@
 #include "common/types.h"
 #include "common/file_util.h"
 #include "worker-http/blob_reader.h"
+#include "worker-http/byte_ranges.h"
+#include "worker-http/concat_source.h"
 #include "worker-http/content_sniff.h"
 #include "worker-http/fid_path.h"
 #include "worker-http/gzip.h"
 #include "worker-http/json_writer.h"
+#include "worker-http/request_id.h"
 #include "worker-http/upload.h"
 
 namespace kelp {
@@ -51,6 +55,10 @@ std::string Etag(uint32_t crc) {
 
 void Decorate(bool cors, http::Response* resp) {
   resp->headers.insert(resp->headers.begin(), {"Server", "SeaweedFS Volume " + ServerVersion()});
+  // A handler may have set its own (a proxied answer keeps the peer's).
+  bool has_id = false;
+  for (const auto& h : resp->headers) has_id = has_id || strcasecmp(h.first.c_str(), "X-Amz-Request-Id") == 0;
+  if (!has_id) resp->Set("X-Amz-Request-Id", NewRequestId());
   if (cors) {
     resp->Set("Access-Control-Allow-Origin", "*");
     resp->Set("Access-Control-Allow-Credentials", "true");
@@ -90,36 +98,21 @@ bool ParseBoolParam(const std::string& v) {
   return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True";
 }
 
-// A single "bytes=" range against `total`; false when absent or not satisfiable.
-enum class RangeKind { kNone, kOk, kUnsatisfiable, kIgnored };
-RangeKind ParseSingleRange(const std::string& header, uint64_t total, uint64_t* start, uint64_t* len) {
-  if (header.empty()) return RangeKind::kNone;
-  if (header.rfind("bytes=", 0) != 0) return RangeKind::kIgnored;
-  const std::string spec = header.substr(6);
-  if (spec.find(',') != std::string::npos) return RangeKind::kIgnored;  // multipart ranges: full body
-  const size_t dash = spec.find('-');
-  if (dash == std::string::npos) return RangeKind::kUnsatisfiable;
-  const std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  auto num = [](const std::string& s, uint64_t* v) {
-    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
-    return ec == std::errc();
-  };
-  uint64_t x = 0, y = 0;
-  if (a.empty()) {
-    if (!num(b, &y) || y == 0) return RangeKind::kUnsatisfiable;
-    if (y > total) y = total;
-    *start = total - y;
-    *len = y;
-    return total == 0 ? RangeKind::kUnsatisfiable : RangeKind::kOk;
-  }
-  if (!num(a, &x) || x >= total) return RangeKind::kUnsatisfiable;
-  if (b.empty()) y = total - 1;
-  else if (!num(b, &y) || y < x) return RangeKind::kUnsatisfiable;
-  if (y >= total) y = total - 1;
-  *start = x;
-  *len = y - x + 1;
-  return RangeKind::kOk;
+void EraseHeader(http::Response* resp, std::string_view name) {
+  std::erase_if(resp->headers, [&](const auto& h) { return strcasecmp(h.first.c_str(), std::string(name).c_str()) == 0; });
+}
+
+// Go's http.Error: the headers set so far stay, the body is a line of text.
+http::Response TextError(http::Response resp, int status, const std::string& message) {
+  EraseHeader(&resp, "Content-Type");
+  EraseHeader(&resp, "Content-Length");
+  resp.status = status;
+  resp.Set("Content-Type", "text/plain; charset=utf-8");
+  resp.Set("X-Content-Type-Options", "nosniff");
+  resp.body = message + "\n";
+  resp.stream.reset();
+  resp.buffer = {};
+  return resp;
 }
 
 }  // namespace
@@ -189,7 +182,7 @@ void Handlers::Handle(http::Request& r, http::Respond respond) {
     respond(std::move(resp));
   };
   if (r.path == "/status") return Status(r, decorated);
-  if (r.path == "/healthz") return Healthz(r, decorated);
+  if (r.path == "/healthz" || r.path == "/readyz") return Healthz(r, decorated);
   if (r.method == "GET" || r.method == "HEAD") return Read(r, decorated);
   if (r.method == "POST" || r.method == "PUT") return Write(r, decorated);
   if (r.method == "DELETE") return Delete(r, decorated);
@@ -209,7 +202,10 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   auto fid = ParseFidWithDelta(parts.fid);
   if (!fid.ok()) return respond(Empty(400));
   const VolumeView* v = volumes_->Find(vid.value());
-  if (!v) return respond(Empty(404));  // readMode proxy/redirect need a master
+  if (!v) {
+    if (config_.read_mode == "local") return respond(Empty(404));
+    return ReadElsewhere(r, vid.value(), parts, std::move(respond));
+  }
   StoredBlob blob;
   std::string error;
   switch (ReadBlob(*v, fid.value().id, ParseBoolParam(r.Query("readDeleted")) && r.Query("readDeleted") == "true", &blob, &error)) {
@@ -233,11 +229,16 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   if (n.last_modified != 0) {
     resp.Set("Last-Modified", HttpTime(n.last_modified));
     uint64_t since = 0;
-    if (const std::string* ims = r.Header("if-modified-since"); ims && ParseHttpTime(*ims, &since) && since >= n.last_modified)
-      return respond(Empty(304));
+    if (const std::string* ims = r.Header("if-modified-since"); ims && ParseHttpTime(*ims, &since) && since >= n.last_modified) {
+      resp.status = 304;
+      return respond(std::move(resp));
+    }
   }
   const std::string etag = Etag(n.checksum);
-  if (r.HeaderOr("if-none-match") == "\"" + etag + "\"") return respond(Empty(304));
+  if (r.HeaderOr("if-none-match") == "\"" + etag + "\"") {
+    resp.status = 304;
+    return respond(std::move(resp));
+  }
   resp.Set("Etag", "\"" + etag + "\"");
   if (n.flags & kFlagHasPairs) {
     try {
@@ -261,7 +262,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   if (n.IsCompressed() && !blob.streamed) {
     if (r.HeaderOr("accept-encoding").find("gzip") != std::string::npos && IsGzipped(data)) {
       resp.Set("Content-Encoding", "gzip");
-    } else if (Gunzip(data, size_t(config_.file_size_limit_bytes) * 4 + (64 << 20), &inflated)) {
+    } else if (Gunzip(data, size_t(InflateLimit()), &inflated)) {
       data = inflated;
       decompressed = true;
     }
@@ -273,36 +274,78 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
     const std::string dl = r.Query("dl");
     resp.Set("Content-Disposition", ContentDisposition(ParseBoolParam(dl) ? "attachment" : "inline", filename));
   }
-  const uint64_t total = blob.streamed ? blob.data_size : data.size();
+  const int64_t total = int64_t(blob.streamed ? blob.data_size : data.size());
   if (r.method == "HEAD") {
     resp.Set("Content-Length", std::to_string(total));
     resp.head_only = true;
     return respond(std::move(resp));
   }
-  uint64_t start = 0, len = total;
-  switch (ParseSingleRange(r.HeaderOr("range"), total, &start, &len)) {
-    case RangeKind::kUnsatisfiable: {
-      http::Response bad;
-      bad.status = 416;
-      bad.Set("Content-Range", "bytes */" + std::to_string(total));
-      return respond(std::move(bad));
-    }
-    case RangeKind::kOk:
-      resp.status = 206;
-      resp.Set("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string(start + len - 1) + "/" + std::to_string(total));
-      break;
-    default:
+  std::vector<ByteRange> ranges;
+  switch (ParseByteRanges(r.HeaderOr("range"), total, &ranges)) {
+    case RangeParse::kInvalid:
+      return respond(TextError(std::move(resp), 416, "invalid range"));
+    case RangeParse::kNoOverlap:
+      resp.Set("Content-Range", "bytes */" + std::to_string(total));
+      return respond(TextError(std::move(resp), 416, "invalid range: failed to overlap"));
+    case RangeParse::kAbsent:
+    case RangeParse::kRanges:
       break;
   }
-  if (blob.streamed) {
-    if (mtype.empty()) {
-      std::string head(size_t(std::min<uint64_t>(len, http::kSniffLen)), '\0');
-      if (PreadFull(v->dat_fd, head.data(), head.size(), off_t(blob.data_offset + start)).ok())
-        resp.Set("Content-Type", http::DetectContentType(head));
+  // Go answers ranges that add up to more than the body with an empty 200; kelp
+  // sends the whole body instead (docs/compatibility.md).
+  int64_t sum = 0;
+  for (const ByteRange& br : ranges) sum += br.length;
+  if (sum > total) ranges.clear();
+  if (blob.streamed && mtype.empty() && ranges.size() <= 1) {
+    const int64_t sniff_at = ranges.empty() ? 0 : std::clamp<int64_t>(ranges[0].start, 0, total);
+    std::string head(size_t(std::min<int64_t>(total - sniff_at, int64_t(http::kSniffLen))), '\0');
+    if (PreadFull(v->dat_fd, head.data(), head.size(), off_t(blob.data_offset + uint64_t(sniff_at))).ok())
+      resp.Set("Content-Type", http::DetectContentType(head));
+  }
+  auto slice = [&](int64_t start, int64_t len) -> std::unique_ptr<http::BodySource> {
+    return StreamBlobData(v->dat_fd, blob, uint64_t(start), uint64_t(std::max<int64_t>(len, 0)), 1 << 20);
+  };
+  if (ranges.size() > 1) {
+    for (const ByteRange& br : ranges)
+      if (br.start > total) return respond(TextError(std::move(resp), 416, "Out of Range"));
+    const MultipartRanges framing = FrameRanges(ranges, mtype, total, RandomBoundary());
+    EraseHeader(&resp, "Content-Type");
+    resp.Set("Content-Type", "multipart/byteranges; boundary=" + framing.boundary);
+    // Go states the length itself unless the parts are gzip (then net/http adds it).
+    if (!resp.Has("Content-Encoding")) resp.Set("Content-Length", std::to_string(framing.ContentLength(ranges)));
+    resp.status = 206;
+    if (blob.streamed) {
+      auto body = std::make_unique<ConcatSource>();
+      for (size_t i = 0; i < ranges.size(); ++i) {
+        body->AddLiteral(framing.heads[i]);
+        body->AddStream(slice(ranges[i].start, ranges[i].length));
+      }
+      body->AddLiteral(framing.tail);
+      resp.stream = std::move(body);
+    } else {
+      resp.body.reserve(size_t(framing.ContentLength(ranges)));
+      for (size_t i = 0; i < ranges.size(); ++i) {
+        resp.body += framing.heads[i];
+        if (ranges[i].length > 0) resp.body.append(data.substr(size_t(ranges[i].start), size_t(ranges[i].length)));
+      }
+      resp.body += framing.tail;
     }
-    resp.stream = StreamBlobData(v->dat_fd, blob, start, len, 1 << 20);
-  } else if (len == 0) {
+    return respond(std::move(resp));
+  }
+  int64_t start = 0, len = total;
+  if (ranges.size() == 1) {
+    resp.status = 206;
+    resp.Set("Content-Range", ranges[0].ContentRange(total));
+    // Go's degenerate suffix ranges ("-0", "--1") select nothing.
+    start = ranges[0].start;
+    len = ranges[0].start > total ? 0 : std::max<int64_t>(ranges[0].length, 0);
+  }
+  // Go sets the length itself; a degenerate range ("--1") gets none, so net/http chunks an empty body.
+  if (ranges.empty() || ranges[0].length >= 0) resp.Set("Content-Length", std::to_string(len));
+  if (len == 0) {
     // Nothing to send (an empty needle or range).
+  } else if (blob.streamed) {
+    resp.stream = slice(start, len);
   } else if (!decompressed) {
     // Hand the record buffer itself to the response: no copy of the data.
     resp.body_offset = size_t(data.data() - blob.record.data()) + size_t(start);
@@ -318,7 +361,7 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
   const UrlPathParts parts = ParseUrlPath(r.path);
   auto vid = ParseVolumeId(parts.vid);
   if (!vid.ok()) return respond(JsonError(r, 400, vid.status().message()));
-  auto upload = ParseUpload(r, uint64_t(config_.file_size_limit_bytes));
+  auto upload = ParseUpload(r, uint64_t(config_.file_size_limit_bytes), InflateLimit());
   if (!upload.ok()) return respond(JsonError(r, 400, upload.status().message()));
   auto fid = ParseFidWithDelta(UploadFidOf(r.path));
   if (!fid.ok()) return respond(JsonError(r, 400, fid.status().message()));

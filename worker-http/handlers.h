@@ -5,7 +5,10 @@
 
 #include "common/server_config.h"
 #include "worker-http/http_types.h"
+#include "worker-http/fid_path.h"
+#include "worker-http/http_client.h"
 #include "worker-http/supervisor_link.h"
+#include "worker-http/volume_locator.h"
 #include "worker-http/volume_table.h"
 
 namespace kelp {
@@ -21,23 +24,35 @@ struct ClusterState {
 
 class Handlers {
  public:
-  Handlers(const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link, const ClusterState* cluster)
-      : config_(config), volumes_(volumes), link_(link), cluster_(cluster) {}
+  Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link, const ClusterState* cluster)
+      : config_(config), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
+        locator_(&client_, [this] { return CurrentMaster(); }) {}
 
   void Handle(http::Request& r, http::Respond respond);
   void set_draining() { draining_ = true; }
 
  private:
   void Read(http::Request& r, http::Respond respond);
+  // handlers_remote.cc: -readMode proxy/redirect for volumes held elsewhere.
+  void ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts& parts, http::Respond respond);
+  std::string CurrentMaster() const {
+    if (!cluster_->master.empty()) return cluster_->master;
+    return config_.masters.empty() ? "" : config_.masters.front();
+  }
   void Write(http::Request& r, http::Respond respond);
   void Delete(http::Request& r, http::Respond respond);
   void Status(http::Request& r, http::Respond respond);
   void Healthz(http::Request& r, http::Respond respond);
 
+  // What a gzipped needle may inflate to, read or written (decompression bombs).
+  uint64_t InflateLimit() const { return uint64_t(config_.file_size_limit_bytes) * 4 + (64u << 20); }
+
   const ServerConfig& config_;
   VolumeTable* volumes_;
   SupervisorLink* link_;
   const ClusterState* cluster_;
+  http::Client client_;
+  VolumeLocator locator_;
   bool draining_ = false;
 };
 

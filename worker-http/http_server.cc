@@ -210,6 +210,8 @@ class Connection {
   void PumpStream() {
     std::string chunk;
     if (!stream_->Next(&chunk)) {
+      // The source outlives the callback only while this connection holds it.
+      if (stream_->Pending()) return stream_->OnReady([this] { PumpStream(); });
       const bool failed = stream_->Failed();
       stream_.reset();
       if (failed) return Close();

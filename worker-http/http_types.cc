@@ -1,6 +1,7 @@
 #include "worker-http/http_types.h"
 
 #include <strings.h>
+#include <cctype>
 
 namespace kelp::http {
 
@@ -49,6 +50,35 @@ bool Request::HasQuery(std::string_view name) const {
   bool found = false;
   ForEachQueryPair(query, [&](const std::string& k, const std::string&) { return found = (k == name); });
   return found;
+}
+
+std::vector<std::pair<std::string, std::string>> Request::QueryPairs() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  ForEachQueryPair(query, [&](const std::string& k, const std::string& v) {
+    out.emplace_back(k, v);
+    return false;
+  });
+  return out;
+}
+
+std::string QueryEscape(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(char(c));
+    else if (c == ' ') out.push_back('+');
+    else { out.push_back('%'); out.push_back(kHex[c >> 4]); out.push_back(kHex[c & 15]); }
+  }
+  return out;
+}
+
+std::string EncodeQuery(std::multimap<std::string, std::string> values) {
+  std::string out;
+  for (const auto& [k, v] : values) {
+    if (!out.empty()) out += '&';
+    out += QueryEscape(k) + "=" + QueryEscape(v);
+  }
+  return out;
 }
 
 std::string UrlDecode(std::string_view s, bool plus_as_space) {
@@ -107,6 +137,16 @@ std::string_view StatusText(int status) {
     case 507: return "Insufficient Storage";
     default: return "Unknown";
   }
+}
+
+}  // namespace kelp::http
+
+namespace kelp::http {
+
+bool Response::Has(std::string_view name) const {
+  for (const auto& h : headers)
+    if (h.first.size() == name.size() && strncasecmp(h.first.data(), name.data(), name.size()) == 0) return true;
+  return false;
 }
 
 }  // namespace kelp::http

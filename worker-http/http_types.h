@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,7 @@ struct Request {
   // First value of a query parameter (URL-decoded); empty when absent.
   std::string Query(std::string_view name) const;
   bool HasQuery(std::string_view name) const;
+  std::vector<std::pair<std::string, std::string>> QueryPairs() const;  // decoded, in order
 };
 
 // Supplies a large body piece by piece. Next() returns false when there is no
@@ -48,6 +50,10 @@ class BodySource {
   virtual uint64_t Length() const = 0;
   virtual bool Next(std::string* chunk) = 0;
   virtual bool Failed() const { return false; }
+  // A source fed from the network may have nothing yet: Next() returned false
+  // and Pending() is true. `wake` is then called (once) when it has more.
+  virtual bool Pending() const { return false; }
+  virtual void OnReady(std::function<void()> wake) { (void)wake; }
 };
 
 struct Response {
@@ -64,6 +70,7 @@ struct Response {
   bool close_connection = false;
 
   void Set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
+  bool Has(std::string_view name) const;
   std::string_view BodyView() const {
     return buffer.bytes ? std::string_view(buffer.data() + body_offset, body_length) : std::string_view(body);
   }
@@ -73,5 +80,8 @@ using Respond = std::function<void(Response)>;
 
 std::string_view StatusText(int status);
 std::string UrlDecode(std::string_view s, bool plus_as_space);
+// Go's url.QueryEscape and url.Values.Encode (keys sorted, values in order).
+std::string QueryEscape(std::string_view s);
+std::string EncodeQuery(std::multimap<std::string, std::string> values);
 
 }  // namespace kelp::http

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <uv.h>
 
 #include <memory>
@@ -103,7 +104,7 @@ void Worker::Start() {
     KLOG_ERROR("volumes arrived before configuration");
     _exit(2);
   }
-  handlers = std::make_unique<Handlers>(config, &volumes, link.get(), &cluster);
+  handlers = std::make_unique<Handlers>(loop, config, &volumes, link.get(), &cluster);
   http::ServerLimits limits;
   // Multipart framing around a file of the maximum size still fits.
   limits.max_body_bytes = uint64_t(config.file_size_limit_bytes) + (1 << 20);
@@ -130,6 +131,10 @@ int main(int, char**) {
   if (fcntl(kSupervisorFd, F_GETFD) < 0) {
     std::fprintf(stderr, "kelp-worker-http is started by kelp-volume, not by hand\n");
     return 2;
+  }
+  if (sodium_init() < 0) {
+    std::fprintf(stderr, "libsodium failed to initialise\n");
+    return 1;
   }
   fcntl(kSupervisorFd, F_SETFD, FD_CLOEXEC);
   fcntl(kSupervisorFd, F_SETFL, fcntl(kSupervisorFd, F_GETFL) | O_NONBLOCK);

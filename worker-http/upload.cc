@@ -7,6 +7,9 @@
 #include <mutex>
 #include <sstream>
 
+#include "worker-http/content_md5.h"
+#include "worker-http/content_sniff.h"
+#include "worker-http/gzip.h"
 #include "worker-http/json_writer.h"
 
 namespace kelp {
@@ -172,7 +175,7 @@ std::string MimeTypeByExtension(std::string_view ext) {
   return "";
 }
 
-Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit) {
+Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit, uint64_t inflate_limit) {
   ParsedUpload u;
   for (const auto& [name, value] : r.headers) {
     // Header names arrive lower-cased; Go keeps the canonical "Seaweed-Xyz" form.
@@ -252,7 +255,72 @@ Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit) {
   auto ttl = ParseTtl(r.Query("ttl"));
   if (ttl.ok()) u.ttl = ttl.value();
   u.original_size = u.data.size();
+  std::string_view uncompressed = u.data;
+  std::string inflated;
+  const std::string expected_md5 = !r.HeaderOr("content-md5").empty() ? r.HeaderOr("content-md5") : u.content_md5;
+  if (u.gzipped) {
+    // Go ignores data that does not inflate: sizes and MD5 are then of the bytes as sent.
+    if (!expected_md5.empty()) {
+      if (Gunzip(u.data, size_t(inflate_limit), &inflated)) {
+        uncompressed = inflated;
+        u.original_size = inflated.size();
+      } else if (inflated.size() > inflate_limit) {
+        return Status::Invalid("gzipped data inflates to more than " + std::to_string(inflate_limit) + " bytes");
+      }
+    } else {
+      uint64_t n = 0;
+      if (GunzippedSize(u.data, inflate_limit, &n)) u.original_size = n;
+      else if (n > inflate_limit) return Status::Invalid("gzipped data inflates to more than " + std::to_string(inflate_limit) + " bytes");
+    }
+  } else if (r.Query("type") != "replicate") {
+    // Go passes the whole base name where it means the extension, so only
+    // names like ".svg" match the extension rules; kept as Go has it.
+    std::string mime = u.mime.empty() ? http::DetectContentType(u.data.substr(0, http::kSniffLen)) : u.mime;
+    if (mime == "application/octet-stream") mime.clear();
+    const auto [should, sure] = IsCompressibleFileType(u.file_name, mime);
+    auto gz = std::make_shared<std::string>();
+    if (should && sure && Gzip(u.data, gz.get()) && gz->size() * 10 < u.data.size() * 9) {
+      u.owned_data = gz;
+      u.data = *gz;
+      u.gzipped = true;
+    }
+  }
+  if (!expected_md5.empty()) {
+    u.content_md5 = ContentMd5(uncompressed);
+    if (u.content_md5 != expected_md5) {
+      return Status::Invalid("Content-MD5 did not match md5 of file data expected [" + expected_md5 + "] received [" +
+                             u.content_md5 + "] size " + std::to_string(uncompressed.size()));
+    }
+  }
   return u;
+}
+
+std::pair<bool, bool> IsCompressibleFileType(std::string_view ext, std::string_view mime) {
+  auto starts = [](std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; };
+  auto ends = [](std::string_view s, std::string_view p) { return s.size() >= p.size() && s.substr(s.size() - p.size()) == p; };
+  auto one_of = [&](std::initializer_list<std::string_view> l) {
+    for (auto e : l)
+      if (ext == e) return true;
+    return false;
+  };
+  if (starts(mime, "text/")) return {true, true};
+  if (one_of({".svg", ".bmp", ".wav"})) return {true, true};
+  if (starts(mime, "image/")) return {false, true};
+  if (one_of({".zip", ".rar", ".gz", ".bz2", ".xz", ".zst", ".br"})) return {false, true};
+  if (one_of({".pdf", ".txt", ".html", ".htm", ".css", ".js", ".json", ".php", ".java", ".go", ".rb", ".c", ".cpp",
+              ".h", ".hpp"}))
+    return {true, true};
+  if (one_of({".png", ".jpg", ".jpeg"})) return {false, true};
+  if (starts(mime, "application/")) {
+    if (ends(mime, "zstd")) return {false, true};
+    if (ends(mime, "xml") || ends(mime, "script")) return {true, true};
+    if (ends(mime, "vnd.rar")) return {false, true};
+  }
+  if (starts(mime, "audio/")) {
+    const std::string_view sub = mime.substr(6);
+    if (sub == "wave" || sub == "wav" || sub == "x-wav" || sub == "x-pn-wav") return {true, true};
+  }
+  return {false, false};
 }
 
 NeedleFields NeedleFieldsFor(const ParsedUpload& u, NeedleId id, Cookie cookie, uint64_t now_s, std::string* pairs_json) {

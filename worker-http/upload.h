@@ -3,6 +3,8 @@
 // needle.go). Pure: no I/O, so it is unit-tested and fuzzed directly.
 #pragma once
 #include <map>
+#include <memory>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -14,7 +16,8 @@ namespace kelp {
 
 struct ParsedUpload {
   std::string file_name;
-  std::string_view data;  // points into the request body
+  std::string_view data;  // points into the request body, or into `owned_data`
+  std::shared_ptr<const std::string> owned_data;  // the gzipped body kelp compressed
   std::string mime;
   std::map<std::string, std::string> pairs;  // "Seaweed-" prefix already removed
   bool gzipped = false;
@@ -25,8 +28,14 @@ struct ParsedUpload {
   std::string content_md5;
 };
 
-// `size_limit` is -fileSizeLimitMB in bytes.
-Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit);
+// `size_limit` is -fileSizeLimitMB in bytes; `inflate_limit` bounds what a
+// gzipped upload may inflate to (sizes and Content-MD5 are of the inflated data).
+// Compressible uploads (Go's IsCompressableFileType) are gzipped when that saves
+// at least 10%, except replica writes (`type=replicate`), which keep the sender's.
+Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit, uint64_t inflate_limit);
+
+// Go's util.IsCompressableFileType: {should be compressed, sure}.
+std::pair<bool, bool> IsCompressibleFileType(std::string_view ext, std::string_view mime);
 
 // The needle fields Go would write for this upload (flags included). Views
 // point into `u` and `pairs_json`, which must outlive the result.

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)ParseFidWithDelta(parts.fid);
     (void)ParseFidWithDelta(UploadFidOf(r.path));
     (void)r.Query("ttl");
-    auto upload = ParseUpload(r, 1 << 20);
+    auto upload = ParseUpload(r, 1 << 20, 1 << 22);
     if (upload.ok()) {
       std::string pairs;
       const NeedleFields f = NeedleFieldsFor(upload.value(), 1, 2, 3, &pairs);

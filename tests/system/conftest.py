@@ -109,10 +109,11 @@ class Cluster:
     def master(self):
         return f"http://127.0.0.1:{self.master_port}"
 
-    def start_go_volume(self, data_dir, port=None, extra=()):
+    def start_go_volume(self, data_dir, port=None, extra=(), read_mode="local"):
         port = port or free_port()
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
         args = [WEED, "volume", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-port={port}", f"-dir={data_dir}",
-                "-max=16", "-readMode=local"]
+                "-max=16", f"-readMode={read_mode}"]
         if self.master_port:
             args.append(f"-master=127.0.0.1:{self.master_port}")
         p = Proc(list(args) + list(extra), self.tmp / f"go-volume-{port}.log")
@@ -124,10 +125,10 @@ class Cluster:
             wait_http(p.url + "/healthz", timeout=30)
         return p
 
-    def start_kelp(self, data_dir, port=None, workers=2, extra=()):
+    def start_kelp(self, data_dir, port=None, workers=2, extra=(), read_mode="local"):
         port = port or free_port()
         args = [KELP_BIN / "kelp-volume", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"--port", str(port),
-                f"-dir={data_dir}", "-max=16", f"-workers={workers}", "-readMode=local", "-preStopSeconds=0"]
+                f"-dir={data_dir}", "-max=16", f"-workers={workers}", f"-readMode={read_mode}", "-preStopSeconds=0"]
         # Without a master of its own the server must not find one on the default port.
         args.append(f"-master=127.0.0.1:{self.master_port or free_port()}")
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")

@@ -59,14 +59,14 @@ TEST_CASE("fids: cookie, delta suffix and Go's error texts") {
 TEST_CASE("raw uploads take the name from the path and the type from the header") {
   // The parsed upload views the request body: the request must outlive it.
   const auto r = MakeRequest("PUT", "/3,01637037d6", "text/plain", "hello", "ts=1700000000&ttl=3d&cm=true");
-  auto u = ParseUpload(r, 1 << 20);
+  auto u = ParseUpload(r, 1 << 20, 1 << 22);
   REQUIRE(u.ok());
   CHECK(u.value().file_name == "3,01637037d6");
   CHECK(u.value().data == "hello");
   CHECK(u.value().modified_time == 1700000000);
   CHECK(u.value().ttl.String() == "3d");
   CHECK(u.value().chunk_manifest);
-  CHECK(ParseUpload(MakeRequest("PUT", "/3,01637037d6", "text/plain", std::string(11, 'x')), 10).status().message() ==
+  CHECK(ParseUpload(MakeRequest("PUT", "/3,01637037d6", "text/plain", std::string(11, 'x')), 10, 1 << 20).status().message() ==
         "file over the limited 10 bytes");
 }
 
@@ -77,7 +77,7 @@ TEST_CASE("multipart uploads: the first part, or the first later part with a fil
       "--B--\r\n";
   auto r = MakeRequest("POST", "/3,01637037d6", "multipart/form-data; boundary=B", body);
   r.headers.emplace_back("seaweed-color", "blue");
-  auto u = ParseUpload(r, 1 << 20);
+  auto u = ParseUpload(r, 1 << 20, 1 << 22);
   REQUIRE(u.ok());
   CHECK(u.value().file_name == "photo.JPG");
   CHECK(u.value().data == "JPEGDATA");
@@ -95,10 +95,10 @@ TEST_CASE("multipart uploads: the first part, or the first later part with a fil
 }
 
 TEST_CASE("malformed uploads fail with Go's messages") {
-  CHECK(ParseUpload(MakeRequest("POST", "/3,01", "", "x"), 100).status().message() == "request Content-Type isn't multipart/form-data");
-  CHECK(ParseUpload(MakeRequest("POST", "/3,01", "multipart/form-data", "x"), 100).status().message() ==
+  CHECK(ParseUpload(MakeRequest("POST", "/3,01", "", "x"), 100, 1 << 20).status().message() == "request Content-Type isn't multipart/form-data");
+  CHECK(ParseUpload(MakeRequest("POST", "/3,01", "multipart/form-data", "x"), 100, 1 << 20).status().message() ==
         "no multipart boundary param in Content-Type");
-  CHECK_FALSE(ParseUpload(MakeRequest("POST", "/3,01", "multipart/form-data; boundary=B", "--B\r\nbroken"), 100).ok());
+  CHECK_FALSE(ParseUpload(MakeRequest("POST", "/3,01", "multipart/form-data; boundary=B", "--B\r\nbroken"), 100, 1 << 20).ok());
 }
 
 TEST_CASE("flags: Go's syntaxes, defaults and errors") {
