@@ -69,6 +69,8 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.file_size_limit_bytes = f.Int("fileSizeLimitMB") << 20;
   c.idle_timeout_s = double(f.Int("idleTimeout"));
   c.read_mode = f.Str("readMode");
+  c.white_list = f.Str("whiteList");
+  c.security_file = f.Str("securityFile");
   c.masters = SplitComma(f.Str("mserver").empty() ? f.Str("master") : f.Str("mserver"));
   if (c.masters.empty()) return Status::Invalid("-master is empty");
   const std::string self = c.ip + ":" + std::to_string(c.port);

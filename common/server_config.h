@@ -22,6 +22,8 @@ struct ServerConfig {
   long long file_size_limit_bytes = 256ll << 20;
   double idle_timeout_s = 30;
   std::string read_mode;
+  std::string white_list;     // -whiteList, comma-separated IPs or CIDRs
+  std::string security_file;  // -securityFile; empty: Go's search path for security.toml
 
   // Cluster identity, as told to the master.
   std::vector<std::string> masters;  // HTTP addresses, "host:port" or "host:port.grpcPort"

@@ -197,6 +197,7 @@ void Handlers::Handle(http::Request& r, http::Respond respond) {
 
 void Handlers::Read(http::Request& r, http::Respond respond) {
   const UrlPathParts parts = ParseUrlPath(r.path);
+  if (!guard_.JwtAllows(r, parts.vid, parts.fid, false, int64_t(NowSeconds()))) return respond(JsonError(r, 401, "wrong jwt"));
   auto vid = ParseVolumeId(parts.vid);
   if (!vid.ok()) return respond(Empty(400));
   auto fid = ParseFidWithDelta(parts.fid);
@@ -358,9 +359,12 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
 }
 
 void Handlers::Write(http::Request& r, http::Respond respond) {
+  if (!guard_.WhiteListed(r.remote_ip)) return respond(Empty(401));
   const UrlPathParts parts = ParseUrlPath(r.path);
   auto vid = ParseVolumeId(parts.vid);
   if (!vid.ok()) return respond(JsonError(r, 400, vid.status().message()));
+  if (!guard_.JwtAllows(r, parts.vid, parts.fid, true, int64_t(NowSeconds()))) return respond(JsonError(r, 401, "wrong jwt"));
+  const std::string jwt = JwtOf(r);
   auto upload = ParseUpload(r, uint64_t(config_.file_size_limit_bytes), InflateLimit());
   if (!upload.ok()) return respond(JsonError(r, 400, upload.status().message()));
   auto fid = ParseFidWithDelta(UploadFidOf(r.path));
@@ -373,47 +377,80 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
   if (v->segment.ReadOnly()) return respond(JsonError(r, 500, "volume " + std::to_string(vid.value()) + " is read only"));
 
   auto u = std::make_shared<ParsedUpload>(std::move(upload.value()));
+  // The upload's views outlive the request while replicas are looked up and written.
+  auto body = std::make_shared<std::string>();
+  {
+    const char* old_base = r.body.data();
+    const bool views_body = u->data.data() >= old_base && u->data.data() <= old_base + r.body.size();
+    const size_t offset = views_body ? size_t(u->data.data() - old_base) : 0;
+    *body = std::move(r.body);
+    if (views_body) u->data = std::string_view(body->data() + offset, u->data.size());
+  }
   auto pairs_json = std::make_shared<std::string>();
   NeedleFields fields = NeedleFieldsFor(*u, fid.value().id, fid.value().cookie, NowSeconds(), pairs_json.get());
   const uint32_t crc = Crc32c(fields.data.data(), fields.data.size());
   const std::string etag = Etag(crc);
 
-  // Re-uploading identical content is answered without a write, as Go does.
+  // Re-uploading identical content is not written again, as in Go (replicas still get it).
   StoredBlob old;
   std::string error;
-  if (ReadBlob(*v, fields.id, false, &old, &error) == ReadOutcome::kOk && !old.streamed &&
-      old.needle.header.cookie == fields.cookie && old.needle.checksum == crc && old.needle.data == fields.data) {
-    http::Response resp = Empty(204);
-    resp.Set("Etag", "\"" + etag + "\"");
-    resp.Set("Content-MD5", u->content_md5);
-    return respond(std::move(resp));
-  }
+  const bool unchanged = ReadBlob(*v, fields.id, false, &old, &error) == ReadOutcome::kOk && !old.streamed &&
+                         old.needle.header.cookie == fields.cookie && old.needle.checksum == crc && old.needle.data == fields.data;
 
   const bool fsync = r.Query("fsync") == "true";
-  std::string name = (fields.flags & kFlagHasName) ? std::string(fields.name) : "";
-  std::string mime(fields.mime);
-  const uint64_t original_size = u->original_size;
-  const std::string md5 = u->content_md5;
   const bool pretty = WantsPretty(r);
-  link_->Write(vid.value(), fields, fsync, [=, u = u, pairs_json = pairs_json](const MutationResult& res) {
-    if (!res.status.ok()) return respond(JsonError(pretty, 500, res.status.message()));
+  const VolumeId volume = vid.value();
+  const std::string path = r.url.substr(0, r.url.find('?'));
+  auto answer = [=](kelp::Status st) {
+    if (!st.ok()) return respond(JsonError(pretty, 500, st.message()));
+    if (unchanged) {
+      http::Response resp = Empty(204);
+      resp.Set("Etag", "\"" + etag + "\"");
+      resp.Set("Content-MD5", u->content_md5);
+      return respond(std::move(resp));
+    }
     JsonObject o;
+    const std::string name = (fields.flags & kFlagHasName) ? std::string(fields.name) : "";
     if (!name.empty()) o.Str("name", name);
-    if (original_size) o.UNum("size", original_size);
+    if (u->original_size) o.UNum("size", u->original_size);
     o.Str("eTag", etag);
-    if (!mime.empty()) o.Str("mime", mime);
-    if (!md5.empty()) o.Str("contentMd5", md5);
+    if (!fields.mime.empty()) o.Str("mime", std::string(fields.mime));
+    if (!u->content_md5.empty()) o.Str("contentMd5", u->content_md5);
     http::Response resp = JsonResponse(pretty, 201, o.Done());
     resp.headers.insert(resp.headers.begin(), {"Etag", "\"" + etag + "\""});
-    resp.headers.insert(resp.headers.begin() + 1, {"Content-MD5", md5});
+    resp.headers.insert(resp.headers.begin() + 1, {"Content-MD5", u->content_md5});
     respond(std::move(resp));
+  };
+  FindReplicas(volume, *v, r, [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
+    if (!st.ok()) return answer(st);
+    auto replicate = [=, this, remotes = std::move(remotes)]() {
+      (void)body;
+      (void)pairs_json;
+      SendToReplicas(remotes, [&](const VolumeLocation& loc) {
+        http::ClientRequest req = ReplicaUpload(path, fields, *u, fsync, loc.url);
+        if (!jwt.empty()) req.headers.emplace_back("Authorization", "BEARER " + jwt);
+        return req;
+      },
+                     [=](kelp::Status rs) {
+                       if (!rs.ok()) return answer(kelp::Status::Unavailable("failed to write to replicas for volume " + std::to_string(volume) + ": " + rs.message()));
+                       answer(kelp::Status::Ok());
+                     });
+    };
+    if (unchanged) return replicate();
+    link_->Write(volume, fields, fsync, [=](const MutationResult& res) {
+      if (!res.status.ok()) return answer(res.status);
+      replicate();
+    });
   });
 }
 
 void Handlers::Delete(http::Request& r, http::Respond respond) {
+  if (!guard_.WhiteListed(r.remote_ip)) return respond(Empty(401));
   const UrlPathParts parts = ParseUrlPath(r.path);
   auto fid = ParseFidWithDelta(parts.fid);
   if (!fid.ok()) return respond(JsonError(r, 400, fid.status().message()));
+  if (!guard_.JwtAllows(r, parts.vid, parts.fid, true, int64_t(NowSeconds()))) return respond(JsonError(r, 401, "wrong jwt"));
+  const std::string jwt = JwtOf(r);
   auto vid = ParseVolumeId(parts.vid);
   const VolumeView* v = vid.ok() ? volumes_->Find(vid.value()) : nullptr;
   StoredBlob blob;
@@ -425,9 +462,25 @@ void Handlers::Delete(http::Request& r, http::Respond respond) {
   const int64_t count = int64_t(blob.needle.header.size);
   // Go copies `ts` into the needle's LastModified, which a tombstone does not store.
   const bool pretty = WantsPretty(r);
-  link_->Delete(vid.value(), fid.value().id, fid.value().cookie, 0, [=](const MutationResult& res) {
-    if (!res.status.ok()) return respond(JsonError(pretty, 500, "Deletion Failed: " + res.status.message()));
-    respond(JsonResponse(pretty, 202, JsonObject().Num("size", count).Done()));
+  const VolumeId volume = vid.value();
+  const NeedleIdCookie idc = fid.value();
+  const std::string path = r.url.substr(0, r.url.find('?'));
+  auto fail = [=](const kelp::Status& st) { respond(JsonError(pretty, 500, "Deletion Failed: " + st.message())); };
+  FindReplicas(volume, *v, r, [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
+    if (!st.ok()) return fail(st);
+    link_->Delete(volume, idc.id, idc.cookie, 0, [=, this](const MutationResult& res) {
+      if (!res.status.ok()) return fail(res.status);
+      SendToReplicas(remotes, [&](const VolumeLocation&) {
+        http::ClientRequest req;
+        req.method = "DELETE";
+        req.target = path + "?type=replicate";
+        if (!jwt.empty()) req.headers.emplace_back("Authorization", "BEARER " + jwt);
+        return req;
+      }, [=](kelp::Status rs) {
+        if (!rs.ok()) return fail(rs);
+        respond(JsonResponse(pretty, 202, JsonObject().Num("size", count).Done()));
+      });
+    });
   });
 }
 

@@ -6,8 +6,10 @@
 #include "common/server_config.h"
 #include "worker-http/http_types.h"
 #include "worker-http/fid_path.h"
+#include "worker-http/guard.h"
 #include "worker-http/http_client.h"
 #include "worker-http/supervisor_link.h"
+#include "worker-http/upload.h"
 #include "worker-http/volume_locator.h"
 #include "worker-http/volume_table.h"
 
@@ -24,8 +26,9 @@ struct ClusterState {
 
 class Handlers {
  public:
-  Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link, const ClusterState* cluster)
-      : config_(config), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
+  Handlers(uv_loop_t* loop, const ServerConfig& config, Guard guard, VolumeTable* volumes, SupervisorLink* link,
+           const ClusterState* cluster)
+      : config_(config), guard_(std::move(guard)), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
         locator_(&client_, [this] { return CurrentMaster(); }) {}
 
   void Handle(http::Request& r, http::Respond respond);
@@ -35,6 +38,12 @@ class Handlers {
   void Read(http::Request& r, http::Respond respond);
   // handlers_remote.cc: -readMode proxy/redirect for volumes held elsewhere.
   void ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts& parts, http::Respond respond);
+  // handlers_replicate.cc: the other holders of a replicated volume, and forwarding to them.
+  void FindReplicas(VolumeId vid, const VolumeView& v, const http::Request& r,
+                    std::function<void(kelp::Status, std::vector<VolumeLocation>)> done);
+  void SendToReplicas(const std::vector<VolumeLocation>& remotes,
+                      const std::function<http::ClientRequest(const VolumeLocation&)>& make,
+                      std::function<void(kelp::Status)> done);
   std::string CurrentMaster() const {
     if (!cluster_->master.empty()) return cluster_->master;
     return config_.masters.empty() ? "" : config_.masters.front();
@@ -48,6 +57,7 @@ class Handlers {
   uint64_t InflateLimit() const { return uint64_t(config_.file_size_limit_bytes) * 4 + (64u << 20); }
 
   const ServerConfig& config_;
+  Guard guard_;
   VolumeTable* volumes_;
   SupervisorLink* link_;
   const ClusterState* cluster_;
@@ -55,6 +65,10 @@ class Handlers {
   VolumeLocator locator_;
   bool draining_ = false;
 };
+
+// The replica copy of an upload, as Go's replicating uploader sends it.
+http::ClientRequest ReplicaUpload(const std::string& path, const NeedleFields& f, const ParsedUpload& u, bool fsync,
+                                  const std::string& url);
 
 // Common response decorations (Server header, CORS) and JSON bodies.
 bool WantsPretty(const http::Request& r);

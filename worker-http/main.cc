@@ -104,7 +104,12 @@ void Worker::Start() {
     KLOG_ERROR("volumes arrived before configuration");
     _exit(2);
   }
-  handlers = std::make_unique<Handlers>(loop, config, &volumes, link.get(), &cluster);
+  auto guard = Guard::Load(config);
+  if (!guard.ok()) {
+    KLOG_ERROR("security configuration: %s", guard.status().message().c_str());
+    _exit(2);
+  }
+  handlers = std::make_unique<Handlers>(loop, config, std::move(guard.value()), &volumes, link.get(), &cluster);
   http::ServerLimits limits;
   // Multipart framing around a file of the maximum size still fits.
   limits.max_body_bytes = uint64_t(config.file_size_limit_bytes) + (1 << 20);

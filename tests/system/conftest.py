@@ -51,11 +51,11 @@ def wait_http(url, timeout=30.0, ok=(200,)):
 
 
 class Proc:
-    def __init__(self, args, log_path, env=None):
+    def __init__(self, args, log_path, env=None, cwd=None):
         self.args = [str(a) for a in args]
         self.log_path = log_path
         self.log = open(log_path, "ab")
-        self.p = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        self.p = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                   start_new_session=True)
 
     @property

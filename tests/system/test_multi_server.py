@@ -88,3 +88,84 @@ def test_reads_elsewhere_are_proxied_or_redirected_like_go(cluster, tmp_path):
         g = raw(go_redirect.url, "GET", path)
         k = raw(kelp_redirect.url, "GET", path)
         assert k[0] == g[0], (path, k[0], g[0])
+
+
+def lookup(master, vid):
+    r = requests.get(f"{master}/dir/lookup", params={"volumeId": vid}, timeout=10)
+    return sorted(l["url"] for l in r.json().get("locations", []))
+
+
+def assign_replicated(master, replication, collection, timeout=30):
+    import time
+    deadline = time.time() + timeout
+    while True:
+        r = requests.get(f"{master}/dir/assign", params={"replication": replication, "collection": collection}, timeout=10)
+        j = r.json()
+        if "fid" in j:
+            return j["fid"], j["url"]
+        assert time.time() < deadline, j
+        time.sleep(0.3)
+
+
+def check_replicated_writes(cluster, servers, replication, collection):
+    """Writes to every holder of a replicated volume land on all holders; deletes too."""
+    by_url = {f"127.0.0.1:{s.port}": s for s in servers}
+    rng = random.Random(replication)
+    written = 0
+    for i in range(6):
+        fid, url = assign_replicated(cluster.master, replication, collection)
+        vid = fid.split(",")[0]
+        holders = lookup(cluster.master, vid)
+        assert len(holders) == 2, holders
+        # Alternate which holder takes the client's write.
+        first = holders[i % 2]
+        content = rng.randbytes(rng.choice((1, 900, 70000, 1_500_000))) if i % 3 else b"replicated text " * 500
+        name = f"r{i}.txt" if i % 3 == 0 else f"r{i}.bin"
+        r = requests.post(f"http://{first}/{fid}?ts=1764000000", files={"file": (name, content)},
+                          headers={"Seaweed-Origin": "test"}, timeout=30)
+        assert r.status_code == 201, r.text
+        for h in holders:
+            g = requests.get(f"http://{h}/{fid}", params={"readDeleted": "false"}, timeout=30)
+            assert g.status_code == 200 and g.content == content, (h, g.status_code)
+            assert g.headers.get("Origin") == "test"  # pairs come back without the prefix
+            assert g.headers["Last-Modified"] == "Mon, 24 Nov 2025 16:00:00 GMT"
+            assert g.headers["Content-Disposition"] == f"inline; filename={name}"
+        written += 1
+        if i % 2:
+            d = requests.delete(f"http://{holders[1 - i % 2]}/{fid}", timeout=30)
+            assert d.status_code == 202, d.text
+            for h in holders:
+                assert requests.get(f"http://{h}/{fid}", timeout=30).status_code == 404, h
+    assert written == 6
+    return by_url
+
+
+def test_replicated_writes_between_kelp_servers(cluster, tmp_path):
+    cluster.start_master()
+    a = cluster.start_kelp(tmp_path / "a", extra=["-rack=r1"])
+    b = cluster.start_kelp(tmp_path / "b", extra=["-rack=r2"])
+    for s in (a, b):
+        wait_http(s.url + "/healthz", timeout=30)
+    check_replicated_writes(cluster, [a, b], "010", "rack")
+    # A replica that is gone makes the write fail, as in Go.
+    fid, _ = assign_replicated(cluster.master, "010", "rack")
+    holders = lookup(cluster.master, fid.split(",")[0])
+    b.stop()
+    target = [h for h in holders if h != f"127.0.0.1:{b.port}"][0]
+    r = requests.post(f"http://{target}/{fid}", files={"file": ("x.bin", b"abc")}, timeout=90)
+    assert r.status_code == 500, r.text
+    assert "replica" in r.json()["error"]
+
+
+def test_replicated_writes_between_kelp_and_go(cluster, tmp_path):
+    cluster.start_master()
+    k = cluster.start_kelp(tmp_path / "k")
+    g = cluster.start_go_volume(tmp_path / "g")
+    wait_http(k.url + "/healthz", timeout=30)
+    check_replicated_writes(cluster, [k, g], "001", "mixed")
+    # A request that is itself a replica is not forwarded again.
+    fid, _ = assign_replicated(cluster.master, "001", "mixed")
+    r = requests.post(f"{k.url}/{fid}?type=replicate", files={"file": ("only-here.bin", b"local")}, timeout=30)
+    assert r.status_code == 201
+    assert requests.get(f"{k.url}/{fid}").content == b"local"
+    assert requests.get(f"{g.url}/{fid}").status_code == 404
