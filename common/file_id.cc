@@ -1,5 +1,7 @@
 #include "common/file_id.h"
 
+#include <charconv>
+
 #include "common/bytes.h"
 
 namespace kelp {
@@ -68,6 +70,28 @@ std::string FormatNeedleIdCookie(NeedleId id, Cookie cookie) {
 
 std::string FormatFileId(VolumeId vid, NeedleId id, Cookie cookie) {
   return std::to_string(vid) + "," + FormatNeedleIdCookie(id, cookie);
+}
+
+Result<NeedleIdCookie> ParseFidWithDelta(std::string_view fid) {
+  if (fid.size() <= size_t(kCookieSize) * 2) return Status::Invalid("Invalid fid: " + std::string(fid));
+  std::string_view delta;
+  const size_t us = fid.rfind('_');
+  if (us != std::string_view::npos && us > 0) {
+    delta = fid.substr(us + 1);
+    fid = fid.substr(0, us);
+  }
+  auto r = ParseNeedleIdCookie(fid);
+  if (!r.ok() || delta.empty()) return r;
+  uint64_t d = 0;
+  auto [ptr, ec] = std::from_chars(delta.data(), delta.data() + delta.size(), d);
+  if (ec == std::errc::result_out_of_range)
+    return Status::Invalid("strconv.ParseUint: parsing \"" + std::string(delta) + "\": value out of range");
+  if (ec != std::errc() || ptr != delta.data() + delta.size())
+    return Status::Invalid("strconv.ParseUint: parsing \"" + std::string(delta) + "\": invalid syntax");
+  NeedleIdCookie v = r.value();
+  if (d > ~uint64_t(0) - v.id) return Status::Invalid("delta overflows needle id");
+  v.id += d;
+  return v;
 }
 
 }  // namespace kelp

@@ -18,6 +18,10 @@ struct NeedleIdCookie {
 // rest (1..16 digits) the needle id. Errors carry Go's message text.
 Result<NeedleIdCookie> ParseNeedleIdCookie(std::string_view key_cookie);
 
+// Go's Needle.ParsePath: id + cookie with an optional decimal "_delta" added to
+// the id (a delta that would overflow the id is refused).
+Result<NeedleIdCookie> ParseFidWithDelta(std::string_view fid);
+
 // Go's NewVolumeId: strconv.ParseUint(s, 10, 64), truncated to 32 bits.
 Result<VolumeId> ParseVolumeId(std::string_view s);
 

@@ -5,7 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 namespace kelp {
 
@@ -61,6 +65,18 @@ Result<off_t> FileSize(int fd) {
   struct stat st;
   if (fstat(fd, &st) != 0) return Status::IOError(ErrnoMessage("fstat"));
   return st.st_size;
+}
+
+bool ReadWholeFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out->assign(std::istreambuf_iterator<char>(in), {});
+  return true;
+}
+
+std::string AbsolutePath(const std::string& path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) ? std::string(buf) : path;
 }
 
 }  // namespace kelp

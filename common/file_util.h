@@ -15,6 +15,10 @@ Status WriteFileAtomically(const std::string& path, const std::string& content);
 Status PreadFull(int fd, void* buf, size_t len, off_t offset);
 Status PwriteFull(int fd, const void* buf, size_t len, off_t offset);
 bool FileExists(const std::string& path);
+// The whole file; false when it cannot be opened (a missing file included).
+bool ReadWholeFile(const std::string& path, std::string* out);
+// realpath(3), or `path` itself when it cannot be resolved.
+std::string AbsolutePath(const std::string& path);
 Result<off_t> FileSize(int fd);
 
 }  // namespace kelp

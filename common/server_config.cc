@@ -21,7 +21,13 @@ std::vector<std::string> SplitComma(const std::string& s) {
   return out;
 }
 
-std::string ServerVersion() { return std::string(kBuildOffsetBytes == 5 ? "8000GB" : "30GB") + " kelp-0.1.0"; }
+std::string ServerVersion() { return std::string(kBuildOffsetBytes == 5 ? "8000GB" : "30GB") + " kelp-" + kKelpVersion; }
+
+std::string MasterHttpAddress(const std::string& master) {
+  const size_t colon = master.rfind(':');
+  const size_t dot = master.find('.', colon == std::string::npos ? 0 : colon);
+  return colon != std::string::npos && dot != std::string::npos ? master.substr(0, dot) : master;
+}
 
 std::string MasterGrpcAddress(const std::string& master) {
   const size_t colon = master.rfind(':');
@@ -69,8 +75,10 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.file_size_limit_bytes = f.Int("fileSizeLimitMB") << 20;
   c.idle_timeout_s = double(f.Int("idleTimeout"));
   c.read_mode = f.Str("readMode");
-  c.white_list = f.Str("whiteList");
-  c.security_file = f.Str("securityFile");
+  auto security = LoadSecurityConfig(f.Str("securityFile"));
+  if (!security.ok()) return security.status();
+  c.security = std::move(security.value());
+  for (auto& ip : SplitComma(f.Str("whiteList"))) c.security.white_list.push_back(std::move(ip));
   c.masters = SplitComma(f.Str("mserver").empty() ? f.Str("master") : f.Str("mserver"));
   if (c.masters.empty()) return Status::Invalid("-master is empty");
   const std::string self = c.ip + ":" + std::to_string(c.port);

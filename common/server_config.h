@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/flags.h"
+#include "common/security_config.h"
 
 namespace kelp {
 
@@ -22,8 +23,9 @@ struct ServerConfig {
   long long file_size_limit_bytes = 256ll << 20;
   double idle_timeout_s = 30;
   std::string read_mode;
-  std::string white_list;     // -whiteList, comma-separated IPs or CIDRs
-  std::string security_file;  // -securityFile; empty: Go's search path for security.toml
+  // security.toml (-securityFile, else Go's search path), with -whiteList
+  // entries added to its white list.
+  SecurityConfig security;
 
   // Cluster identity, as told to the master.
   std::vector<std::string> masters;  // HTTP addresses, "host:port" or "host:port.grpcPort"
@@ -34,12 +36,16 @@ struct ServerConfig {
   int pre_stop_seconds = 10;
 };
 
+inline constexpr const char* kKelpVersion = "0.1.0";
 // e.g. "30GB kelp-0.1.0": the volume size class of the build, as Go reports it, then kelp's version.
 std::string ServerVersion();
 
 // A master's gRPC address: "host:port.grpcPort" names it; otherwise port + 10000.
 std::string MasterGrpcAddress(const std::string& master);
+// A master's HTTP address: "host:port.grpcPort" -> "host:port".
+std::string MasterHttpAddress(const std::string& master);
 
+// Also reads security.toml: a malformed one is an error here, at start-up.
 Result<ServerConfig> BuildServerConfig(const Flags& flags);
 std::vector<std::string> SplitComma(const std::string& s);
 

@@ -1,9 +1,7 @@
 #include "common/volume_info.h"
 
 #include <charconv>
-#include <fstream>
 #include <limits>
-#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "common/file_util.h"
@@ -99,10 +97,8 @@ std::string EncodeVolumeInfo(const VolumeInfo& v) {
 }
 
 Result<VolumeInfo> LoadVolumeInfo(const std::string& path, bool* exists) {
-  std::ifstream in(path, std::ios::binary);
-  *exists = in.good();
-  if (!*exists) return VolumeInfo{};
-  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::string text;
+  *exists = ReadWholeFile(path, &text);
   if (text.empty()) return VolumeInfo{};
   return DecodeVolumeInfo(text);
 }

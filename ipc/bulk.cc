@@ -5,22 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file_util.h"
+
 namespace kelp::ipc {
-namespace {
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(size_t(n));
-  }
-  return true;
-}
-
-}  // namespace
 
 bool SendBulk(Channel& channel, MsgType type, uint64_t request_id, std::string_view fixed, std::string_view body) {
   if (fixed.size() + body.size() <= kMaxDatagram) {
@@ -30,7 +17,8 @@ bool SendBulk(Channel& channel, MsgType type, uint64_t request_id, std::string_v
   }
   const int fd = memfd_create("kelp-bulk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return false;
-  const bool ok = WriteAll(fd, body) && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
+  const bool ok = PwriteFull(fd, body.data(), body.size(), 0).ok() &&
+                  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
   const bool sent = ok && channel.Send(type, request_id, fixed, &fd, 1);
   close(fd);
   return sent;
@@ -46,16 +34,7 @@ bool ReadBulk(const Message& m, size_t fixed_length, std::string* body) {
   struct stat st;
   if (fstat(m.fds[0], &st) != 0 || st.st_size < 0) return false;
   body->resize(size_t(st.st_size));
-  size_t done = 0;
-  while (done < body->size()) {
-    const ssize_t n = pread(m.fds[0], body->data() + done, body->size() - done, off_t(done));
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return false;
-    }
-    done += size_t(n);
-  }
-  return true;
+  return PreadFull(m.fds[0], body->data(), body->size(), 0).ok();
 }
 
 }  // namespace kelp::ipc

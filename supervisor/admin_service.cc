@@ -8,7 +8,6 @@
 #include <climits>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "common/file_id.h"
 #include "common/crc32c.h"
@@ -64,12 +63,6 @@ std::string DiskTypeOf(const std::string& requested) {
   std::string t;
   for (char c : requested) t.push_back(char(std::tolower(static_cast<unsigned char>(c))));
   return t == "hdd" ? "" : t;
-}
-
-std::string AbsolutePath(const std::string& dir) {
-  char buf[PATH_MAX];
-  if (realpath(dir.c_str(), buf)) return buf;
-  return dir;
 }
 
 uint64_t ReadStatusKb(const char* key) {
@@ -128,11 +121,9 @@ std::string AdminService::StatePath() const {
 }
 
 Status AdminService::LoadState() {
-  std::ifstream in(StatePath(), std::ios::binary);
-  if (!in) return Status::Ok();
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (!state_.ParseFromString(ss.str())) return Status::Corruption("failed to parse store state from " + StatePath());
+  std::string bytes;
+  if (!ReadWholeFile(StatePath(), &bytes)) return Status::Ok();
+  if (!state_.ParseFromString(bytes)) return Status::Corruption("failed to parse store state from " + StatePath());
   return Status::Ok();
 }
 
@@ -388,45 +379,17 @@ grpc::Status AdminService::BatchDelete(const volume_server_pb::BatchDeleteReques
       fail(400, "Wrong fid format.");
       continue;
     }
-    std::string key = fid.substr(comma + 1);
+    const std::string key = fid.substr(comma + 1);
     // Go ignores a bad volume id here; it becomes volume 0.
     auto vid_parsed = ParseVolumeId(fid.substr(0, comma));
     const VolumeId vid = vid_parsed.ok() ? vid_parsed.value() : 0;
-    NeedleIdCookie idc;
-    if (req.skip_cookie_check()) {
-      auto p = ParseNeedleIdCookie(key);
-      if (!p.ok()) {
-        fail(400, p.status().message());
-        continue;
-      }
-      idc = p.value();
-    } else {
-      if (key.size() <= 8) {
-        fail(400, "Invalid fid: " + key);
-        continue;
-      }
-      uint64_t delta = 0;
-      bool has_delta = false;
-      if (const size_t us = key.rfind('_'); us != std::string::npos && us > 0) {
-        const std::string d = key.substr(us + 1);
-        key = key.substr(0, us);
-        char* end = nullptr;
-        errno = 0;
-        delta = std::strtoull(d.c_str(), &end, 10);
-        if (d.empty() || *end != '\0' || errno != 0 || d[0] == '-' || d[0] == '+') {
-          fail(400, "strconv.ParseUint: parsing " + GoQuote(d) + ": invalid syntax");
-          continue;
-        }
-        has_delta = true;
-      }
-      auto p = ParseNeedleIdCookie(key);
-      if (!p.ok()) {
-        fail(400, p.status().message());
-        continue;
-      }
-      idc = p.value();
-      if (has_delta) idc.id += delta;
+    // Go parses the key alone when skipping the cookie check, else with Needle.ParsePath.
+    auto parsed = req.skip_cookie_check() ? ParseNeedleIdCookie(key) : ParseFidWithDelta(key);
+    if (!parsed.ok()) {
+      fail(400, parsed.status().message());
+      continue;
     }
+    const NeedleIdCookie idc = parsed.value();
     Volume* v = store_->Find(vid);
     bool manifest = false;
     if (!req.skip_cookie_check()) {

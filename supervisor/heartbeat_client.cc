@@ -51,7 +51,9 @@ void HeartbeatClient::SendDelta(master_pb::Heartbeat delta) {
   cv_.notify_all();
 }
 
-void HeartbeatClient::SendFullReportSoon() {
+void HeartbeatClient::SendFullReportSoon() { QueueFullReport(false); }
+
+void HeartbeatClient::QueueFullReport(bool ahead) {
   {
     std::lock_guard lk(mu_);
     if (!connected_) return;
@@ -60,7 +62,13 @@ void HeartbeatClient::SendFullReportSoon() {
   {
     std::lock_guard lk(mu_);
     if (!connected_) return;
-    outbox_.push_back(std::move(hb));
+    if (ahead) {
+      // Ahead of queued deltas: the report already reflects them.
+      outbox_.push_front(std::move(hb));
+      want_full_ = false;
+    } else {
+      outbox_.push_back(std::move(hb));
+    }
   }
   cv_.notify_all();
 }
@@ -134,19 +142,7 @@ std::string HeartbeatClient::Session(const std::string& master) {
   KLOG_INFO("heartbeat to: %s", master.c_str());
 
   // The first message of every session is a full report.
-  auto request_full = [this] {
-    PostToLoop([this] {
-      auto hb = events_.full_report();
-      {
-        std::lock_guard lk(mu_);
-        if (!connected_) return;
-        // Ahead of queued deltas: the report already reflects them.
-        outbox_.push_front(std::move(hb));
-        want_full_ = false;
-      }
-      cv_.notify_all();
-    });
-  };
+  auto request_full = [this] { PostToLoop([this] { QueueFullReport(true); }); };
   {
     std::lock_guard lk(mu_);
     want_full_ = true;

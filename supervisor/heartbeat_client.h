@@ -48,6 +48,9 @@ class HeartbeatClient {
   // One connection's lifetime; returns the leader to try next, if the master named one.
   std::string Session(const std::string& master);
   void PostToLoop(std::function<void()> fn);
+  // On the loop: builds a full report and queues it, `ahead` of any deltas
+  // (a session's first report) or after them.
+  void QueueFullReport(bool ahead);
   static void OnAsync(uv_async_t* h);
 
   uv_loop_t* loop_;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <uv.h>
 
 #include <climits>
@@ -98,6 +99,10 @@ void Stop(Server* s, const char* why) {
 
 int main(int argc, char** argv) {
   SetLogRole("supervisor");
+  if (sodium_init() < 0) {
+    std::fprintf(stderr, "libsodium failed to initialise\n");
+    return 1;
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   auto flags = Flags::Parse(args);
   if (!flags.ok()) {
@@ -167,19 +172,20 @@ int main(int argc, char** argv) {
   heartbeat_ptr = &heartbeat;
 
   AdminHooks hooks;
-  hooks.volume_added = [&](Volume* v) {
-    pool.BroadcastAttach(v);
+  // A delta names this server and one volume that came or went.
+  auto send_delta = [&](const master_pb::VolumeShortInformationMessage& info, bool added) {
     master_pb::Heartbeat delta;
     FillIdentity(identity(), &delta);
-    *delta.add_new_volumes() = ShortInfo(store, *v);
+    *(added ? delta.add_new_volumes() : delta.add_deleted_volumes()) = info;
     heartbeat_ptr->SendDelta(std::move(delta));
+  };
+  hooks.volume_added = [&](Volume* v) {
+    pool.BroadcastAttach(v);
+    send_delta(ShortInfo(store, *v), true);
   };
   hooks.volume_removed = [&](VolumeId id, const master_pb::VolumeShortInformationMessage& info) {
     pool.BroadcastDetach(id);
-    master_pb::Heartbeat delta;
-    FillIdentity(identity(), &delta);
-    *delta.add_deleted_volumes() = info;
-    heartbeat_ptr->SendDelta(std::move(delta));
+    send_delta(info, false);
   };
   hooks.volumes_changed = [&] { heartbeat_ptr->SendFullReportSoon(); };
   hooks.state_changed = [&] {
@@ -228,7 +234,7 @@ int main(int argc, char** argv) {
     heartbeat.Start();
   });
   pool.Start();
-  KLOG_INFO("kelp-volume %s listening on %s:%d, %zu volume(s), %d http worker(s), %d-byte offsets", "0.1.0",
+  KLOG_INFO("kelp-volume %s listening on %s:%d, %zu volume(s), %d http worker(s), %d-byte offsets", kKelpVersion,
             cfg.bind_ip.c_str(), cfg.port, store.volumes().size(), cfg.workers, kBuildOffsetBytes);
   sd_notify(0, "READY=1");
 

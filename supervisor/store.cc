@@ -4,12 +4,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "common/file_id.h"
 #include "common/file_util.h"
@@ -23,8 +22,7 @@ constexpr const char* kUuidFile = "vol_dir.uuid";
 // A random RFC 4122 version-4 UUID, the form Go's google/uuid writes.
 std::string NewUuid() {
   uint8_t b[16];
-  std::ifstream rnd("/dev/urandom", std::ios::binary);
-  rnd.read(reinterpret_cast<char*>(b), sizeof b);
+  randombytes_buf(b, sizeof b);
   b[6] = uint8_t((b[6] & 0x0f) | 0x40);
   b[8] = uint8_t((b[8] & 0x3f) | 0x80);
   char out[37];
@@ -35,15 +33,28 @@ std::string NewUuid() {
 
 Result<std::string> DirUuid(const std::string& dir) {
   const std::string path = dir + "/" + kUuidFile;
-  std::ifstream in(path);
-  if (in) {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (!ss.str().empty()) return ss.str();
-  }
+  if (std::string existing; ReadWholeFile(path, &existing) && !existing.empty()) return existing;
   const std::string id = NewUuid();
   if (Status s = WriteFileAtomically(path, id); !s.ok()) return s;
   return id;
+}
+
+// The volumes whose .dat files are in a location, by the names of those files.
+Result<std::vector<VolumeFileNames>> VolumeFilesIn(const DiskLocation& loc) {
+  DIR* d = opendir(loc.dir.c_str());
+  if (!d) return Status::IOError("cannot read directory " + loc.dir + ": " + std::strerror(errno));
+  std::vector<VolumeFileNames> found;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".dat") != 0) continue;
+    VolumeFileNames names;
+    if (!ParseVolumeFileBase(name.substr(0, name.size() - 4), &names.collection, &names.id)) continue;
+    names.dir = loc.dir;
+    names.idx_dir = loc.idx_dir;
+    found.push_back(std::move(names));
+  }
+  closedir(d);
+  return found;
 }
 
 // The files a volume may have besides .dat/.idx/.vif (compaction leftovers, notes).
@@ -79,26 +90,16 @@ Status Store::LoadLocation(size_t li) {
   if (!uuid.ok()) return uuid.status();
   loc.uuid = uuid.value();
   loc.effective_max = loc.max_volumes;
-  DIR* d = opendir(loc.dir.c_str());
-  if (!d) return Status::IOError("cannot read directory " + loc.dir + ": " + std::strerror(errno));
-  std::vector<std::string> bases;
-  while (dirent* e = readdir(d)) {
-    const std::string name = e->d_name;
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".dat") == 0) bases.push_back(name.substr(0, name.size() - 4));
-  }
-  closedir(d);
-  for (const std::string& base : bases) {
-    VolumeFileNames names;
-    if (!ParseVolumeFileBase(base, &names.collection, &names.id)) continue;
-    names.dir = loc.dir;
-    names.idx_dir = loc.idx_dir;
+  auto files = VolumeFilesIn(loc);
+  if (!files.ok()) return files.status();
+  for (const VolumeFileNames& names : files.value()) {
     if (volumes_.count(names.id)) {
       KLOG_WARN("volume %u found again in %s; keeping the first copy", names.id, loc.dir.c_str());
       continue;
     }
     auto v = Volume::Load(names, offset_bytes_);
     if (!v.ok()) {
-      KLOG_ERROR("load volume %s/%s: %s", loc.dir.c_str(), base.c_str(), v.status().message().c_str());
+      KLOG_ERROR("load volume %s: %s", names.Base(loc.dir).c_str(), v.status().message().c_str());
       continue;
     }
     if (!v.value()->load_warning().empty())
@@ -163,32 +164,17 @@ Result<Volume*> Store::AddVolume(const NewVolumeSpec& spec) {
 Result<Volume*> Store::MountVolume(VolumeId id) {
   if (Volume* v = Find(id)) return v;
   for (size_t li = 0; li < locations_.size(); ++li) {
-    const DiskLocation& loc = locations_[li];
-    DIR* d = opendir(loc.dir.c_str());
-    if (!d) continue;
-    std::string found;
-    while (dirent* e = readdir(d)) {
-      const std::string name = e->d_name;
-      if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".dat") != 0) continue;
-      std::string collection;
-      VolumeId vid;
-      if (ParseVolumeFileBase(name.substr(0, name.size() - 4), &collection, &vid) && vid == id) {
-        found = name.substr(0, name.size() - 4);
-        break;
-      }
+    auto files = VolumeFilesIn(locations_[li]);
+    if (!files.ok()) continue;
+    for (const VolumeFileNames& names : files.value()) {
+      if (names.id != id) continue;
+      auto v = Volume::Load(names, offset_bytes_);
+      if (!v.ok()) return v.status();
+      Volume* raw = v.value().get();
+      location_of_[id] = li;
+      volumes_[id] = std::move(v.value());
+      return raw;
     }
-    closedir(d);
-    if (found.empty()) continue;
-    VolumeFileNames names;
-    ParseVolumeFileBase(found, &names.collection, &names.id);
-    names.dir = loc.dir;
-    names.idx_dir = loc.idx_dir;
-    auto v = Volume::Load(names, offset_bytes_);
-    if (!v.ok()) return v.status();
-    Volume* raw = v.value().get();
-    location_of_[id] = li;
-    volumes_[id] = std::move(v.value());
-    return raw;
   }
   return Status::NotFound("volume " + std::to_string(id) + " not found on disk");
 }

@@ -124,31 +124,28 @@ void WorkerPool::SendState(Worker* w) {
   w->channel->SendStruct(ipc::MsgType::kServerState, 0, st, state_.master);
 }
 
-void WorkerPool::SetServerState(const SharedServerState& state) {
-  state_ = state;
+template <typename F>
+void WorkerPool::SendToLive(bool http_only, F&& send) {
   for (auto& [serial, w] : workers_) {
-    if (w->exited) continue;
-    SendState(w);
+    if (w->exited || (http_only && w->kind != Kind::kHttp)) continue;
+    send(w);
     UpdatePoll(w);
   }
 }
 
+void WorkerPool::SetServerState(const SharedServerState& state) {
+  state_ = state;
+  SendToLive(false, [&](Worker* w) { SendState(w); });
+}
+
 void WorkerPool::BroadcastAttach(Volume* v) {
-  for (auto& [serial, w] : workers_) {
-    if (w->exited || w->kind != Kind::kHttp) continue;
-    AttachVolume(w, v);
-    UpdatePoll(w);
-  }
+  SendToLive(true, [&](Worker* w) { AttachVolume(w, v); });
 }
 
 void WorkerPool::BroadcastDetach(VolumeId id) {
   handovers_.erase(id);
   const ipc::VolumeRef ref{id, 0, 0};
-  for (auto& [serial, w] : workers_) {
-    if (w->exited || w->kind != Kind::kHttp) continue;
-    w->channel->SendStruct(ipc::MsgType::kVolumeDetach, 0, ref);
-    UpdatePoll(w);
-  }
+  SendToLive(true, [&](Worker* w) { w->channel->SendStruct(ipc::MsgType::kVolumeDetach, 0, ref); });
 }
 
 void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
@@ -287,12 +284,10 @@ void WorkerPool::MaybeGrow(Volume* v) {
   v->AddTrailingSegment(&h.old_segment);
   const ipc::VolumeRef ref{v->id(), 0, v->segment().generation()};
   const int fd = v->segment().fd();
-  for (auto& [serial, w] : workers_) {
-    if (w->exited || w->kind != Kind::kHttp) continue;
-    h.waiting.insert(serial);
+  SendToLive(true, [&](Worker* w) {
+    h.waiting.insert(w->serial);
     w->channel->SendStruct(ipc::MsgType::kSegmentReplaced, 0, ref, {}, &fd, 1);
-    UpdatePoll(w);
-  }
+  });
   if (h.waiting.empty()) FinishHandover(v->id(), 0);
 }
 

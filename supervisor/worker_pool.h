@@ -111,6 +111,9 @@ class WorkerPool {
   void OnExit(Worker* w, int64_t status, int signal);
   void Forget(Worker* w);
   void UpdatePoll(Worker* w);
+  // Sends to every live worker (only the HTTP ones if `http_only`), then polls for writability.
+  template <typename F>
+  void SendToLive(bool http_only, F&& send);
   void ScheduleRespawn(int slot);
   static void OnPoll(uv_poll_t* h, int status, int events);
   static void OnProcessExit(uv_process_t* p, int64_t status, int term_signal);

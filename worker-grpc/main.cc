@@ -1,9 +1,6 @@
 // kelp-worker-grpc: serves the VolumeServer gRPC API. Started by the
 // supervisor only, with fd 3 connected to it. It binds the gRPC port itself
 // (with SO_REUSEPORT, so a replacement can bind before this one drains).
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
@@ -13,7 +10,6 @@
 #include <memory>
 #include <thread>
 
-#include "common/flags.h"
 #include "common/log.h"
 #include "common/server_config.h"
 #include "worker-grpc/supervisor_client.h"
@@ -23,7 +19,6 @@ using namespace kelp;
 
 namespace {
 
-constexpr int kSupervisorFd = 3;
 // In-flight calls get this long to finish when the worker drains.
 constexpr auto kDrainGrace = std::chrono::seconds(5);
 // Go's volume server accepts messages up to this size.
@@ -33,22 +28,9 @@ constexpr int kMaxMessageBytes = 1 << 30;
 
 int main(int, char**) {
   SetLogRole("grpc");
-  signal(SIGPIPE, SIG_IGN);
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (fcntl(kSupervisorFd, F_GETFD) < 0) {
-    std::fprintf(stderr, "kelp-worker-grpc is started by kelp-volume, not by hand\n");
-    return 2;
-  }
-  fcntl(kSupervisorFd, F_SETFD, FD_CLOEXEC);
-  fcntl(kSupervisorFd, F_SETFL, fcntl(kSupervisorFd, F_GETFL) | O_NONBLOCK);
-  SupervisorClient supervisor(kSupervisorFd);
-  std::vector<std::string> args;
-  if (!supervisor.WaitHello(&args)) {
-    KLOG_ERROR("no configuration from the supervisor");
-    return 2;
-  }
-  auto flags = Flags::Parse(args);
-  auto cfg = flags.ok() ? BuildServerConfig(flags.value()) : Result<ServerConfig>(flags.status());
+  if (!ipc::AdoptSupervisorChannel("kelp-worker-grpc")) return 2;
+  SupervisorClient supervisor(ipc::kSupervisorFd);
+  auto cfg = supervisor.WaitConfig();
   if (!cfg.ok()) {
     KLOG_ERROR("bad configuration from supervisor: %s", cfg.status().message().c_str());
     return 2;

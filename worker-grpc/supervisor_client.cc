@@ -47,19 +47,11 @@ bool SupervisorClient::ReceiveBlocking(ipc::Message* m, int timeout_ms) {
   }
 }
 
-bool SupervisorClient::WaitHello(std::vector<std::string>* args) {
+Result<ServerConfig> SupervisorClient::WaitConfig() {
   ipc::Message m;
-  if (!ReceiveBlocking(&m, 30000) || m.type() != ipc::MsgType::kHello) return false;
-  ipc::Hello h;
-  if (!m.As(&h)) return false;
-  std::string_view rest = m.Tail(sizeof h);
-  for (uint32_t i = 0; i < h.argc && !rest.empty(); ++i) {
-    const size_t nul = rest.find('\0');
-    args->emplace_back(rest.substr(0, nul));
-    rest = nul == std::string_view::npos ? std::string_view() : rest.substr(nul + 1);
-  }
+  if (!ReceiveBlocking(&m, 30000)) return Status::Unavailable("no configuration from the supervisor");
   m.CloseFds();
-  return true;
+  return ipc::ConfigFromHello(m);
 }
 
 void SupervisorClient::Start(std::function<void()> on_drain, std::function<void()> on_lost) {
@@ -109,13 +101,10 @@ void SupervisorClient::OnMessage(ipc::Message& m) {
       return;
     }
     case ipc::MsgType::kServerState: {
-      ipc::ServerState s;
-      if (!m.As(&s)) return;
+      ipc::ServerStateView decoded;
+      if (!ipc::DecodeServerState(m, &decoded)) return;
       std::lock_guard lk(mu_);
-      state_.registered = s.registered;
-      state_.maintenance = s.maintenance;
-      state_.volume_size_limit = s.volume_size_limit;
-      state_.master = std::string(m.Tail(sizeof s).substr(0, s.master_length));
+      state_ = std::move(decoded);
       return;
     }
     case ipc::MsgType::kAttachDone:
@@ -155,7 +144,7 @@ grpc::Status SupervisorClient::Call(const std::string& method, const google::pro
   return grpc::Status::OK;
 }
 
-ServerStateView SupervisorClient::state() {
+ipc::ServerStateView SupervisorClient::state() {
   std::lock_guard lk(mu_);
   return state_;
 }

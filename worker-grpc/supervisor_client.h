@@ -15,15 +15,9 @@
 #include <thread>
 
 #include "ipc/channel.h"
+#include "ipc/worker_side.h"
 
 namespace kelp {
-
-struct ServerStateView {
-  bool registered = false;
-  bool maintenance = false;
-  uint64_t volume_size_limit = 0;
-  std::string master;
-};
 
 class SupervisorClient {
  public:
@@ -31,7 +25,8 @@ class SupervisorClient {
   ~SupervisorClient();
 
   // Blocks until the Hello arrives; returns the server's argv.
-  bool WaitHello(std::vector<std::string>* args);
+  // The configuration the supervisor sends first (Hello).
+  Result<ServerConfig> WaitConfig();
   // Starts the reader thread. `on_drain` runs on it when the supervisor asks
   // this worker to finish; `on_lost` when the supervisor is gone.
   void Start(std::function<void()> on_drain, std::function<void()> on_lost);
@@ -39,7 +34,7 @@ class SupervisorClient {
 
   // Forwards a decoded request; fills `response` on success.
   grpc::Status Call(const std::string& method, const google::protobuf::Message& request, google::protobuf::Message* response);
-  ServerStateView state();
+  ipc::ServerStateView state();
 
  private:
   struct Pending {
@@ -60,7 +55,7 @@ class SupervisorClient {
   std::map<uint64_t, Pending*> pending_;
   uint64_t next_id_ = 1;
   bool lost_ = false;
-  ServerStateView state_;
+  ipc::ServerStateView state_;
   std::thread reader_;
   std::function<void()> on_drain_, on_lost_;
 };

@@ -23,8 +23,12 @@ grpc::Status VolumeService::Unimplemented(const char* method) {
 
 grpc::Status VolumeService::NotifyMaster(const master_pb::VolumeShortInformationMessage& v, bool read_only) {
   const std::string master = supervisor_->state().master;
-  auto channel = grpc::CreateChannel(MasterGrpcAddress(master), grpc::InsecureChannelCredentials());
-  auto stub = master_pb::Seaweed::NewStub(channel);
+  auto fail = [&](const std::string& why) {
+    return grpc::Status(grpc::StatusCode::UNKNOWN, "grpc VolumeMarkReadonly with master " + master + ": set volume " +
+                                                       std::to_string(v.id()) + " to read only on master: " + why);
+  };
+  if (master.empty()) return fail("no master");
+  auto stub = master_pb::Seaweed::NewStub(grpc::CreateChannel(MasterGrpcAddress(master), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + kPingTimeout);
   master_pb::VolumeMarkReadonlyRequest req;
@@ -37,10 +41,8 @@ grpc::Status VolumeService::NotifyMaster(const master_pb::VolumeShortInformation
   req.set_disk_type(v.disk_type());
   req.set_is_readonly(read_only);
   master_pb::VolumeMarkReadonlyResponse resp;
-  const grpc::Status s = master.empty() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "no master") : stub->VolumeMarkReadonly(&ctx, req, &resp);
-  if (s.ok()) return s;
-  return grpc::Status(grpc::StatusCode::UNKNOWN, "grpc VolumeMarkReadonly with master " + master + ": set volume " +
-                                                     std::to_string(v.id()) + " to read only on master: " + s.error_message());
+  const grpc::Status s = stub->VolumeMarkReadonly(&ctx, req, &resp);
+  return s.ok() ? s : fail(s.error_message());
 }
 
 // Go's order: the master first stops assigning writes to the volume, then the
@@ -72,7 +74,7 @@ grpc::Status VolumeService::VolumeMarkWritable(grpc::ServerContext*, const volum
 
 bool VolumeService::IsKnownMaster(const std::string& target) {
   if (target.empty()) return false;
-  const ServerStateView st = supervisor_->state();
+  const ipc::ServerStateView st = supervisor_->state();
   if (!st.master.empty() && st.master == target) return true;
   for (const auto& m : config_->masters)
     if (m == target) return true;

@@ -1,7 +1,6 @@
 #include "worker-http/fid_path.h"
 
 #include <algorithm>
-#include <charconv>
 
 namespace kelp {
 
@@ -60,26 +59,6 @@ UrlPathParts ParseUrlPath(std::string_view path) {
     p.fid = std::string(path.substr(comma + 1));
   }
   return p;
-}
-
-Result<NeedleIdCookie> ParseFidWithDelta(std::string_view fid) {
-  if (fid.size() <= size_t(kCookieSize) * 2) return Status::Invalid("Invalid fid: " + std::string(fid));
-  std::string_view delta;
-  const size_t us = fid.rfind('_');
-  if (us != std::string_view::npos && us > 0) {
-    delta = fid.substr(us + 1);
-    fid = fid.substr(0, us);
-  }
-  auto r = ParseNeedleIdCookie(fid);
-  if (!r.ok() || delta.empty()) return r;
-  uint64_t d = 0;
-  auto [ptr, ec] = std::from_chars(delta.data(), delta.data() + delta.size(), d);
-  if (ec != std::errc() || ptr != delta.data() + delta.size())
-    return Status::Invalid("strconv.ParseUint: parsing \"" + std::string(delta) + "\": invalid syntax");
-  NeedleIdCookie v = r.value();
-  if (d > ~uint64_t(0) - v.id) return Status::Invalid("delta overflows needle id");
-  v.id += d;
-  return v;
 }
 
 std::string UploadFidOf(std::string_view path) {

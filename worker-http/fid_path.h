@@ -19,8 +19,6 @@ struct UrlPathParts {
 // Splits the path exactly like Go's parseURLPath, quirks included.
 UrlPathParts ParseUrlPath(std::string_view path);
 
-// Go's Needle.ParsePath: id + cookie with an optional decimal "_delta" added to the id.
-Result<NeedleIdCookie> ParseFidWithDelta(std::string_view fid);
 
 // The fid an upload names: the part after the last ',' up to a later '.'.
 std::string UploadFidOf(std::string_view path);

@@ -5,9 +5,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-
-#include <toml++/toml.h>
 
 #include "worker-http/jwt.h"
 
@@ -36,66 +33,20 @@ std::string JwtOf(const http::Request& r) {
   return token;
 }
 
-void Guard::AddWhiteList(const std::string& list) {
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    size_t end = list.find(',', pos);
-    if (end == std::string::npos) end = list.size();
-    std::string item = list.substr(pos, end - pos);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) {
-      const size_t slash = item.find('/');
-      Cidr c;
-      if (slash != std::string::npos) {
-        const std::string ip = item.substr(0, slash);
-        c.bits = std::atoi(item.c_str() + slash + 1);
-        c.v6 = ip.find(':') != std::string::npos;
-        if (inet_pton(c.v6 ? AF_INET6 : AF_INET, ip.c_str(), c.addr) == 1 && c.bits >= 0 && c.bits <= (c.v6 ? 128 : 32))
-          cidrs_.push_back(c);
-      } else {
-        ips_.push_back(item);
-      }
+Guard::Guard(const SecurityConfig& config) : write_key_(config.jwt_write_key), read_key_(config.jwt_read_key) {
+  for (const std::string& item : config.white_list) {
+    const size_t slash = item.find('/');
+    if (slash == std::string::npos) {
+      ips_.push_back(item);
+      continue;
     }
-    pos = end + 1;
+    Cidr c;
+    const std::string ip = item.substr(0, slash);
+    c.bits = std::atoi(item.c_str() + slash + 1);
+    c.v6 = ip.find(':') != std::string::npos;
+    if (inet_pton(c.v6 ? AF_INET6 : AF_INET, ip.c_str(), c.addr) == 1 && c.bits >= 0 && c.bits <= (c.v6 ? 128 : 32))
+      cidrs_.push_back(c);
   }
-}
-
-Guard Guard::FromKeys(std::string write_key, std::string read_key, const std::string& white_list) {
-  Guard g;
-  g.write_key_ = std::move(write_key);
-  g.read_key_ = std::move(read_key);
-  g.AddWhiteList(white_list);
-  return g;
-}
-
-Result<Guard> Guard::Load(const ServerConfig& config) {
-  std::string path = config.security_file;
-  if (path.empty()) {
-    const char* home = getenv("HOME");
-    for (const std::string& dir : {std::string("."), home ? std::string(home) + "/.seaweedfs" : std::string(),
-                                  std::string("/usr/local/etc/seaweedfs"), std::string("/etc/seaweedfs")}) {
-      if (!dir.empty() && std::filesystem::exists(dir + "/security.toml")) {
-        path = dir + "/security.toml";
-        break;
-      }
-    }
-  }
-  Guard g = FromKeys("", "", config.white_list);
-  if (path.empty()) return g;
-  try {
-    const toml::table t = toml::parse_file(path);
-    g.write_key_ = t["jwt"]["signing"]["key"].value_or(std::string());
-    g.read_key_ = t["jwt"]["signing"]["read"]["key"].value_or(std::string());
-    if (auto wl = t["guard"]["white_list"].value<std::string>()) g.AddWhiteList(*wl);
-    if (auto arr = t["guard"]["white_list"].as_array())
-      for (const auto& e : *arr)
-        if (auto s = e.value<std::string>()) g.AddWhiteList(*s);
-  } catch (const toml::parse_error& e) {
-    return Status::Invalid(path + ": " + std::string(e.description()));
-  }
-  g.source_ = path;
-  return g;
 }
 
 bool Guard::WhiteListed(const std::string& ip) const {

@@ -56,9 +56,7 @@ std::string Etag(uint32_t crc) {
 void Decorate(bool cors, http::Response* resp) {
   resp->headers.insert(resp->headers.begin(), {"Server", "SeaweedFS Volume " + ServerVersion()});
   // A handler may have set its own (a proxied answer keeps the peer's).
-  bool has_id = false;
-  for (const auto& h : resp->headers) has_id = has_id || strcasecmp(h.first.c_str(), "X-Amz-Request-Id") == 0;
-  if (!has_id) resp->Set("X-Amz-Request-Id", NewRequestId());
+  if (!resp->Has("X-Amz-Request-Id")) resp->Set("X-Amz-Request-Id", NewRequestId());
   if (cors) {
     resp->Set("Access-Control-Allow-Origin", "*");
     resp->Set("Access-Control-Allow-Credentials", "true");
@@ -98,14 +96,10 @@ bool ParseBoolParam(const std::string& v) {
   return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True";
 }
 
-void EraseHeader(http::Response* resp, std::string_view name) {
-  std::erase_if(resp->headers, [&](const auto& h) { return strcasecmp(h.first.c_str(), std::string(name).c_str()) == 0; });
-}
-
 // Go's http.Error: the headers set so far stay, the body is a line of text.
 http::Response TextError(http::Response resp, int status, const std::string& message) {
-  EraseHeader(&resp, "Content-Type");
-  EraseHeader(&resp, "Content-Length");
+  resp.Erase("Content-Type");
+  resp.Erase("Content-Length");
   resp.status = status;
   resp.Set("Content-Type", "text/plain; charset=utf-8");
   resp.Set("X-Content-Type-Options", "nosniff");
@@ -310,7 +304,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
     for (const ByteRange& br : ranges)
       if (br.start > total) return respond(TextError(std::move(resp), 416, "Out of Range"));
     const MultipartRanges framing = FrameRanges(ranges, mtype, total, RandomBoundary());
-    EraseHeader(&resp, "Content-Type");
+    resp.Erase("Content-Type");
     resp.Set("Content-Type", "multipart/byteranges; boundary=" + framing.boundary);
     // Go states the length itself unless the parts are gzip (then net/http adds it).
     if (!resp.Has("Content-Encoding")) resp.Set("Content-Length", std::to_string(framing.ContentLength(ranges)));
@@ -376,26 +370,34 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
   }
   if (v->segment.ReadOnly()) return respond(JsonError(r, 500, "volume " + std::to_string(vid.value()) + " is read only"));
 
-  auto u = std::make_shared<ParsedUpload>(std::move(upload.value()));
-  // The upload's views outlive the request while replicas are looked up and written.
-  auto body = std::make_shared<std::string>();
+  // Everything the write needs once the request is gone (replica lookups and
+  // writes outlive it): the body the upload views, the upload, the needle fields.
+  struct PendingWrite {
+    std::string body;
+    ParsedUpload upload;
+    std::string pairs_json;
+    NeedleFields fields;
+  };
+  auto w = std::make_shared<PendingWrite>();
+  w->upload = std::move(upload.value());
   {
+    // Moving a short (inline) string moves its bytes: re-point the view.
     const char* old_base = r.body.data();
-    const bool views_body = u->data.data() >= old_base && u->data.data() <= old_base + r.body.size();
-    const size_t offset = views_body ? size_t(u->data.data() - old_base) : 0;
-    *body = std::move(r.body);
-    if (views_body) u->data = std::string_view(body->data() + offset, u->data.size());
+    const std::string_view data = w->upload.data;
+    const bool views_body = data.data() >= old_base && data.data() <= old_base + r.body.size();
+    w->body = std::move(r.body);
+    if (views_body) w->upload.data = std::string_view(w->body.data() + (data.data() - old_base), data.size());
   }
-  auto pairs_json = std::make_shared<std::string>();
-  NeedleFields fields = NeedleFieldsFor(*u, fid.value().id, fid.value().cookie, NowSeconds(), pairs_json.get());
-  const uint32_t crc = Crc32c(fields.data.data(), fields.data.size());
+  w->fields = NeedleFieldsFor(w->upload, fid.value().id, fid.value().cookie, NowSeconds(), &w->pairs_json);
+  const uint32_t crc = Crc32c(w->fields.data.data(), w->fields.data.size());
   const std::string etag = Etag(crc);
 
   // Re-uploading identical content is not written again, as in Go (replicas still get it).
   StoredBlob old;
   std::string error;
-  const bool unchanged = ReadBlob(*v, fields.id, false, &old, &error) == ReadOutcome::kOk && !old.streamed &&
-                         old.needle.header.cookie == fields.cookie && old.needle.checksum == crc && old.needle.data == fields.data;
+  const bool unchanged = ReadBlob(*v, w->fields.id, false, &old, &error) == ReadOutcome::kOk && !old.streamed &&
+                         old.needle.header.cookie == w->fields.cookie && old.needle.checksum == crc &&
+                         old.needle.data == w->fields.data;
 
   const bool fsync = r.Query("fsync") == "true";
   const bool pretty = WantsPretty(r);
@@ -403,31 +405,29 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
   const std::string path = r.url.substr(0, r.url.find('?'));
   auto answer = [=](kelp::Status st) {
     if (!st.ok()) return respond(JsonError(pretty, 500, st.message()));
+    const ParsedUpload& u = w->upload;
     if (unchanged) {
       http::Response resp = Empty(204);
       resp.Set("Etag", "\"" + etag + "\"");
-      resp.Set("Content-MD5", u->content_md5);
+      resp.Set("Content-MD5", u.content_md5);
       return respond(std::move(resp));
     }
     JsonObject o;
-    const std::string name = (fields.flags & kFlagHasName) ? std::string(fields.name) : "";
-    if (!name.empty()) o.Str("name", name);
-    if (u->original_size) o.UNum("size", u->original_size);
+    if ((w->fields.flags & kFlagHasName) && !w->fields.name.empty()) o.Str("name", std::string(w->fields.name));
+    if (u.original_size) o.UNum("size", u.original_size);
     o.Str("eTag", etag);
-    if (!fields.mime.empty()) o.Str("mime", std::string(fields.mime));
-    if (!u->content_md5.empty()) o.Str("contentMd5", u->content_md5);
+    if (!w->fields.mime.empty()) o.Str("mime", std::string(w->fields.mime));
+    if (!u.content_md5.empty()) o.Str("contentMd5", u.content_md5);
     http::Response resp = JsonResponse(pretty, 201, o.Done());
     resp.headers.insert(resp.headers.begin(), {"Etag", "\"" + etag + "\""});
-    resp.headers.insert(resp.headers.begin() + 1, {"Content-MD5", u->content_md5});
+    resp.headers.insert(resp.headers.begin() + 1, {"Content-MD5", u.content_md5});
     respond(std::move(resp));
   };
   FindReplicas(volume, *v, r, [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
     if (!st.ok()) return answer(st);
     auto replicate = [=, this, remotes = std::move(remotes)]() {
-      (void)body;
-      (void)pairs_json;
       SendToReplicas(remotes, [&](const VolumeLocation& loc) {
-        http::ClientRequest req = ReplicaUpload(path, fields, *u, fsync, loc.url);
+        http::ClientRequest req = ReplicaUpload(path, w->fields, w->upload, fsync, loc.url, w);
         if (!jwt.empty()) req.headers.emplace_back("Authorization", "BEARER " + jwt);
         return req;
       },
@@ -437,7 +437,7 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
                      });
     };
     if (unchanged) return replicate();
-    link_->Write(volume, fields, fsync, [=](const MutationResult& res) {
+    link_->Write(volume, w->fields, fsync, [=](const MutationResult& res) {
       if (!res.status.ok()) return answer(res.status);
       replicate();
     });
@@ -487,8 +487,7 @@ void Handlers::Delete(http::Request& r, http::Respond respond) {
 void Handlers::Status(http::Request& r, http::Respond respond) {
   std::string disks = "[";
   for (const auto& loc : config_.locations) {
-    char abs[PATH_MAX];
-    const std::string dir = realpath(loc.dir.c_str(), abs) ? abs : loc.dir;
+    const std::string dir = AbsolutePath(loc.dir);
     struct statvfs st{};
     JsonObject d;
     d.Str("dir", dir);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/server_config.h"
+#include "ipc/worker_side.h"
 #include "worker-http/http_types.h"
 #include "worker-http/fid_path.h"
 #include "worker-http/guard.h"
@@ -16,19 +17,11 @@
 namespace kelp {
 
 
-// The server-wide facts the supervisor broadcasts (ipc::ServerState).
-struct ClusterState {
-  bool registered = false;  // heartbeating to a master
-  bool maintenance = false;
-  uint64_t volume_size_limit = 0;
-  std::string master;
-};
 
 class Handlers {
  public:
-  Handlers(uv_loop_t* loop, const ServerConfig& config, Guard guard, VolumeTable* volumes, SupervisorLink* link,
-           const ClusterState* cluster)
-      : config_(config), guard_(std::move(guard)), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
+  Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link, const ipc::ServerStateView* cluster)
+      : config_(config), guard_(config.security), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
         locator_(&client_, [this] { return CurrentMaster(); }) {}
 
   void Handle(http::Request& r, http::Respond respond);
@@ -60,15 +53,16 @@ class Handlers {
   Guard guard_;
   VolumeTable* volumes_;
   SupervisorLink* link_;
-  const ClusterState* cluster_;
+  const ipc::ServerStateView* cluster_;
   http::Client client_;
   VolumeLocator locator_;
   bool draining_ = false;
 };
 
-// The replica copy of an upload, as Go's replicating uploader sends it.
+// The replica copy of an upload, as Go's replicating uploader sends it. The
+// needle data is not copied: `data_owner` keeps what `f.data` points into.
 http::ClientRequest ReplicaUpload(const std::string& path, const NeedleFields& f, const ParsedUpload& u, bool fsync,
-                                  const std::string& url);
+                                  const std::string& url, std::shared_ptr<const void> data_owner);
 
 // Common response decorations (Server header, CORS) and JSON bodies.
 bool WantsPretty(const http::Request& r);

@@ -70,7 +70,7 @@ void Handlers::SendToReplicas(const std::vector<VolumeLocation>& remotes,
 }
 
 http::ClientRequest ReplicaUpload(const std::string& path, const NeedleFields& f, const ParsedUpload& u, bool fsync,
-                                  const std::string& url) {
+                                  const std::string& url, std::shared_ptr<const void> data_owner) {
   std::multimap<std::string, std::string> q;
   q.emplace("type", "replicate");
   q.emplace("ttl", (f.flags & kFlagHasTtl) ? f.ttl.String() : "");
@@ -80,18 +80,25 @@ http::ClientRequest ReplicaUpload(const std::string& path, const NeedleFields& f
   http::ClientRequest req;
   req.method = "POST";
   req.target = path + "?" + http::EncodeQuery(q);
+  // The needle data goes out as it lies in the upload: only the framing is per replica.
+  struct Framing {
+    std::string head, tail;
+    std::shared_ptr<const void> data_owner;
+  };
+  auto framing = std::make_shared<Framing>();
   const std::string boundary = RandomBoundary();
-  std::string& b = req.body;
-  b.reserve(f.data.size() + 512);
-  b += "--" + boundary + "\r\n";
-  b += "Content-Disposition: form-data; name=\"file\"; filename=\"" + EscapeFileName(f.name) + "\"\r\n";
-  b += "Idempotency-Key: http://" + url + req.target + "\r\n";
-  if (!f.mime.empty()) b += "Content-Type: " + std::string(f.mime) + "\r\n";
-  if (f.flags & kFlagIsCompressed) b += "Content-Encoding: gzip\r\n";
-  if (!u.content_md5.empty()) b += "Content-MD5: " + u.content_md5 + "\r\n";
-  b += "\r\n";
-  b.append(f.data);
-  b += "\r\n--" + boundary + "--\r\n";
+  std::string& h = framing->head;
+  h = "--" + boundary + "\r\n";
+  h += "Content-Disposition: form-data; name=\"file\"; filename=\"" + EscapeFileName(f.name) + "\"\r\n";
+  h += "Idempotency-Key: http://" + url + req.target + "\r\n";
+  if (!f.mime.empty()) h += "Content-Type: " + std::string(f.mime) + "\r\n";
+  if (f.flags & kFlagIsCompressed) h += "Content-Encoding: gzip\r\n";
+  if (!u.content_md5.empty()) h += "Content-MD5: " + u.content_md5 + "\r\n";
+  h += "\r\n";
+  framing->tail = "\r\n--" + boundary + "--\r\n";
+  framing->data_owner = std::move(data_owner);
+  req.body = {framing->head, f.data, framing->tail};
+  req.keep = std::move(framing);
   req.headers.emplace_back("Content-Type", "multipart/form-data; boundary=" + boundary);
   for (const auto& [k, v] : u.pairs) req.headers.emplace_back("Seaweed-" + k, v);
   return req;

@@ -154,19 +154,27 @@ struct ClientExchange::Impl {
       if (strcasecmp(k.c_str(), "Content-Length") == 0) has_length = true;
       out += k + ": " + v + "\r\n";
     }
-    if (!has_length && (!req.body.empty() || req.method == "POST" || req.method == "PUT"))
-      out += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
+    size_t body_size = 0;
+    for (std::string_view piece : req.body) body_size += piece.size();
+    if (!has_length && (body_size > 0 || req.method == "POST" || req.method == "PUT"))
+      out += "Content-Length: " + std::to_string(body_size) + "\r\n";
     out += "\r\n";
-    auto* w = new std::pair<uv_write_t, std::string>();
-    w->second = std::move(out);
-    w->first.data = w;
-    uv_buf_t bufs[2] = {uv_buf_init(w->second.data(), unsigned(w->second.size())),
-                        uv_buf_init(req.body.data(), unsigned(req.body.size()))};
-    const int rc = uv_write(&w->first, reinterpret_cast<uv_stream_t*>(tcp), bufs, req.body.empty() ? 1 : 2,
+    // The write owns the head and shares the body's owner until it completes.
+    struct OutWrite {
+      uv_write_t req;
+      std::string head;
+      std::shared_ptr<const void> keep;
+    };
+    auto* w = new OutWrite{{}, std::move(out), req.keep};
+    w->req.data = w;
+    std::vector<uv_buf_t> bufs = {uv_buf_init(w->head.data(), unsigned(w->head.size()))};
+    for (std::string_view piece : req.body)
+      if (!piece.empty()) bufs.push_back(uv_buf_init(const_cast<char*>(piece.data()), unsigned(piece.size())));
+    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp), bufs.data(), unsigned(bufs.size()),
                             [](uv_write_t* wr, int status) {
                               // A socket is pooled or closed only after its writes complete.
                               auto* me = static_cast<Impl*>(wr->handle->data);
-                              delete static_cast<std::pair<uv_write_t, std::string>*>(wr->data);
+                              delete static_cast<OutWrite*>(wr->data);
                               if (!me) return;
                               auto keep = me->self;
                               --me->writes_pending;
@@ -350,7 +358,6 @@ void Client::PutIdle(const std::string& host_port, uv_tcp_t* tcp) {
 void Client::Fetch(ClientRequest req, size_t max_body, std::function<void(Status, ClientResponse)> done) {
   auto response = std::make_shared<ClientResponse>();
   auto too_big = std::make_shared<bool>(false);
-  std::shared_ptr<ClientExchange> ex;
   ClientHandlers h;
   h.on_headers = [response](ClientResponse& head) {
     response->status = head.status;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,7 +23,10 @@ struct ClientRequest {
   std::string host_port;  // "host:port"
   std::string target;     // path and query, e.g. "/3,01ab?type=replicate"
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+  // The body, sent uncopied after the head in one vectored write; `keep` owns
+  // what the pieces point into (a retry on a fresh connection sends them again).
+  std::vector<std::string_view> body;
+  std::shared_ptr<const void> keep;
   uint64_t timeout_ms = 30000;  // for the whole exchange
 };
 

@@ -170,10 +170,7 @@ class Connection {
     // Go sniffs a Content-Type from the first body bytes when the handler set
     // neither Content-Type nor Content-Encoding.
     const bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
-    const auto has = [&r](const char* name) {
-      return std::any_of(r.headers.begin(), r.headers.end(), [name](const auto& h) { return strcasecmp(h.first.c_str(), name) == 0; });
-    };
-    if (!bodiless && !r.head_only && !r.stream && !r.BodyView().empty() && !has("Content-Type") && !has("Content-Encoding"))
+    if (!bodiless && !r.head_only && !r.stream && !r.BodyView().empty() && !r.Has("Content-Type") && !r.Has("Content-Encoding"))
       r.headers.emplace_back("Content-Type", DetectContentType(r.BodyView()));
     std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(StatusText(r.status)) + "\r\n";
     // Go writes the handler's headers sorted by name, then Connection, Date and Content-Length.

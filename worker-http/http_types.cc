@@ -1,6 +1,7 @@
 #include "worker-http/http_types.h"
 
 #include <strings.h>
+#include <algorithm>
 #include <cctype>
 
 namespace kelp::http {
@@ -143,10 +144,16 @@ std::string_view StatusText(int status) {
 
 namespace kelp::http {
 
+namespace {
+bool SameName(std::string_view a, std::string_view b) { return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0; }
+}  // namespace
+
 bool Response::Has(std::string_view name) const {
-  for (const auto& h : headers)
-    if (h.first.size() == name.size() && strncasecmp(h.first.data(), name.data(), name.size()) == 0) return true;
-  return false;
+  return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return SameName(h.first, name); });
+}
+
+void Response::Erase(std::string_view name) {
+  std::erase_if(headers, [&](const auto& h) { return SameName(h.first, name); });
 }
 
 }  // namespace kelp::http

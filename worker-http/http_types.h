@@ -70,7 +70,8 @@ struct Response {
   bool close_connection = false;
 
   void Set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
-  bool Has(std::string_view name) const;
+  bool Has(std::string_view name) const;      // case-insensitive
+  void Erase(std::string_view name);          // every header of that name
   std::string_view BodyView() const {
     return buffer.bytes ? std::string_view(buffer.data() + body_offset, body_length) : std::string_view(body);
   }

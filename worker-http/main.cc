@@ -1,17 +1,14 @@
 // kelp-worker-http: serves the HTTP API. Started by the supervisor only, with
 // fd 3 connected to it; everything else (flags, sockets, volumes) arrives there.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 #include <sodium.h>
 #include <uv.h>
 
 #include <memory>
 
-#include "common/flags.h"
 #include "common/log.h"
 #include "common/server_config.h"
+#include "ipc/worker_side.h"
 #include "worker-http/handlers.h"
 #include "worker-http/http_server.h"
 #include "worker-http/supervisor_link.h"
@@ -21,8 +18,6 @@ using namespace kelp;
 
 namespace {
 
-constexpr int kSupervisorFd = 3;
-
 struct Worker {
   uv_loop_t* loop = nullptr;
   ServerConfig config;
@@ -31,7 +26,7 @@ struct Worker {
   std::unique_ptr<Handlers> handlers;
   std::unique_ptr<http::Server> server;
   std::vector<int> listen_fds;
-  ClusterState cluster;
+  ipc::ServerStateView cluster;
   bool configured = false;
 
   void OnControl(ipc::Message& m);
@@ -41,17 +36,7 @@ struct Worker {
 void Worker::OnControl(ipc::Message& m) {
   switch (m.type()) {
     case ipc::MsgType::kHello: {
-      ipc::Hello h;
-      if (!m.As(&h)) break;
-      std::vector<std::string> args;
-      std::string_view rest = m.Tail(sizeof h);
-      for (uint32_t i = 0; i < h.argc && !rest.empty(); ++i) {
-        const size_t nul = rest.find('\0');
-        args.emplace_back(rest.substr(0, nul));
-        rest = nul == std::string_view::npos ? std::string_view() : rest.substr(nul + 1);
-      }
-      auto flags = Flags::Parse(args);
-      auto cfg = flags.ok() ? BuildServerConfig(flags.value()) : Result<ServerConfig>(flags.status());
+      auto cfg = ipc::ConfigFromHello(m);
       if (!cfg.ok()) {
         KLOG_ERROR("bad configuration from supervisor: %s", cfg.status().message().c_str());
         _exit(2);
@@ -77,15 +62,9 @@ void Worker::OnControl(ipc::Message& m) {
       if (gen.ok()) link->SendStruct(ipc::MsgType::kSegmentAck, ipc::VolumeRef{ref.volume_id, 0, gen.value()});
       break;
     }
-    case ipc::MsgType::kServerState: {
-      ipc::ServerState st;
-      if (!m.As(&st)) break;
-      cluster.registered = st.registered;
-      cluster.maintenance = st.maintenance;
-      cluster.volume_size_limit = st.volume_size_limit;
-      cluster.master = std::string(m.Tail(sizeof st).substr(0, st.master_length));
+    case ipc::MsgType::kServerState:
+      ipc::DecodeServerState(m, &cluster);
       break;
-    }
     case ipc::MsgType::kAttachDone:
       if (!server) Start();
       break;
@@ -104,12 +83,7 @@ void Worker::Start() {
     KLOG_ERROR("volumes arrived before configuration");
     _exit(2);
   }
-  auto guard = Guard::Load(config);
-  if (!guard.ok()) {
-    KLOG_ERROR("security configuration: %s", guard.status().message().c_str());
-    _exit(2);
-  }
-  handlers = std::make_unique<Handlers>(loop, config, std::move(guard.value()), &volumes, link.get(), &cluster);
+  handlers = std::make_unique<Handlers>(loop, config, &volumes, link.get(), &cluster);
   http::ServerLimits limits;
   // Multipart framing around a file of the maximum size still fits.
   limits.max_body_bytes = uint64_t(config.file_size_limit_bytes) + (1 << 20);
@@ -130,22 +104,14 @@ void Worker::Start() {
 
 int main(int, char**) {
   SetLogRole("http");
-  signal(SIGPIPE, SIG_IGN);
-  // Never outlive the supervisor.
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (fcntl(kSupervisorFd, F_GETFD) < 0) {
-    std::fprintf(stderr, "kelp-worker-http is started by kelp-volume, not by hand\n");
-    return 2;
-  }
+  if (!ipc::AdoptSupervisorChannel("kelp-worker-http")) return 2;
   if (sodium_init() < 0) {
     std::fprintf(stderr, "libsodium failed to initialise\n");
     return 1;
   }
-  fcntl(kSupervisorFd, F_SETFD, FD_CLOEXEC);
-  fcntl(kSupervisorFd, F_SETFL, fcntl(kSupervisorFd, F_GETFL) | O_NONBLOCK);
   Worker w;
   w.loop = uv_default_loop();
-  w.link = std::make_unique<SupervisorLink>(w.loop, kSupervisorFd, [&w](ipc::Message& m) { w.OnControl(m); });
+  w.link = std::make_unique<SupervisorLink>(w.loop, ipc::kSupervisorFd, [&w](ipc::Message& m) { w.OnControl(m); });
   uv_signal_t term;
   uv_signal_init(w.loop, &term);
   term.data = &w;

@@ -277,12 +277,13 @@ Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit, ui
     // names like ".svg" match the extension rules; kept as Go has it.
     std::string mime = u.mime.empty() ? http::DetectContentType(u.data.substr(0, http::kSniffLen)) : u.mime;
     if (mime == "application/octet-stream") mime.clear();
-    const auto [should, sure] = IsCompressibleFileType(u.file_name, mime);
-    auto gz = std::make_shared<std::string>();
-    if (should && sure && Gzip(u.data, gz.get()) && gz->size() * 10 < u.data.size() * 9) {
-      u.owned_data = gz;
-      u.data = *gz;
-      u.gzipped = true;
+    if (const auto [should, sure] = IsCompressibleFileType(u.file_name, mime); should && sure) {
+      auto gz = std::make_shared<std::string>();
+      if (Gzip(u.data, gz.get()) && gz->size() * 10 < u.data.size() * 9) {
+        u.data = *gz;
+        u.owned_data = std::move(gz);
+        u.gzipped = true;
+      }
     }
   }
   if (!expected_md5.empty()) {

@@ -2,13 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace kelp {
+#include "common/server_config.h"
 
-std::string MasterHttpAddress(const std::string& master) {
-  const size_t colon = master.rfind(':');
-  const size_t dot = master.find('.', colon == std::string::npos ? 0 : colon);
-  return colon != std::string::npos && dot != std::string::npos ? master.substr(0, dot) : master;
-}
+namespace kelp {
 
 Status VolumeLocator::ParseLookup(int status, const std::string& body, std::vector<VolumeLocation>* out) {
   out->clear();
@@ -36,15 +32,20 @@ void VolumeLocator::Lookup(VolumeId vid, Done done) {
   }
   const std::string master = MasterHttpAddress(master_());
   if (master.empty()) return done(Status::Unavailable("no master"), {});
+  auto [waiting, first] = in_flight_.try_emplace(vid);
+  waiting->second.push_back(std::move(done));
+  if (!first) return;
   http::ClientRequest req;
   req.host_port = master;
   req.target = "/dir/lookup?volumeId=" + std::to_string(vid);
   req.timeout_ms = 10000;
-  client_->Fetch(std::move(req), 1 << 20, [this, vid, done = std::move(done)](Status s, http::ClientResponse resp) {
+  client_->Fetch(std::move(req), 1 << 20, [this, vid](Status s, http::ClientResponse resp) {
     std::vector<VolumeLocation> locations;
     if (s.ok()) s = ParseLookup(resp.status, resp.body, &locations);
     if (s.ok()) cache_[vid] = Entry{locations, std::chrono::steady_clock::now() + std::chrono::minutes(10)};
-    done(s, locations);
+    std::vector<Done> callers = std::move(in_flight_[vid]);
+    in_flight_.erase(vid);
+    for (Done& d : callers) d(s, locations);
   });
 }
 

@@ -1,5 +1,6 @@
 // Where a volume lives, asked of the master (`/dir/lookup`) and cached for ten
-// minutes, as Go's volume server caches its lookups. Used to proxy or redirect
+// minutes, as Go's volume server caches its lookups. Concurrent lookups of one
+// volume share a single request to the master. Used to proxy or redirect
 // reads of volumes held elsewhere and to find a volume's other replicas.
 #pragma once
 #include <chrono>
@@ -39,9 +40,7 @@ class VolumeLocator {
   http::Client* client_;
   std::function<std::string()> master_;
   std::unordered_map<VolumeId, Entry> cache_;
+  std::unordered_map<VolumeId, std::vector<Done>> in_flight_;  // callers waiting on the master
 };
-
-// "host:port.grpcPort" -> "host:port".
-std::string MasterHttpAddress(const std::string& master);
 
 }  // namespace kelp

@@ -201,3 +201,24 @@ def test_request_ids_and_admin_paths(twins):
         t.same("GET", path)
     t.same("PATCH", "/" + t.fid())
     t.same("OPTIONS", "/" + t.fid(), {"Origin": "http://example.com"})
+
+
+def test_deliberate_range_differences(twins):
+    """The three places docs/compatibility.md says kelp answers ranges unlike Go."""
+    t = Twins(*twins)
+    fid = t.fid()
+    content = bytes(range(256)) * 4
+    upload_same(t, "/" + fid, "x.bin", content)
+    # Ranges adding up to more than the blob: Go sends an empty 200, kelp the blob.
+    g, k = t.both("GET", "/" + fid, {"Range": "bytes=0-600,100-700"})
+    assert (g[0], g[2]) == (200, b"")
+    assert (k[0], k[2]) == (200, content)
+    # A negative suffix: both 206 with the same Content-Range and no bytes; Go chunks, kelp says 0.
+    g, k = t.both("GET", "/" + fid, {"Range": "bytes=--1"})
+    gh, kh = dict(g[1]), dict(k[1])
+    assert g[0] == k[0] == 206 and g[2] == k[2] == b""
+    assert gh["content-range"] == kh["content-range"] == "bytes 1025-1023/1024"
+    assert gh.get("transfer-encoding") == "chunked" and kh["content-length"] == "0"
+    # A suffix that wraps below zero: kelp refuses it (Go slices out of bounds).
+    k = raw(t.kelp.url, "GET", "/" + fid, {"Range": "bytes=-9223372036854775808"})
+    assert k[0] == 416 and k[2] == b"invalid range\n"

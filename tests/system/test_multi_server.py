@@ -75,6 +75,17 @@ def test_reads_elsewhere_are_proxied_or_redirected_like_go(cluster, tmp_path):
             h = raw(kelp_proxy.url, "HEAD", path)
             assert h[0] == 200 and h[1]["content-length"] == str(len(content)) and h[2] == b""
         assert raw(kelp_local.url, "GET", f"/{fid}")[0] == 404
+    # A proxied answer: Go adds its own request id to the holder's, kelp keeps the holder's only.
+    fid = next(iter(blobs))
+    ids = {}
+    for name, server in (("go", go_proxy), ("kelp", kelp_proxy)):
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        c.request("GET", f"/{fid}")
+        r = c.getresponse()
+        r.read()
+        ids[name] = [v for k, v in r.getheaders() if k.lower() == "x-amz-request-id"]
+        c.close()
+    assert len(ids["go"]) == 2 and len(ids["kelp"]) == 1, ids
     # Compressed needles keep their encoding through the proxy.
     for accept in ("gzip", "identity"):
         g = raw(go_proxy.url, "GET", f"/{text_fid}", {"Accept-Encoding": accept})

@@ -91,3 +91,14 @@ def test_jwt_and_white_list_answer_as_go(tmp_path):
         assert servers["kelp"][10][0] == 202
     finally:
         c.stop_all()
+
+
+def test_malformed_security_toml_stops_the_server_at_start(tmp_path):
+    bad = tmp_path / "security.toml"
+    bad.write_text("[jwt.signing\nkey = ")
+    from conftest import KELP_BIN
+    import subprocess
+    r = subprocess.run([str(KELP_BIN / "kelp-volume"), f"-dir={tmp_path}", f"-port={free_port()}", "-master=127.0.0.1:1",
+                        f"-securityFile={bad}"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert str(bad) in r.stderr and "expected ']'" in r.stderr

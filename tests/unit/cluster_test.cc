@@ -10,20 +10,12 @@
 #include "supervisor/admin_service.h"
 #include "supervisor/heartbeat_report.h"
 #include "supervisor/store.h"
+#include "tests/unit/fixtures.h"
 
 using namespace kelp;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct ScratchDir {
-  fs::path path;
-  ScratchDir() {
-    char tmpl[] = "/tmp/kelp-cluster-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~ScratchDir() { fs::remove_all(path); }
-};
 
 ServerConfig TestConfig() {
   ServerConfig c;
@@ -74,7 +66,7 @@ TEST_CASE("bulk payloads round-trip inline and through a memfd") {
 }
 
 TEST_CASE("the full heartbeat report describes every volume and location") {
-  ScratchDir d1, d2;
+  testing::TempDir d1, d2;
   Store store({{d1.path.string(), d1.path.string(), 3, "", "", 3}, {d2.path.string(), d2.path.string(), 5, "ssd", "", 5}}, 4);
   REQUIRE(store.LoadAll().ok());
   NewVolumeSpec spec;
@@ -126,7 +118,7 @@ TEST_CASE("the full heartbeat report describes every volume and location") {
 }
 
 TEST_CASE("admin requests are decoded, validated and answered with Go's texts") {
-  ScratchDir d;
+  testing::TempDir d;
   Store store({{d.path.string(), d.path.string(), 8, "", "", 8}}, 4);
   REQUIRE(store.LoadAll().ok());
   const ServerConfig cfg = TestConfig();

@@ -1,5 +1,9 @@
-// Access to the Go-written golden files shipped beside the project.
+// Test helpers: the Go-written golden files shipped beside the project, and
+// scratch directories.
 #pragma once
+#include <stdlib.h>
+
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -19,5 +23,17 @@ inline std::string ReadFixture(const std::string& name) {
 }
 
 inline const uint8_t* U8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+// A fresh directory under /tmp, removed with everything in it.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/kelp-unit-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
 
 }  // namespace kelp::testing

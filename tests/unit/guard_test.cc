@@ -1,5 +1,14 @@
 #include <doctest/doctest.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sodium.h>
+
+#include <fstream>
+
+#include "common/security_config.h"
+#include "common/server_config.h"
+#include "tests/unit/fixtures.h"
 #include "worker-http/guard.h"
 #include "worker-http/jwt.h"
 
@@ -26,6 +35,24 @@ TEST_CASE("file-id JWTs: signature, expiry, fid claim") {
   CHECK_FALSE(VerifyFileIdJwt(SignJwtHs256("[1,2]", key), key, "3,01", 0));
 }
 
+TEST_CASE("only HS256 and HS512 are accepted: a correctly signed HS384 token is refused") {
+  auto b64url = [](std::string_view in) {
+    std::string out(sodium_base64_ENCODED_LEN(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    out.resize(out.size() - 1);
+    return out;
+  };
+  const std::string key = "secret";
+  const std::string signed_part = b64url(R"({"alg":"HS384","typ":"JWT"})") + "." + b64url(R"({"fid":"3,01"})");
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha384(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(),
+       mac, &mac_len);
+  const std::string token = signed_part + "." + b64url(std::string_view(reinterpret_cast<char*>(mac), mac_len));
+  CHECK_FALSE(VerifyFileIdJwt(token, key, "3,01", 0));
+}
+
 TEST_CASE("tokens come from the jwt parameter, a Bearer header, then the AT cookie") {
   http::Request r;
   r.headers = {{"authorization", "Bearer from-header"}, {"cookie", "x=1; AT=from-cookie"}};
@@ -38,9 +65,11 @@ TEST_CASE("tokens come from the jwt parameter, a Bearer header, then the AT cook
 }
 
 TEST_CASE("white list: exact IPs and CIDRs; empty allows everyone") {
-  const Guard open = Guard::FromKeys("", "", "");
+  const Guard open{SecurityConfig{}};
   CHECK(open.WhiteListed("203.0.113.9"));
-  const Guard g = Guard::FromKeys("", "", "127.0.0.1, 10.0.0.0/8,192.168.1.128/25,::1,fd00::/8");
+  SecurityConfig c;
+  c.white_list = SplitComma("127.0.0.1, 10.0.0.0/8,192.168.1.128/25,::1,fd00::/8");
+  const Guard g{c};
   CHECK(g.WhiteListed("127.0.0.1"));
   CHECK_FALSE(g.WhiteListed("127.0.0.2"));
   CHECK(g.WhiteListed("10.200.3.4"));
@@ -53,11 +82,27 @@ TEST_CASE("white list: exact IPs and CIDRs; empty allows everyone") {
 }
 
 TEST_CASE("JWT checks use the write or the read key and ignore a fid's delta") {
-  const Guard g = Guard::FromKeys("w", "", "");
+  SecurityConfig c;
+  c.jwt_write_key = "w";
+  const Guard g{c};
   http::Request r;
   CHECK(g.JwtAllows(r, "3", "01637037d6", false, 0));  // no read key: reads are open
   CHECK_FALSE(g.JwtAllows(r, "3", "01637037d6", true, 0));
   r.query = "jwt=" + SignJwtHs256(R"({"fid":"3,01637037d6"})", "w");
   CHECK(g.JwtAllows(r, "3", "01637037d6_2", true, 0));
   CHECK_FALSE(g.JwtAllows(r, "4", "01637037d6", true, 0));
+}
+
+TEST_CASE("security.toml: keys and white list; a malformed file is an error") {
+  testing::TempDir d;
+  const std::string path = (d.path / "security.toml").string();
+  std::ofstream(path) << "[jwt.signing]\nkey = \"w\"\n[jwt.signing.read]\nkey = \"r\"\n[guard]\nwhite_list = \"10.0.0.1, 10.1.0.0/16\"\n";
+  auto c = LoadSecurityConfig(path);
+  REQUIRE(c.ok());
+  CHECK(c.value().jwt_write_key == "w");
+  CHECK(c.value().jwt_read_key == "r");
+  CHECK(c.value().white_list == std::vector<std::string>{"10.0.0.1", "10.1.0.0/16"});
+  CHECK(c.value().source == path);
+  std::ofstream(path) << "[jwt.signing\nkey = ";
+  CHECK_FALSE(LoadSecurityConfig(path).ok());
 }

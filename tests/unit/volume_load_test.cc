@@ -16,15 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/kelp-unit-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 VolumeFileNames Names(const fs::path& dir, VolumeId id = 1) {
   VolumeFileNames n;
   n.dir = n.idx_dir = dir.string();
@@ -55,7 +46,7 @@ void AppendBytes(const fs::path& p, const std::string& bytes) {
 }  // namespace
 
 TEST_CASE("a new volume takes writes, overwrites and deletes, and reloads to the same state") {
-  TempDir t;
+  testing::TempDir t;
   for (int width : {4, 5}) {
     const VolumeId vid = VolumeId(width);
     {
@@ -97,7 +88,7 @@ TEST_CASE("a new volume takes writes, overwrites and deletes, and reloads to the
 }
 
 TEST_CASE("a read-only volume refuses writes and deletes") {
-  TempDir t;
+  testing::TempDir t;
   auto v = Volume::Create(Names(t.path), SuperBlock{}, 4);
   REQUIRE(v.ok());
   REQUIRE(Put(*v.value(), 1, 1, "x").ok());
@@ -129,7 +120,7 @@ TEST_CASE("damaged tails load read-only with every indexed needle still found") 
   };
   for (const Damage& d : cases) {
     CAPTURE(d.what);
-    TempDir t;
+    testing::TempDir t;
     {
       auto v = Volume::Create(Names(t.path), SuperBlock{}, 4);
       REQUIRE(v.ok());
@@ -146,7 +137,7 @@ TEST_CASE("damaged tails load read-only with every indexed needle still found") 
 }
 
 TEST_CASE("a flipped data byte in the last needle loads writable, as in Go, and fails its CRC on read") {
-  TempDir t;
+  testing::TempDir t;
   std::string last;
   {
     auto v = Volume::Create(Names(t.path), SuperBlock{}, 4);
@@ -172,7 +163,7 @@ TEST_CASE("a flipped data byte in the last needle loads writable, as in Go, and 
 }
 
 TEST_CASE("Go-written volumes load writable, with every live index entry found") {
-  TempDir t;
+  testing::TempDir t;
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__healthy_volume.dat"), t.path / "1.dat");
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__healthy_volume.idx"), t.path / "1.idx");
   auto v = Volume::Load(Names(t.path), 4);
@@ -190,7 +181,7 @@ TEST_CASE("Go-written volumes load writable, with every live index entry found")
   CHECK(live > 10);
   CHECK(fs::exists(t.path / "1.vif"));  // Go writes one when missing, and so does kelp
   // The bitrot copy has one extra trailing byte, which the tail check catches.
-  TempDir b;
+  testing::TempDir b;
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__bitrot_volume.dat"), b.path / "1.dat");
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__bitrot_volume.idx"), b.path / "1.idx");
   auto rot = Volume::Load(Names(b.path), 4);
@@ -199,19 +190,19 @@ TEST_CASE("Go-written volumes load writable, with every live index entry found")
 }
 
 TEST_CASE("an empty volume loads; a .dat without its .idx does not") {
-  TempDir t;
+  testing::TempDir t;
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__empty_volume.dat"), t.path / "1.dat");
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__empty_volume.idx"), t.path / "1.idx");
   auto v = Volume::Load(Names(t.path), 4);
   REQUIRE(v.ok());
   CHECK_FALSE(v.value()->read_only());
-  TempDir u;
+  testing::TempDir u;
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__healthy_volume.dat"), u.path / "1.dat");
   CHECK(Volume::Load(Names(u.path), 4).status().code() == Code::kNotFound);
 }
 
 TEST_CASE("a volume written with the other offset width is refused, not misread") {
-  TempDir t;
+  testing::TempDir t;
   {
     auto v = Volume::Create(Names(t.path), SuperBlock{}, 5);
     REQUIRE(v.ok());

@@ -1,0 +1,42 @@
+#include "common/security_config.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <toml++/toml.h>
+
+#include "common/server_config.h"
+
+namespace kelp {
+
+Result<SecurityConfig> LoadSecurityConfig(const std::string& explicit_path) {
+  std::string path = explicit_path;
+  if (path.empty()) {
+    const char* home = getenv("HOME");
+    for (const std::string& dir : {std::string("."), home ? std::string(home) + "/.seaweedfs" : std::string(),
+                                   std::string("/usr/local/etc/seaweedfs"), std::string("/etc/seaweedfs")}) {
+      if (!dir.empty() && std::filesystem::exists(dir + "/security.toml")) {
+        path = dir + "/security.toml";
+        break;
+      }
+    }
+  }
+  SecurityConfig c;
+  if (path.empty()) return c;
+  try {
+    const toml::table t = toml::parse_file(path);
+    c.jwt_write_key = t["jwt"]["signing"]["key"].value_or(std::string());
+    c.jwt_read_key = t["jwt"]["signing"]["read"]["key"].value_or(std::string());
+    if (auto list = t["guard"]["white_list"].value<std::string>()) c.white_list = SplitComma(*list);
+    if (auto arr = t["guard"]["white_list"].as_array())
+      for (const auto& e : *arr)
+        if (auto s = e.value<std::string>())
+          for (auto& item : SplitComma(*s)) c.white_list.push_back(std::move(item));
+  } catch (const toml::parse_error& e) {
+    return Status::Invalid(path + ": " + std::string(e.description()));
+  }
+  c.source = path;
+  return c;
+}
+
+}  // namespace kelp
