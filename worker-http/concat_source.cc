@@ -22,11 +22,21 @@ bool ConcatSource::Next(std::string* chunk) {
       continue;
     }
     if (p.stream->Next(chunk)) return true;
+    if (p.stream->Pending()) return false;
     if (p.stream->Failed()) failed_ = true;
     p.stream.reset();
     ++next_;
   }
   return false;
+}
+
+bool ConcatSource::Pending() const {
+  return !failed_ && next_ < pieces_.size() && pieces_[next_].stream && pieces_[next_].stream->Pending();
+}
+
+void ConcatSource::OnReady(std::function<void()> wake) {
+  if (Pending()) return pieces_[next_].stream->OnReady(std::move(wake));
+  wake();
 }
 
 }  // namespace kelp

@@ -1,5 +1,6 @@
 // A body made of literal pieces and streamed pieces, in order: the framing of
-// a multipart/byteranges response around ranges streamed from a volume.
+// a multipart/byteranges response around ranges streamed from a volume or
+// assembled from chunks.
 #pragma once
 #include <memory>
 #include <string>
@@ -17,6 +18,9 @@ class ConcatSource : public http::BodySource {
   uint64_t Length() const override { return length_; }
   bool Next(std::string* chunk) override;
   bool Failed() const override { return failed_; }
+  // A streamed piece fed from the network may be waiting for its bytes.
+  bool Pending() const override;
+  void OnReady(std::function<void()> wake) override;
 
  private:
   struct Piece {

@@ -22,6 +22,8 @@
 #include "worker-http/fid_path.h"
 #include "worker-http/gzip.h"
 #include "worker-http/json_writer.h"
+#include "worker-http/range_response.h"
+#include "worker-http/read_headers.h"
 #include "worker-http/request_id.h"
 #include "worker-http/upload.h"
 
@@ -61,52 +63,6 @@ void Decorate(bool cors, http::Response* resp) {
     resp->Set("Access-Control-Allow-Origin", "*");
     resp->Set("Access-Control-Allow-Credentials", "true");
   }
-}
-
-bool IsTokenChar(char c) {
-  return c > 0x20 && c < 0x7f && !std::strchr("()<>@,;:\\\"/[]?=", c);
-}
-
-// Go's mime.FormatMediaType for a single filename parameter.
-std::string ContentDisposition(const std::string& type, const std::string& filename) {
-  bool ascii = true, token = !filename.empty();
-  for (char c : filename) {
-    if (static_cast<unsigned char>(c) >= 0x80) ascii = false;
-    if (!IsTokenChar(c)) token = false;
-  }
-  if (!ascii) {
-    std::string enc;
-    static const char* kHex = "0123456789ABCDEF";
-    for (unsigned char c : filename) {
-      if (IsTokenChar(char(c)) && c != '*' && c != '\'' && c != '%') enc.push_back(char(c));
-      else { enc.push_back('%'); enc.push_back(kHex[c >> 4]); enc.push_back(kHex[c & 15]); }
-    }
-    return type + "; filename*=utf-8''" + enc;
-  }
-  if (token) return type + "; filename=" + filename;
-  std::string q = type + "; filename=\"";
-  for (char c : filename) {
-    if (c == '"' || c == '\\') q.push_back('\\');
-    q.push_back(c);
-  }
-  return q + "\"";
-}
-
-bool ParseBoolParam(const std::string& v) {
-  return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True";
-}
-
-// Go's http.Error: the headers set so far stay, the body is a line of text.
-http::Response TextError(http::Response resp, int status, const std::string& message) {
-  resp.Erase("Content-Type");
-  resp.Erase("Content-Length");
-  resp.status = status;
-  resp.Set("Content-Type", "text/plain; charset=utf-8");
-  resp.Set("X-Content-Type-Options", "nosniff");
-  resp.body = message + "\n";
-  resp.stream.reset();
-  resp.buffer = {};
-  return resp;
 }
 
 }  // namespace
@@ -203,7 +159,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   }
   StoredBlob blob;
   std::string error;
-  switch (ReadBlob(*v, fid.value().id, ParseBoolParam(r.Query("readDeleted")) && r.Query("readDeleted") == "true", &blob, &error)) {
+  switch (ReadBlob(*v, fid.value().id, r.Query("readDeleted") == "true", &blob, &error)) {
     case ReadOutcome::kNotFound:
     case ReadOutcome::kDeleted:
       return respond(Empty(404));
@@ -243,6 +199,11 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
     } catch (...) {
     }
   }
+  if (n.IsChunkManifest() && r.Query("cm") != "false") {
+    // A manifest that does not parse is served as it is stored, as in Go.
+    if (auto m = LoadManifest(*v, blob); m.ok())
+      return ReadChunked(r, std::move(m.value()), parts.filename, std::move(resp), std::move(respond));
+  }
   std::string filename = parts.filename, ext = parts.ext;
   if (!n.name.empty() && filename.empty()) {
     filename = std::string(n.name);
@@ -265,34 +226,17 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   if (mtype.empty() && !PathExt(filename).empty()) mtype = MimeTypeByExtension(PathExt(filename));
   if (!mtype.empty()) resp.Set("Content-Type", mtype);
   resp.Set("Accept-Ranges", "bytes");
-  if (!filename.empty()) {
-    const std::string dl = r.Query("dl");
-    resp.Set("Content-Disposition", ContentDisposition(ParseBoolParam(dl) ? "attachment" : "inline", filename));
-  }
+  SetPassthroughHeaders(r, filename, &resp);
   const int64_t total = int64_t(blob.streamed ? blob.data_size : data.size());
   if (r.method == "HEAD") {
     resp.Set("Content-Length", std::to_string(total));
     resp.head_only = true;
     return respond(std::move(resp));
   }
-  std::vector<ByteRange> ranges;
-  switch (ParseByteRanges(r.HeaderOr("range"), total, &ranges)) {
-    case RangeParse::kInvalid:
-      return respond(TextError(std::move(resp), 416, "invalid range"));
-    case RangeParse::kNoOverlap:
-      resp.Set("Content-Range", "bytes */" + std::to_string(total));
-      return respond(TextError(std::move(resp), 416, "invalid range: failed to overlap"));
-    case RangeParse::kAbsent:
-    case RangeParse::kRanges:
-      break;
-  }
-  // Go answers ranges that add up to more than the body with an empty 200; kelp
-  // sends the whole body instead (docs/compatibility.md).
-  int64_t sum = 0;
-  for (const ByteRange& br : ranges) sum += br.length;
-  if (sum > total) ranges.clear();
-  if (blob.streamed && mtype.empty() && ranges.size() <= 1) {
-    const int64_t sniff_at = ranges.empty() ? 0 : std::clamp<int64_t>(ranges[0].start, 0, total);
+  RangePlan plan;
+  if (!PlanRangeResponse(r, total, mtype, &resp, &plan)) return respond(std::move(resp));
+  if (blob.streamed && mtype.empty() && !plan.multipart) {
+    const int64_t sniff_at = std::clamp<int64_t>(plan.start, 0, total);
     std::string head(size_t(std::min<int64_t>(total - sniff_at, int64_t(http::kSniffLen))), '\0');
     if (PreadFull(v->dat_fd, head.data(), head.size(), off_t(blob.data_offset + uint64_t(sniff_at))).ok())
       resp.Set("Content-Type", http::DetectContentType(head));
@@ -300,43 +244,27 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   auto slice = [&](int64_t start, int64_t len) -> std::unique_ptr<http::BodySource> {
     return StreamBlobData(v->dat_fd, blob, uint64_t(start), uint64_t(std::max<int64_t>(len, 0)), 1 << 20);
   };
-  if (ranges.size() > 1) {
-    for (const ByteRange& br : ranges)
-      if (br.start > total) return respond(TextError(std::move(resp), 416, "Out of Range"));
-    const MultipartRanges framing = FrameRanges(ranges, mtype, total, RandomBoundary());
-    resp.Erase("Content-Type");
-    resp.Set("Content-Type", "multipart/byteranges; boundary=" + framing.boundary);
-    // Go states the length itself unless the parts are gzip (then net/http adds it).
-    if (!resp.Has("Content-Encoding")) resp.Set("Content-Length", std::to_string(framing.ContentLength(ranges)));
-    resp.status = 206;
+  if (plan.multipart) {
+    const auto& ranges = plan.ranges;
     if (blob.streamed) {
       auto body = std::make_unique<ConcatSource>();
       for (size_t i = 0; i < ranges.size(); ++i) {
-        body->AddLiteral(framing.heads[i]);
+        body->AddLiteral(plan.framing.heads[i]);
         body->AddStream(slice(ranges[i].start, ranges[i].length));
       }
-      body->AddLiteral(framing.tail);
+      body->AddLiteral(plan.framing.tail);
       resp.stream = std::move(body);
     } else {
-      resp.body.reserve(size_t(framing.ContentLength(ranges)));
+      resp.body.reserve(size_t(plan.framing.ContentLength(ranges)));
       for (size_t i = 0; i < ranges.size(); ++i) {
-        resp.body += framing.heads[i];
+        resp.body += plan.framing.heads[i];
         if (ranges[i].length > 0) resp.body.append(data.substr(size_t(ranges[i].start), size_t(ranges[i].length)));
       }
-      resp.body += framing.tail;
+      resp.body += plan.framing.tail;
     }
     return respond(std::move(resp));
   }
-  int64_t start = 0, len = total;
-  if (ranges.size() == 1) {
-    resp.status = 206;
-    resp.Set("Content-Range", ranges[0].ContentRange(total));
-    // Go's degenerate suffix ranges ("-0", "--1") select nothing.
-    start = ranges[0].start;
-    len = ranges[0].start > total ? 0 : std::max<int64_t>(ranges[0].length, 0);
-  }
-  // Go sets the length itself; a degenerate range ("--1") gets none, so net/http chunks an empty body.
-  if (ranges.empty() || ranges[0].length >= 0) resp.Set("Content-Length", std::to_string(len));
+  const int64_t start = plan.start, len = plan.length;
   if (len == 0) {
     // Nothing to send (an empty needle or range).
   } else if (blob.streamed) {
@@ -459,28 +387,42 @@ void Handlers::Delete(http::Request& r, http::Respond respond) {
     return respond(JsonResponse(r, 404, JsonObject().Num("size", 0).Done()));
   if (blob.needle.header.cookie != fid.value().cookie)
     return respond(JsonError(r, 400, "File Random Cookie does not match."));
-  const int64_t count = int64_t(blob.needle.header.size);
+  int64_t count = int64_t(blob.needle.header.size);
   // Go copies `ts` into the needle's LastModified, which a tombstone does not store.
   const bool pretty = WantsPretty(r);
   const VolumeId volume = vid.value();
   const NeedleIdCookie idc = fid.value();
   const std::string path = r.url.substr(0, r.url.find('?'));
   auto fail = [=](const kelp::Status& st) { respond(JsonError(pretty, 500, "Deletion Failed: " + st.message())); };
-  FindReplicas(volume, *v, r, [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
-    if (!st.ok()) return fail(st);
-    link_->Delete(volume, idc.id, idc.cookie, 0, [=, this](const MutationResult& res) {
-      if (!res.status.ok()) return fail(res.status);
-      SendToReplicas(remotes, [&](const VolumeLocation&) {
-        http::ClientRequest req;
-        req.method = "DELETE";
-        req.target = path + "?type=replicate";
-        if (!jwt.empty()) req.headers.emplace_back("Authorization", "BEARER " + jwt);
-        return req;
-      }, [=](kelp::Status rs) {
-        if (!rs.ok()) return fail(rs);
-        respond(JsonResponse(pretty, 202, JsonObject().Num("size", count).Done()));
+  auto request = std::make_shared<http::Request>(r);  // chunk deletes complete after `r` may be gone
+  auto delete_needle = [=, this](int64_t reported) {
+    const VolumeView* v = volumes_->Find(volume);
+    if (!v) return fail(kelp::Status::NotFound("volume " + std::to_string(volume) + " is gone"));
+    FindReplicas(volume, *v, *request, [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
+      if (!st.ok()) return fail(st);
+      link_->Delete(volume, idc.id, idc.cookie, 0, [=, this](const MutationResult& res) {
+        if (!res.status.ok()) return fail(res.status);
+        SendToReplicas(remotes, [&](const VolumeLocation&) {
+          http::ClientRequest req;
+          req.method = "DELETE";
+          req.target = path + "?type=replicate";
+          if (!jwt.empty()) req.headers.emplace_back("Authorization", "BEARER " + jwt);
+          return req;
+        }, [=](kelp::Status rs) {
+          if (!rs.ok()) return fail(rs);
+          respond(JsonResponse(pretty, 202, JsonObject().Num("size", reported).Done()));
+        });
       });
     });
+  };
+  if (!blob.needle.IsChunkManifest()) return delete_needle(count);
+  auto m = LoadManifest(*v, blob);
+  if (!m.ok()) return respond(JsonError(r, 500, "Load chunks manifest error: " + m.status().message()));
+  // Every chunk is deleted before the manifest, so a failure leaves the manifest to retry with.
+  count = m.value().size;
+  DeleteChunks(m.value(), [=](kelp::Status s) {
+    if (!s.ok()) return respond(JsonError(pretty, 500, "Delete chunks error: " + s.message()));
+    delete_needle(count);
   });
 }
 

@@ -5,6 +5,8 @@
 
 #include "common/server_config.h"
 #include "ipc/worker_side.h"
+#include "worker-http/blob_reader.h"
+#include "worker-http/chunk_manifest.h"
 #include "worker-http/http_types.h"
 #include "worker-http/fid_path.h"
 #include "worker-http/guard.h"
@@ -41,6 +43,10 @@ class Handlers {
     if (!cluster_->master.empty()) return cluster_->master;
     return config_.masters.empty() ? "" : config_.masters.front();
   }
+  // handlers_chunked.cc: chunk manifests.
+  Result<ChunkManifest> LoadManifest(const VolumeView& v, const StoredBlob& blob) const;
+  void ReadChunked(const http::Request& r, ChunkManifest m, std::string filename, http::Response resp, http::Respond respond);
+  void DeleteChunks(const ChunkManifest& m, std::function<void(kelp::Status)> done);
   void Write(http::Request& r, http::Respond respond);
   void Delete(http::Request& r, http::Respond respond);
   void Status(http::Request& r, http::Respond respond);

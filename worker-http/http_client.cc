@@ -27,6 +27,10 @@ struct ClientExchange::Impl {
   uv_loop_t* loop = nullptr;
   ClientRequest req;
   ClientHandlers handlers;
+  // Handlers dropped while one of them runs (a callback may cancel its own
+  // exchange): kept alive until the dispatch that called it returns.
+  std::vector<ClientHandlers> retired;
+  int dispatching = 0;
   std::shared_ptr<ClientExchange> self;  // set while in flight
   uv_tcp_t* tcp = nullptr;
   uv_timer_t* timer = nullptr;
@@ -199,7 +203,12 @@ struct ClientExchange::Impl {
                     auto* me = static_cast<Impl*>(s->data);
                     if (!me) return;
                     auto keep = me->self;  // callbacks below may end the exchange
-                    if (n > 0) return me->Feed(size_t(n));
+                    if (n > 0) {
+                      ++me->dispatching;
+                      me->Feed(size_t(n));
+                      if (--me->dispatching == 0) me->retired.clear();
+                      return;
+                    }
                     if (n == UV_EOF) {
                       if (llhttp_finish(&me->parser) == HPE_OK && me->complete) return me->Done(false);
                       return me->Broken("unexpected EOF");
@@ -287,9 +296,14 @@ struct ClientExchange::Impl {
       tcp = nullptr;
     }
     auto done = std::move(handlers.on_done);
-    handlers = {};
+    RetireHandlers();
     if (done) done(std::move(s));
     Release();
+  }
+
+  void RetireHandlers() {
+    if (dispatching > 0) retired.push_back(std::move(handlers));
+    handlers = {};
   }
 
   // Drops the self-reference once no libuv request still points at this.
@@ -402,7 +416,7 @@ void ClientExchange::Resume() {
 }
 
 void ClientExchange::Cancel() {
-  impl_->handlers = {};
+  impl_->RetireHandlers();
   impl_->Finish(Status::Unavailable("cancelled"));
 }
 

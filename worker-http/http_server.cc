@@ -201,6 +201,7 @@ class Connection {
       return;
     }
     stream_ = std::move(r.stream);
+    streamed_ = 0;
     WriteRaw(std::move(head), [this] { PumpStream(); });
   }
 
@@ -209,11 +210,13 @@ class Connection {
     if (!stream_->Next(&chunk)) {
       // The source outlives the callback only while this connection holds it.
       if (stream_->Pending()) return stream_->OnReady([this] { PumpStream(); });
-      const bool failed = stream_->Failed();
+      // A body shorter than its Content-Length must not leave the client waiting.
+      const bool failed = stream_->Failed() || streamed_ != stream_->Length();
       stream_.reset();
       if (failed) return Close();
       return Finished();
     }
+    streamed_ += chunk.size();
     WriteRaw(std::move(chunk), [this] { PumpStream(); });
   }
 
@@ -270,6 +273,7 @@ class Connection {
   std::string unparsed_, held_, remote_ip_;
   bool busy_ = false, closing_ = false, keep_after_ = true, keep_alive_ = true;
   std::unique_ptr<BodySource> stream_;
+  uint64_t streamed_ = 0;  // bytes of stream_ written so far
   char read_buf_[64 * 1024];
 };
 

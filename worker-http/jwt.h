@@ -11,7 +11,7 @@ namespace kelp {
 // True when `token` is signed with `key`, is valid at `now_s`, and names `fid`.
 bool VerifyFileIdJwt(std::string_view token, std::string_view key, std::string_view fid, int64_t now_s);
 
-// For tests and tools: an HS256 token with the given claims JSON.
+// An HS256 token with the given claims JSON (chunk requests, tests and tools).
 std::string SignJwtHs256(std::string_view claims_json, std::string_view key);
 
 }  // namespace kelp

@@ -125,13 +125,13 @@ class Cluster:
             wait_http(p.url + "/healthz", timeout=30)
         return p
 
-    def start_kelp(self, data_dir, port=None, workers=2, extra=(), read_mode="local"):
+    def start_kelp(self, data_dir, port=None, workers=2, extra=(), read_mode="local", asan_options=""):
         port = port or free_port()
         args = [KELP_BIN / "kelp-volume", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"--port", str(port),
                 f"-dir={data_dir}", "-max=16", f"-workers={workers}", f"-readMode={read_mode}", "-preStopSeconds=0"]
         # Without a master of its own the server must not find one on the default port.
         args.append(f"-master=127.0.0.1:{self.master_port or free_port()}")
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" + (":" + asan_options if asan_options else ""))
         p = Proc(list(args) + list(extra), self.tmp / f"kelp-{port}.log", env=env)
         p.port = port
         p.url = f"http://127.0.0.1:{port}"

@@ -1,0 +1,73 @@
+#include "worker-http/read_headers.h"
+
+#include <cstring>
+#include <string_view>
+
+namespace kelp {
+namespace {
+
+bool IsTokenChar(char c) { return c > 0x20 && c < 0x7f && !std::strchr("()<>@,;:\\\"/[]?=", c); }
+
+struct Passthrough {
+  std::string_view param, header;
+};
+constexpr Passthrough kPassthrough[] = {
+    {"response-cache-control", "Cache-Control"},       {"response-content-disposition", "Content-Disposition"},
+    {"response-content-encoding", "Content-Encoding"}, {"response-content-language", "Content-Language"},
+    {"response-content-type", "Content-Type"},         {"response-expires", "Expires"},
+};
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = char(tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string ContentDisposition(const std::string& type, const std::string& filename) {
+  bool ascii = true, token = !filename.empty();
+  for (char c : filename) {
+    if (static_cast<unsigned char>(c) >= 0x80) ascii = false;
+    if (!IsTokenChar(c)) token = false;
+  }
+  if (!ascii) {
+    std::string enc;
+    static const char* kHex = "0123456789ABCDEF";
+    for (unsigned char c : filename) {
+      if (IsTokenChar(char(c)) && c != '*' && c != '\'' && c != '%') enc.push_back(char(c));
+      else { enc.push_back('%'); enc.push_back(kHex[c >> 4]); enc.push_back(kHex[c & 15]); }
+    }
+    return type + "; filename*=utf-8''" + enc;
+  }
+  if (token) return type + "; filename=" + filename;
+  std::string q = type + "; filename=\"";
+  for (char c : filename) {
+    if (c == '"' || c == '\\') q.push_back('\\');
+    q.push_back(c);
+  }
+  return q + "\"";
+}
+
+bool IsTrueParam(const std::string& v) {
+  return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True";
+}
+
+void SetPassthroughHeaders(const http::Request& r, const std::string& filename, http::Response* resp) {
+  std::vector<std::string> seen;  // Go reads the first value of each parameter
+  for (const auto& [key, value] : r.QueryPairs()) {
+    const std::string lower = Lower(key);
+    bool first = true;
+    for (const auto& s : seen) first = first && s != key;
+    if (!first) continue;
+    seen.push_back(key);
+    for (const Passthrough& p : kPassthrough) {
+      if (lower != p.param) continue;
+      resp->Erase(p.header);
+      resp->Set(std::string(p.header), value);
+    }
+  }
+  if (filename.empty() || resp->Has("Content-Disposition")) return;
+  resp->Set("Content-Disposition", ContentDisposition(IsTrueParam(r.Query("dl")) ? "attachment" : "inline", filename));
+}
+
+}  // namespace kelp
