@@ -75,6 +75,12 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.file_size_limit_bytes = f.Int("fileSizeLimitMB") << 20;
   c.idle_timeout_s = double(f.Int("idleTimeout"));
   c.read_mode = f.Str("readMode");
+  c.concurrent_upload_limit_bytes = std::max(0LL, f.Int("concurrentUploadLimitMB")) << 20;
+  c.concurrent_download_limit_bytes = std::max(0LL, f.Int("concurrentDownloadLimitMB")) << 20;
+  c.inflight_upload_timeout_s = f.Seconds("inflightUploadDataTimeout");
+  c.inflight_download_timeout_s = f.Seconds("inflightDownloadDataTimeout");
+  c.metrics_port = int(std::max(0LL, f.Int("metricsPort")));
+  c.metrics_ip = f.Str("metricsIp").empty() ? c.bind_ip : f.Str("metricsIp");
   auto security = LoadSecurityConfig(f.Str("securityFile"));
   if (!security.ok()) return security.status();
   c.security = std::move(security.value());
@@ -82,8 +88,8 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.masters = SplitComma(f.Str("mserver").empty() ? f.Str("master") : f.Str("mserver"));
   if (c.masters.empty()) return Status::Invalid("-master is empty");
   const std::string self = c.ip + ":" + std::to_string(c.port);
-  const int public_port = f.Int("port.public") > 0 ? int(f.Int("port.public")) : c.port;
-  c.public_url = f.Str("publicUrl").empty() ? c.ip + ":" + std::to_string(public_port) : f.Str("publicUrl");
+  c.public_port = f.Int("port.public") > 0 ? int(f.Int("port.public")) : c.port;
+  c.public_url = f.Str("publicUrl").empty() ? c.ip + ":" + std::to_string(c.public_port) : f.Str("publicUrl");
   c.id = f.Str("id").empty() ? self : f.Str("id");
   c.data_center = f.Str("dataCenter");
   c.rack = f.Str("rack");

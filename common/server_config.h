@@ -23,6 +23,14 @@ struct ServerConfig {
   long long file_size_limit_bytes = 256ll << 20;
   double idle_timeout_s = 30;
   std::string read_mode;
+  // Go's in-flight data limits (0: none) and how long a request waits for room.
+  long long concurrent_upload_limit_bytes = 0;
+  long long concurrent_download_limit_bytes = 0;
+  double inflight_upload_timeout_s = 60;
+  double inflight_download_timeout_s = 60;
+  int public_port = 0;   // -port.public: a read-only listener when it differs from `port`
+  int metrics_port = 0;  // -metricsPort: Prometheus text on /metrics (0: none)
+  std::string metrics_ip;
   // security.toml (-securityFile, else Go's search path), with -whiteList
   // entries added to its white list.
   SecurityConfig security;

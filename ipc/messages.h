@@ -45,11 +45,14 @@ struct MsgHeader {
 };
 static_assert(sizeof(MsgHeader) == 24);
 
+// HTTP workers get their listening sockets (the main port, then -port.public
+// and -metricsPort when those are separate listeners) and, last, the shared
+// gauges memfd; `gauge_slot` is the worker's own slot in it.
 struct Hello {
   uint32_t worker_index;
-  uint32_t listen_fd_count;
+  uint32_t listen_fd_count;  // all fds attached, the gauges memfd included
   uint32_t argc;
-  uint32_t reserved;
+  uint32_t gauge_slot;
 };
 
 struct VolumeRef {

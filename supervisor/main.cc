@@ -133,15 +133,33 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  const int listen_fd = Listen(cfg.bind_ip, cfg.port);
-  if (listen_fd < 0) return 1;
+  // Listeners in the order workers expect them (ipc::Hello): main, public, metrics.
+  std::vector<int> listen_fds;
+  for (int port : {cfg.port, cfg.public_port != cfg.port ? cfg.public_port : 0, cfg.metrics_port}) {
+    if (port == 0) continue;
+    const int fd = Listen(port == cfg.metrics_port && port != cfg.port ? cfg.metrics_ip : cfg.bind_ip, port);
+    if (fd < 0) return 1;
+    listen_fds.push_back(fd);
+  }
+  auto gauges_fd = ipc::CreateSharedGauges();
+  if (!gauges_fd.ok()) {
+    KLOG_ERROR("%s", gauges_fd.status().message().c_str());
+    return 1;
+  }
+  auto gauges = ipc::MapSharedGauges(gauges_fd.value());
+  if (!gauges.ok()) {
+    KLOG_ERROR("%s", gauges.status().message().c_str());
+    return 1;
+  }
 
   uv_loop_t* loop = uv_default_loop();
   WorkerPoolOptions opts;
   opts.http_worker_path = ExeDir() + "/kelp-worker-http";
   opts.grpc_worker_path = ExeDir() + "/kelp-worker-grpc";
   opts.server_args = args;
-  opts.listen_fds = {listen_fd};
+  opts.listen_fds = listen_fds;
+  opts.gauges_fd = gauges_fd.value();
+  opts.gauges = gauges.value();
   opts.http_workers = cfg.workers;
   WorkerPool pool(loop, &store, opts);
 

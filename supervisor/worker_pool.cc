@@ -171,11 +171,15 @@ void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
 
 void WorkerPool::SendInitialState(Worker* w) {
   const bool http = w->kind == Kind::kHttp;
-  const size_t nfds = http ? options_.listen_fds.size() : 0;
-  ipc::Hello hello{uint32_t(w->slot), uint32_t(nfds), uint32_t(options_.server_args.size()), 0};
+  std::vector<int> fds;
+  if (http) {
+    fds = options_.listen_fds;
+    fds.push_back(options_.gauges_fd);
+  }
+  ipc::Hello hello{uint32_t(w->slot), uint32_t(fds.size()), uint32_t(options_.server_args.size()), GaugeSlot(w)};
   std::string argv;
   for (const auto& a : options_.server_args) argv.append(a).push_back('\0');
-  w->channel->SendStruct(ipc::MsgType::kHello, 0, hello, argv, options_.listen_fds.data(), int(nfds));
+  w->channel->SendStruct(ipc::MsgType::kHello, 0, hello, argv, fds.data(), int(fds.size()));
   if (http)
     for (auto& [vid, v] : store_->volumes()) AttachVolume(w, v.get());
   SendState(w);
@@ -372,6 +376,8 @@ void WorkerPool::OnProcessExit(uv_process_t* p, int64_t status, int term_signal)
 
 void WorkerPool::OnExit(Worker* w, int64_t status, int signal) {
   w->exited = true;
+  // What it had in flight is gone with it.
+  if (options_.gauges && w->kind == Kind::kHttp) options_.gauges->ResetSlot(int(GaugeSlot(w)));
   const uint64_t lived = NowMs(loop_) - w->started_ms;
   if (w->draining)
     KLOG_INFO("%s (pid %d) finished draining", NameOf(w).c_str(), w->process.pid);

@@ -18,6 +18,7 @@
 
 #include "common/index_segment.h"
 #include "ipc/channel.h"
+#include "ipc/shared_gauges.h"
 #include "supervisor/store.h"
 
 namespace kelp {
@@ -28,6 +29,8 @@ struct WorkerPoolOptions {
   std::vector<std::string> server_args;  // forwarded to workers verbatim
   std::vector<int> listen_fds;
   int http_workers = 1;
+  int gauges_fd = -1;                  // shared by the HTTP workers (ipc/shared_gauges.h)
+  ipc::SharedGauges* gauges = nullptr;  // the supervisor's mapping of it
 };
 
 // A decoded gRPC call from the gRPC worker, and the way to answer it.
@@ -109,6 +112,8 @@ class WorkerPool {
   void MaybeGrow(Volume* v);
   void FinishHandover(VolumeId vid, uint64_t serial);
   void OnExit(Worker* w, int64_t status, int signal);
+  // Serials advance with every spawn, so a slot is reused only long after its worker is gone.
+  static uint32_t GaugeSlot(const Worker* w) { return uint32_t(w->serial % ipc::kMaxWorkers); }
   void Forget(Worker* w);
   void UpdatePoll(Worker* w);
   // Sends to every live worker (only the HTTP ones if `http_only`), then polls for writability.

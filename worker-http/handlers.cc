@@ -125,24 +125,113 @@ http::Response JsonError(const http::Request& r, int status, const std::string& 
   return JsonResponse(r, status, JsonObject().Str("error", message).Done());
 }
 
-void Handlers::Handle(http::Request& r, http::Respond respond) {
+Handlers::Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link,
+                   const ipc::ServerStateView* cluster, ipc::SharedGauges* gauges, int gauge_slot)
+    : config_(config), guard_(config.security), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
+      locator_(&client_, [this] { return CurrentMaster(); }), gauges_(gauges),
+      limits_(loop, gauges, gauge_slot,
+              InflightLimits::Config{config.concurrent_upload_limit_bytes, config.concurrent_download_limit_bytes,
+                                     config.inflight_upload_timeout_s, config.inflight_download_timeout_s}) {}
+
+http::Respond Handlers::Measured(const http::Request& r, http::Respond respond) {
   // Replies may arrive after the connection (and `r`) are gone: capture values only.
-  auto decorated = [cors = r.Header("origin") != nullptr, respond](http::Response resp) {
+  const bool cors = r.Header("origin") != nullptr;
+  if (!gauges_) {
+    return [cors, respond = std::move(respond)](http::Response resp) {
+      Decorate(cors, &resp);
+      respond(std::move(resp));
+    };
+  }
+  const ipc::RequestKind kind = ipc::RequestKindOf(r.method.c_str());
+  std::atomic<int64_t>* in_flight = &gauges_->in_flight[size_t(kind)][size_t(limits_.slot())];
+  in_flight->fetch_add(1, std::memory_order_relaxed);
+  const auto start = std::chrono::steady_clock::now();
+  return [cors, respond = std::move(respond), kind, in_flight, start, gauges = gauges_](http::Response resp) {
     Decorate(cors, &resp);
+    in_flight->fetch_sub(1, std::memory_order_relaxed);
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    gauges->CountRequest(kind, resp.status, uint64_t(ns));
     respond(std::move(resp));
   };
-  if (r.path == "/status") return Status(r, decorated);
-  if (r.path == "/healthz" || r.path == "/readyz") return Healthz(r, decorated);
-  if (r.method == "GET" || r.method == "HEAD") return Read(r, decorated);
-  if (r.method == "POST" || r.method == "PUT") return Write(r, decorated);
-  if (r.method == "DELETE") return Delete(r, decorated);
+}
+
+void Handlers::Handle(http::Request& r, http::Respond respond) {
+  // Go routes /ui/index.html only when writes are not JWT-protected.
+  const bool ui = r.path == "/ui/index.html" && config_.security.jwt_write_key.empty();
+  if (r.path == "/status" || r.path == "/healthz" || r.path == "/readyz" || ui) {
+    auto decorated = [cors = r.Header("origin") != nullptr, respond](http::Response resp) {
+      Decorate(cors, &resp);
+      respond(std::move(resp));
+    };
+    if (r.path == "/status") return Status(r, decorated);
+    if (ui) return Ui(r, decorated);
+    return Healthz(r, decorated);
+  }
+  auto measured = Measured(r, std::move(respond));
+  if (r.method == "GET" || r.method == "HEAD") return ReadLimited(r, measured);
+  if (r.method == "POST" || r.method == "PUT") return Write(r, measured);
+  if (r.method == "DELETE") return Delete(r, measured);
   if (r.method == "OPTIONS") {
     http::Response resp;
     resp.Set("Access-Control-Allow-Methods", "PUT, POST, GET, DELETE, OPTIONS");
     resp.Set("Access-Control-Allow-Headers", "*");
-    return decorated(std::move(resp));
+    return measured(std::move(resp));
   }
-  decorated(JsonError(r, 400, "unsupported method " + r.method));
+  measured(JsonError(r, 400, "unsupported method " + r.method));
+}
+
+void Handlers::HandlePublic(http::Request& r, http::Respond respond) {
+  auto measured = Measured(r, std::move(respond));
+  if (r.method == "GET" || r.method == "HEAD") return ReadLimited(r, measured);
+  http::Response resp;
+  if (r.method == "OPTIONS") {
+    resp.Set("Access-Control-Allow-Methods", "GET, OPTIONS");
+    resp.Set("Access-Control-Allow-Headers", "*");
+  }
+  // Go's public handler writes nothing for other methods: an empty 200.
+  measured(std::move(resp));
+}
+
+http::Admission Handlers::UploadAdmission() {
+  http::Admission a;
+  a.wanted = [this](const http::Request& head) {
+    return limits_.UploadLimited() && (head.method == "POST" || head.method == "PUT") && head.Query("type") != "replicate";
+  };
+  a.decide = [this](const http::Request& head, http::Admission::Decide decide) {
+    int64_t length = 0;
+    if (const std::string* cl = head.Header("content-length")) length = std::strtoll(cl->c_str(), nullptr, 10);
+    const bool cors = head.Header("origin") != nullptr;
+    const bool pretty = WantsPretty(head);
+    limits_.WaitForUpload([this, length, cors, pretty, decide = std::move(decide)](bool admitted) {
+      if (admitted) return decide(limits_.HoldUpload(length), nullptr);
+      auto refusal = std::make_unique<http::Response>(JsonError(
+          pretty, 429, "reject because inflight upload data " + std::to_string(limits_.UploadBytes()) + " > " +
+                           std::to_string(limits_.upload_limit()) + ", and wait timeout"));
+      Decorate(cors, refusal.get());
+      if (gauges_) gauges_->CountRequest(ipc::RequestKind::kPost, 429, 0);
+      decide(nullptr, std::move(refusal));
+    });
+  };
+  return a;
+}
+
+void Handlers::ReadLimited(http::Request& r, http::Respond respond) {
+  if (!limits_.DownloadOver()) return Read(r, std::move(respond));
+  // Go first sends the read to another holder of a replicated volume.
+  const UrlPathParts parts = ParseUrlPath(r.path);
+  auto vid = ParseVolumeId(parts.vid);
+  if (!vid.ok()) return respond(Empty(400));
+  const VolumeView* v = volumes_->Find(vid.value());
+  if (r.Query("proxied") != "true" && v && v->replica_placement.Byte() != 0)
+    return ReadElsewhere(r, vid.value(), parts, std::move(respond), /*force_proxy=*/true);
+  auto request = std::make_shared<http::Request>(r);  // the wait outlasts `r`
+  const int64_t before = limits_.DownloadBytes();
+  limits_.WaitForDownload([this, request, before, respond = std::move(respond)](bool admitted) {
+    if (admitted) return Read(*request, respond);
+    respond(JsonError(*request, 429, "request " + request->path + " because inflight download data " +
+                                         std::to_string(before) + " > " + std::to_string(limits_.download_limit()) +
+                                         ", and wait timeout"));
+  });
 }
 
 void Handlers::Read(http::Request& r, http::Respond respond) {
@@ -177,6 +266,8 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   }
 
   http::Response resp;
+  // Counted in flight until the answer is out (Go's memory cost of a read).
+  resp.hold = limits_.HoldDownload(int64_t(n.header.size));
   if (n.last_modified != 0) {
     resp.Set("Last-Modified", HttpTime(n.last_modified));
     uint64_t since = 0;

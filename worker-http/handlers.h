@@ -4,10 +4,13 @@
 #include <string>
 
 #include "common/server_config.h"
+#include "ipc/shared_gauges.h"
 #include "ipc/worker_side.h"
 #include "worker-http/blob_reader.h"
 #include "worker-http/chunk_manifest.h"
+#include "worker-http/http_server.h"
 #include "worker-http/http_types.h"
+#include "worker-http/inflight_limits.h"
 #include "worker-http/fid_path.h"
 #include "worker-http/guard.h"
 #include "worker-http/http_client.h"
@@ -22,17 +25,29 @@ namespace kelp {
 
 class Handlers {
  public:
-  Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link, const ipc::ServerStateView* cluster)
-      : config_(config), guard_(config.security), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
-        locator_(&client_, [this] { return CurrentMaster(); }) {}
+  // `gauges` (shared by all workers) may be null: nothing is then counted or limited.
+  Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link,
+           const ipc::ServerStateView* cluster, ipc::SharedGauges* gauges, int gauge_slot);
 
+  // The main port.
   void Handle(http::Request& r, http::Respond respond);
+  // -port.public: reads only (Go's publicReadOnlyHandler).
+  void HandlePublic(http::Request& r, http::Respond respond);
+  // Holds an upload's body back while the server's in-flight uploads are over
+  // -concurrentUploadLimitMB (http::Server admission).
+  http::Admission UploadAdmission();
   void set_draining() { draining_ = true; }
 
  private:
+  // Counts the request in the shared metrics and decorates its answer.
+  http::Respond Measured(const http::Request& r, http::Respond respond);
+  // Reads wait here while the server's in-flight downloads are over the limit.
+  void ReadLimited(http::Request& r, http::Respond respond);
   void Read(http::Request& r, http::Respond respond);
   // handlers_remote.cc: -readMode proxy/redirect for volumes held elsewhere.
-  void ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts& parts, http::Respond respond);
+  // `force_proxy`: proxied whatever -readMode says (a replica relieving an over-limit server).
+  void ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts& parts, http::Respond respond,
+                     bool force_proxy = false);
   // handlers_replicate.cc: the other holders of a replicated volume, and forwarding to them.
   void FindReplicas(VolumeId vid, const VolumeView& v, const http::Request& r,
                     std::function<void(kelp::Status, std::vector<VolumeLocation>)> done);
@@ -50,6 +65,7 @@ class Handlers {
   void Write(http::Request& r, http::Respond respond);
   void Delete(http::Request& r, http::Respond respond);
   void Status(http::Request& r, http::Respond respond);
+  void Ui(http::Request& r, http::Respond respond);  // handlers_ui.cc
   void Healthz(http::Request& r, http::Respond respond);
 
   // What a gzipped needle may inflate to, read or written (decompression bombs).
@@ -62,6 +78,8 @@ class Handlers {
   const ipc::ServerStateView* cluster_;
   http::Client client_;
   VolumeLocator locator_;
+  ipc::SharedGauges* gauges_;
+  InflightLimits limits_;
   bool draining_ = false;
 };
 

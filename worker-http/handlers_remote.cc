@@ -47,10 +47,11 @@ struct ProxyCall {
 
 }  // namespace
 
-void Handlers::ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts& parts, http::Respond respond) {
+void Handlers::ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts& parts, http::Respond respond,
+                             bool force_proxy) {
   const std::string self = config_.ip + ":" + std::to_string(config_.port);
   auto request = std::make_shared<http::Request>(r);  // the lookup completes after `r` may be gone
-  locator_.Lookup(vid, [this, request, parts, self, respond = std::move(respond)](kelp::Status s, const std::vector<VolumeLocation>& found) {
+  locator_.Lookup(vid, [this, request, parts, self, force_proxy, respond = std::move(respond)](kelp::Status s, const std::vector<VolumeLocation>& found) {
     if (!s.ok()) return respond(Empty(404));
     std::vector<VolumeLocation> locations = found;
     if (locations.size() >= 2) std::shuffle(locations.begin(), locations.end(), std::mt19937(std::random_device{}()));
@@ -58,7 +59,7 @@ void Handlers::ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts&
     auto target = std::find_if(locations.begin(), locations.end(),
                                [&](const VolumeLocation& l) { return l.url.find(self) == std::string::npos; });
     if (target == locations.end()) return respond(Empty(404));
-    if (config_.read_mode == "redirect") {
+    if (config_.read_mode == "redirect" && !force_proxy) {
       std::multimap<std::string, std::string> q;
       if (const std::string c = request->Query("collection"); !c.empty()) q.emplace("collection", c);
       q.emplace("proxied", "true");

@@ -1,5 +1,7 @@
 #include "worker-http/http_server.h"
 
+#include "common/log.h"
+
 #include "worker-http/content_sniff.h"
 #include "worker-http/request_parser.h"
 
@@ -42,6 +44,7 @@ class Connection {
       static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       WriteRaw(std::string(kContinue, sizeof kContinue - 1));
     };
+    if (server->admission_.wanted) parser_.pause_after_headers = server->admission_.wanted;
     uv_tcp_init(server->loop_, &tcp_);
     tcp_.data = this;
     uv_timer_init(server->loop_, &idle_);
@@ -74,6 +77,8 @@ class Connection {
     if (closing_) return;
     closing_ = true;
     *alive_ = false;
+    hold_.reset();
+    response_hold_.reset();
     uv_timer_stop(&idle_);
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
@@ -130,6 +135,8 @@ class Connection {
     switch (parser_.Feed(data, len, &used)) {
       case RequestParser::Outcome::kNeedMore:
         return;
+      case RequestParser::Outcome::kHeaders:
+        return Admit(std::string(data + used, len - used));
       case RequestParser::Outcome::kRequest:
         unparsed_.assign(data + used, len - used);
         return Dispatch();
@@ -145,6 +152,31 @@ class Connection {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     busy_ = true;
     WriteRaw(std::move(out), [this] { Close(); });
+  }
+
+  // The body waits (unread, the socket not read) until admission decides.
+  void Admit(std::string rest) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_timer_stop(&idle_);
+    busy_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    Request& head = parser_.request();
+    head.remote_ip = remote_ip_;
+    server_->admission_.decide(head, [this, alive, rest = std::move(rest)](std::shared_ptr<void> hold,
+                                                                         std::unique_ptr<Response> refusal) {
+      if (alive.expired() || !*alive.lock()) return;
+      if (refusal) {
+        keep_alive_ = false;
+        refusal->close_connection = true;
+        return Send(std::move(*refusal));
+      }
+      hold_ = std::move(hold);
+      busy_ = false;
+      parser_.ContinueBody();
+      held_ = rest;
+      if (!held_.empty()) Feed(held_.data(), held_.size());
+      if (!busy_ && !closing_) ResumeReading();
+    });
   }
 
   void Dispatch() {
@@ -165,6 +197,7 @@ class Connection {
   }
 
   void Send(Response r) {
+    response_hold_ = std::move(r.hold);
     const bool keep = keep_alive_ && !r.close_connection && !server_->draining_;
     const uint64_t length = r.stream ? r.stream->Length() : r.BodyView().size();
     // Go sniffs a Content-Type from the first body bytes when the handler set
@@ -222,6 +255,8 @@ class Connection {
 
   void Finished() {
     busy_ = false;
+    hold_.reset();
+    response_hold_.reset();
     if (!keep_after_ || server_->draining_) return Close();
     parser_.Next();
     if (!unparsed_.empty()) {
@@ -274,6 +309,7 @@ class Connection {
   bool busy_ = false, closing_ = false, keep_after_ = true, keep_alive_ = true;
   std::unique_ptr<BodySource> stream_;
   uint64_t streamed_ = 0;  // bytes of stream_ written so far
+  std::shared_ptr<void> hold_, response_hold_;  // admission's and the handler's, until the answer is out
   char read_buf_[64 * 1024];
 };
 
@@ -284,7 +320,10 @@ bool Server::Listen(int fd) {
   auto* t = new uv_tcp_t;
   uv_tcp_init(loop_, t);
   t->data = this;
-  if (uv_tcp_open(t, fd) != 0 || uv_listen(reinterpret_cast<uv_stream_t*>(t), 4096, &Server::OnConnection) != 0) {
+  int rc = uv_tcp_open(t, fd);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(t), 4096, &Server::OnConnection);
+  if (rc != 0) {
+    KLOG_ERROR("listen on inherited socket %d: %s", fd, uv_strerror(rc));
     uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return false;
   }

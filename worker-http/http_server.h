@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <set>
 
 #include "worker-http/http_types.h"
@@ -22,6 +23,17 @@ struct ServerLimits {
 
 class Connection;
 
+// Decides from its headers whether a request's body may be read now (Go's
+// in-flight upload limit). `decide` is called exactly once: with a refusal,
+// answered at once without reading the body (the connection then closes), or
+// with a hold kept until the request's answer has been sent.
+struct Admission {
+  using Decide = std::function<void(std::shared_ptr<void> hold, std::unique_ptr<Response> refusal)>;
+  std::function<bool(const Request& head)> wanted;
+  std::function<void(const Request& head, Decide decide)> decide;
+};
+
+
 class Server {
  public:
   // The handler must eventually call `respond` exactly once.
@@ -30,17 +42,20 @@ class Server {
   // `server_name` is the Server header of the responses this layer writes itself.
   Server(uv_loop_t* loop, Handler handler, ServerLimits limits, std::string server_name);
   bool Listen(int fd);
+  void SetAdmission(Admission a) { admission_ = std::move(a); }
   // Stops accepting; keep-alive connections close after their current request.
   void Drain(std::function<void()> on_drained);
   size_t connections() const { return connections_.size(); }
 
  private:
   friend class Connection;
+
   void Closed(Connection* c);
   static void OnConnection(uv_stream_t* server, int status);
 
   uv_loop_t* loop_;
   Handler handler_;
+  Admission admission_;
   ServerLimits limits_;
   std::vector<uv_tcp_t*> listeners_;
   std::set<Connection*> connections_;

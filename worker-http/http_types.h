@@ -68,6 +68,7 @@ struct Response {
   std::unique_ptr<BodySource> stream;  // if set, replaces body
   bool head_only = false;              // HEAD: headers with the GET length, no body
   bool close_connection = false;
+  std::shared_ptr<void> hold;          // released once the answer has been sent (in-flight accounting)
 
   void Set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
   bool Has(std::string_view name) const;      // case-insensitive

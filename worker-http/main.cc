@@ -8,9 +8,11 @@
 
 #include "common/log.h"
 #include "common/server_config.h"
+#include "ipc/shared_gauges.h"
 #include "ipc/worker_side.h"
 #include "worker-http/handlers.h"
 #include "worker-http/http_server.h"
+#include "worker-http/metrics_export.h"
 #include "worker-http/supervisor_link.h"
 #include "worker-http/volume_table.h"
 
@@ -24,8 +26,11 @@ struct Worker {
   VolumeTable volumes;
   std::unique_ptr<SupervisorLink> link;
   std::unique_ptr<Handlers> handlers;
-  std::unique_ptr<http::Server> server;
+  std::unique_ptr<http::Server> server, public_server, metrics_server;
   std::vector<int> listen_fds;
+  int gauges_fd = -1;
+  int gauge_slot = 0;
+  ipc::SharedGauges* gauges = nullptr;
   ipc::ServerStateView cluster;
   bool configured = false;
 
@@ -42,8 +47,18 @@ void Worker::OnControl(ipc::Message& m) {
         _exit(2);
       }
       config = cfg.value();
-      listen_fds = m.fds;
+      ipc::Hello hello{};
+      if (!m.As(&hello) || m.fds.empty()) {
+        KLOG_ERROR("hello without sockets");
+        _exit(2);
+      }
+      // The listeners, then the shared gauges (ipc::Hello).
+      listen_fds.assign(m.fds.begin(), m.fds.end() - 1);
+      gauges_fd = m.fds.back();
+      gauge_slot = int(hello.gauge_slot);
       m.fds.clear();
+      if (auto g = ipc::MapSharedGauges(gauges_fd); g.ok()) gauges = g.value();
+      else KLOG_ERROR("shared gauges: %s (running without limits and metrics)", g.status().message().c_str());
       configured = true;
       break;
     }
@@ -70,6 +85,8 @@ void Worker::OnControl(ipc::Message& m) {
       break;
     case ipc::MsgType::kDrain:
       if (handlers) handlers->set_draining();
+      if (public_server) public_server->Drain([] {});
+      if (metrics_server) metrics_server->Drain([] {});
       if (server) server->Drain([] { _exit(0); });
       else _exit(0);
       break;
@@ -83,7 +100,7 @@ void Worker::Start() {
     KLOG_ERROR("volumes arrived before configuration");
     _exit(2);
   }
-  handlers = std::make_unique<Handlers>(loop, config, &volumes, link.get(), &cluster);
+  handlers = std::make_unique<Handlers>(loop, config, &volumes, link.get(), &cluster, gauges, gauge_slot);
   http::ServerLimits limits;
   // Multipart framing around a file of the maximum size still fits.
   limits.max_body_bytes = uint64_t(config.file_size_limit_bytes) + (1 << 20);
@@ -91,11 +108,43 @@ void Worker::Start() {
   server = std::make_unique<http::Server>(loop, [this](http::Request& r, http::Respond respond) {
     handlers->Handle(r, std::move(respond));
   }, limits, ServerVersion());
-  for (int fd : listen_fds) {
-    if (!server->Listen(fd)) {
+  server->SetAdmission(handlers->UploadAdmission());
+  const bool has_public = config.public_port != config.port;
+  const bool has_metrics = config.metrics_port > 0;
+  if (listen_fds.size() != 1 + size_t(has_public) + size_t(has_metrics)) {
+    KLOG_ERROR("expected %d listening sockets, got %zu", 1 + int(has_public) + int(has_metrics), listen_fds.size());
+    _exit(2);
+  }
+  size_t next_fd = 0;
+  auto listen = [&](http::Server* s) {
+    const int fd = listen_fds[next_fd++];
+    if (!s->Listen(fd)) {
       KLOG_ERROR("cannot listen on inherited socket %d", fd);
       _exit(1);
     }
+  };
+  listen(server.get());
+  if (has_public) {
+    public_server = std::make_unique<http::Server>(loop, [this](http::Request& r, http::Respond respond) {
+      handlers->HandlePublic(r, std::move(respond));
+    }, limits, ServerVersion());
+    listen(public_server.get());
+  }
+  if (has_metrics) {
+    metrics_server = std::make_unique<http::Server>(loop, [this](http::Request& r, http::Respond respond) {
+      http::Response resp;
+      if (r.path == "/metrics" && gauges) {
+        resp.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        resp.body = PrometheusText(*gauges, volumes, config);
+      } else {
+        resp.status = 404;
+        resp.Set("Content-Type", "text/plain; charset=utf-8");
+        resp.Set("X-Content-Type-Options", "nosniff");
+        resp.body = "404 page not found\n";
+      }
+      respond(std::move(resp));
+    }, http::ServerLimits{}, ServerVersion());
+    listen(metrics_server.get());
   }
   link->Send(ipc::MsgType::kReady, std::string_view());
 }

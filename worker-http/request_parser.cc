@@ -68,11 +68,15 @@ int RequestParser::HeadersComplete() {
     body_too_large_ = true;
     return HPE_USER;
   }
-  if (const std::string* e = req_.Header("expect"); e && strcasecmp(e->c_str(), "100-continue") == 0 && parser_.http_minor >= 1 &&
-                                                    on_expect_continue)
-    on_expect_continue();
+  const std::string* e = req_.Header("expect");
+  expects_continue_ = e && strcasecmp(e->c_str(), "100-continue") == 0 && parser_.http_minor >= 1;
   if (has_length) req_.body.reserve(size_t(std::min<uint64_t>(parser_.content_length, 4 << 20)));
   in_body_ = true;
+  if (pause_after_headers && pause_after_headers(req_)) {
+    paused_at_headers_ = true;
+    return HPE_PAUSED;
+  }
+  if (expects_continue_ && on_expect_continue) on_expect_continue();
   return HPE_OK;
 }
 
@@ -96,6 +100,11 @@ RequestParser::Outcome RequestParser::Feed(const char* data, size_t len, size_t*
   *consumed = len;
   const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
   if (err == HPE_OK) return Outcome::kNeedMore;
+  if (err == HPE_PAUSED && paused_at_headers_) {
+    const char* stop = llhttp_get_error_pos(&parser_);
+    *consumed = stop ? size_t(stop - data) : len;
+    return Outcome::kHeaders;
+  }
   if (err == HPE_PAUSED && complete_) {
     const char* stop = llhttp_get_error_pos(&parser_);
     *consumed = stop ? size_t(stop - data) : len;
@@ -105,11 +114,18 @@ RequestParser::Outcome RequestParser::Feed(const char* data, size_t len, size_t*
   return Outcome::kError;
 }
 
+void RequestParser::ContinueBody() {
+  if (!paused_at_headers_) return;
+  paused_at_headers_ = false;
+  llhttp_resume(&parser_);
+  if (expects_continue_ && on_expect_continue) on_expect_continue();
+}
+
 void RequestParser::Next() {
   req_ = Request{};
   field_.clear();
   value_.clear();
-  in_value_ = in_body_ = complete_ = false;
+  in_value_ = in_body_ = complete_ = paused_at_headers_ = expects_continue_ = false;
   header_bytes_ = 0;
   llhttp_resume(&parser_);
 }

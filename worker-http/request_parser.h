@@ -18,7 +18,9 @@ struct ParserLimits {
 
 class RequestParser {
  public:
-  enum class Outcome { kNeedMore, kRequest, kError };
+  // kHeaders: the headers are in and `pause_after_headers` asked to stop
+  // before the body; call ContinueBody() and feed the rest to go on.
+  enum class Outcome { kNeedMore, kHeaders, kRequest, kError };
 
   explicit RequestParser(ParserLimits limits);
   RequestParser(const RequestParser&) = delete;
@@ -36,8 +38,11 @@ class RequestParser {
   bool in_body() const { return in_body_; }
   // Go's status line (and body) for a refused request, e.g. "400 Bad Request".
   std::string RefusalStatus() const;
-  // Called when a request's headers ask for "100-continue".
+  // Called when a request's headers ask for "100-continue" (once the body is wanted).
   std::function<void()> on_expect_continue;
+  // Asked once a request's headers are complete: true stops before its body.
+  std::function<bool(const Request&)> pause_after_headers;
+  void ContinueBody();
 
  private:
   static RequestParser* Self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
@@ -53,7 +58,7 @@ class RequestParser {
   Request req_;
   std::string field_, value_;
   size_t header_bytes_ = 0;
-  bool in_value_ = false, in_body_ = false, complete_ = false;
+  bool in_value_ = false, in_body_ = false, complete_ = false, paused_at_headers_ = false, expects_continue_ = false;
   bool header_too_large_ = false, body_too_large_ = false, missing_host_ = false, version_unsupported_ = false;
   llhttp_errno_t last_error_ = HPE_OK;
 };
