@@ -6,8 +6,10 @@ table reports medians and the kelp/Go ratio:
 - `weed benchmark -n N -c 16` (1 KB files) through a fresh Go master per run,
   against an empty server: every write is assigned by the master;
 - wrk keep-alive load on copies of one data directory written by the Go
-  server: 1 KB and 1 MB random reads, 1 KB and 1 MB writes.
-Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000]
+  server: 1 KB, 1 MB and 8 MB random reads, 4 KB ranges of 8 MB files, 1 KB
+  and 1 MB writes. The peak resident memory of the serving processes during
+  the 8 MB reads is reported too (kelp: the largest HTTP worker).
+Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000] [--no-weed]
 """
 import argparse
 import os
@@ -60,6 +62,29 @@ def weed_benchmark(tmp, server, n, concurrency):
         c.stop_all()
 
 
+def serving_pids(proc, server):
+    """The processes whose memory a read costs: Go's server, or kelp's HTTP workers."""
+    if server == "go":
+        return [proc.pid]
+    from conftest import worker_pids
+    return worker_pids(proc.pid)
+
+
+def reset_peak_rss(pid):
+    # Writing 5 to clear_refs resets VmHWM to the current RSS.
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def conftest_weed():
     import conftest
     return conftest.WEED
@@ -71,6 +96,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--weed-n", type=int, default=20000)
+    ap.add_argument("--no-weed", action="store_true", help="skip the weed benchmark rows")
     args = ap.parse_args()
     subprocess.run(["make", "-C", str(ROOT), "-j2", "BUILD=build/bench", "OFFSET_BYTES=5", "all"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -85,9 +111,9 @@ def main():
         base.mkdir()
         c.start_master(volume_size_limit_mb=1000)
         go = c.start_go_volume(base)
-        fids = {1024: [], 1 << 20: []}
+        fids = {1024: [], 1 << 20: [], 8 << 20: []}
         s = requests.Session()
-        for size, count in ((1024, 2000), (1 << 20, 100)):
+        for size, count in ((1024, 2000), (1 << 20, 100), (8 << 20, 24)):
             body = os.urandom(size)
             for _ in range(count):
                 fid, _ = assign(c.master)
@@ -105,13 +131,19 @@ def main():
         cases = [
             ("1 KB random read", bench / "random_get.lua", {"FIDS": str(lists[1024])}),
             ("1 MB random read", bench / "random_get.lua", {"FIDS": str(lists[1 << 20])}),
+            ("8 MB random read", bench / "random_get.lua", {"FIDS": str(lists[8 << 20])}),
+            ("4 KB range of 8 MB files", bench / "random_get.lua",
+             {"FIDS": str(lists[8 << 20]), "RANGE_BYTES": "4096", "FILE_BYTES": str(8 << 20)}),
             ("1 KB write", bench / "unique_put.lua", {"VID": vid, "SIZE": "1024"}),
             ("1 MB write", bench / "unique_put.lua", {"VID": vid, "SIZE": str(1 << 20)}),
         ]
         results = {f"weed benchmark 1 KB write (c=16, n={args.weed_n})": {"go": [], "kelp": []},
                    f"weed benchmark 1 KB read (c=16, n={args.weed_n})": {"go": [], "kelp": []}}
+        if args.no_weed:
+            results = {}
         results.update({name: {"go": [], "kelp": []} for name, _, _ in cases})
-        for rep in range(args.repeat):
+        peak_kb = {"go": [], "kelp": []}
+        for rep in range(0 if args.no_weed else args.repeat):
             for server in ("go", "kelp"):
                 w, r = weed_benchmark(tmp, server, args.weed_n, 16)
                 results[f"weed benchmark 1 KB write (c=16, n={args.weed_n})"][server].append(w)
@@ -123,7 +155,13 @@ def main():
                 p = c.start_go_volume(d) if server == "go" else c.start_kelp(d, workers=2)
                 for i, (name, script, env) in enumerate(cases):
                     env = dict(env, KEYBASE=str((rep * 2 + (server == "kelp")) * (1 << 36) + (1 << 40)))
+                    pids = serving_pids(p, server)
+                    if name.startswith("8 MB"):
+                        for pid in pids:
+                            reset_peak_rss(pid)
                     rps, errors = wrk(p.url, script, args.seconds, args.connections, env)
+                    if name.startswith("8 MB"):
+                        peak_kb[server].append(max(peak_rss_kb(pid) for pid in pids))
                     if errors:
                         print(f"warning: {server} {name}: {errors} non-2xx responses", file=sys.stderr)
                     results[name][server].append(rps)
@@ -137,6 +175,9 @@ def main():
         for name, r in results.items():
             g, k = statistics.median(r["go"]), statistics.median(r["kelp"])
             print(f"| {name} | {g:,.0f} | {k:,.0f} | {k / g:.2f}x |")
+        g, k = max(peak_kb["go"]) / 1024, max(peak_kb["kelp"]) / 1024
+        print(f"\npeak RSS during 8 MB reads ({args.connections} connections): Go {g:,.0f} MiB, "
+              f"kelp {k:,.0f} MiB per HTTP worker")
     finally:
         c.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)

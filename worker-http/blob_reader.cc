@@ -90,16 +90,19 @@ class DataStream : public http::BodySource {
   DataStream& operator=(const DataStream&) = delete;
   uint64_t Length() const override { return length_; }
   bool Next(std::string* out) override {
-    if (left_ == 0) {
-      if (verify_ && crc_ != expected_ && LegacyCrcValue(crc_) != expected_) {
-        KLOG_ERROR("invalid CRC while streaming needle data (got %08x, want %08x)", crc_, expected_);
-        failed_ = true;
-      }
-      return false;
-    }
-    if (fd_ < 0) return false;
+    size_t n = 0;
+    http::ByteBuffer buf;
+    if (!NextBytes(&buf, &n)) return false;
+    out->assign(buf.data(), n);
+    return true;
+  }
+  bool ProvidesBytes() const override { return true; }
+  // The last piece is held back until the whole data's CRC is known: a
+  // corrupt needle never reaches a client complete (the connection closes).
+  bool NextBytes(http::ByteBuffer* out, size_t* len) override {
+    if (left_ == 0 || fd_ < 0 || failed_) return false;
     const size_t n = size_t(std::min<uint64_t>(left_, chunk_));
-    out->resize(n);
+    *out = http::ByteBuffer::Uninitialized(n);
     if (!PreadFull(fd_, out->data(), n, off_t(pos_)).ok()) {
       failed_ = true;
       return false;
@@ -107,6 +110,12 @@ class DataStream : public http::BodySource {
     if (verify_) crc_ = Crc32cUpdate(crc_, out->data(), n);
     pos_ += n;
     left_ -= n;
+    if (left_ == 0 && verify_ && crc_ != expected_ && LegacyCrcValue(crc_) != expected_) {
+      KLOG_ERROR("invalid CRC while streaming needle data (got %08x, want %08x)", crc_, expected_);
+      failed_ = true;
+      return false;
+    }
+    *len = n;
     return true;
   }
   bool Failed() const override { return failed_; }

@@ -239,18 +239,29 @@ class Connection {
   }
 
   void PumpStream() {
-    std::string chunk;
-    if (!stream_->Next(&chunk)) {
-      // The source outlives the callback only while this connection holds it.
-      if (stream_->Pending()) return stream_->OnReady([this] { PumpStream(); });
-      // A body shorter than its Content-Length must not leave the client waiting.
-      const bool failed = stream_->Failed() || streamed_ != stream_->Length();
-      stream_.reset();
-      if (failed) return Close();
-      return Finished();
+    if (stream_->ProvidesBytes()) {
+      ByteBuffer bytes;
+      size_t n = 0;
+      if (stream_->NextBytes(&bytes, &n)) {
+        streamed_ += n;
+        return WriteRaw(std::string(), std::move(bytes), 0, n, [this] { PumpStream(); });
+      }
+      return EndStream();
     }
+    std::string chunk;
+    if (!stream_->Next(&chunk)) return EndStream();
     streamed_ += chunk.size();
     WriteRaw(std::move(chunk), [this] { PumpStream(); });
+  }
+
+  void EndStream() {
+    // The source outlives the callback only while this connection holds it.
+    if (stream_->Pending()) return stream_->OnReady([this] { PumpStream(); });
+    // A body shorter than its Content-Length must not leave the client waiting.
+    const bool failed = stream_->Failed() || streamed_ != stream_->Length();
+    stream_.reset();
+    if (failed) return Close();
+    Finished();
   }
 
   void Finished() {

@@ -54,6 +54,15 @@ class BodySource {
   // and Pending() is true. `wake` is then called (once) when it has more.
   virtual bool Pending() const { return false; }
   virtual void OnReady(std::function<void()> wake) { (void)wake; }
+  // A source that reads into fresh memory can hand over an uninitialised heap
+  // buffer instead (no zero-filling): when ProvidesBytes(), the server calls
+  // NextBytes() in place of Next(); `*len` bytes of `*out` are the piece.
+  virtual bool ProvidesBytes() const { return false; }
+  virtual bool NextBytes(ByteBuffer* out, size_t* len) {
+    (void)out;
+    (void)len;
+    return false;
+  }
 };
 
 struct Response {

@@ -170,6 +170,22 @@ def assign(master, collection=None, ttl=None, timeout=20.0):
         time.sleep(0.2)
 
 
+def fid_on(master, server, timeout=30.0):
+    """A file id on a volume of `server`: the master is asked for that data node,
+    and to grow a volume there when it has none writable."""
+    node = f"127.0.0.1:{server.port}"
+    deadline = time.time() + timeout
+    while True:
+        r = requests.get(master + "/dir/assign", params={"dataNode": node}, timeout=10)
+        j = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
+        if r.status_code == 200 and j.get("url", "").endswith(f":{server.port}"):
+            return j["fid"]
+        if time.time() > deadline:
+            raise AssertionError(f"the master never assigned to {server.url}: {r.status_code} {r.text}")
+        requests.get(master + "/vol/grow", params={"count": 1, "dataNode": node, "replication": "000"}, timeout=30)
+        time.sleep(0.2)
+
+
 def worker_pids(supervisor_pid, kind="http"):
     """Child processes of the supervisor of one kind ("http" or "grpc"), by
     their process titles ("kelp-volume: http worker 1", "kelp-volume: grpc worker")."""

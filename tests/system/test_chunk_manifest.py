@@ -10,7 +10,7 @@ import re
 import pytest
 import requests
 
-from conftest import assign, wait_http
+from conftest import assign, fid_on, wait_http
 
 TS = 1700000000
 
@@ -40,14 +40,6 @@ def unboundaried(body):
     return re.sub(rb"[0-9a-f]{60}", b"B", body)
 
 
-def fid_on(cluster, server, tries=200):
-    for _ in range(tries):
-        fid, url = assign(cluster.master)
-        if url.endswith(f":{server.port}"):
-            return fid
-    raise AssertionError("the master never assigned to " + server.url)
-
-
 def upload(server, fid, name, data, query=""):
     # A raw octet-stream body: neither server compresses it (their gzip bytes differ).
     r = requests.put(f"{server.url}/{fid}?ts={TS}{query}", data=data, timeout=60,
@@ -72,7 +64,7 @@ def make_chunks(cluster, servers, sizes, rng):
     for i, size in enumerate(sizes):
         server = servers[i % len(servers)]
         data = rng.randbytes(size)
-        fid = fid_on(cluster, server)
+        fid = fid_on(cluster.master, server)
         upload(server, fid, f"c{i}.bin", data)
         chunks.append({"fid": fid, "offset": len(whole), "size": size})
         whole += data
@@ -80,7 +72,7 @@ def make_chunks(cluster, servers, sizes, rng):
 
 
 def put_manifest(cluster, server, manifest):
-    fid = fid_on(cluster, server)
+    fid = fid_on(cluster.master, server)
     upload(server, fid, "m.bin", json.dumps(manifest).encode(), "&cm=true")
     return fid
 
@@ -139,7 +131,7 @@ def test_broken_manifests_fail_like_go(pair):
         ("empty", json.dumps({"chunks": []}).encode()),
     ]
     for label, body in cases:
-        fk, fg = fid_on(cluster, kelp), fid_on(cluster, go)
+        fk, fg = fid_on(cluster.master, kelp), fid_on(cluster.master, go)
         upload(kelp, fk, "m.bin", body, "&cm=true")
         upload(go, fg, "m.bin", body, "&cm=true")
         k = raw(kelp.url, "GET", f"/{fk}")

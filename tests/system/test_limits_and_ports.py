@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from conftest import assign, free_port, wait_http
+from conftest import assign, fid_on, free_port, wait_http
 
 
 def raw(port, method, path, headers=None, body=None):
@@ -30,14 +30,6 @@ def kept(h):
     return {k: v for k, v in h.items() if k in KEPT}
 
 
-def fid_on(cluster, server):
-    for _ in range(200):
-        fid, url = assign(cluster.master)
-        if url.endswith(f":{server.port}"):
-            return fid
-    raise AssertionError("never assigned to " + server.url)
-
-
 def test_public_port_serves_reads_only_like_go(cluster, tmp_path):
     cluster.start_master()
     kp, gp = free_port(), free_port()
@@ -46,7 +38,7 @@ def test_public_port_serves_reads_only_like_go(cluster, tmp_path):
     wait_http(kelp.url + "/healthz", timeout=30)
     fids = {}
     for server, public in ((kelp, kp), (go, gp)):
-        fid = fid_on(cluster, server)
+        fid = fid_on(cluster.master, server)
         r = requests.post(f"{server.url}/{fid}?ts=1700000000", files={"file": ("a.bin", b"public bytes")})
         assert r.status_code == 201
         fids[public] = fid
@@ -67,7 +59,7 @@ def test_ui_page(cluster, tmp_path):
     cluster.start_master()
     kelp = cluster.start_kelp(tmp_path / "k")
     wait_http(kelp.url + "/healthz", timeout=30)
-    fid = fid_on(cluster, kelp)
+    fid = fid_on(cluster.master, kelp)
     requests.post(f"{kelp.url}/{fid}", files={"file": ("a.bin", b"x")})
     st, h, body = raw(kelp.port, "GET", "/ui/index.html")
     assert st == 200 and h["content-type"] == "text/html; charset=utf-8"
@@ -92,7 +84,7 @@ def test_metrics_cover_every_worker_with_go_names(cluster, tmp_path):
     go = cluster.start_go_volume(tmp_path / "g", extra=[f"-metricsPort={gm}"])
     wait_http(kelp.url + "/healthz", timeout=30)
     for server in (kelp, go):
-        fid = fid_on(cluster, server)
+        fid = fid_on(cluster.master, server)
         assert requests.post(f"{server.url}/{fid}", files={"file": ("a.bin", b"m")}).status_code == 201
         # Fresh connections, so the reads spread over the workers.
         for _ in range(20):
@@ -157,7 +149,7 @@ def test_upload_limit_answers_429_after_the_wait_like_go(cluster, tmp_path):
     wait_http(kelp.url + "/healthz", timeout=30)
     total = 3 << 20
     for server in (kelp, go):
-        first, second = fid_on(cluster, server), fid_on(cluster, server)
+        first, second = fid_on(cluster.master, server), fid_on(cluster.master, server)
         holder = slow_upload(server.port, "/" + first, total, 1000)
         time.sleep(0.3)
         started = time.time()
@@ -172,7 +164,7 @@ def test_upload_limit_answers_429_after_the_wait_like_go(cluster, tmp_path):
         holder.close()
         assert raw(server.port, "PUT", "/" + second, {"Content-Type": "application/octet-stream"}, b"y" * 10)[0] == 201
         # Replica writes are never held back.
-        third = fid_on(cluster, server)
+        third = fid_on(cluster.master, server)
         holder = slow_upload(server.port, "/" + first, total, 1000)
         time.sleep(0.3)
         assert raw(server.port, "PUT", f"/{third}?type=replicate", {"Content-Type": "application/octet-stream"}, b"z")[0] == 201
@@ -187,7 +179,7 @@ def test_download_limit_answers_429_after_the_wait_like_go(cluster, tmp_path):
     wait_http(kelp.url + "/healthz", timeout=30)
     blob = random.Random(3).randbytes(32 << 20)
     for server in (kelp, go):
-        big, small = fid_on(cluster, server), fid_on(cluster, server)
+        big, small = fid_on(cluster.master, server), fid_on(cluster.master, server)
         for fid, data in ((big, blob), (small, b"small")):
             assert requests.put(f"{server.url}/{fid}", data=data, headers={"Content-Type": "application/octet-stream"}).status_code == 201
         # A reader that does not read keeps the big answer in flight.
