@@ -24,6 +24,9 @@ CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Wno-missing-field-initializ
 CFLAGS := -O2 -g
 LDLIBS := -luv -lisal -lsystemd -lz -lsodium -lcrypto -lpthread
 GRPC_LIBS := $(shell pkg-config --libs grpc++ protobuf 2>/dev/null)
+# libvips (image transforms), only where it is used; its headers are system headers.
+VIPS_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags vips 2>/dev/null))
+VIPS_LIBS := $(shell pkg-config --libs vips 2>/dev/null)
 ifeq ($(SANITIZE),1)
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   CXXFLAGS += $(SANFLAGS) -O1
@@ -63,11 +66,13 @@ $(BIN)/kelp-worker-grpc: $(OBJ)/worker-grpc/main.o $(GRPC_OBJS) $(COMMON_OBJS)
 
 $(BIN)/kelp-worker-http: $(OBJ)/worker-http/main.o $(HTTP_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(VIPS_LIBS)
 
 $(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS) $(VIPS_LIBS)
+
+$(OBJ)/worker-http/image_ops.o: CPPFLAGS += $(VIPS_CFLAGS)
 
 # Every object may include generated headers: generate them first.
 $(OBJ)/%.o: %.cc | $(PROTO_HDRS)
@@ -106,7 +111,9 @@ $(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
 
 $(FUZZ_BUILD)/fuzz-%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	@mkdir -p $(@D)
-	clang++ $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	clang++ $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) $(VIPS_LIBS)
+
+$(FUZZ_BUILD)/obj/worker-http/image_ops.o: FUZZ_CPPFLAGS += $(VIPS_CFLAGS)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.cc,$(FUZZ_BUILD)/fuzz-%,$(wildcard tests/fuzz/fuzz_*.cc))
 FUZZ_SECONDS ?= 20

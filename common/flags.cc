@@ -24,7 +24,7 @@ const std::vector<FlagSpec>& VolumeFlagSpecs() {
       {"index", FlagKind::kString, "memory", "needle map type: memory|leveldb|leveldbMedium|leveldbLarge", true},
       {"disk", FlagKind::kString, "", "disk type per -dir: hdd|ssd|<tag>", true},
       {"tags", FlagKind::kString, "", "disk tags per -dir", false},
-      {"images.fix.orientation", FlagKind::kBool, "false", "adjust jpg orientation on upload", false},
+      {"images.fix.orientation", FlagKind::kBool, "false", "adjust jpg orientation on upload", true},
       {"readMode", FlagKind::kString, "proxy", "for volumes not here: local|proxy|redirect", true},
       {"cpuprofile", FlagKind::kString, "", "cpu profile output file", false},
       {"memprofile", FlagKind::kString, "", "memory profile output file", false},

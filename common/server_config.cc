@@ -80,6 +80,7 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.inflight_upload_timeout_s = f.Seconds("inflightUploadDataTimeout");
   c.inflight_download_timeout_s = f.Seconds("inflightDownloadDataTimeout");
   c.metrics_port = int(std::max(0LL, f.Int("metricsPort")));
+  c.fix_jpg_orientation = f.Bool("images.fix.orientation");
   c.metrics_ip = f.Str("metricsIp").empty() ? c.bind_ip : f.Str("metricsIp");
   auto security = LoadSecurityConfig(f.Str("securityFile"));
   if (!security.ok()) return security.status();

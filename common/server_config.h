@@ -29,6 +29,7 @@ struct ServerConfig {
   double inflight_upload_timeout_s = 60;
   double inflight_download_timeout_s = 60;
   int public_port = 0;   // -port.public: a read-only listener when it differs from `port`
+  bool fix_jpg_orientation = false;  // -images.fix.orientation
   int metrics_port = 0;  // -metricsPort: Prometheus text on /metrics (0: none)
   std::string metrics_ip;
   // security.toml (-securityFile, else Go's search path), with -whiteList

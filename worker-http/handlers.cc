@@ -127,7 +127,7 @@ http::Response JsonError(const http::Request& r, int status, const std::string& 
 
 Handlers::Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* volumes, SupervisorLink* link,
                    const ipc::ServerStateView* cluster, ipc::SharedGauges* gauges, int gauge_slot)
-    : config_(config), guard_(config.security), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
+    : loop_(loop), config_(config), guard_(config.security), volumes_(volumes), link_(link), cluster_(cluster), client_(loop),
       locator_(&client_, [this] { return CurrentMaster(); }), gauges_(gauges),
       limits_(loop, gauges, gauge_slot,
               InflightLimits::Config{config.concurrent_upload_limit_bytes, config.concurrent_download_limit_bytes,
@@ -306,8 +306,17 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   std::string inflated;
   bool decompressed = false;
   std::string_view data = n.data;
+  std::string lower_ext = ext;
+  for (char& c : lower_ext) c = char(tolower(static_cast<unsigned char>(c)));
+  const ImageRequest image = ImageRequestFor(r, lower_ext);
   if (n.IsCompressed() && !blob.streamed) {
-    if (r.HeaderOr("accept-encoding").find("gzip") != std::string::npos && IsGzipped(data)) {
+    if (image.Any()) {
+      // A transformed image is served from the inflated bytes.
+      if (Gunzip(data, size_t(InflateLimit()), &inflated)) {
+        data = inflated;
+        decompressed = true;
+      }
+    } else if (r.HeaderOr("accept-encoding").find("gzip") != std::string::npos && IsGzipped(data)) {
       resp.Set("Content-Encoding", "gzip");
     } else if (Gunzip(data, size_t(InflateLimit()), &inflated)) {
       data = inflated;
@@ -323,6 +332,17 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
     resp.Set("Content-Length", std::to_string(total));
     resp.head_only = true;
     return respond(std::move(resp));
+  }
+  if (image.Any()) {
+    std::string whole;
+    if (blob.streamed) {
+      whole.resize(blob.data_size);
+      if (!PreadFull(v->dat_fd, whole.data(), whole.size(), off_t(blob.data_offset)).ok()) return respond(Empty(500));
+    } else {
+      whole.assign(data);
+    }
+    return ServeImage(std::make_shared<const http::Request>(r), std::move(resp), mtype, std::move(whole), lower_ext, image,
+                      std::move(respond));
   }
   RangePlan plan;
   if (!PlanRangeResponse(r, total, mtype, &resp, &plan)) return respond(std::move(resp));
@@ -389,14 +409,6 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
   }
   if (v->segment.ReadOnly()) return respond(JsonError(r, 500, "volume " + std::to_string(vid.value()) + " is read only"));
 
-  // Everything the write needs once the request is gone (replica lookups and
-  // writes outlive it): the body the upload views, the upload, the needle fields.
-  struct PendingWrite {
-    std::string body;
-    ParsedUpload upload;
-    std::string pairs_json;
-    NeedleFields fields;
-  };
   auto w = std::make_shared<PendingWrite>();
   w->upload = std::move(upload.value());
   {
@@ -408,6 +420,49 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
     if (views_body) w->upload.data = std::string_view(w->body.data() + (data.data() - old_base), data.size());
   }
   w->fields = NeedleFieldsFor(w->upload, fid.value().id, fid.value().cookie, NowSeconds(), &w->pairs_json);
+  if (config_.fix_jpg_orientation && IsJpegUpload(w->upload) && !w->upload.gzipped) {
+    // Go turns JPEGs upright by their EXIF orientation before storing them.
+    struct Job {
+      uv_work_t work{};
+      std::shared_ptr<PendingWrite> w;
+      std::optional<std::string> fixed;
+      std::function<void()> done;
+    };
+    auto* job = new Job;
+    job->w = w;
+    job->work.data = job;
+    auto request = std::make_shared<http::Request>(r);  // its body now lives in `w`
+    job->done = [this, job, request, w, volume = vid.value(), jwt, respond] {
+      if (job->fixed) {
+        w->fixed = std::move(*job->fixed);
+        w->fields.data = w->fixed;
+      }
+      const VolumeView* v = volumes_->Find(volume);
+      if (!v) return respond(JsonError(*request, 500, "volume " + std::to_string(volume) + " not found"));
+      WriteNeedle(*request, *v, w, jwt, respond);
+    };
+    const int rc = uv_queue_work(
+        loop_, &job->work,
+        [](uv_work_t* work) {
+          auto* j = static_cast<Job*>(work->data);
+          j->fixed = FixJpegOrientation(j->w->fields.data);
+        },
+        [](uv_work_t* work, int) {
+          std::unique_ptr<Job> j(static_cast<Job*>(work->data));
+          j->done();
+        });
+    if (rc != 0) {
+      std::unique_ptr<Job> j(job);
+      j->done();
+    }
+    return;
+  }
+  WriteNeedle(r, *v, w, jwt, std::move(respond));
+}
+
+void Handlers::WriteNeedle(http::Request& r, const VolumeView& volume_view, std::shared_ptr<PendingWrite> w,
+                           const std::string& jwt, http::Respond respond) {
+  const VolumeView* v = &volume_view;
   const uint32_t crc = Crc32c(w->fields.data.data(), w->fields.data.size());
   const std::string etag = Etag(crc);
 
@@ -420,7 +475,7 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
 
   const bool fsync = r.Query("fsync") == "true";
   const bool pretty = WantsPretty(r);
-  const VolumeId volume = vid.value();
+  const VolumeId volume = v->id;
   const std::string path = r.url.substr(0, r.url.find('?'));
   auto answer = [=](kelp::Status st) {
     if (!st.ok()) return respond(JsonError(pretty, 500, st.message()));

@@ -10,6 +10,7 @@
 #include "worker-http/chunk_manifest.h"
 #include "worker-http/http_server.h"
 #include "worker-http/http_types.h"
+#include "worker-http/image_ops.h"
 #include "worker-http/inflight_limits.h"
 #include "worker-http/fid_path.h"
 #include "worker-http/guard.h"
@@ -63,14 +64,29 @@ class Handlers {
   void ReadChunked(const http::Request& r, ChunkManifest m, std::string filename, http::Response resp, http::Respond respond);
   void DeleteChunks(const ChunkManifest& m, std::function<void(kelp::Status)> done);
   void Write(http::Request& r, http::Respond respond);
+  // Everything a write needs once the request is gone (replica lookups and
+  // writes outlive it): the body the upload views, the upload, the needle fields.
+  struct PendingWrite {
+    std::string body;
+    ParsedUpload upload;
+    std::string pairs_json;
+    NeedleFields fields;
+    std::string fixed;  // the upright JPEG, when -images.fix.orientation turned it
+  };
+  void WriteNeedle(http::Request& r, const VolumeView& v, std::shared_ptr<PendingWrite> w, const std::string& jwt,
+                   http::Respond respond);
   void Delete(http::Request& r, http::Respond respond);
   void Status(http::Request& r, http::Respond respond);
   void Ui(http::Request& r, http::Respond respond);  // handlers_ui.cc
+  // handlers_images.cc: serves `data` cropped/resized as asked (the original when that fails).
+  void ServeImage(std::shared_ptr<const http::Request> r, http::Response resp, std::string mtype, std::string data,
+                  std::string ext, ImageRequest request, http::Respond respond);
   void Healthz(http::Request& r, http::Respond respond);
 
   // What a gzipped needle may inflate to, read or written (decompression bombs).
   uint64_t InflateLimit() const { return uint64_t(config_.file_size_limit_bytes) * 4 + (64u << 20); }
 
+  uv_loop_t* loop_;
   const ServerConfig& config_;
   Guard guard_;
   VolumeTable* volumes_;

@@ -19,20 +19,6 @@ bool HopByHop(const std::string& lower) {
          lower == "trailer";
 }
 
-std::string HtmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '\'': out += "&#39;"; break;
-      case '"': out += "&#34;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // The state of one proxied read, shared by the exchange's callbacks.
 struct ProxyCall {
@@ -68,7 +54,7 @@ void Handlers::ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts&
       resp.status = 301;
       resp.Set("Location", url);
       if (request->method == "GET" || request->method == "HEAD") resp.Set("Content-Type", "text/html; charset=utf-8");
-      if (request->method == "GET") resp.body = "<a href=\"" + HtmlEscape(url) + "\">Moved Permanently</a>.\n\n";
+      if (request->method == "GET") resp.body = "<a href=\"" + http::HtmlEscape(url) + "\">Moved Permanently</a>.\n\n";
       return respond(std::move(resp));
     }
     std::multimap<std::string, std::string> q;

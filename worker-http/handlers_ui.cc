@@ -9,29 +9,15 @@
 namespace kelp {
 namespace {
 
-std::string Html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
 void Handlers::Ui(http::Request& r, http::Respond respond) {
   (void)r;
   std::string page = "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>kelp volume server " +
-                     Html(ServerVersion()) + "</title>\n</head>\n<body>\n<h1>kelp volume server</h1>\n";
-  page += "<p>Version " + Html(ServerVersion()) + " &middot; " + Html(config_.ip + ":" + std::to_string(config_.port)) +
-          " &middot; master " + Html(CurrentMaster()) + (cluster_->registered ? " (registered)" : " (not registered)") + "</p>\n";
+                     http::HtmlEscape(ServerVersion()) + "</title>\n</head>\n<body>\n<h1>kelp volume server</h1>\n";
+  page += "<p>Version " + http::HtmlEscape(ServerVersion()) + " &middot; " + http::HtmlEscape(config_.ip + ":" + std::to_string(config_.port)) +
+          " &middot; master " + http::HtmlEscape(CurrentMaster()) + (cluster_->registered ? " (registered)" : " (not registered)") + "</p>\n";
   page += "<h2>Disks</h2>\n<table>\n<tr><th>Path</th><th>Type</th><th>Total</th><th>Free</th><th>Max volumes</th></tr>\n";
   for (const auto& loc : config_.locations) {
     const std::string dir = AbsolutePath(loc.dir);
@@ -41,7 +27,7 @@ void Handlers::Ui(http::Request& r, http::Respond respond) {
       all = uint64_t(st.f_blocks) * st.f_frsize;
       free = uint64_t(st.f_bavail) * st.f_frsize;
     }
-    page += "<tr><td>" + Html(dir) + "</td><td>" + Html(loc.disk_type.empty() ? "hdd" : loc.disk_type) + "</td><td>" +
+    page += "<tr><td>" + http::HtmlEscape(dir) + "</td><td>" + http::HtmlEscape(loc.disk_type.empty() ? "hdd" : loc.disk_type) + "</td><td>" +
             std::to_string(all >> 20) + " MiB</td><td>" + std::to_string(free >> 20) + " MiB</td><td>" +
             std::to_string(loc.max_volumes) + "</td></tr>\n";
   }
@@ -51,9 +37,9 @@ void Handlers::Ui(http::Request& r, http::Respond respond) {
     const SegmentCounters c = v->segment.Counters();
     char rp[8];
     std::snprintf(rp, sizeof rp, "%03u", unsigned(v->replica_placement.Byte()));
-    page += "<tr><td>" + std::to_string(id) + "</td><td>" + Html(v->collection) + "</td><td>" + std::to_string(c.dat_size) +
+    page += "<tr><td>" + std::to_string(id) + "</td><td>" + http::HtmlEscape(v->collection) + "</td><td>" + std::to_string(c.dat_size) +
             "</td><td>" + std::to_string(c.file_count) + "</td><td>" + std::to_string(c.deleted_count) + "</td><td>" + rp +
-            "</td><td>" + Html(v->ttl.String()) + "</td><td>" + (v->segment.ReadOnly() ? "yes" : "no") + "</td></tr>\n";
+            "</td><td>" + http::HtmlEscape(v->ttl.String()) + "</td><td>" + (v->segment.ReadOnly() ? "yes" : "no") + "</td></tr>\n";
   }
   page += "</table>\n</body>\n</html>\n";
   http::Response resp;

@@ -156,4 +156,19 @@ void Response::Erase(std::string_view name) {
   std::erase_if(headers, [&](const auto& h) { return SameName(h.first, name); });
 }
 
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '\'': out += "&#39;"; break;
+      case '"': out += "&#34;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace kelp::http

@@ -91,6 +91,8 @@ using Respond = std::function<void(Response)>;
 
 std::string_view StatusText(int status);
 std::string UrlDecode(std::string_view s, bool plus_as_space);
+// Go's html.EscapeString: < > & ' " as entities.
+std::string HtmlEscape(std::string_view s);
 // Go's url.QueryEscape and url.Values.Encode (keys sorted, values in order).
 std::string QueryEscape(std::string_view s);
 std::string EncodeQuery(std::multimap<std::string, std::string> values);

@@ -12,6 +12,7 @@
 #include "ipc/worker_side.h"
 #include "worker-http/handlers.h"
 #include "worker-http/http_server.h"
+#include "worker-http/image_ops.h"
 #include "worker-http/metrics_export.h"
 #include "worker-http/supervisor_link.h"
 #include "worker-http/volume_table.h"
@@ -156,6 +157,10 @@ int main(int, char**) {
   if (!ipc::AdoptSupervisorChannel("kelp-worker-http")) return 2;
   if (sodium_init() < 0) {
     std::fprintf(stderr, "libsodium failed to initialise\n");
+    return 1;
+  }
+  if (!InitImages()) {
+    std::fprintf(stderr, "libvips failed to initialise\n");
     return 1;
   }
   Worker w;

@@ -355,4 +355,13 @@ NeedleFields NeedleFieldsFor(const ParsedUpload& u, NeedleId id, Cookie cookie, 
   return f;
 }
 
+bool IsJpegUpload(const ParsedUpload& u) {
+  std::string name(u.file_name);
+  for (char& c : name) c = char(tolower(static_cast<unsigned char>(c)));
+  auto ends = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return u.mime == "image/jpeg" || ends(".jpg") || ends(".jpeg");
+}
+
 }  // namespace kelp

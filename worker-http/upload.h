@@ -47,5 +47,7 @@ bool ParseMediaParams(std::string_view value, std::string* media_type, std::map<
 
 // Go's mime.TypeByExtension for the extensions kelp knows ("" when unknown).
 std::string MimeTypeByExtension(std::string_view ext_lower);
+// Go's test for -images.fix.orientation: a JPEG by MIME type or file name.
+bool IsJpegUpload(const ParsedUpload& u);
 
 }  // namespace kelp

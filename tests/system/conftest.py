@@ -170,6 +170,18 @@ def assign(master, collection=None, ttl=None, timeout=20.0):
         time.sleep(0.2)
 
 
+def http_raw(url, method, path, headers=None, timeout=60):
+    """One request on a fresh connection: (status, lower-cased headers, body)."""
+    import http.client
+    host, port = url.split("//")[1].split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+
 def fid_on(master, server, timeout=30.0):
     """A file id on a volume of `server`: the master is asked for that data node,
     and to grow a volume there when it has none writable."""

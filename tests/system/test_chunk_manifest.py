@@ -2,7 +2,6 @@
 hold them, ranges cut across chunk borders, `cm=false` serves the manifest, a
 delete removes the chunks first. The same manifest is stored on the Go volume
 server and on kelp, and every answer is compared."""
-import http.client
 import json
 import random
 import re
@@ -10,19 +9,12 @@ import re
 import pytest
 import requests
 
-from conftest import assign, fid_on, wait_http
+from conftest import http_raw, fid_on, wait_http
 
 TS = 1700000000
 
 
-def raw(url, method, path, headers=None):
-    host, port = url.split("//")[1].split(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=60)
-    c.request(method, path, headers=headers or {})
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+raw = http_raw
 
 
 COMPARED = ("content-type", "content-length", "content-range", "etag", "last-modified", "content-disposition",

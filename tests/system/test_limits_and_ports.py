@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from conftest import assign, fid_on, free_port, wait_http
+from conftest import fid_on, free_port, wait_http
 
 
 def raw(port, method, path, headers=None, body=None):

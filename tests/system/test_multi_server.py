@@ -5,17 +5,10 @@ import random
 
 import requests
 
-from conftest import assign, wait_http
+from conftest import assign, http_raw, wait_http
 
 
-def raw(url, method, path, headers=None):
-    host, port = url.split("//")[1].split(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=30)
-    c.request(method, path, headers=headers or {})
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+raw = http_raw
 
 
 STABLE = ("content-type", "content-length", "content-range", "etag", "last-modified", "content-disposition",
