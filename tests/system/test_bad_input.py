@@ -163,3 +163,48 @@ def test_corrupt_dat_tail_makes_the_volume_read_only_like_go(go_dataset, tmp_pat
         assert digest_dir(dirs["kelp"]) == before
     finally:
         c.stop_all()
+
+
+def test_hostile_numbers_in_queries_answer_like_go(pair):
+    """Negative, huge and non-numeric query numbers: the same status (and JSON
+    error or not) from both servers, and the same bytes stored."""
+    go, kelp, kelp_dir, blobs = pair
+    fid, vid, key, cookie = fid_parts(blobs)
+    writes = ["ts=-1", "ts=99999999999999999999999", "ts=abc", "ttl=-5m", "ttl=99999999999y", "ttl=3x",
+              "ttl=0", "fsync=maybe", "cm=2", "dl=-1"]
+    reads = ["readDeleted=banana", "dl=-1", "width=-99999999999999999999&height=1", "cm=-1",
+             "crop_x1=-1&crop_x2=99999999999999999999", "width=99999999999999999999"]
+    for i, q in enumerate(writes):
+        path = f"/{vid},{0x7790 + i:x}{cookie}?{q}"
+        answers = []
+        for server in (go, kelp):
+            r = requests.post(server.url + path, files={"file": ("n.txt", b"numbers " * 8)}, timeout=10)
+            is_json = r.headers.get("Content-Type", "").startswith("application/json")
+            answers.append((r.status_code, is_json and "error" in r.json()))
+        assert answers[0] == answers[1], (q, answers)
+        if answers[0][0] == 201:
+            got = [requests.get(server.url + path.split("?")[0], timeout=10) for server in (go, kelp)]
+            assert got[0].content == got[1].content, q
+            assert got[0].headers.get("Last-Modified") == got[1].headers.get("Last-Modified"), q
+    for q in reads:
+        g = requests.get(f"{go.url}/{fid}?{q}", timeout=10)
+        k = requests.get(f"{kelp.url}/{fid}?{q}", timeout=10)
+        assert (g.status_code, g.content) == (k.status_code, k.content), q
+    assert kelp.alive(), kelp.tail()
+
+
+def test_gzip_bomb_upload_is_refused_and_nothing_is_stored(pair):
+    """A gzip body that inflates past 4x the file size limit + 64 MB is refused
+    (Go counts it all and stores it); the worker stays up."""
+    import gzip
+    go, kelp, kelp_dir, blobs = pair
+    fid, vid, key, cookie = fid_parts(blobs)
+    bomb = gzip.compress(b"\0" * (80 << 20), compresslevel=9)
+    assert len(bomb) < (1 << 20)  # within -fileSizeLimitMB=1 as sent
+    before = digest_dir(kelp_dir)
+    r = requests.put(f"{kelp.url}/{vid},7799{cookie}", data=bomb, timeout=60,
+                     headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and "inflates to more than" in r.json()["error"], r.text
+    assert digest_dir(kelp_dir) == before
+    assert kelp.alive(), kelp.tail()
+    assert requests.get(f"{kelp.url}/{fid}", timeout=10).content == blobs[fid][1]
