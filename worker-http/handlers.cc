@@ -55,6 +55,10 @@ std::string Etag(uint32_t crc) {
   return b;
 }
 
+
+}  // namespace
+
+
 void Decorate(bool cors, http::Response* resp) {
   resp->headers.insert(resp->headers.begin(), {"Server", "SeaweedFS Volume " + ServerVersion()});
   // A handler may have set its own (a proxied answer keeps the peer's).
@@ -64,9 +68,6 @@ void Decorate(bool cors, http::Response* resp) {
     resp->Set("Access-Control-Allow-Credentials", "true");
   }
 }
-
-}  // namespace
-
 
 http::Response Empty(int status) {
   http::Response r;
@@ -131,7 +132,10 @@ Handlers::Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* vol
       locator_(&client_, [this] { return CurrentMaster(); }), gauges_(gauges),
       limits_(loop, gauges, gauge_slot,
               InflightLimits::Config{config.concurrent_upload_limit_bytes, config.concurrent_download_limit_bytes,
-                                     config.inflight_upload_timeout_s, config.inflight_download_timeout_s}) {}
+                                     config.inflight_upload_timeout_s, config.inflight_download_timeout_s}) {
+  icon_png_ = IconPng(50);
+  icon_ico_ = IconIco(IconPng(32), 32);
+}
 
 http::Respond Handlers::Measured(const http::Request& r, http::Respond respond) {
   // Replies may arrive after the connection (and `r`) are gone: capture values only.
@@ -167,6 +171,7 @@ void Handlers::Handle(http::Request& r, http::Respond respond) {
     if (ui) return Ui(r, decorated);
     return Healthz(r, decorated);
   }
+  if (ServeStatic(r, respond)) return;
   auto measured = Measured(r, std::move(respond));
   if (r.method == "GET" || r.method == "HEAD") return ReadLimited(r, measured);
   if (r.method == "POST" || r.method == "PUT") return Write(r, measured);
@@ -181,6 +186,7 @@ void Handlers::Handle(http::Request& r, http::Respond respond) {
 }
 
 void Handlers::HandlePublic(http::Request& r, http::Respond respond) {
+  if (ServeStatic(r, respond)) return;
   auto measured = Measured(r, std::move(respond));
   if (r.method == "GET" || r.method == "HEAD") return ReadLimited(r, measured);
   http::Response resp;

@@ -78,6 +78,8 @@ class Handlers {
   void Delete(http::Request& r, http::Respond respond);
   void Status(http::Request& r, http::Respond respond);
   void Ui(http::Request& r, http::Respond respond);  // handlers_ui.cc
+  // /favicon.ico and /seaweedfsstatic/seaweed50x50.png: kelp's own icon (handlers_ui.cc).
+  bool ServeStatic(const http::Request& r, const http::Respond& respond);
   // handlers_images.cc: serves `data` cropped/resized as asked (the original when that fails).
   void ServeImage(std::shared_ptr<const http::Request> r, http::Response resp, std::string mtype, std::string data,
                   std::string ext, ImageRequest request, http::Respond respond);
@@ -96,6 +98,7 @@ class Handlers {
   VolumeLocator locator_;
   ipc::SharedGauges* gauges_;
   InflightLimits limits_;
+  std::string icon_png_, icon_ico_;  // drawn once, at start-up
   bool draining_ = false;
 };
 
@@ -104,7 +107,8 @@ class Handlers {
 http::ClientRequest ReplicaUpload(const std::string& path, const NeedleFields& f, const ParsedUpload& u, bool fsync,
                                   const std::string& url, std::shared_ptr<const void> data_owner);
 
-// Common response decorations (Server header, CORS) and JSON bodies.
+// Common response decorations (Server header, request id, CORS) and JSON bodies.
+void Decorate(bool cors, http::Response* resp);
 bool WantsPretty(const http::Request& r);
 http::Response JsonResponse(const http::Request& r, int status, std::string json);
 http::Response JsonResponse(bool pretty, int status, std::string json);

@@ -48,4 +48,27 @@ void Handlers::Ui(http::Request& r, http::Respond respond) {
   respond(std::move(resp));
 }
 
+bool Handlers::ServeStatic(const http::Request& r, const http::Respond& respond) {
+  const std::string* body = nullptr;
+  const char* type = nullptr;
+  if (r.path == "/favicon.ico") {
+    body = &icon_ico_;
+    type = "image/x-icon";
+  } else if (r.path == "/seaweedfsstatic/seaweed50x50.png") {
+    body = &icon_png_;
+    type = "image/png";
+  } else {
+    return false;
+  }
+  if (r.method != "GET" && r.method != "HEAD") return false;
+  http::Response resp;
+  resp.Set("Content-Type", type);
+  resp.Set("Content-Length", std::to_string(body->size()));
+  if (r.method == "HEAD") resp.head_only = true;
+  else resp.body = *body;
+  Decorate(r.Header("origin") != nullptr, &resp);
+  respond(std::move(resp));
+  return true;
+}
+
 }  // namespace kelp

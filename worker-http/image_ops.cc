@@ -196,6 +196,64 @@ std::optional<std::string> TransformImage(std::string_view data, const std::stri
   return Encode(img, ext);
 }
 
+std::string IconPng(int side) {
+  // A kelp-green disc on a transparent square: alpha = (x-c)^2 + (y-c)^2 <= c^2.
+  // Each step's output is taken only after the operation has run.
+  auto run = [](auto&& op) {
+    VipsImage* out = nullptr;
+    if (op(&out) != 0) {
+      vips_error_clear();
+      return ImageRef();
+    }
+    return ImageRef(out);
+  };
+  const double c = (side - 1) / 2.0;
+  const double ones[3] = {1, 1, 1}, shift[2] = {-c, -c}, green[3] = {46, 139, 87};
+  ImageRef xyz = run([&](VipsImage** o) { return vips_xyz(o, side, side, NULL); });
+  if (!xyz.im) return "";
+  ImageRef centred = run([&](VipsImage** o) { return vips_linear(xyz.im, o, ones, shift, 2, NULL); });
+  if (!centred.im) return "";
+  ImageRef squared = run([&](VipsImage** o) { return vips_multiply(centred.im, centred.im, o, NULL); });
+  if (!squared.im) return "";
+  ImageRef xs = run([&](VipsImage** o) { return vips_extract_band(squared.im, o, 0, NULL); });
+  ImageRef ys = run([&](VipsImage** o) { return vips_extract_band(squared.im, o, 1, NULL); });
+  if (!xs.im || !ys.im) return "";
+  ImageRef distance = run([&](VipsImage** o) { return vips_add(xs.im, ys.im, o, NULL); });
+  if (!distance.im) return "";
+  ImageRef alpha = run([&](VipsImage** o) {
+    return vips_relational_const1(distance.im, o, VIPS_OPERATION_RELATIONAL_LESSEQ, c * c, NULL);
+  });
+  ImageRef black = run([&](VipsImage** o) { return vips_black(o, side, side, "bands", 3, NULL); });
+  if (!alpha.im || !black.im) return "";
+  ImageRef colour = run([&](VipsImage** o) { return vips_linear(black.im, o, ones, green, 3, "uchar", TRUE, NULL); });
+  if (!colour.im) return "";
+  ImageRef rgba = run([&](VipsImage** o) { return vips_bandjoin2(colour.im, alpha.im, o, NULL); });
+  if (!rgba.im) return "";
+  ImageRef srgb = run([&](VipsImage** o) { return vips_copy(rgba.im, o, "interpretation", VIPS_INTERPRETATION_sRGB, NULL); });
+  if (!srgb.im) return "";
+  auto png = Encode(srgb, ".png");
+  return png ? *png : "";
+}
+
+std::string IconIco(const std::string& png, int side) {
+  // ICONDIR + one ICONDIRENTRY pointing at a PNG image (allowed since Vista).
+  std::string ico;
+  auto u16 = [&](uint16_t v) { ico.push_back(char(v & 0xff)); ico.push_back(char(v >> 8)); };
+  auto u32 = [&](uint32_t v) { u16(uint16_t(v & 0xffff)); u16(uint16_t(v >> 16)); };
+  u16(0);
+  u16(1);
+  u16(1);
+  ico.push_back(char(side >= 256 ? 0 : side));
+  ico.push_back(char(side >= 256 ? 0 : side));
+  ico.push_back(0);  // no palette
+  ico.push_back(0);
+  u16(1);   // colour planes
+  u16(32);  // bits per pixel
+  u32(uint32_t(png.size()));
+  u32(6 + 16);
+  return ico + png;
+}
+
 std::optional<std::string> FixJpegOrientation(std::string_view data) {
   ImageRef img = Load(data);
   if (!Sane(img)) return std::nullopt;

@@ -42,6 +42,11 @@ std::optional<std::string> TransformImage(std::string_view data, const std::stri
 // The JPEG turned by its EXIF orientation; nullopt when there is nothing to do.
 std::optional<std::string> FixJpegOrientation(std::string_view data);
 
+// kelp's own icon, drawn at start-up: a square PNG of `side` pixels, and the
+// same wrapped in an ICO container (for /favicon.ico).
+std::string IconPng(int side);
+std::string IconIco(const std::string& png, int side);
+
 // Go's strconv.Atoi as the handlers use it: the error ignored (0 for junk,
 // the clamped value on overflow).
 int64_t GoAtoiIgnoringError(std::string_view s);

@@ -48,6 +48,8 @@ def test_public_port_serves_reads_only_like_go(cluster, tmp_path):
         assert (k[0], kept(k[1]), k[2]) == (g[0], kept(g[1]), g[2]), method
     for path in ("/status", "/healthz", "/ui/index.html"):
         assert raw(kp, "GET", path)[0] == raw(gp, "GET", path)[0] == 400, path
+    for path in ("/favicon.ico", "/seaweedfsstatic/seaweed50x50.png"):
+        assert raw(kp, "GET", path)[0] == raw(gp, "GET", path)[0] == 200, path
     # Nothing was written or deleted through the public port.
     assert raw(kelp.port, "GET", "/" + fids[kp])[2] == b"public bytes"
     # The advertised public URL is the public port.
@@ -64,6 +66,15 @@ def test_ui_page(cluster, tmp_path):
     st, h, body = raw(kelp.port, "GET", "/ui/index.html")
     assert st == 200 and h["content-type"] == "text/html; charset=utf-8"
     assert b"<td>" + fid.split(",")[0].encode() + b"</td>" in body
+    # kelp's own icon where Go serves its static files.
+    import io
+    from PIL import Image
+    st, h, body = raw(kelp.port, "GET", "/favicon.ico")
+    assert st == 200 and h["content-type"] == "image/x-icon"
+    assert Image.open(io.BytesIO(body)).size == (32, 32)
+    st, h, body = raw(kelp.port, "GET", "/seaweedfsstatic/seaweed50x50.png")
+    assert st == 200 and h["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(body)).size == (50, 50)
 
 
 def metrics(port):

@@ -54,3 +54,17 @@ TEST_CASE("images: what is not an image is served as stored") {
   CHECK_FALSE(TransformImage("not an image at all", ".png", q).has_value());
   CHECK_FALSE(FixJpegOrientation("not a jpeg").has_value());
 }
+
+TEST_CASE("images: kelp's icon is a PNG of the asked size, and an ICO around it") {
+  REQUIRE(InitImages());
+  const std::string png = IconPng(50);
+  REQUIRE(png.size() > 8);
+  CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+  // IHDR: width and height, big-endian, at bytes 16..23.
+  CHECK(static_cast<unsigned char>(png[19]) == 50);
+  CHECK(static_cast<unsigned char>(png[23]) == 50);
+  const std::string ico = IconIco(png, 50);
+  CHECK(ico.size() == png.size() + 22);
+  CHECK(ico.compare(0, 6, std::string("\0\0\1\0\1\0", 6)) == 0);
+  CHECK(ico.substr(22) == png);
+}
