@@ -187,8 +187,10 @@ def test_hostile_numbers_in_queries_answer_like_go(pair):
             assert got[0].content == got[1].content, q
             # The same write time (a ts Go ignores means "now": the two writes may straddle a second).
             from email.utils import parsedate_to_datetime
-            stamps = [parsedate_to_datetime(g.headers["Last-Modified"]).timestamp() for g in got]
-            assert abs(stamps[0] - stamps[1]) <= 2, (q, stamps)
+            marks = [g.headers.get("Last-Modified") for g in got]
+            if marks[0] != marks[1]:
+                stamps = [parsedate_to_datetime(m).timestamp() for m in marks]
+                assert abs(stamps[0] - stamps[1]) <= 2, (q, marks)
     for q in reads:
         g = requests.get(f"{go.url}/{fid}?{q}", timeout=10)
         k = requests.get(f"{kelp.url}/{fid}?{q}", timeout=10)
