@@ -37,6 +37,12 @@ Result<NeedleIdCookie> ParseNeedleIdCookie(std::string_view s) {
   return r;
 }
 
+Result<FileIdParts> SplitFileId(std::string_view fid) {
+  const size_t comma = fid.find(',');
+  if (comma == std::string_view::npos || comma == 0) return Status::Invalid("Wrong fid format.");
+  return FileIdParts{fid.substr(0, comma), fid.substr(comma + 1)};
+}
+
 Result<VolumeId> ParseVolumeId(std::string_view s) {
   // Go parses a 64-bit number and keeps its low 32 bits.
   uint64_t v = 0;

@@ -22,6 +22,13 @@ Result<NeedleIdCookie> ParseNeedleIdCookie(std::string_view key_cookie);
 // the id (a delta that would overflow the id is refused).
 Result<NeedleIdCookie> ParseFidWithDelta(std::string_view fid);
 
+// Go's operation.ParseFileId: "<vid>,<key>" split at the first comma; a
+// missing or leading comma is "Wrong fid format.". Neither part is checked.
+struct FileIdParts {
+  std::string_view vid, key;
+};
+Result<FileIdParts> SplitFileId(std::string_view fid);
+
 // Go's NewVolumeId: strconv.ParseUint(s, 10, 64), truncated to 32 bits.
 Result<VolumeId> ParseVolumeId(std::string_view s);
 

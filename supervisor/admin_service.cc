@@ -374,14 +374,14 @@ grpc::Status AdminService::BatchDelete(const volume_server_pb::BatchDeleteReques
       r->set_status(status);
       r->set_error(error);
     };
-    const size_t comma = fid.find(',');
-    if (comma == std::string::npos || comma == 0) {
-      fail(400, "Wrong fid format.");
+    auto split = SplitFileId(fid);
+    if (!split.ok()) {
+      fail(400, split.status().message());
       continue;
     }
-    const std::string key = fid.substr(comma + 1);
+    const std::string_view key = split.value().key;
     // Go ignores a bad volume id here; it becomes volume 0.
-    auto vid_parsed = ParseVolumeId(fid.substr(0, comma));
+    auto vid_parsed = ParseVolumeId(split.value().vid);
     const VolumeId vid = vid_parsed.ok() ? vid_parsed.value() : 0;
     // Go parses the key alone when skipping the cookie check, else with Needle.ParsePath.
     auto parsed = req.skip_cookie_check() ? ParseNeedleIdCookie(key) : ParseFidWithDelta(key);

@@ -131,6 +131,16 @@ class DataStream : public http::BodySource {
 
 }  // namespace
 
+Status CopyBlobData(int fd, const StoredBlob& blob, uint64_t limit, std::string* out) {
+  if (!blob.streamed) {
+    out->assign(blob.needle.data);
+    return Status::Ok();
+  }
+  if (blob.data_size > limit) return Status::TooLarge("needle data of " + std::to_string(blob.data_size) + " bytes");
+  out->resize(blob.data_size);
+  return PreadFull(fd, out->data(), out->size(), off_t(blob.data_offset));
+}
+
 std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& b, uint64_t offset, uint64_t length, size_t chunk) {
   const bool whole = offset == 0 && length == b.data_size;
   return std::make_unique<DataStream>(fd, b.data_offset + offset, length, whole, b.needle.checksum, chunk);

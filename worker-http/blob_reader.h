@@ -27,6 +27,10 @@ enum class ReadOutcome { kOk, kNotFound, kDeleted, kError };
 // reads a deleted needle's last version, as Go's readDeleted=true does.
 ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, StoredBlob* out, std::string* error);
 
+// The whole data of a blob as stored, copied out (read from the .dat when the
+// blob was streamed); refused when more than `limit` bytes.
+Status CopyBlobData(int fd, const StoredBlob& blob, uint64_t limit, std::string* out);
+
 // Streams [offset, offset+length) of a blob's data; verifies the CRC when the
 // whole data is streamed.
 std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& blob, uint64_t offset, uint64_t length, size_t chunk);

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "common/file_id.h"
+#include "worker-http/peer_queue.h"
 
 namespace kelp {
 
@@ -15,9 +16,8 @@ struct ChunkedSource::State : std::enable_shared_from_this<State> {
   size_t piece = 0;               // the piece being fetched
   int64_t piece_left = 0;         // its bytes still to come
   std::shared_ptr<http::ClientExchange> exchange;
-  std::deque<std::string> queue;  // fetched, not yet taken by the server
-  size_t queued = 0;
-  bool started = false, ended = false, failed = false, paused = false, gone = false;
+  PeerQueue queue;  // fetched, not yet taken by the server
+  bool started = false, ended = false, failed = false, gone = false;
   std::function<void(Status)> first;
   std::function<void()> wake;
 
@@ -56,10 +56,10 @@ void ChunkedSource::State::Fetch(size_t index) {
   const ChunkPiece& p = pieces[index];
   const ChunkInfo& c = chunks[p.chunk];
   piece_left = p.length;
-  const size_t comma = c.fid.find(',');
-  if (comma == std::string::npos || c.fid.find(',', comma + 1) != std::string::npos) return Fail("Invalid fileId " + c.fid);
-  auto vid = ParseVolumeId(c.fid.substr(0, comma));
-  if (!vid.ok()) return Fail("Invalid fileId " + c.fid);
+  // Go's LookupFileId: exactly two comma-separated parts.
+  auto split = SplitFileId(c.fid);
+  auto vid = split.ok() ? ParseVolumeId(split.value().vid) : Result<VolumeId>(split.status());
+  if (!vid.ok() || split.value().key.find(',') != std::string_view::npos) return Fail("Invalid fileId " + c.fid);
   auto self = shared_from_this();
   fetcher.locator->Lookup(vid.value(), [self, index](Status s, const std::vector<VolumeLocation>& found) {
     State& st = *self;
@@ -93,18 +93,13 @@ void ChunkedSource::State::Fetch(size_t index) {
       State& st = *self;
       if (st.failed || st.gone || st.piece != index) return;
       const size_t take = size_t(std::min<int64_t>(int64_t(n), st.piece_left));
-      if (take > 0) {
-        st.queue.emplace_back(d, take);
-        st.queued += take;
-        st.piece_left -= int64_t(take);
-      }
+      st.piece_left -= int64_t(take);
+      // A finished piece's exchange is not paused: it is cancelled right after.
+      st.queue.Push(d, take, st.piece_left > 0 ? st.exchange.get() : nullptr);
       if (st.piece_left == 0) {
         // A whole chunk answered where a prefix was wanted: the rest is not needed.
         if (st.exchange) st.exchange->Cancel();
         st.Fetch(index + 1);
-      } else if (st.queued > kHighWater && !st.paused && st.exchange) {
-        st.paused = true;
-        st.exchange->Pause();
       }
       st.Wake();
     };
@@ -115,20 +110,18 @@ void ChunkedSource::State::Fetch(size_t index) {
       if (st.piece_left > 0) return st.Fail("chunk " + url + " is shorter than its manifest says");
       st.Fetch(index + 1);
     };
-    st.paused = false;
+    st.queue.ForgetPause();
     st.exchange = st.fetcher.client->Stream(std::move(req), std::move(h));
   });
 }
 
 ChunkedSource::ChunkedSource(ChunkFetcher fetcher, std::vector<ChunkInfo> chunks, int64_t start, int64_t length)
-    : state_(std::make_shared<State>()), length_(length) {
+    : state_(std::make_shared<State>()), length_(0) {
   state_->fetcher = std::move(fetcher);
   state_->pieces = PiecesFor(chunks, start, length);
   state_->chunks = std::move(chunks);
-  int64_t covered = 0;
-  for (const ChunkPiece& p : state_->pieces) covered += p.length;
-  // The span is within the manifest's chunks: the caller checked it against TotalSize().
-  length_ = covered;
+  // The body is what the chunks cover of the span.
+  for (const ChunkPiece& p : state_->pieces) length_ += p.length;
 }
 
 ChunkedSource::~ChunkedSource() {
@@ -147,16 +140,7 @@ void ChunkedSource::Start(std::function<void(Status)> first) {
 
 bool ChunkedSource::Next(std::string* chunk) {
   if (!state_->started) Start(nullptr);
-  State& st = *state_;
-  if (st.queue.empty()) return false;
-  *chunk = std::move(st.queue.front());
-  st.queue.pop_front();
-  st.queued -= chunk->size();
-  if (st.paused && st.queued <= kHighWater / 2 && st.exchange) {
-    st.paused = false;
-    st.exchange->Resume();
-  }
-  return true;
+  return state_->queue.Pop(chunk, state_->exchange.get());
 }
 
 bool ChunkedSource::Failed() const { return state_->failed; }

@@ -1,8 +1,8 @@
 // The body of a chunk-manifest read: the chunks (needles on any volume server)
 // fetched one after the other over HTTP and streamed as one body. Only the
 // parts of chunks inside the requested span are asked for (with a Range when a
-// chunk is cut). While more than kHighWater bytes wait for the client, reading
-// from the chunk's server pauses, so memory per read stays bounded.
+// chunk is cut). Fetched bytes wait in a PeerQueue, so memory per read stays
+// bounded.
 #pragma once
 #include <deque>
 #include <functional>
@@ -27,8 +27,6 @@ struct ChunkFetcher {
 
 class ChunkedSource : public http::BodySource {
  public:
-  static constexpr size_t kHighWater = 1 << 20;
-
   ChunkedSource(ChunkFetcher fetcher, std::vector<ChunkInfo> chunks, int64_t start, int64_t length);
   ~ChunkedSource() override;
 

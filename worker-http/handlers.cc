@@ -22,6 +22,7 @@
 #include "worker-http/fid_path.h"
 #include "worker-http/gzip.h"
 #include "worker-http/json_writer.h"
+#include "worker-http/off_loop.h"
 #include "worker-http/range_response.h"
 #include "worker-http/read_headers.h"
 #include "worker-http/request_id.h"
@@ -132,20 +133,19 @@ Handlers::Handlers(uv_loop_t* loop, const ServerConfig& config, VolumeTable* vol
       locator_(&client_, [this] { return CurrentMaster(); }), gauges_(gauges),
       limits_(loop, gauges, gauge_slot,
               InflightLimits::Config{config.concurrent_upload_limit_bytes, config.concurrent_download_limit_bytes,
-                                     config.inflight_upload_timeout_s, config.inflight_download_timeout_s}) {
-  icon_png_ = IconPng(50);
-  icon_ico_ = IconIco(IconPng(32), 32);
+                                     config.inflight_upload_timeout_s, config.inflight_download_timeout_s}) {}
+
+http::Respond Decorated(const http::Request& r, http::Respond respond) {
+  // Replies may arrive after the connection (and `r`) are gone: capture values only.
+  return [cors = r.Header("origin") != nullptr, respond = std::move(respond)](http::Response resp) {
+    Decorate(cors, &resp);
+    respond(std::move(resp));
+  };
 }
 
 http::Respond Handlers::Measured(const http::Request& r, http::Respond respond) {
-  // Replies may arrive after the connection (and `r`) are gone: capture values only.
+  if (!gauges_) return Decorated(r, std::move(respond));
   const bool cors = r.Header("origin") != nullptr;
-  if (!gauges_) {
-    return [cors, respond = std::move(respond)](http::Response resp) {
-      Decorate(cors, &resp);
-      respond(std::move(resp));
-    };
-  }
   const ipc::RequestKind kind = ipc::RequestKindOf(r.method.c_str());
   std::atomic<int64_t>* in_flight = &gauges_->in_flight[size_t(kind)][size_t(limits_.slot())];
   in_flight->fetch_add(1, std::memory_order_relaxed);
@@ -163,10 +163,7 @@ void Handlers::Handle(http::Request& r, http::Respond respond) {
   // Go routes /ui/index.html only when writes are not JWT-protected.
   const bool ui = r.path == "/ui/index.html" && config_.security.jwt_write_key.empty();
   if (r.path == "/status" || r.path == "/healthz" || r.path == "/readyz" || ui) {
-    auto decorated = [cors = r.Header("origin") != nullptr, respond](http::Response resp) {
-      Decorate(cors, &resp);
-      respond(std::move(resp));
-    };
+    auto decorated = Decorated(r, std::move(respond));
     if (r.path == "/status") return Status(r, decorated);
     if (ui) return Ui(r, decorated);
     return Healthz(r, decorated);
@@ -208,13 +205,14 @@ http::Admission Handlers::UploadAdmission() {
     if (const std::string* cl = head.Header("content-length")) length = std::strtoll(cl->c_str(), nullptr, 10);
     const bool cors = head.Header("origin") != nullptr;
     const bool pretty = WantsPretty(head);
-    limits_.WaitForUpload([this, length, cors, pretty, decide = std::move(decide)](bool admitted) {
+    const ipc::RequestKind kind = ipc::RequestKindOf(head.method.c_str());
+    limits_.WaitForUpload([this, length, cors, pretty, kind, decide = std::move(decide)](bool admitted) {
       if (admitted) return decide(limits_.HoldUpload(length), nullptr);
       auto refusal = std::make_unique<http::Response>(JsonError(
           pretty, 429, "reject because inflight upload data " + std::to_string(limits_.UploadBytes()) + " > " +
                            std::to_string(limits_.upload_limit()) + ", and wait timeout"));
       Decorate(cors, refusal.get());
-      if (gauges_) gauges_->CountRequest(ipc::RequestKind::kPost, 429, 0);
+      if (gauges_) gauges_->CountRequest(kind, 429, 0);
       decide(nullptr, std::move(refusal));
     });
   };
@@ -341,12 +339,8 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   }
   if (image.Any()) {
     std::string whole;
-    if (blob.streamed) {
-      whole.resize(blob.data_size);
-      if (!PreadFull(v->dat_fd, whole.data(), whole.size(), off_t(blob.data_offset)).ok()) return respond(Empty(500));
-    } else {
-      whole.assign(data);
-    }
+    if (decompressed) whole = std::move(inflated);
+    else if (!CopyBlobData(v->dat_fd, blob, ~uint64_t(0), &whole).ok()) return respond(Empty(500));
     return ServeImage(std::make_shared<const http::Request>(r), std::move(resp), mtype, std::move(whole), lower_ext, image,
                       std::move(respond));
   }
@@ -372,12 +366,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
       body->AddLiteral(plan.framing.tail);
       resp.stream = std::move(body);
     } else {
-      resp.body.reserve(size_t(plan.framing.ContentLength(ranges)));
-      for (size_t i = 0; i < ranges.size(); ++i) {
-        resp.body += plan.framing.heads[i];
-        if (ranges[i].length > 0) resp.body.append(data.substr(size_t(ranges[i].start), size_t(ranges[i].length)));
-      }
-      resp.body += plan.framing.tail;
+      FillRangeBody(plan, data, &resp);
     }
     return respond(std::move(resp));
   }
@@ -392,7 +381,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
     resp.body_length = size_t(len);
     resp.buffer = std::move(blob.record);
   } else {
-    resp.body = inflated.substr(size_t(start), size_t(len));
+    FillRangeBody(plan, inflated, &resp);
   }
   respond(std::move(resp));
 }
@@ -428,60 +417,38 @@ void Handlers::Write(http::Request& r, http::Respond respond) {
   w->fields = NeedleFieldsFor(w->upload, fid.value().id, fid.value().cookie, NowSeconds(), &w->pairs_json);
   if (config_.fix_jpg_orientation && IsJpegUpload(w->upload) && !w->upload.gzipped) {
     // Go turns JPEGs upright by their EXIF orientation before storing them.
-    struct Job {
-      uv_work_t work{};
-      std::shared_ptr<PendingWrite> w;
-      std::optional<std::string> fixed;
-      std::function<void()> done;
-    };
-    auto* job = new Job;
-    job->w = w;
-    job->work.data = job;
+    auto fixed = std::make_shared<std::optional<std::string>>();
     auto request = std::make_shared<http::Request>(r);  // its body now lives in `w`
-    job->done = [this, job, request, w, volume = vid.value(), jwt, respond] {
-      if (job->fixed) {
-        w->fixed = std::move(*job->fixed);
-        w->fields.data = w->fixed;
-      }
-      const VolumeView* v = volumes_->Find(volume);
-      if (!v) return respond(JsonError(*request, 500, "volume " + std::to_string(volume) + " not found"));
-      WriteNeedle(*request, *v, w, jwt, respond);
-    };
-    const int rc = uv_queue_work(
-        loop_, &job->work,
-        [](uv_work_t* work) {
-          auto* j = static_cast<Job*>(work->data);
-          j->fixed = FixJpegOrientation(j->w->fields.data);
-        },
-        [](uv_work_t* work, int) {
-          std::unique_ptr<Job> j(static_cast<Job*>(work->data));
-          j->done();
+    return RunOffLoop(
+        loop_, [w, fixed] { *fixed = FixJpegOrientation(w->fields.data); },
+        [this, fixed, request, w, volume = vid.value(), jwt, respond] {
+          if (*fixed) {
+            w->fixed = std::move(**fixed);
+            w->fields.data = w->fixed;
+          }
+          const VolumeView* v = volumes_->Find(volume);
+          if (!v) return respond(JsonError(*request, 500, "volume " + std::to_string(volume) + " not found"));
+          WriteNeedle(*request, *v, w, jwt, respond);
         });
-    if (rc != 0) {
-      std::unique_ptr<Job> j(job);
-      j->done();
-    }
-    return;
   }
   WriteNeedle(r, *v, w, jwt, std::move(respond));
 }
 
-void Handlers::WriteNeedle(http::Request& r, const VolumeView& volume_view, std::shared_ptr<PendingWrite> w,
+void Handlers::WriteNeedle(http::Request& r, const VolumeView& v, std::shared_ptr<PendingWrite> w,
                            const std::string& jwt, http::Respond respond) {
-  const VolumeView* v = &volume_view;
   const uint32_t crc = Crc32c(w->fields.data.data(), w->fields.data.size());
   const std::string etag = Etag(crc);
 
   // Re-uploading identical content is not written again, as in Go (replicas still get it).
   StoredBlob old;
   std::string error;
-  const bool unchanged = ReadBlob(*v, w->fields.id, false, &old, &error) == ReadOutcome::kOk && !old.streamed &&
+  const bool unchanged = ReadBlob(v, w->fields.id, false, &old, &error) == ReadOutcome::kOk && !old.streamed &&
                          old.needle.header.cookie == w->fields.cookie && old.needle.checksum == crc &&
                          old.needle.data == w->fields.data;
 
   const bool fsync = r.Query("fsync") == "true";
   const bool pretty = WantsPretty(r);
-  const VolumeId volume = v->id;
+  const VolumeId volume = v.id;
   const std::string path = r.url.substr(0, r.url.find('?'));
   auto answer = [=](kelp::Status st) {
     if (!st.ok()) return respond(JsonError(pretty, 500, st.message()));
@@ -503,7 +470,7 @@ void Handlers::WriteNeedle(http::Request& r, const VolumeView& volume_view, std:
     resp.headers.insert(resp.headers.begin() + 1, {"Content-MD5", u.content_md5});
     respond(std::move(resp));
   };
-  FindReplicas(volume, *v, r, [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
+  FindReplicas(volume, v, r.Query("type") == "replicate", [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
     if (!st.ok()) return answer(st);
     auto replicate = [=, this, remotes = std::move(remotes)]() {
       SendToReplicas(remotes, [&](const VolumeLocation& loc) {
@@ -546,11 +513,12 @@ void Handlers::Delete(http::Request& r, http::Respond respond) {
   const NeedleIdCookie idc = fid.value();
   const std::string path = r.url.substr(0, r.url.find('?'));
   auto fail = [=](const kelp::Status& st) { respond(JsonError(pretty, 500, "Deletion Failed: " + st.message())); };
-  auto request = std::make_shared<http::Request>(r);  // chunk deletes complete after `r` may be gone
+  const bool is_replica = r.Query("type") == "replicate";
+  // Runs after the chunk deletes of a manifest, when `r` may be gone.
   auto delete_needle = [=, this](int64_t reported) {
     const VolumeView* v = volumes_->Find(volume);
     if (!v) return fail(kelp::Status::NotFound("volume " + std::to_string(volume) + " is gone"));
-    FindReplicas(volume, *v, *request, [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
+    FindReplicas(volume, *v, is_replica, [=, this](kelp::Status st, std::vector<VolumeLocation> remotes) {
       if (!st.ok()) return fail(st);
       link_->Delete(volume, idc.id, idc.cookie, 0, [=, this](const MutationResult& res) {
         if (!res.status.ok()) return fail(res.status);

@@ -50,7 +50,8 @@ class Handlers {
   void ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts& parts, http::Respond respond,
                      bool force_proxy = false);
   // handlers_replicate.cc: the other holders of a replicated volume, and forwarding to them.
-  void FindReplicas(VolumeId vid, const VolumeView& v, const http::Request& r,
+  // `is_replica`: the request is itself a replica's copy (`type=replicate`), never forwarded.
+  void FindReplicas(VolumeId vid, const VolumeView& v, bool is_replica,
                     std::function<void(kelp::Status, std::vector<VolumeLocation>)> done);
   void SendToReplicas(const std::vector<VolumeLocation>& remotes,
                       const std::function<http::ClientRequest(const VolumeLocation&)>& make,
@@ -78,7 +79,8 @@ class Handlers {
   void Delete(http::Request& r, http::Respond respond);
   void Status(http::Request& r, http::Respond respond);
   void Ui(http::Request& r, http::Respond respond);  // handlers_ui.cc
-  // /favicon.ico and /seaweedfsstatic/seaweed50x50.png: kelp's own icon (handlers_ui.cc).
+  // /favicon.ico and /seaweedfsstatic/seaweed50x50.png: kelp's own icon, drawn
+  // on first request (tiny, so on the loop) (handlers_ui.cc).
   bool ServeStatic(const http::Request& r, const http::Respond& respond);
   // handlers_images.cc: serves `data` cropped/resized as asked (the original when that fails).
   void ServeImage(std::shared_ptr<const http::Request> r, http::Response resp, std::string mtype, std::string data,
@@ -98,7 +100,7 @@ class Handlers {
   VolumeLocator locator_;
   ipc::SharedGauges* gauges_;
   InflightLimits limits_;
-  std::string icon_png_, icon_ico_;  // drawn once, at start-up
+  std::string icon_png_, icon_ico_;  // drawn on first request
   bool draining_ = false;
 };
 
@@ -109,6 +111,8 @@ http::ClientRequest ReplicaUpload(const std::string& path, const NeedleFields& f
 
 // Common response decorations (Server header, request id, CORS) and JSON bodies.
 void Decorate(bool cors, http::Response* resp);
+// `respond`, decorating the answer for request `r`.
+http::Respond Decorated(const http::Request& r, http::Respond respond);
 bool WantsPretty(const http::Request& r);
 http::Response JsonResponse(const http::Request& r, int status, std::string json);
 http::Response JsonResponse(bool pretty, int status, std::string json);

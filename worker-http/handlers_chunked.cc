@@ -40,14 +40,9 @@ std::string ErrorOf(const http::ClientResponse& resp) {
 }  // namespace
 
 Result<ChunkManifest> Handlers::LoadManifest(const VolumeView& v, const StoredBlob& blob) const {
-  std::string whole;
-  std::string_view text = blob.needle.data;
-  if (blob.streamed) {
-    if (blob.data_size > uint64_t(config_.file_size_limit_bytes)) return Status::TooLarge("chunk manifest too large");
-    whole.resize(blob.data_size);
-    if (kelp::Status s = PreadFull(v.dat_fd, whole.data(), whole.size(), off_t(blob.data_offset)); !s.ok()) return s;
-    text = whole;
-  }
+  std::string stored;
+  if (kelp::Status s = CopyBlobData(v.dat_fd, blob, uint64_t(config_.file_size_limit_bytes), &stored); !s.ok()) return s;
+  std::string_view text = stored;
   std::string inflated;
   // Go keeps the stored bytes when they do not decompress.
   if (blob.needle.IsCompressed() && Gunzip(text, size_t(InflateLimit()), &inflated)) text = inflated;
@@ -110,14 +105,6 @@ void Handlers::DeleteChunks(const ChunkManifest& m, std::function<void(kelp::Sta
     std::string fid;
     VolumeId vid = 0;
   };
-  std::vector<Job> jobs;
-  for (const ChunkInfo& c : m.chunks) {
-    const size_t comma = c.fid.find(',');
-    if (comma == std::string::npos || comma == 0) return done(kelp::Status::Invalid("chunk delete " + c.fid + ": Wrong fid format."));
-    auto vid = ParseVolumeId(c.fid.substr(0, comma));
-    if (!vid.ok()) return done(kelp::Status::Invalid("chunk delete " + c.fid + ": " + vid.status().message()));
-    jobs.push_back(Job{c.fid, vid.value()});
-  }
   // Every holder of every chunk is told, a few requests at a time; a chunk
   // already gone counts as deleted. The first failure is the answer.
   struct Run {
@@ -127,7 +114,13 @@ void Handlers::DeleteChunks(const ChunkManifest& m, std::function<void(kelp::Sta
     std::function<void(kelp::Status)> done;
   };
   auto run = std::make_shared<Run>();
-  run->queue.assign(jobs.begin(), jobs.end());
+  for (const ChunkInfo& c : m.chunks) {
+    auto split = SplitFileId(c.fid);
+    auto vid = split.ok() ? ParseVolumeId(split.value().vid) : Result<VolumeId>(split.status());
+    if (!vid.ok()) return done(kelp::Status::Invalid("chunk delete " + c.fid + ": " + vid.status().message()));
+    run->queue.push_back(Job{c.fid, vid.value()});
+  }
+  if (run->queue.empty()) return done(kelp::Status::Ok());
   run->done = std::move(done);
   const std::string write_key = config_.security.jwt_write_key;
   auto pump = std::make_shared<std::function<void()>>();
@@ -172,10 +165,8 @@ void Handlers::DeleteChunks(const ChunkManifest& m, std::function<void(kelp::Sta
       });
     }
   };
-  // `pump` lives as long as a lookup or delete still refers to it.
-  auto keep = pump;
-  if (run->queue.empty()) return run->done(kelp::Status::Ok());
-  (*keep)();
+  // After this call `pump` lives on in the callbacks of the lookups and deletes it started.
+  (*pump)();
 }
 
 }  // namespace kelp

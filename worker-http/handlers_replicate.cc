@@ -22,10 +22,10 @@ std::string EscapeFileName(std::string_view name) {
 
 }  // namespace
 
-void Handlers::FindReplicas(VolumeId vid, const VolumeView& v, const http::Request& r,
+void Handlers::FindReplicas(VolumeId vid, const VolumeView& v, bool is_replica,
                             std::function<void(kelp::Status, std::vector<VolumeLocation>)> done) {
   const int copies = CopyCount(v.replica_placement);
-  if (r.Query("type") == "replicate" || copies == 1) return done(kelp::Status::Ok(), {});
+  if (is_replica || copies == 1) return done(kelp::Status::Ok(), {});
   const std::string self = config_.ip + ":" + std::to_string(config_.port);
   locator_.Lookup(vid, [this, vid, copies, self, done = std::move(done)](kelp::Status s, const std::vector<VolumeLocation>& found) {
     if (!s.ok()) return done(kelp::Status::Unavailable("replicating lookup failed for " + std::to_string(vid) + ": " + s.message()), {});

@@ -51,23 +51,23 @@ void Handlers::Ui(http::Request& r, http::Respond respond) {
 bool Handlers::ServeStatic(const http::Request& r, const http::Respond& respond) {
   const std::string* body = nullptr;
   const char* type = nullptr;
-  if (r.path == "/favicon.ico") {
+  const bool ico = r.path == "/favicon.ico";
+  if ((!ico && r.path != "/seaweedfsstatic/seaweed50x50.png") || (r.method != "GET" && r.method != "HEAD")) return false;
+  if (ico) {
+    if (icon_ico_.empty()) icon_ico_ = IconIco(IconPng(32), 32);
     body = &icon_ico_;
     type = "image/x-icon";
-  } else if (r.path == "/seaweedfsstatic/seaweed50x50.png") {
+  } else {
+    if (icon_png_.empty()) icon_png_ = IconPng(50);
     body = &icon_png_;
     type = "image/png";
-  } else {
-    return false;
   }
-  if (r.method != "GET" && r.method != "HEAD") return false;
   http::Response resp;
   resp.Set("Content-Type", type);
   resp.Set("Content-Length", std::to_string(body->size()));
   if (r.method == "HEAD") resp.head_only = true;
   else resp.body = *body;
-  Decorate(r.Header("origin") != nullptr, &resp);
-  respond(std::move(resp));
+  Decorated(r, respond)(std::move(resp));
   return true;
 }
 

@@ -141,10 +141,9 @@ int64_t GoAtoiIgnoringError(std::string_view s) {
 ImageRequest ImageRequestFor(const http::Request& r, const std::string& ext) {
   ImageRequest q;
   const bool raster = ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".gif";
-  if (raster || ext == ".webp") {
-    q.width = GoAtoiIgnoringError(r.Query("width"));
-    q.height = GoAtoiIgnoringError(r.Query("height"));
-  }
+  if ((!raster && ext != ".webp") || r.query.empty()) return q;
+  q.width = GoAtoiIgnoringError(r.Query("width"));
+  q.height = GoAtoiIgnoringError(r.Query("height"));
   q.mode = r.Query("mode");
   if (raster) {
     q.x1 = GoAtoiIgnoringError(r.Query("crop_x1"));

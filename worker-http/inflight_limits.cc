@@ -7,9 +7,7 @@ constexpr uint64_t kPollMs = 5;
 }
 
 InflightLimits::InflightLimits(uv_loop_t* loop, ipc::SharedGauges* gauges, int slot, Config config)
-    : loop_(loop), gauges_(gauges), slot_(slot % ipc::kMaxWorkers), config_(config) {
-  if (gauges_) gauges_->ResetSlot(slot_);
-}
+    : loop_(loop), gauges_(gauges), slot_(slot % ipc::kMaxWorkers), config_(config) {}
 
 InflightLimits::~InflightLimits() {
   if (timer_) {

@@ -16,13 +16,8 @@ ProxySource::~ProxySource() {
 
 std::function<void(const char*, size_t)> ProxySource::BodySink() {
   return [st = state_](const char* d, size_t n) {
-    st->queue.emplace_back(d, n);
-    st->queued += n;
+    st->queue.Push(d, n, st->exchange.get());
     st->received += n;
-    if (st->queued > kHighWater && st->exchange && !st->paused) {
-      st->paused = true;
-      st->exchange->Pause();
-    }
     st->Wake();
   };
 }
@@ -36,17 +31,6 @@ std::function<void(Status)> ProxySource::DoneSink() {
   };
 }
 
-bool ProxySource::Next(std::string* chunk) {
-  State& st = *state_;
-  if (st.queue.empty()) return false;
-  *chunk = std::move(st.queue.front());
-  st.queue.pop_front();
-  st.queued -= chunk->size();
-  if (st.paused && st.queued <= kHighWater / 2 && st.exchange) {
-    st.paused = false;
-    st.exchange->Resume();
-  }
-  return true;
-}
+bool ProxySource::Next(std::string* chunk) { return state_->queue.Pop(chunk, state_->exchange.get()); }
 
 }  // namespace kelp

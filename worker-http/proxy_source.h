@@ -1,20 +1,17 @@
-// A response body streamed from another server as it arrives. Reading from the
-// peer pauses while more than kHighWater bytes wait for the client, so a
-// proxied read holds at most about that much memory however large the blob.
+// A response body streamed from another server as it arrives, through a
+// PeerQueue (bounded memory however large the blob).
 #pragma once
-#include <deque>
 #include <memory>
 #include <string>
 
 #include "worker-http/http_client.h"
 #include "worker-http/http_types.h"
+#include "worker-http/peer_queue.h"
 
 namespace kelp {
 
 class ProxySource : public http::BodySource {
  public:
-  static constexpr size_t kHighWater = 1 << 20;
-
   explicit ProxySource(uint64_t length) : state_(std::make_shared<State>()) { state_->length = length; }
   ~ProxySource() override;
 
@@ -33,10 +30,9 @@ class ProxySource : public http::BodySource {
   // Shared with the exchange's callbacks, which may outlive this source.
   struct State {
     std::shared_ptr<http::ClientExchange> exchange;
-    std::deque<std::string> queue;
-    size_t queued = 0;
+    PeerQueue queue;
     uint64_t length = 0, received = 0;
-    bool ended = false, failed = false, paused = false;
+    bool ended = false, failed = false;
     std::function<void()> wake;
     void Wake();
   };

@@ -67,4 +67,17 @@ bool PlanRangeResponse(const http::Request& r, int64_t total, const std::string&
   return true;
 }
 
+void FillRangeBody(const RangePlan& plan, std::string_view data, http::Response* resp) {
+  if (!plan.multipart) {
+    if (plan.length > 0) resp->body.assign(data.substr(size_t(plan.start), size_t(plan.length)));
+    return;
+  }
+  resp->body.reserve(size_t(plan.framing.ContentLength(plan.ranges)));
+  for (size_t i = 0; i < plan.ranges.size(); ++i) {
+    resp->body += plan.framing.heads[i];
+    if (plan.ranges[i].length > 0) resp->body.append(data.substr(size_t(plan.ranges[i].start), size_t(plan.ranges[i].length)));
+  }
+  resp->body += plan.framing.tail;
+}
+
 }  // namespace kelp

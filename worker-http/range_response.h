@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "worker-http/byte_ranges.h"
@@ -22,6 +23,10 @@ struct RangePlan {
 // `resp` has become the error answer (416) and holds no body to fill.
 bool PlanRangeResponse(const http::Request& r, int64_t total, const std::string& mtype, http::Response* resp,
                        RangePlan* plan);
+
+// Fills `resp`'s body from bytes in memory as `plan` says: the multipart
+// framing around each range, or the one span.
+void FillRangeBody(const RangePlan& plan, std::string_view data, http::Response* resp);
 
 // Go's http.Error: the headers set so far stay, the body is a line of text.
 http::Response TextError(http::Response resp, int status, const std::string& message);

@@ -54,7 +54,7 @@ bool IsTrueParam(const std::string& v) {
 
 void SetPassthroughHeaders(const http::Request& r, const std::string& filename, http::Response* resp) {
   std::vector<std::string> seen;  // Go reads the first value of each parameter
-  for (const auto& [key, value] : r.QueryPairs()) {
+  for (const auto& [key, value] : r.query.empty() ? std::vector<std::pair<std::string, std::string>>{} : r.QueryPairs()) {
     const std::string lower = Lower(key);
     bool first = true;
     for (const auto& s : seen) first = first && s != key;
@@ -67,7 +67,8 @@ void SetPassthroughHeaders(const http::Request& r, const std::string& filename, 
     }
   }
   if (filename.empty() || resp->Has("Content-Disposition")) return;
-  resp->Set("Content-Disposition", ContentDisposition(IsTrueParam(r.Query("dl")) ? "attachment" : "inline", filename));
+  const bool attachment = !r.query.empty() && IsTrueParam(r.Query("dl"));
+  resp->Set("Content-Disposition", ContentDisposition(attachment ? "attachment" : "inline", filename));
 }
 
 }  // namespace kelp

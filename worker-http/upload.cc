@@ -11,6 +11,7 @@
 #include "worker-http/content_sniff.h"
 #include "worker-http/gzip.h"
 #include "worker-http/json_writer.h"
+#include "worker-http/read_headers.h"
 
 namespace kelp {
 namespace {
@@ -240,8 +241,7 @@ Result<ParsedUpload> ParseUpload(const http::Request& r, uint64_t size_limit, ui
     u.mime = content_type;
     u.gzipped = r.HeaderOr("content-encoding") == "gzip";
   }
-  const std::string cm = r.Query("cm");
-  u.chunk_manifest = cm == "1" || cm == "t" || cm == "T" || cm == "true" || cm == "TRUE" || cm == "True";
+  u.chunk_manifest = IsTrueParam(r.Query("cm"));
   if (!u.chunk_manifest) {
     const size_t dot = u.file_name.rfind('.');
     std::string mtype;
