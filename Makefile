@@ -4,11 +4,13 @@
 # Options:
 #   OFFSET_BYTES=4|5  .idx offset width (5 = Go's "large_disk" build, 8000GB volumes)
 #   SANITIZE=1        ASan + UBSan
+#   FAULTS=1          the supervisor arms storage faults from $KELP_FAULTS (test builds only)
 #   BUILD=dir         output directory
 
 OFFSET_BYTES ?= 4
 BUILD ?= build
 SANITIZE ?= 0
+FAULTS ?= 0
 CXX ?= g++
 CC ?= gcc
 
@@ -27,6 +29,9 @@ GRPC_LIBS := $(shell pkg-config --libs grpc++ protobuf 2>/dev/null)
 # libvips (image transforms), only where it is used; its headers are system headers.
 VIPS_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags vips 2>/dev/null))
 VIPS_LIBS := $(shell pkg-config --libs vips 2>/dev/null)
+ifeq ($(FAULTS),1)
+  CPPFLAGS += -DKELP_FAULT_INJECTION
+endif
 ifeq ($(SANITIZE),1)
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   CXXFLAGS += $(SANFLAGS) -O1
@@ -35,6 +40,8 @@ ifeq ($(SANITIZE),1)
 endif
 
 COMMON_SRCS := $(wildcard common/*.cc) $(wildcard ipc/*.cc)
+# The writer (Volume, the I/O seam, the disk writers): only the supervisor links it.
+STORAGE_SRCS := $(wildcard storage/*.cc)
 SUPERVISOR_SRCS := $(filter-out supervisor/main.cc,$(wildcard supervisor/*.cc))
 HTTP_SRCS := $(filter-out worker-http/main.cc,$(wildcard worker-http/*.cc))
 GRPC_SRCS := $(filter-out worker-grpc/main.cc,$(wildcard worker-grpc/*.cc))
@@ -46,8 +53,18 @@ LLHTTP_OBJS := $(OBJ)/llhttp/llhttp.o $(OBJ)/llhttp/api.o $(OBJ)/llhttp/http.o
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
+# The build id (ipc/build_id.h): a digest of every source and the build options,
+# rewritten only when it changes so that an unchanged tree does not relink.
+BUILD_ID := $(shell { cat $(sort $(wildcard common/* ipc/* storage/* supervisor/* worker-http/* worker-grpc/* proto/*)) Makefile; \
+  echo "$(OFFSET_BYTES) $(SANITIZE) $(FAULTS)"; } | sha256sum | cut -c1-64)
+ifneq ($(MAKECMDGOALS),clean)
+$(shell mkdir -p $(GEN) && echo '#define KELP_BUILD_ID "$(BUILD_ID)"' > $(GEN)/build_id.gen.h.new && \
+  { cmp -s $(GEN)/build_id.gen.h.new $(GEN)/build_id.gen.h && rm -f $(GEN)/build_id.gen.h.new || mv $(GEN)/build_id.gen.h.new $(GEN)/build_id.gen.h; })
+endif
+
 COMMON_OBJS := $(call objs,$(COMMON_SRCS))
-SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS)) $(PROTO_OBJS)
+STORAGE_OBJS := $(call objs,$(STORAGE_SRCS))
+SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS)) $(STORAGE_OBJS) $(PROTO_OBJS)
 GRPC_OBJS := $(call objs,$(GRPC_SRCS)) $(PROTO_OBJS)
 HTTP_OBJS := $(call objs,$(HTTP_SRCS)) $(LLHTTP_OBJS)
 
@@ -97,7 +114,7 @@ $(OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 FUZZ_BUILD := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -std=c++20 -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wall -Wextra -Werror -Wno-missing-field-initializers
-FUZZ_CPPFLAGS := -I. -I$(LLHTTP_INC) -D_GNU_SOURCE -DKELP_OFFSET_BYTES=$(OFFSET_BYTES) -MMD -MP
+FUZZ_CPPFLAGS := -I. -I$(GEN) -I$(LLHTTP_INC) -D_GNU_SOURCE -DKELP_OFFSET_BYTES=$(OFFSET_BYTES) -MMD -MP
 FUZZ_LIB_OBJS := $(patsubst %.cc,$(FUZZ_BUILD)/obj/%.o,$(COMMON_SRCS) $(HTTP_SRCS)) \
   $(FUZZ_BUILD)/obj/llhttp/llhttp.o $(FUZZ_BUILD)/obj/llhttp/api.o $(FUZZ_BUILD)/obj/llhttp/http.o
 
@@ -134,11 +151,11 @@ deps:
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_BUILD := build/test
 unit:
-	$(MAKE) -j$(JOBS) BUILD=$(TEST_BUILD) SANITIZE=1 OFFSET_BYTES=5 $(TEST_BUILD)/bin/unit-tests
+	$(MAKE) -j$(JOBS) BUILD=$(TEST_BUILD) SANITIZE=1 FAULTS=1 OFFSET_BYTES=5 $(TEST_BUILD)/bin/unit-tests
 	$(TEST_BUILD)/bin/unit-tests
 
 system:
-	$(MAKE) -j$(JOBS) BUILD=$(TEST_BUILD) SANITIZE=1 OFFSET_BYTES=5 all
+	$(MAKE) -j$(JOBS) BUILD=$(TEST_BUILD) SANITIZE=1 FAULTS=1 OFFSET_BYTES=5 all
 	KELP_BIN=$(TEST_BUILD)/bin .venv/bin/python -m pytest -q tests/system
 
 test: deps

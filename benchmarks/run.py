@@ -136,6 +136,8 @@ def main():
              {"FIDS": str(lists[8 << 20]), "RANGE_BYTES": "4096", "FILE_BYTES": str(8 << 20)}),
             ("1 KB write", bench / "unique_put.lua", {"VID": vid, "SIZE": "1024"}),
             ("1 MB write", bench / "unique_put.lua", {"VID": vid, "SIZE": str(1 << 20)}),
+            # Every write durable before its answer: concurrent ones share a sync in kelp (group commit).
+            ("1 KB write, fsync=true", bench / "unique_put.lua", {"VID": vid, "SIZE": "1024", "QUERY": "fsync=true"}),
         ]
         results = {f"weed benchmark 1 KB write (c=16, n={args.weed_n})": {"go": [], "kelp": []},
                    f"weed benchmark 1 KB read (c=16, n={args.weed_n})": {"go": [], "kelp": []}}

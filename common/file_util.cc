@@ -8,24 +8,10 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 namespace kelp {
 
 std::string ErrnoMessage(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError(ErrnoMessage("open " + tmp));
-  Status s = PwriteFull(fd, content.data(), content.size(), 0);
-  if (s.ok() && fsync(fd) != 0) s = Status::IOError(ErrnoMessage("fsync " + tmp));
-  close(fd);
-  if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) s = Status::IOError(ErrnoMessage("rename " + tmp));
-  if (!s.ok()) unlink(tmp.c_str());
-  return s;
-}
 
 Status PreadFull(int fd, void* buf, size_t len, off_t offset) {
   auto* p = static_cast<char*>(buf);
@@ -68,9 +54,23 @@ Result<off_t> FileSize(int fd) {
 }
 
 bool ReadWholeFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  out->assign(std::istreambuf_iterator<char>(in), {});
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out->clear();
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int saved = errno;
+      close(fd);
+      errno = saved;
+      return false;
+    }
+    if (n == 0) break;
+    out->append(buf, size_t(n));
+  }
+  close(fd);
   return true;
 }
 

@@ -9,13 +9,11 @@
 namespace kelp {
 
 std::string ErrnoMessage(const std::string& what);
-// Writes to path.tmp, fsyncs, renames over path.
-Status WriteFileAtomically(const std::string& path, const std::string& content);
 // Full pread/pwrite loops; a short read at EOF is an error.
 Status PreadFull(int fd, void* buf, size_t len, off_t offset);
 Status PwriteFull(int fd, const void* buf, size_t len, off_t offset);
 bool FileExists(const std::string& path);
-// The whole file; false when it cannot be opened (a missing file included).
+// The whole file; false (errno set) when it cannot be opened or read, a missing file included.
 bool ReadWholeFile(const std::string& path, std::string* out);
 // realpath(3), or `path` itself when it cannot be resolved.
 std::string AbsolutePath(const std::string& path);

@@ -103,8 +103,4 @@ Result<VolumeInfo> LoadVolumeInfo(const std::string& path, bool* exists) {
   return DecodeVolumeInfo(text);
 }
 
-Status SaveVolumeInfo(const std::string& path, const VolumeInfo& info) {
-  return WriteFileAtomically(path, EncodeVolumeInfo(info));
-}
-
 }  // namespace kelp

@@ -23,7 +23,6 @@ struct VolumeInfo {
 
 // Missing file: ok with *exists = false.
 Result<VolumeInfo> LoadVolumeInfo(const std::string& path, bool* exists);
-Status SaveVolumeInfo(const std::string& path, const VolumeInfo& info);
 std::string EncodeVolumeInfo(const VolumeInfo& info);
 Result<VolumeInfo> DecodeVolumeInfo(const std::string& text);
 

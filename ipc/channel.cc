@@ -56,7 +56,8 @@ int Channel::SendNow(const std::string& bytes, const int* fds, int nfds) {
 
 bool Channel::Send(MsgType type, uint64_t request_id, std::string_view payload, const int* fds, int nfds) {
   if (fd_ < 0 || nfds > kMaxFdsPerMessage) return false;
-  MsgHeader h{kMagic, uint16_t(type), 0, uint32_t(payload.size()), 0, request_id};
+  if (payload.size() > kMaxDatagram) return false;
+  MsgHeader h{kMagic, kProtocolVersion, uint16_t(type), uint32_t(payload.size()), 0, request_id};
   std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
   bytes.append(payload);
   if (queue_.empty()) {
@@ -64,8 +65,17 @@ bool Channel::Send(MsgType type, uint64_t request_id, std::string_view payload, 
     if (r == 1) return true;
     if (r < 0) return false;
   }
+  if (queue_.size() >= kMaxQueuedMessages || queued_bytes_ + bytes.size() > kMaxQueuedBytes) return false;
   Pending p{std::move(bytes), {}};
-  for (int i = 0; i < nfds; ++i) p.fds.push_back(fcntl(fds[i], F_DUPFD_CLOEXEC, 0));
+  for (int i = 0; i < nfds; ++i) {
+    const int dup = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+      for (int fd : p.fds) close(fd);
+      return false;
+    }
+    p.fds.push_back(dup);
+  }
+  queued_bytes_ += p.bytes.size();
   queue_.push_back(std::move(p));
   return true;
 }
@@ -77,6 +87,7 @@ bool Channel::Flush() {
     if (r == 0) return true;
     if (r < 0) return false;
     for (int fd : p.fds) close(fd);
+    queued_bytes_ -= p.bytes.size();
     queue_.pop_front();
   }
   return true;
@@ -113,7 +124,7 @@ RecvResult Channel::Recv(Message* out) {
     return RecvResult::kError;
   }
   std::memcpy(&out->header, recv_buf_.data(), sizeof(MsgHeader));
-  if (out->header.magic != kMagic || out->header.length != size_t(n) - sizeof(MsgHeader)) {
+  if (out->header.magic != kMagic || out->header.version != kProtocolVersion || out->header.length != size_t(n) - sizeof(MsgHeader)) {
     out->CloseFds();
     return RecvResult::kError;
   }

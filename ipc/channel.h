@@ -1,6 +1,8 @@
 // A non-blocking SOCK_SEQPACKET endpoint. Send() never blocks: a datagram the
 // kernel cannot take now is queued (with dup'ed fds) and flushed when the
-// socket turns writable; the owner watches WantsWrite().
+// socket turns writable; the owner watches WantsWrite(). The queue is bounded:
+// a peer that stops reading makes Send() fail, as does a failed dup, and the
+// owner then drops the peer rather than lose a message silently.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -12,14 +14,28 @@
 #include "ipc/messages.h"
 
 namespace kelp::ipc {
+// What a channel may hold for a peer that is not reading.
+inline constexpr size_t kMaxQueuedMessages = 65536;
+inline constexpr size_t kMaxQueuedBytes = 256u << 20;
+}  // namespace kelp::ipc
+
+namespace kelp::ipc {
 
 struct Message {
   MsgHeader header{};
   std::string payload;
   std::vector<int> fds;  // owned by the receiver: close what you do not keep
 
+  // A message that is exactly one T.
   template <typename T>
   bool As(T* out) const {
+    if (payload.size() != sizeof(T)) return false;
+    std::memcpy(out, payload.data(), sizeof(T));
+    return true;
+  }
+  // A T followed by a tail whose length the caller checks against T's fields.
+  template <typename T>
+  bool AsPrefix(T* out) const {
     if (payload.size() < sizeof(T)) return false;
     std::memcpy(out, payload.data(), sizeof(T));
     return true;
@@ -43,7 +59,8 @@ class Channel {
   // Creates a connected pair; both ends are non-blocking and close-on-exec.
   static bool Pair(int fds[2]);
 
-  // Returns false only when the peer is gone.
+  // Returns false when the message could not be sent or queued: the peer is
+  // gone, the queue is over its bound, or an fd could not be duplicated.
   bool Send(MsgType type, uint64_t request_id, std::string_view payload, const int* fds = nullptr, int nfds = 0);
   // Sends a trivially copyable struct followed by `tail`.
   template <typename T>
@@ -68,6 +85,7 @@ class Channel {
   int SendNow(const std::string& bytes, const int* fds, int nfds);
   int fd_;
   std::deque<Pending> queue_;
+  size_t queued_bytes_ = 0;
   std::vector<char> recv_buf_;
 };
 

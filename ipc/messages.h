@@ -2,16 +2,19 @@
 // one datagram per message, file descriptors as SCM_RIGHTS.
 // Every datagram is a MsgHeader followed by `length` payload bytes. Payload
 // structs are trivially copyable and sent in host byte order: both ends are
-// always the same build on the same host (the supervisor execs the workers
-// from its own directory), and kProtocolVersion guards against anything else.
+// the same build on the same host (the supervisor execs its workers from the
+// executables it opened at start, and Hello carries its build id, which a
+// worker of any other build refuses). The header's version is checked on every
+// datagram; each message decodes at its exact length.
 #pragma once
 #include <cstdint>
 #include <type_traits>
 
 namespace kelp::ipc {
 
-inline constexpr uint32_t kMagic = 0x4b4c5001;  // "KLP" + protocol version 1
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kMagic = 0x4b4c5021;  // "KLP!"
+inline constexpr uint16_t kProtocolVersion = 2;
+inline constexpr size_t kBuildIdLength = 72;  // 64 hex digits, NUL-padded
 // Records up to this size travel inside the datagram; larger ones in a memfd.
 inline constexpr uint32_t kInlineRecordLimit = 64 * 1024;
 inline constexpr uint32_t kMaxDatagram = kInlineRecordLimit + 4096;
@@ -37,8 +40,8 @@ enum class MsgType : uint16_t {
 
 struct MsgHeader {
   uint32_t magic;
+  uint16_t version;  // kProtocolVersion
   uint16_t type;
-  uint16_t reserved;
   uint32_t length;
   uint32_t reserved2;
   uint64_t request_id;
@@ -53,6 +56,7 @@ struct Hello {
   uint32_t listen_fd_count;  // all fds attached, the gauges memfd included
   uint32_t argc;
   uint32_t gauge_slot;
+  char build_id[kBuildIdLength];  // the supervisor's build (ipc/build_id.h)
 };
 
 struct VolumeRef {
@@ -72,10 +76,12 @@ struct VolumeAttach {
   uint32_t reserved;
 };
 
+// A record that does not travel inline comes as a memfd of exactly
+// record_length bytes, sealed against writing, growing and shrinking.
 struct WriteRequest {
   uint32_t volume_id;
   uint8_t fsync;
-  uint8_t inline_record;  // 1: record follows; 0: record is the memfd's first record_length bytes
+  uint8_t inline_record;  // 1: record follows; 0: record is the sealed memfd
   uint16_t reserved;
   uint64_t record_length;
 };
@@ -87,9 +93,23 @@ struct DeleteRequest {
   uint64_t append_at_ns;  // 0: now
 };
 
-// Status codes mirror kelp::Code.
+// Status codes on the wire: fixed numbers, independent of kelp::Code's order.
+enum class WireCode : uint16_t {
+  kOk = 0,
+  kNotFound = 1,
+  kCorruption = 2,
+  kInvalidArgument = 3,
+  kIOError = 4,
+  kReadOnly = 5,
+  kFull = 6,
+  kCookieMismatch = 7,
+  kTooLarge = 8,
+  kUnavailable = 9,
+  kAlreadyExists = 10,
+};
+
 struct MutationReply {
-  uint16_t code;
+  uint16_t code;  // WireCode
   uint16_t reserved;
   uint32_t size;
   uint64_t offset;

@@ -5,9 +5,11 @@
 #include <sys/prctl.h>
 
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "common/flags.h"
+#include "ipc/build_id.h"
 #include "ipc/messages.h"
 
 namespace kelp::ipc {
@@ -27,7 +29,11 @@ bool AdoptSupervisorChannel(const char* binary_name) {
 
 Result<ServerConfig> ConfigFromHello(const Message& m) {
   Hello h;
-  if (m.type() != MsgType::kHello || !m.As(&h)) return Status::Invalid("not a Hello message");
+  if (m.type() != MsgType::kHello || !m.AsPrefix(&h)) return Status::Invalid("not a Hello message");
+  h.build_id[sizeof h.build_id - 1] = '\0';
+  if (std::strncmp(h.build_id, BuildId(), sizeof h.build_id) != 0)
+    return Status::Invalid(std::string("refusing a supervisor of another build (supervisor ") + h.build_id + ", this worker " + BuildId() +
+                           "): restart kelp-volume after an upgrade instead of reloading it");
   std::vector<std::string> args;
   std::string_view rest = m.Tail(sizeof h);
   for (uint32_t i = 0; i < h.argc && !rest.empty(); ++i) {
@@ -42,7 +48,7 @@ Result<ServerConfig> ConfigFromHello(const Message& m) {
 
 bool DecodeServerState(const Message& m, ServerStateView* out) {
   ServerState st;
-  if (!m.As(&st)) return false;
+  if (!m.AsPrefix(&st) || m.payload.size() != sizeof st + st.master_length) return false;
   out->registered = st.registered;
   out->maintenance = st.maintenance;
   out->volume_size_limit = st.volume_size_limit;

@@ -25,7 +25,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ]; then
+# The virtualenv is the project's own: a symlink, a copy made elsewhere, or one
+# whose interpreter is gone is replaced rather than trusted.
+venv_ok() {
+  [ -d .venv ] && [ ! -L .venv ] && [ -x .venv/bin/python ] && .venv/bin/python -c "import sys; sys.exit(0)" 2>/dev/null &&
+    [ "$(.venv/bin/python -c 'import sys; print(sys.prefix)' 2>/dev/null)" = "$(pwd -P)/.venv" ]
+}
+if ! venv_ok; then
+  [ -e .venv ] || [ -L .venv ] && echo "replacing stale .venv"
+  rm -rf .venv
   python3 -m venv .venv
 fi
 if ! .venv/bin/python -c "import pytest, requests, grpc, grpc_tools, PIL" 2>/dev/null || [ ! -x .venv/bin/weed ] ||

@@ -5,13 +5,16 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 
 #include "common/file_id.h"
 #include "common/crc32c.h"
 #include "common/file_util.h"
+#include "storage/env.h"
 #include "common/log.h"
 #include "supervisor/heartbeat_report.h"
 
@@ -122,7 +125,12 @@ std::string AdminService::StatePath() const {
 
 Status AdminService::LoadState() {
   std::string bytes;
-  if (!ReadWholeFile(StatePath(), &bytes)) return Status::Ok();
+  if (!ReadWholeFile(StatePath(), &bytes)) {
+    // Only a missing file means "no state yet": any other failure would
+    // silently drop maintenance mode, so it stops the server instead.
+    if (errno == ENOENT) return Status::Ok();
+    return Status::IOError("cannot read store state " + StatePath() + ": " + std::strerror(errno));
+  }
   if (!state_.ParseFromString(bytes)) return Status::Corruption("failed to parse store state from " + StatePath());
   return Status::Ok();
 }
@@ -175,7 +183,6 @@ Status AdminService::RemoveVolume(VolumeId id, bool destroy, bool only_empty) {
   Volume* v = store_->Find(id);
   if (!v) return destroy ? store_->DeleteVolume(id, only_empty) : Status::Ok();
   const master_pb::VolumeShortInformationMessage info = ShortInfo(*store_, *v);
-  if (hooks_.before_volume_change) hooks_.before_volume_change(id);
   Status s = destroy ? store_->DeleteVolume(id, only_empty) : store_->UnmountVolume(id);
   if (s.ok()) hooks_.volume_removed(id, info);
   return s;
@@ -259,7 +266,7 @@ grpc::Status AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigu
   if (s.ok()) {
     VolumeInfo updated = info.value();
     updated.replication = req.replication();
-    s = SaveVolumeInfo(vif, updated);
+    s = EnvWriteFileAtomically(Env::Default(), vif, EncodeVolumeInfo(updated));
   }
   if (!s.ok()) resp->set_error("volume configure " + what + ": volume " + std::to_string(req.volume_id()) + " failed to save vif: " + s.message());
   auto mounted = store_->MountVolume(req.volume_id());
@@ -417,8 +424,8 @@ grpc::Status AdminService::BatchDelete(const volume_server_pb::BatchDeleteReques
       fail(500, "volume " + std::to_string(vid) + " not found on " + config_->ip + ":" + std::to_string(config_->port));
       continue;
     }
-    if (hooks_.before_volume_change) hooks_.before_volume_change(vid);
     auto size = v->Delete(idc.id, idc.cookie);
+    if (hooks_.volume_mutated) hooks_.volume_mutated(vid);
     if (!size.ok()) {
       fail(500, size.status().message());
     } else if (size.value() == 0) {
@@ -445,7 +452,7 @@ grpc::Status AdminService::SetState(const volume_server_pb::SetStateRequest& req
     next.set_version(state_.version() + 1);
     std::string bytes;
     next.SerializeToString(&bytes);
-    if (Status s = WriteFileAtomically(StatePath(), bytes); !s.ok())
+    if (Status s = EnvWriteFileAtomically(Env::Default(), StatePath(), bytes); !s.ok())
       return Error("failed to write store state to " + StatePath() + " : " + s.message());
     const bool flipped = next.maintenance() != state_.maintenance();
     state_ = next;

@@ -23,7 +23,7 @@ struct AdminHooks {
   std::function<void()> volumes_changed;      // a full report to the master now
   std::function<void()> state_changed;        // maintenance mode flipped
   std::function<void()> leave;                // stop heartbeating
-  std::function<void(VolumeId)> before_volume_change;  // e.g. finish segment handovers
+  std::function<void(VolumeId)> volume_mutated;  // announces a grown index segment
 };
 
 class AdminService {

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sodium.h>
 #include <uv.h>
@@ -18,6 +19,7 @@
 #include "common/log.h"
 #include "common/server_config.h"
 #include "common/types.h"
+#include "storage/fault_env.h"
 #include "supervisor/admin_service.h"
 #include "supervisor/heartbeat_client.h"
 #include "supervisor/heartbeat_report.h"
@@ -127,7 +129,7 @@ int main(int argc, char** argv) {
 
   std::vector<DiskLocation> locations;
   for (const auto& l : cfg.locations) locations.push_back({l.dir, l.idx_dir, l.max_volumes, l.disk_type});
-  Store store(locations, kBuildOffsetBytes);
+  Store store(locations, kBuildOffsetBytes, ProcessEnv());
   if (Status s = store.LoadAll(); !s.ok()) {
     KLOG_ERROR("%s", s.message().c_str());
     return 1;
@@ -153,9 +155,18 @@ int main(int argc, char** argv) {
   }
 
   uv_loop_t* loop = uv_default_loop();
+  store.StartWriters(loop);
   WorkerPoolOptions opts;
-  opts.http_worker_path = ExeDir() + "/kelp-worker-http";
-  opts.grpc_worker_path = ExeDir() + "/kelp-worker-grpc";
+  // Opened once: every worker this supervisor ever starts runs these images,
+  // even after a package upgrade replaces the files (docs/architecture.md).
+  for (auto [name, fd] : {std::pair{"kelp-worker-http", &opts.http_worker_exe}, std::pair{"kelp-worker-grpc", &opts.grpc_worker_exe}}) {
+    const std::string path = ExeDir() + "/" + name;
+    *fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) {
+      KLOG_ERROR("cannot open worker executable %s: %s", path.c_str(), std::strerror(errno));
+      return 1;
+    }
+  }
   opts.server_args = args;
   opts.listen_fds = listen_fds;
   opts.gauges_fd = gauges_fd.value();
@@ -212,12 +223,13 @@ int main(int argc, char** argv) {
     pool.SetServerState(shared);
   };
   hooks.leave = [&] { heartbeat_ptr->Stop(); };
-  hooks.before_volume_change = [&](VolumeId id) {
-    if (Volume* v = store.Find(id)) pool.PrepareMutation(v);
-  };
+  hooks.volume_mutated = [&](VolumeId id) { pool.AnnounceSegment(id); };
   AdminService admin(&store, &cfg, hooks);
   admin_ptr = &admin;
-  if (Status s = admin.LoadState(); !s.ok()) KLOG_WARN("%s", s.message().c_str());
+  if (Status s = admin.LoadState(); !s.ok()) {
+    KLOG_ERROR("%s", s.message().c_str());
+    return 1;
+  }
   shared.maintenance = admin.state().maintenance();
   shared.state_version = admin.state().version();
   pool.SetServerState(shared);
@@ -264,9 +276,7 @@ int main(int argc, char** argv) {
 
   uv_run(loop, UV_RUN_DEFAULT);
   heartbeat.Stop();
-  for (auto& [vid, v] : store.volumes()) {
-    if (Status s = v->Sync(); !s.ok()) KLOG_WARN("volume %u: %s", vid, s.message().c_str());
-  }
+  store.StopWriters();  // syncs every volume
   KLOG_INFO("stopped");
   return 0;
 }

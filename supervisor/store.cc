@@ -13,6 +13,7 @@
 #include "common/file_id.h"
 #include "common/file_util.h"
 #include "common/log.h"
+#include "storage/env.h"
 
 namespace kelp {
 namespace {
@@ -35,7 +36,7 @@ Result<std::string> DirUuid(const std::string& dir) {
   const std::string path = dir + "/" + kUuidFile;
   if (std::string existing; ReadWholeFile(path, &existing) && !existing.empty()) return existing;
   const std::string id = NewUuid();
-  if (Status s = WriteFileAtomically(path, id); !s.ok()) return s;
+  if (Status s = EnvWriteFileAtomically(Env::Default(), path, id); !s.ok()) return s;
   return id;
 }
 
@@ -97,7 +98,7 @@ Status Store::LoadLocation(size_t li) {
       KLOG_WARN("volume %u found again in %s; keeping the first copy", names.id, loc.dir.c_str());
       continue;
     }
-    auto v = Volume::Load(names, offset_bytes_);
+    auto v = Volume::Load(names, offset_bytes_, env_);
     if (!v.ok()) {
       KLOG_ERROR("load volume %s: %s", names.Base(loc.dir).c_str(), v.status().message().c_str());
       continue;
@@ -146,7 +147,7 @@ Result<Volume*> Store::AddVolume(const NewVolumeSpec& spec) {
   names.idx_dir = locations_[best].idx_dir;
   names.collection = spec.collection;
   names.id = spec.id;
-  auto v = Volume::Create(names, spec.super_block, offset_bytes_);
+  auto v = Volume::Create(names, spec.super_block, offset_bytes_, env_);
   if (!v.ok()) return v.status();
   if (spec.preallocate > 0) {
     // Reserve the space like Go's preallocate; a filesystem without fallocate just skips it.
@@ -168,7 +169,7 @@ Result<Volume*> Store::MountVolume(VolumeId id) {
     if (!files.ok()) continue;
     for (const VolumeFileNames& names : files.value()) {
       if (names.id != id) continue;
-      auto v = Volume::Load(names, offset_bytes_);
+      auto v = Volume::Load(names, offset_bytes_, env_);
       if (!v.ok()) return v.status();
       Volume* raw = v.value().get();
       location_of_[id] = li;
@@ -182,10 +183,51 @@ Result<Volume*> Store::MountVolume(VolumeId id) {
 Status Store::UnmountVolume(VolumeId id) {
   auto it = volumes_.find(id);
   if (it == volumes_.end()) return Status::Ok();  // Go: unmounting an absent volume is not an error
-  if (Status s = it->second->Sync(); !s.ok()) KLOG_WARN("volume %u: %s", id, s.message().c_str());
+  std::shared_ptr<Volume> v = std::move(it->second);
+  const size_t li = LocationOf(id);
   volumes_.erase(it);
   location_of_.erase(id);
+  Release(std::move(v), li, true);
   return Status::Ok();
+}
+
+void Store::Release(std::shared_ptr<Volume> v, size_t location, bool sync) {
+  v->Retire();
+  auto finish = [v = std::move(v), sync]() mutable {
+    if (sync)
+      if (Status s = v->Sync(); !s.ok()) KLOG_WARN("volume %u: %s", v->id(), s.message().c_str());
+    v.reset();
+  };
+  if (location < writers_.size()) writers_[location]->Post(std::move(finish));
+  else finish();
+}
+
+Store::~Store() { StopWriters(); }
+
+void Store::StartWriters(uv_loop_t* loop) {
+  for (const DiskLocation& loc : locations_) writers_.push_back(std::make_unique<DiskWriter>(loop, loc.dir));
+}
+
+void Store::StopWriters() {
+  for (auto& [vid, v] : volumes_) {
+    auto sync = [v = v] {
+      if (Status s = v->Sync(); !s.ok()) KLOG_WARN("volume %u: %s", v->id(), s.message().c_str());
+    };
+    if (DiskWriter* w = WriterFor(vid)) w->Post(sync);
+  }
+  for (auto& w : writers_) w->Stop();
+  writers_.clear();
+}
+
+DiskWriter* Store::WriterFor(VolumeId id) const {
+  auto it = location_of_.find(id);
+  if (it == location_of_.end() || it->second >= writers_.size()) return nullptr;
+  return writers_[it->second].get();
+}
+
+std::shared_ptr<Volume> Store::Shared(VolumeId id) const {
+  auto it = volumes_.find(id);
+  return it == volumes_.end() ? nullptr : it->second;
 }
 
 Status Store::DeleteVolume(VolumeId id, bool only_empty) {
@@ -194,11 +236,16 @@ Status Store::DeleteVolume(VolumeId id, bool only_empty) {
   if (only_empty && (v->dat_size() > uint64_t(kSuperBlockSize) || v->counters().content_size > 0))
     return Status::Invalid("DeleteVolume " + std::to_string(id) + ": volume not empty");
   const VolumeFileNames names = v->names();
+  std::shared_ptr<Volume> gone = std::move(volumes_[id]);
+  const size_t li = LocationOf(id);
   volumes_.erase(id);
   location_of_.erase(id);
+  gone->Retire();
   // Workers may still hold the .dat open; their reads finish on the unlinked inode.
-  for (const char* ext : kDataSideFiles) unlink((names.Base(names.dir) + ext).c_str());
-  for (const char* ext : kIndexSideFiles) unlink((names.Base(names.idx_dir) + ext).c_str());
+  for (const char* ext : kDataSideFiles) env_->Unlink(names.Base(names.dir) + ext);
+  for (const char* ext : kIndexSideFiles) env_->Unlink(names.Base(names.idx_dir) + ext);
+  if (env_->SyncDir(names.dir) != 0) KLOG_WARN("volume %u: fsync %s: %s", id, names.dir.c_str(), std::strerror(errno));
+  Release(std::move(gone), li, false);
   KLOG_INFO("deleted volume %u", id);
   return Status::Ok();
 }

@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "common/volume.h"
+#include "storage/disk_writer.h"
+#include "storage/volume.h"
 
 namespace kelp {
 
@@ -38,13 +39,21 @@ bool ParseVolumeFileBase(const std::string& base, std::string* collection, Volum
 
 class Store {
  public:
-  explicit Store(std::vector<DiskLocation> locations, int offset_bytes)
-      : locations_(std::move(locations)), offset_bytes_(offset_bytes) {}
+  Store(std::vector<DiskLocation> locations, int offset_bytes, Env* env = Env::Default())
+      : locations_(std::move(locations)), offset_bytes_(offset_bytes), env_(env) {}
+  ~Store();
+
+  // One disk writer per location; until started, mutations run inline.
+  void StartWriters(uv_loop_t* loop);
+  // Syncs every volume and stops the writers (shutdown).
+  void StopWriters();
+  DiskWriter* WriterFor(VolumeId id) const;
+  std::shared_ptr<Volume> Shared(VolumeId id) const;
 
   // Loads every volume found; a volume that fails to load is logged and skipped.
   Status LoadAll();
   Volume* Find(VolumeId id) const;
-  const std::map<VolumeId, std::unique_ptr<Volume>>& volumes() const { return volumes_; }
+  const std::map<VolumeId, std::shared_ptr<Volume>>& volumes() const { return volumes_; }
   const std::vector<DiskLocation>& locations() const { return locations_; }
   size_t LocationOf(VolumeId id) const;
   size_t VolumeCountIn(size_t location) const;
@@ -66,8 +75,13 @@ class Store {
  private:
   Status LoadLocation(size_t li);
   std::vector<DiskLocation> locations_;
+  // Hands a volume that left the store to its writer: queued mutations fail
+  // as "not found", then the files are synced and closed on the writer thread.
+  void Release(std::shared_ptr<Volume> v, size_t location, bool sync);
   int offset_bytes_;
-  std::map<VolumeId, std::unique_ptr<Volume>> volumes_;
+  Env* env_;
+  std::vector<std::unique_ptr<DiskWriter>> writers_;
+  std::map<VolumeId, std::shared_ptr<Volume>> volumes_;
   std::map<VolumeId, size_t> location_of_;
   uint64_t volume_size_limit_ = 0;  // 0 until a master tells us
 };

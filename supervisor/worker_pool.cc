@@ -8,8 +8,11 @@
 
 #include <cstring>
 
+#include "common/file_util.h"
 #include "common/log.h"
+#include "ipc/build_id.h"
 #include "ipc/bulk.h"
+#include "ipc/wire_code.h"
 
 namespace kelp {
 namespace {
@@ -21,22 +24,13 @@ constexpr uint64_t kMaxBackoffMs = 5000;
 // A worker that lived this long is considered healthy again.
 constexpr uint64_t kHealthyAfterMs = 10000;
 
-struct FsyncJob {
-  uv_fs_t req;
-  WorkerPool* pool;
-  uint64_t serial;
-  uint64_t request_id;
-  uint32_t size;
-  uint64_t offset;
-  ipc::MsgType reply_type;
-};
 
 }  // namespace
 
 WorkerPool::WorkerPool(uv_loop_t* loop, Store* store, WorkerPoolOptions options)
     : loop_(loop), store_(store), options_(std::move(options)), slots_(size_t(std::max(1, options_.http_workers))) {
   for (size_t i = 0; i < slots_.size(); ++i) slots_[i].number = int(i + 1);
-  if (!options_.grpc_worker_path.empty()) {
+  if (options_.grpc_worker_exe >= 0) {
     slots_.emplace_back();
     slots_.back().kind = Kind::kGrpc;
   }
@@ -84,7 +78,8 @@ void WorkerPool::Spawn(int slot) {
   stdio[3].flags = UV_INHERIT_FD;
   stdio[3].data.fd = fds[1];
   uv_process_options_t opts{};
-  opts.file = (w->kind == Kind::kGrpc ? options_.grpc_worker_path : options_.http_worker_path).c_str();
+  const std::string exe = "/proc/self/fd/" + std::to_string(w->kind == Kind::kGrpc ? options_.grpc_worker_exe : options_.http_worker_exe);
+  opts.file = exe.c_str();
   opts.args = args;
   opts.exit_cb = &WorkerPool::OnProcessExit;
   opts.stdio = stdio;
@@ -93,9 +88,9 @@ void WorkerPool::Spawn(int slot) {
   const int rc = uv_spawn(loop_, &w->process, &opts);
   close(fds[1]);
   if (rc != 0) {
-    KLOG_ERROR("spawn %s: %s", opts.file, uv_strerror(rc));
-    uv_close(reinterpret_cast<uv_handle_t*>(&w->process), nullptr);
-    delete w;  // never started: no poll handle; process handle close needs no data
+    KLOG_ERROR("spawn %s: %s", NameOf(w).c_str(), uv_strerror(rc));
+    // libuv keeps the handle until its close callback: free the worker only there.
+    uv_close(reinterpret_cast<uv_handle_t*>(&w->process), [](uv_handle_t* h) { delete static_cast<Worker*>(h->data); });
     ScheduleRespawn(slot);
     return;
   }
@@ -121,16 +116,32 @@ void WorkerPool::SendState(Worker* w) {
   st.state_version = state_.state_version;
   st.volume_size_limit = state_.volume_size_limit;
   st.master_length = uint32_t(state_.master.size());
-  w->channel->SendStruct(ipc::MsgType::kServerState, 0, st, state_.master);
+  SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kServerState, 0, st, state_.master));
 }
 
 template <typename F>
 void WorkerPool::SendToLive(bool http_only, F&& send) {
-  for (auto& [serial, w] : workers_) {
-    if (w->exited || (http_only && w->kind != Kind::kHttp)) continue;
+  std::vector<Worker*> live;
+  for (auto& [serial, w] : workers_)
+    if (!w->exited && !w->poll_closed && !(http_only && w->kind != Kind::kHttp)) live.push_back(w);
+  for (Worker* w : live) {
     send(w);
     UpdatePoll(w);
   }
+}
+
+bool WorkerPool::SendOrDrop(Worker* w, bool sent) {
+  if (!sent) Drop(w, "its channel cannot take more messages");
+  return sent;
+}
+
+void WorkerPool::Drop(Worker* w, const char* why) {
+  if (w->exited || w->poll_closed) return;
+  KLOG_ERROR("%s (pid %d): %s; stopping it", NameOf(w).c_str(), w->process.pid, why);
+  ++dropped_;
+  uv_poll_stop(&w->poll);
+  w->poll_closed = true;
+  uv_process_kill(&w->process, SIGKILL);
 }
 
 void WorkerPool::SetServerState(const SharedServerState& state) {
@@ -145,7 +156,7 @@ void WorkerPool::BroadcastAttach(Volume* v) {
 void WorkerPool::BroadcastDetach(VolumeId id) {
   handovers_.erase(id);
   const ipc::VolumeRef ref{id, 0, 0};
-  SendToLive(true, [&](Worker* w) { w->channel->SendStruct(ipc::MsgType::kVolumeDetach, 0, ref); });
+  SendToLive(true, [&](Worker* w) { SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kVolumeDetach, 0, ref)); });
 }
 
 void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
@@ -159,11 +170,14 @@ void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
     ipc::AdminReply r{code, uint32_t(message.size())};
     std::string fixed(reinterpret_cast<const char*>(&r), sizeof r);
     fixed.append(message);
-    ipc::SendBulk(*it->second->channel, ipc::MsgType::kAdminReply, request_id, fixed, out);
-    UpdatePoll(it->second);
+    Worker* to = it->second;
+    if (SendOrDrop(to, ipc::SendBulk(*to->channel, ipc::MsgType::kAdminReply, request_id, fixed, out))) UpdatePoll(to);
   };
-  if (!m.As(&req) || m.payload.size() < sizeof req + req.method_length || !ipc::ReadBulk(m, sizeof req + req.method_length, &body))
-    return reply(3 /* INVALID_ARGUMENT */, "malformed admin request", "");
+  if (w->kind != Kind::kGrpc) return Drop(w, "sent an admin request but is not the gRPC worker");
+  if (!m.AsPrefix(&req) || req.method_length == 0 || req.method_length > 128 || m.payload.size() < sizeof req + req.method_length ||
+      (!m.fds.empty() && m.payload.size() != sizeof req + req.method_length) ||
+      !ipc::ReadBulk(m, sizeof req + req.method_length, &body))
+    return Drop(w, "sent a malformed admin request");
   const std::string method = m.payload.substr(sizeof req, req.method_length);
   if (!admin_handler_) return reply(14 /* UNAVAILABLE */, "server is starting", "");
   admin_handler_(method, body, reply);
@@ -176,14 +190,15 @@ void WorkerPool::SendInitialState(Worker* w) {
     fds = options_.listen_fds;
     fds.push_back(options_.gauges_fd);
   }
-  ipc::Hello hello{uint32_t(w->slot), uint32_t(fds.size()), uint32_t(options_.server_args.size()), GaugeSlot(w)};
+  ipc::Hello hello{uint32_t(w->slot), uint32_t(fds.size()), uint32_t(options_.server_args.size()), GaugeSlot(w), {}};
+  std::snprintf(hello.build_id, sizeof hello.build_id, "%s", ipc::BuildId());
   std::string argv;
   for (const auto& a : options_.server_args) argv.append(a).push_back('\0');
-  w->channel->SendStruct(ipc::MsgType::kHello, 0, hello, argv, fds.data(), int(fds.size()));
+  if (!SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kHello, 0, hello, argv, fds.data(), int(fds.size())))) return;
   if (http)
     for (auto& [vid, v] : store_->volumes()) AttachVolume(w, v.get());
   SendState(w);
-  w->channel->Send(ipc::MsgType::kAttachDone, 0, std::string_view());
+  SendOrDrop(w, w->channel->Send(ipc::MsgType::kAttachDone, 0, std::string_view()));
 }
 
 void WorkerPool::AttachVolume(Worker* w, Volume* v) {
@@ -192,12 +207,19 @@ void WorkerPool::AttachVolume(Worker* w, Volume* v) {
     KLOG_ERROR("volume %u: cannot open %s for a worker: %s", v->id(), v->names().Dat().c_str(), std::strerror(errno));
     return;
   }
+  const auto [segment, generation] = v->DupSegment();
+  if (segment < 0) {
+    KLOG_ERROR("volume %u: cannot share its index segment: %s", v->id(), std::strerror(errno));
+    close(dat);
+    return;
+  }
   const SuperBlock& sb = v->super_block();
   ipc::VolumeAttach a{v->id(), sb.version, sb.replica_placement.Byte(), sb.ttl.count, sb.ttl.unit,
-                      v->segment().generation(), uint32_t(v->collection().size()), 0};
-  const int fds[2] = {dat, v->segment().fd()};
-  w->channel->SendStruct(ipc::MsgType::kVolumeAttach, 0, a, v->collection(), fds, 2);
+                      generation, uint32_t(v->collection().size()), 0};
+  const int fds[2] = {dat, segment};
+  SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kVolumeAttach, 0, a, v->collection(), fds, 2));
   close(dat);
+  close(segment);
 }
 
 void WorkerPool::UpdatePoll(Worker* w) {
@@ -212,14 +234,17 @@ void WorkerPool::OnPoll(uv_poll_t* h, int status, int events) {
     uv_poll_stop(h);
     return;
   }
-  if (events & UV_WRITABLE) w->channel->Flush();
+  if ((events & UV_WRITABLE) && !w->channel->Flush()) {
+    self->Drop(w, "its channel failed");
+    return;
+  }
   if (events & UV_READABLE) self->OnReadable(w);
   self->UpdatePoll(w);
 }
 
 void WorkerPool::OnReadable(Worker* w) {
   ipc::Message m;
-  for (int i = 0; i < 256; ++i) {
+  for (int i = 0; i < 256 && !w->poll_closed; ++i) {
     switch (w->channel->Recv(&m)) {
       case ipc::RecvResult::kMessage:
         OnMessage(w, m);
@@ -231,9 +256,7 @@ void WorkerPool::OnReadable(Worker* w) {
         uv_poll_stop(&w->poll);
         return;
       case ipc::RecvResult::kError:
-        KLOG_ERROR("%s sent a malformed message; stopping it", NameOf(w).c_str());
-        uv_poll_stop(&w->poll);
-        uv_process_kill(&w->process, SIGKILL);
+        Drop(w, "sent a malformed datagram (bad magic, version or length)");
         return;
     }
   }
@@ -252,47 +275,47 @@ void WorkerPool::OnMessage(Worker* w, ipc::Message& m) {
       break;
     case ipc::MsgType::kSegmentAck: {
       ipc::VolumeRef ref;
-      if (m.As(&ref)) {
-        Volume* v = store_->Find(ref.volume_id);
-        if (v && ref.generation == v->segment().generation()) FinishHandover(ref.volume_id, w->serial);
-      }
+      if (!m.As(&ref) || !m.fds.empty()) return Drop(w, "sent a malformed segment ack");
+      auto it = handovers_.find(ref.volume_id);
+      if (it != handovers_.end() && ref.generation == it->second.generation) FinishHandover(ref.volume_id, w->serial);
       break;
     }
     case ipc::MsgType::kReady:
+      if (!m.payload.empty() || !m.fds.empty()) return Drop(w, "sent a malformed ready message");
       if (w->kind == Kind::kGrpc && on_grpc_ready_) on_grpc_ready_();
       break;
     default:
-      KLOG_WARN("%s: unexpected message type %u", NameOf(w).c_str(), unsigned(m.header.type));
+      Drop(w, ("sent a message of unexpected type " + std::to_string(m.header.type)).c_str());
   }
 }
 
-void WorkerPool::Reply(Worker* w, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset) {
+void WorkerPool::Reply(uint64_t serial, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset) {
+  auto it = workers_.find(serial);
+  if (it == workers_.end() || it->second->exited || it->second->poll_closed) return;  // gone: nobody to answer
+  Worker* w = it->second;
   ipc::MutationReply r{};
-  r.code = uint16_t(s.code());
+  r.code = uint16_t(ipc::ToWire(s.code()));
   r.size = size;
   r.offset = offset;
   std::snprintf(r.message, sizeof r.message, "%s", s.message().c_str());
-  w->channel->SendStruct(type, request_id, r);
-  UpdatePoll(w);
+  if (SendOrDrop(w, w->channel->SendStruct(type, request_id, r))) UpdatePoll(w);
 }
 
-void WorkerPool::MaybeGrow(Volume* v) {
-  if (!v->segment().WantsGrowth() || handovers_.count(v->id())) return;
-  auto old = v->GrowSegment();
-  if (!old.ok()) {
-    KLOG_ERROR("volume %u: cannot grow index segment: %s", v->id(), old.status().message().c_str());
-    return;
-  }
-  Handover& h = handovers_[v->id()];
-  h.old_segment = std::move(old.value());
-  v->AddTrailingSegment(&h.old_segment);
-  const ipc::VolumeRef ref{v->id(), 0, v->segment().generation()};
-  const int fd = v->segment().fd();
+void WorkerPool::AnnounceSegment(VolumeId id) {
+  Volume* v = store_->Find(id);
+  if (!v) return;
+  auto replacement = v->TakeSegmentReplacement();
+  if (!replacement) return;
+  Handover& h = handovers_[id];
+  h.generation = replacement->generation;
+  h.waiting.clear();
+  const ipc::VolumeRef ref{id, 0, replacement->generation};
+  const int fd = replacement->fd;
   SendToLive(true, [&](Worker* w) {
-    h.waiting.insert(w->serial);
-    w->channel->SendStruct(ipc::MsgType::kSegmentReplaced, 0, ref, {}, &fd, 1);
+    if (SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kSegmentReplaced, 0, ref, {}, &fd, 1))) h.waiting.insert(w->serial);
   });
-  if (h.waiting.empty()) FinishHandover(v->id(), 0);
+  close(fd);
+  if (h.waiting.empty()) FinishHandover(id, 0);
 }
 
 void WorkerPool::FinishHandover(VolumeId vid, uint64_t serial) {
@@ -300,66 +323,98 @@ void WorkerPool::FinishHandover(VolumeId vid, uint64_t serial) {
   if (it == handovers_.end()) return;
   it->second.waiting.erase(serial);
   if (!it->second.waiting.empty()) return;
-  if (Volume* v = store_->Find(vid)) v->ClearTrailingSegment();
-  it->second.old_segment.MarkSuperseded();
+  const uint64_t generation = it->second.generation;
   handovers_.erase(it);
+  // Releasing the old segment is the writer's business: it keeps updating it until then.
+  if (std::shared_ptr<Volume> v = store_->Shared(vid)) {
+    if (DiskWriter* writer = store_->WriterFor(vid)) writer->Post([v, generation] { v->FinishHandover(generation); });
+    else v->FinishHandover(generation);
+  }
 }
 
+namespace {
+
+// A mutation in flight between a worker's request and the writer's answer.
+struct PendingMutation {
+  Mutation m;
+  std::string inline_record;  // the datagram's payload, moved here (no copy)
+  void* mapping = nullptr;    // or a private mapping of the worker's sealed memfd
+  size_t mapping_length = 0;
+  ~PendingMutation() {
+    if (mapping) munmap(mapping, mapping_length);
+  }
+};
+
+constexpr int kRequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+
+}  // namespace
+
 void WorkerPool::HandleWrite(Worker* w, ipc::Message& m) {
+  if (w->kind != Kind::kHttp) return Drop(w, "sent a write but is not an HTTP worker");
   ipc::WriteRequest req;
-  if (!m.As(&req)) return Reply(w, ipc::MsgType::kWriteReply, m.header.request_id, Status::Invalid("short write request"), 0, 0);
-  uint8_t* record = nullptr;
-  void* mapping = nullptr;
+  if (!m.AsPrefix(&req) || req.record_length == 0 || req.fsync > 1 || req.inline_record > 1)
+    return Drop(w, "sent a malformed write request");
+  auto job = std::make_shared<PendingMutation>();
+  job->m.fsync = req.fsync != 0;
   if (req.inline_record) {
-    if (m.payload.size() - sizeof req != req.record_length)
-      return Reply(w, ipc::MsgType::kWriteReply, m.header.request_id, Status::Invalid("write request length mismatch"), 0, 0);
-    record = reinterpret_cast<uint8_t*>(m.payload.data()) + sizeof req;
+    if (!m.fds.empty() || req.record_length > ipc::kInlineRecordLimit || m.payload.size() - sizeof req != req.record_length)
+      return Drop(w, "sent a write request whose length does not match");
+    job->inline_record = std::move(m.payload);
+    job->m.record = reinterpret_cast<uint8_t*>(job->inline_record.data()) + sizeof req;
   } else {
+    // The record must be a memfd the worker can no longer change: sealed
+    // against writes, growth and shrinking (a shrink would SIGBUS the writer),
+    // of exactly the announced length.
     struct stat st;
-    if (m.fds.size() != 1 || fstat(m.fds[0], &st) != 0 || uint64_t(st.st_size) < req.record_length || req.record_length == 0)
-      return Reply(w, ipc::MsgType::kWriteReply, m.header.request_id, Status::Invalid("write request buffer missing"), 0, 0);
-    mapping = mmap(nullptr, req.record_length, PROT_READ | PROT_WRITE, MAP_SHARED, m.fds[0], 0);
-    if (mapping == MAP_FAILED)
-      return Reply(w, ipc::MsgType::kWriteReply, m.header.request_id, Status::IOError("mmap write buffer"), 0, 0);
-    record = static_cast<uint8_t*>(mapping);
+    if (m.fds.size() != 1 || m.payload.size() != sizeof req || fstat(m.fds[0], &st) != 0 || !S_ISREG(st.st_mode) ||
+        uint64_t(st.st_size) != req.record_length)
+      return Drop(w, "sent a write request without a matching record buffer");
+    const int seals = fcntl(m.fds[0], F_GET_SEALS);
+    if (seals < 0 || (seals & kRequiredSeals) != kRequiredSeals) return Drop(w, "sent a record buffer that is not sealed");
+    // Private: the writer patches append_at_ns in its own copy of that page.
+    void* p = mmap(nullptr, req.record_length, PROT_READ | PROT_WRITE, MAP_PRIVATE, m.fds[0], 0);
+    if (p == MAP_FAILED)
+      return Reply(w->serial, ipc::MsgType::kWriteReply, m.header.request_id, Status::IOError(ErrnoMessage("mmap write buffer")), 0, 0);
+    job->mapping = p;
+    job->mapping_length = req.record_length;
+    job->m.record = static_cast<uint8_t*>(p);
   }
-  Volume* v = store_->Find(req.volume_id);
-  Result<AppendOutcome> r = Status::NotFound("volume " + std::to_string(req.volume_id) + " not found");
-  if (v) {
-    MaybeGrow(v);
-    // Like Go, writes are bounded by what the offset width can address, not by
-    // the master's volume size limit: the master stops assigning to a full
-    // volume, and writes it already assigned must still succeed.
-    r = v->Append(record, req.record_length, MaxVolumeSizeFor(kBuildOffsetBytes));
+  job->m.length = req.record_length;
+  // A correct worker only ever sends records it encoded itself.
+  if (Status s = ValidateRecord(job->m.record, job->m.length); !s.ok()) {
+    KLOG_ERROR("%s: %s", NameOf(w).c_str(), s.message().c_str());
+    return Drop(w, "sent an invalid needle record");
   }
-  if (mapping) munmap(mapping, req.record_length);
-  if (!r.ok()) return Reply(w, ipc::MsgType::kWriteReply, m.header.request_id, r.status(), 0, 0);
-  if (req.fsync) {
-    auto* job = new FsyncJob{{}, this, w->serial, m.header.request_id, r.value().size, r.value().offset, ipc::MsgType::kWriteReply};
-    job->req.data = job;
-    uv_fs_fdatasync(loop_, &job->req, v->dat_fd(), [](uv_fs_t* req) {
-      auto* job = static_cast<FsyncJob*>(req->data);
-      const Status s = req->result < 0 ? Status::IOError(std::string("fsync: ") + uv_strerror(int(req->result))) : Status::Ok();
-      auto it = job->pool->workers_.find(job->serial);
-      if (it != job->pool->workers_.end() && !it->second->exited)
-        job->pool->Reply(it->second, job->reply_type, job->request_id, s, job->size, job->offset);
-      uv_fs_req_cleanup(req);
-      delete job;
-    });
-    return;
-  }
-  Reply(w, ipc::MsgType::kWriteReply, m.header.request_id, Status::Ok(), r.value().size, r.value().offset);
+  Submit(w, req.volume_id, job, &job->m, ipc::MsgType::kWriteReply, m.header.request_id);
 }
 
 void WorkerPool::HandleDelete(Worker* w, ipc::Message& m) {
+  if (w->kind != Kind::kHttp) return Drop(w, "sent a delete but is not an HTTP worker");
   ipc::DeleteRequest req;
-  if (!m.As(&req)) return Reply(w, ipc::MsgType::kDeleteReply, m.header.request_id, Status::Invalid("short delete request"), 0, 0);
-  Volume* v = store_->Find(req.volume_id);
-  if (!v) return Reply(w, ipc::MsgType::kDeleteReply, m.header.request_id, Status::NotFound("volume " + std::to_string(req.volume_id) + " not found"), 0, 0);
-  MaybeGrow(v);
-  auto r = v->Delete(req.needle_id, req.cookie, req.append_at_ns);
-  if (!r.ok()) return Reply(w, ipc::MsgType::kDeleteReply, m.header.request_id, r.status(), 0, 0);
-  Reply(w, ipc::MsgType::kDeleteReply, m.header.request_id, Status::Ok(), r.value(), 0);
+  if (!m.As(&req) || !m.fds.empty()) return Drop(w, "sent a malformed delete request");
+  auto job = std::make_shared<PendingMutation>();
+  job->m.kind = Mutation::Kind::kDelete;
+  job->m.id = req.needle_id;
+  job->m.cookie = req.cookie;
+  job->m.append_at_ns_hint = req.append_at_ns;
+  Submit(w, req.volume_id, job, &job->m, ipc::MsgType::kDeleteReply, m.header.request_id);
+}
+
+void WorkerPool::Submit(Worker* w, VolumeId vid, std::shared_ptr<void> job, Mutation* m, ipc::MsgType reply, uint64_t request_id) {
+  std::shared_ptr<Volume> v = store_->Shared(vid);
+  if (!v) return Reply(w->serial, reply, request_id, Status::NotFound("volume " + std::to_string(vid) + " not found"), 0, 0);
+  const uint64_t serial = w->serial;
+  auto done = [this, serial, vid, job, m, reply, request_id] {
+    Reply(serial, reply, request_id, m->status, m->size, m->offset);
+    AnnounceSegment(vid);
+  };
+  if (DiskWriter* writer = store_->WriterFor(vid)) {
+    writer->Submit(std::move(v), m, std::move(done));
+  } else {
+    Mutation* one = m;
+    v->Apply(&one, 1);
+    done();
+  }
 }
 
 void WorkerPool::Forget(Worker* w) {
@@ -437,8 +492,7 @@ void WorkerPool::Reload() {
   for (size_t i = 0; i < slots_.size(); ++i) Spawn(int(i));
   for (Worker* w : old) {
     w->draining = true;
-    w->channel->Send(ipc::MsgType::kDrain, 0, std::string_view());
-    UpdatePoll(w);
+    if (SendOrDrop(w, w->channel->Send(ipc::MsgType::kDrain, 0, std::string_view()))) UpdatePoll(w);
   }
   KLOG_INFO("reload: %zu new worker(s), %zu draining", slots_.size(), old.size());
 }
@@ -458,8 +512,7 @@ void WorkerPool::Shutdown(void (*done)(void*), void* arg) {
   }
   for (auto& [serial, w] : workers_) {
     w->draining = true;
-    w->channel->Send(ipc::MsgType::kDrain, 0, std::string_view());
-    UpdatePoll(w);
+    if (SendOrDrop(w, w->channel->Send(ipc::MsgType::kDrain, 0, std::string_view()))) UpdatePoll(w);
   }
 }
 

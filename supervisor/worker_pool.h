@@ -3,9 +3,13 @@
 // Each worker gets: fd 3 = its end of a SOCK_SEQPACKET pair; a Hello with the
 // server's flags and the listening sockets; one VolumeAttach per volume with a
 // read-only .dat fd and the volume's index segment; then AttachDone.
-// Mutations come back as WriteRequest / DeleteRequest and are applied here,
-// by the only writer. A worker that dies is respawned with back-off; its
-// in-flight requests fail on its own connections only.
+// Mutations come back as WriteRequest / DeleteRequest; they are checked here
+// and applied by the disk writer of the volume's location, and answered when
+// that writer is done. A worker is untrusted: any message that breaks the
+// protocol (wrong length, unknown type, a record that is not one valid
+// needle, an fd of the wrong kind) drops it, and nothing it sent is applied.
+// A worker that dies is respawned with back-off; its in-flight requests fail
+// on its own connections only.
 #pragma once
 #include <uv.h>
 
@@ -16,7 +20,6 @@
 #include <string>
 #include <vector>
 
-#include "common/index_segment.h"
 #include "ipc/channel.h"
 #include "ipc/shared_gauges.h"
 #include "supervisor/store.h"
@@ -24,8 +27,11 @@
 namespace kelp {
 
 struct WorkerPoolOptions {
-  std::string http_worker_path;
-  std::string grpc_worker_path;  // empty: no gRPC worker
+  // Workers are exec'd from these descriptors, opened once at start, so they
+  // always run the image the supervisor started with, whatever an upgrade
+  // later puts at the same path. -1: no such worker.
+  int http_worker_exe = -1;
+  int grpc_worker_exe = -1;
   std::vector<std::string> server_args;  // forwarded to workers verbatim
   std::vector<int> listen_fds;
   int http_workers = 1;
@@ -65,10 +71,11 @@ class WorkerPool {
   void BroadcastAttach(Volume* v);
   void BroadcastDetach(VolumeId id);
   void SetServerState(const SharedServerState& state);
-  // Call before mutating a volume outside the worker write path (grows its
-  // index segment first when it is nearly full).
-  void PrepareMutation(Volume* v) { MaybeGrow(v); }
+  // Announces a volume's grown index segment to the workers, if it has one.
+  void AnnounceSegment(VolumeId id);
   int restarts() const { return restarts_; }
+  // Workers dropped for breaking the protocol.
+  int dropped() const { return dropped_; }
 
  private:
   enum class Kind { kHttp, kGrpc };
@@ -86,7 +93,7 @@ class WorkerPool {
     uint64_t started_ms = 0;
   };
   struct Handover {
-    IndexSegmentWriter old_segment;
+    uint64_t generation = 0;
     std::set<uint64_t> waiting;  // worker serials still reading the old segment
   };
   struct Slot {
@@ -106,10 +113,15 @@ class WorkerPool {
   void HandleWrite(Worker* w, ipc::Message& m);
   void HandleDelete(Worker* w, ipc::Message& m);
   void HandleAdmin(Worker* w, ipc::Message& m);
+  // Hands a checked mutation to its volume's disk writer; the reply follows.
+  void Submit(Worker* w, VolumeId vid, std::shared_ptr<void> job, Mutation* m, ipc::MsgType reply, uint64_t request_id);
   void SendState(Worker* w);
   std::string NameOf(const Worker* w) const;
-  void Reply(Worker* w, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset);
-  void MaybeGrow(Volume* v);
+  void Reply(uint64_t serial, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset);
+  // Stops a worker that broke the protocol or whose channel failed.
+  void Drop(Worker* w, const char* why);
+  // Sends, or drops the worker when the message cannot be sent or queued.
+  bool SendOrDrop(Worker* w, bool sent);
   void FinishHandover(VolumeId vid, uint64_t serial);
   void OnExit(Worker* w, int64_t status, int signal);
   // Serials advance with every spawn, so a slot is reused only long after its worker is gone.
@@ -134,6 +146,7 @@ class WorkerPool {
   SharedServerState state_;
   uint64_t next_serial_ = 1;
   int restarts_ = 0;
+  int dropped_ = 0;
   bool shutting_down_ = false;
   void (*shutdown_done_)(void*) = nullptr;
   void* shutdown_arg_ = nullptr;

@@ -86,7 +86,7 @@ void SupervisorClient::OnMessage(ipc::Message& m) {
     case ipc::MsgType::kAdminReply: {
       ipc::AdminReply r;
       std::string body;
-      if (!m.As(&r) || m.payload.size() < sizeof r + r.message_length || !ipc::ReadBulk(m, sizeof r + r.message_length, &body)) {
+      if (!m.AsPrefix(&r) || m.payload.size() < sizeof r + r.message_length || !ipc::ReadBulk(m, sizeof r + r.message_length, &body)) {
         KLOG_ERROR("malformed reply from the supervisor");
         return;
       }

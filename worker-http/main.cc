@@ -49,7 +49,7 @@ void Worker::OnControl(ipc::Message& m) {
       }
       config = cfg.value();
       ipc::Hello hello{};
-      if (!m.As(&hello) || m.fds.empty()) {
+      if (!m.AsPrefix(&hello) || m.fds.empty()) {
         KLOG_ERROR("hello without sockets");
         _exit(2);
       }

@@ -1,11 +1,13 @@
 #include "worker-http/supervisor_link.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "common/log.h"
+#include "ipc/wire_code.h"
 
 namespace kelp {
 
@@ -53,15 +55,7 @@ void SupervisorLink::OnEvents(int events) {
           if (m.As(&reply)) {
             reply.message[sizeof reply.message - 1] = '\0';
             res.size = reply.size;
-            if (Code(reply.code) != Code::kOk) {
-              switch (Code(reply.code)) {
-                case Code::kNotFound: res.status = Status::NotFound(reply.message); break;
-                case Code::kReadOnly: res.status = Status::ReadOnly(reply.message); break;
-                case Code::kCookieMismatch: res.status = Status::CookieMismatch(reply.message); break;
-                case Code::kFull: res.status = Status::Full(reply.message); break;
-                default: res.status = Status::IOError(reply.message); break;
-              }
-            }
+            res.status = ipc::FromWire(reply.code, reply.message);
           } else {
             res.status = Status::IOError("malformed reply from supervisor");
           }
@@ -89,7 +83,9 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, bool fsync,
     sent = channel_.Send(ipc::MsgType::kWriteRequest, id, payload);
   } else {
     // Large records cross in a memfd: one copy into shared memory, one pwrite out of it.
-    const int fd = memfd_create("kelp-upload", MFD_CLOEXEC);
+    // It is sealed before it is sent: the supervisor refuses a buffer this
+    // worker could still change or cut short.
+    const int fd = memfd_create("kelp-upload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     void* p = MAP_FAILED;
     if (fd >= 0 && ftruncate(fd, off_t(plan.total)) == 0)
       p = mmap(nullptr, plan.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -99,7 +95,12 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, bool fsync,
       return;
     }
     EncodeNeedleV3(fields, static_cast<uint8_t*>(p));
-    munmap(p, plan.total);
+    munmap(p, plan.total);  // F_SEAL_WRITE needs no writable mapping left
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+      close(fd);
+      done(MutationResult{Status::IOError(std::string("seal upload buffer: ") + std::strerror(errno)), 0});
+      return;
+    }
     sent = channel_.SendStruct(ipc::MsgType::kWriteRequest, id, req, {}, &fd, 1);
     close(fd);
   }

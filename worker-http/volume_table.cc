@@ -10,7 +10,8 @@ VolumeView::~VolumeView() {
 
 Status VolumeTable::Attach(ipc::Message& m) {
   ipc::VolumeAttach a;
-  if (!m.As(&a) || m.fds.size() != 2) return Status::Invalid("malformed volume attach");
+  if (!m.AsPrefix(&a) || m.fds.size() != 2 || m.payload.size() != sizeof a + a.collection_length)
+    return Status::Invalid("malformed volume attach");
   auto seg = IndexSegmentReader::Map(m.fds[1]);
   if (!seg.ok()) return seg.status();
   auto v = std::make_unique<VolumeView>();

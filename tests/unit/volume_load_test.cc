@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "common/idx_entry.h"
-#include "common/volume.h"
+#include "storage/volume.h"
 #include "tests/unit/fixtures.h"
 
 using namespace kelp;
@@ -36,7 +36,7 @@ std::string Record(NeedleId id, Cookie cookie, const std::string& data) {
 
 Result<AppendOutcome> Put(Volume& v, NeedleId id, Cookie cookie, const std::string& data) {
   std::string rec = Record(id, cookie, data);
-  return v.Append(reinterpret_cast<uint8_t*>(rec.data()), rec.size(), 0);
+  return v.Append(reinterpret_cast<uint8_t*>(rec.data()), rec.size());
 }
 
 void AppendBytes(const fs::path& p, const std::string& bytes) {
@@ -101,14 +101,46 @@ TEST_CASE("a read-only volume refuses writes and deletes") {
   CHECK(again.value()->read_only());
 }
 
-TEST_CASE("damaged tails load read-only with every indexed needle still found") {
+TEST_CASE("unacknowledged tails are cut at load; the volume stays writable with every indexed needle") {
+  struct Damage {
+    const char* what;
+    void (*apply)(const fs::path& dat, const fs::path& idx);
+    NeedleId last_live;  // needles 1..last_live survive
+  };
+  const Damage cases[] = {
+      {"bytes after the last needle", [](const fs::path& dat, const fs::path&) { AppendBytes(dat, "garbage!"); }, 5},
+      {"a complete record that was never indexed", [](const fs::path& dat, const fs::path&) { AppendBytes(dat, Record(6, 7, "late")); }, 5},
+      {"a torn .idx entry", [](const fs::path&, const fs::path& idx) { fs::resize_file(idx, fs::file_size(idx) - 3); }, 4},
+  };
+  for (const Damage& d : cases) {
+    CAPTURE(d.what);
+    testing::TempDir t;
+    uint64_t size_before = 0;
+    {
+      auto v = Volume::Create(Names(t.path), SuperBlock{}, 4);
+      REQUIRE(v.ok());
+      for (NeedleId id = 1; id <= 5; ++id) REQUIRE(Put(*v.value(), id, 7, std::string(100 * id, char('a' + id))).ok());
+      size_before = v.value()->dat_size();
+    }
+    d.apply(t.path / "1.dat", t.path / "1.idx");
+    auto v = Volume::Load(Names(t.path), 4);
+    REQUIRE(v.ok());
+    CHECK_FALSE(v.value()->read_only());
+    CHECK(v.value()->load_warning().empty());
+    for (NeedleId id = 1; id <= 5; ++id) CHECK(v.value()->Lookup(id).has_value() == (id <= d.last_live));
+    CHECK(v.value()->Lookup(6).has_value() == false);
+    CHECK(v.value()->dat_size() <= size_before);
+    CHECK(fs::file_size(t.path / "1.dat") == v.value()->dat_size());
+    CHECK(Put(*v.value(), 9, 1, "accepted").ok());
+  }
+}
+
+TEST_CASE("damage to acknowledged data loads read-only, as in Go") {
   struct Damage {
     const char* what;
     void (*apply)(const fs::path& dat, const fs::path& idx);
   };
   const Damage cases[] = {
-      {"bytes after the last needle", [](const fs::path& dat, const fs::path&) { AppendBytes(dat, "garbage!"); }},
-      {"a torn .idx entry", [](const fs::path&, const fs::path& idx) { fs::resize_file(idx, fs::file_size(idx) - 3); }},
       {"the last needle cut short", [](const fs::path& dat, const fs::path&) { fs::resize_file(dat, fs::file_size(dat) - 20); }},
       {"a last needle whose header size disagrees with the index", [](const fs::path& dat, const fs::path&) {
          // The size field sits at offset 12 of the last record (needle 5).
@@ -126,13 +158,17 @@ TEST_CASE("damaged tails load read-only with every indexed needle still found") 
       REQUIRE(v.ok());
       for (NeedleId id = 1; id <= 5; ++id) REQUIRE(Put(*v.value(), id, 7, std::string(100 * id, char('a' + id))).ok());
     }
+    const auto size = fs::file_size(t.path / "1.dat");
     d.apply(t.path / "1.dat", t.path / "1.idx");
+    const auto damaged = fs::file_size(t.path / "1.dat");
     auto v = Volume::Load(Names(t.path), 4);
     REQUIRE(v.ok());
     CHECK(v.value()->read_only());
     CHECK_FALSE(v.value()->load_warning().empty());
     for (NeedleId id = 1; id <= 4; ++id) CHECK(v.value()->Lookup(id).has_value());
     CHECK(Put(*v.value(), 9, 1, "refused").status().code() == Code::kReadOnly);
+    CHECK(fs::file_size(t.path / "1.dat") == damaged);  // nothing cut
+    (void)size;
   }
 }
 
@@ -144,7 +180,7 @@ TEST_CASE("a flipped data byte in the last needle loads writable, as in Go, and 
     REQUIRE(v.ok());
     REQUIRE(Put(*v.value(), 1, 7, "first").ok());
     last = Record(2, 7, std::string(500, 'z'));
-    REQUIRE(v.value()->Append(reinterpret_cast<uint8_t*>(last.data()), last.size(), 0).ok());
+    REQUIRE(v.value()->Append(reinterpret_cast<uint8_t*>(last.data()), last.size()).ok());
   }
   const auto dat = t.path / "1.dat";
   const auto at = fs::file_size(dat) - last.size();
@@ -180,13 +216,17 @@ TEST_CASE("Go-written volumes load writable, with every live index entry found")
   }
   CHECK(live > 10);
   CHECK(fs::exists(t.path / "1.vif"));  // Go writes one when missing, and so does kelp
-  // The bitrot copy has one extra trailing byte, which the tail check catches.
+  // The bitrot copy has one extra trailing byte past its last indexed needle:
+  // Go loads it read-only; kelp cuts the byte (never acknowledged) and stays writable.
   testing::TempDir b;
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__bitrot_volume.dat"), b.path / "1.dat");
   fs::copy_file(kelp::testing::FixturePath("weed__storage__test_files__bitrot_volume.idx"), b.path / "1.idx");
+  const auto rot_size = fs::file_size(b.path / "1.dat");
   auto rot = Volume::Load(Names(b.path), 4);
   REQUIRE(rot.ok());
-  CHECK(rot.value()->read_only());
+  CHECK_FALSE(rot.value()->read_only());
+  CHECK(rot.value()->tail_repair().truncated_to == rot_size);
+  CHECK(fs::file_size(b.path / "1.dat") == rot_size - 1);
 }
 
 TEST_CASE("an empty volume loads; a .dat without its .idx does not") {

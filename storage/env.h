@@ -1,0 +1,48 @@
+// The storage engine's one door to the file system. Every open, read, write,
+// truncate, sync, rename, unlink and statvfs that the writer does goes through
+// an Env, so tests can put a fault-injecting twin (storage/fault_env.h) in its
+// place and check what each failure does. Calls follow POSIX conventions:
+// -1 (or a short count) with errno set.
+#pragma once
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <string>
+
+#include "common/status.h"
+
+namespace kelp {
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  virtual int Open(const std::string& path, int flags, mode_t mode) = 0;
+  virtual int Close(int fd) = 0;
+  virtual ssize_t Pread(int fd, void* buf, size_t len, off_t offset) = 0;
+  virtual ssize_t Pwrite(int fd, const void* buf, size_t len, off_t offset) = 0;
+  virtual int Ftruncate(int fd, off_t length) = 0;
+  virtual int Fdatasync(int fd) = 0;
+  virtual int Fstat(int fd, struct stat* st) = 0;
+  virtual int Rename(const std::string& from, const std::string& to) = 0;
+  virtual int Unlink(const std::string& path) = 0;
+  virtual int Statvfs(const std::string& path, struct statvfs* st) = 0;
+  // Makes a directory's entries (creations, renames, unlinks) durable.
+  virtual int SyncDir(const std::string& dir) = 0;
+
+  // The real file system. Never null, never freed.
+  static Env* Default();
+};
+
+// Status-returning loops over an Env.
+Status EnvPreadFull(Env* env, int fd, void* buf, size_t len, off_t offset);
+Status EnvPwriteFull(Env* env, int fd, const void* buf, size_t len, off_t offset);
+Result<off_t> EnvFileSize(Env* env, int fd);
+// Writes path.tmp, syncs it, renames it over path and syncs the directory:
+// after it returns Ok the new content survives a power loss.
+Status EnvWriteFileAtomically(Env* env, const std::string& path, const std::string& content);
+std::string DirOf(const std::string& path);
+
+}  // namespace kelp

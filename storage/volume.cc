@@ -1,0 +1,728 @@
+#include "storage/volume.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "common/bytes.h"
+#include "common/file_util.h"
+#include "common/idx_entry.h"
+#include "common/log.h"
+
+namespace kelp {
+
+std::string VolumeFileNames::Base(const std::string& d) const {
+  const std::string name = collection.empty() ? std::to_string(id) : collection + "_" + std::to_string(id);
+  return d + "/" + name;
+}
+
+Status ValidateRecord(const uint8_t* record, size_t length) {
+  if (length < size_t(kNeedleHeaderSize)) return Status::Invalid("needle record too short");
+  const NeedleHeader h = ParseNeedleHeader(record);
+  if (int32_t(h.size) < 0 || ActualSize(h.size, 3) != length) return Status::Invalid("needle record length does not match its size field");
+  if (h.id == 0 && h.cookie == 0 && h.size == 0) return Status::Invalid("empty needle record");
+  ParsedNeedle n;
+  if (Status s = ParseNeedle(record, length, h.size, 3, &n); !s.ok()) return Status::Invalid("needle record rejected: " + s.message());
+  // Padding is fixed by the format: the record must be exactly what an encoder writes.
+  const uint8_t* pad = record + kNeedleHeaderSize + h.size + kNeedleChecksumSize + kTimestampSize;
+  uint8_t want[8] = {0};
+  PutU32(want, h.size);
+  if (std::memcmp(pad, want, PaddingLength(h.size, 3)) != 0) return Status::Invalid("needle record padding is not canonical");
+  return Status::Ok();
+}
+
+Volume::~Volume() {
+  if (dat_fd_ >= 0) env_->Close(dat_fd_);
+  if (idx_fd_ >= 0) env_->Close(idx_fd_);
+}
+
+Status Volume::OpenFiles(bool create) {
+  const std::string dat = names_.Dat();
+  const int flags = O_RDWR | (create ? O_CREAT | O_EXCL : 0);
+  dat_fd_ = env_->Open(dat, flags, 0644);
+  if (dat_fd_ < 0 && !create && (errno == EACCES || errno == EROFS)) {
+    dat_fd_ = env_->Open(dat, O_RDONLY, 0);
+    if (dat_fd_ >= 0) {
+      read_only_ = opened_read_only_ = true;
+      load_warning_ = "opening " + dat + " in READONLY mode";
+    }
+  }
+  if (dat_fd_ < 0) {
+    if (create && errno == EEXIST) return Status::AlreadyExists("volume data file " + dat + " already exists");
+    return Status::IOError(ErrnoMessage("open " + dat));
+  }
+  const std::string idx = names_.Idx();
+  idx_fd_ = env_->Open(idx, opened_read_only_ ? O_RDONLY : O_RDWR | O_CREAT, 0644);
+  if (idx_fd_ < 0) return Status::IOError(ErrnoMessage("open " + idx));
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Volume>> Volume::Create(const VolumeFileNames& names, const SuperBlock& sb, int offset_bytes, Env* env) {
+  std::unique_ptr<Volume> v(new Volume(names, offset_bytes, env));
+  if (FileExists(names.Idx()) && !FileExists(names.Dat())) {
+    // A stray index without data would be replayed against the wrong needles.
+    if (env->Unlink(names.Idx()) != 0) return Status::IOError(ErrnoMessage("remove stale " + names.Idx()));
+  }
+  Status s = v->OpenFiles(true);
+  if (!s.ok()) return s;
+  v->super_block_ = sb;
+  const std::string block = sb.Encode();
+  if (s = EnvPwriteFull(env, v->dat_fd_, block.data(), block.size(), 0); !s.ok()) return s;
+  if (env->Ftruncate(v->idx_fd_, 0) != 0) return Status::IOError(ErrnoMessage("truncate " + names.Idx()));
+  v->dat_end_ = block.size();
+  auto seg = IndexSegmentWriter::Create(("kelp-idx-" + std::to_string(names.id)).c_str(), 1024, 1);
+  if (!seg.ok()) return seg.status();
+  v->segment_ = std::move(seg.value());
+  v->counters_.dat_size = v->dat_end_;
+  VolumeInfo info;
+  info.version = sb.version;
+  info.bytes_offset = uint32_t(offset_bytes);
+  info.replication = sb.replica_placement.String();
+  if (s = v->SaveInfo(info); !s.ok()) return s;  // also syncs the data directory
+  if (env->Fdatasync(v->dat_fd_) != 0) return Status::IOError(ErrnoMessage("fsync " + names.Dat()));
+  if (names.idx_dir != names.dir && env->SyncDir(names.idx_dir) != 0) return Status::IOError(ErrnoMessage("fsync " + names.idx_dir));
+  v->UpdateSnapshot();
+  return v;
+}
+
+Result<std::unique_ptr<Volume>> Volume::Load(const VolumeFileNames& names, int offset_bytes, Env* env) {
+  std::unique_ptr<Volume> v(new Volume(names, offset_bytes, env));
+  bool vif_exists = false;
+  auto info = LoadVolumeInfo(names.Vif(), &vif_exists);
+  if (!info.ok()) return info.status();
+  v->info_ = info.value();
+  if (v->info_.has_remote_files) return Status::Invalid("volume " + std::to_string(names.id) + " is tiered to remote storage, which is not supported");
+  // Go checks this only for tiered volumes; reading a .idx with the wrong entry
+  // width would misplace every needle, and appending would corrupt it for Go too.
+  if (vif_exists && v->info_.bytes_offset != 0 && int(v->info_.bytes_offset) != offset_bytes)
+    return Status::Invalid("BytesOffset mismatch in volume info file " + names.Vif() + ": the volume uses " +
+                           std::to_string(v->info_.bytes_offset) + "-byte offsets, this build " + std::to_string(offset_bytes) +
+                           " (build with make OFFSET_BYTES=" + std::to_string(v->info_.bytes_offset) + ")");
+  if (!FileExists(names.Dat())) return Status::NotFound("volume data file " + names.Dat() + " does not exist");
+  struct stat st;
+  if (stat(names.Dat().c_str(), &st) == 0 && st.st_size > kSuperBlockSize && !FileExists(names.Idx()))
+    return Status::NotFound("idx file " + names.Idx() + " does not exists");
+  Status s = v->OpenFiles(false);
+  if (!s.ok()) return s;
+
+  auto size = EnvFileSize(env, v->dat_fd_);
+  if (!size.ok()) return size.status();
+  v->dat_end_ = uint64_t(size.value());
+  uint8_t head[kSuperBlockSize];
+  if (v->dat_end_ < uint64_t(kSuperBlockSize) || !EnvPreadFull(env, v->dat_fd_, head, sizeof head, 0).ok())
+    return Status::Corruption("cannot read volume " + std::to_string(names.id) + " super block: file too short");
+  auto sb = ParseSuperBlockHeader(head);
+  if (!sb.ok()) return sb.status();
+  v->super_block_ = sb.value();
+  if (const uint16_t extra = ExtraSizeOf(head); extra > 0) {
+    v->super_block_.extra.resize(extra);
+    if (!EnvPreadFull(env, v->dat_fd_, v->super_block_.extra.data(), extra, kSuperBlockSize).ok())
+      return Status::Corruption("cannot read volume " + std::to_string(names.id) + " super block extra");
+  }
+  // The .vif's replication wins over the superblock's: it is where Go's
+  // VolumeConfigure records a change.
+  if (!v->info_.replication.empty()) {
+    auto rp = ParseReplicaPlacement(v->info_.replication);
+    if (!rp.ok())
+      return Status::Corruption("Error parse volume " + std::to_string(names.id) + " replication " + v->info_.replication + " : " +
+                                rp.status().message());
+    v->super_block_.replica_placement = rp.value();
+  }
+  if (v->info_.read_only) v->read_only_ = true;
+  uint64_t indexed_end = 0;
+  if (s = v->ReplayIndex(&indexed_end); !s.ok()) return s;
+  if (s = v->HealTail(indexed_end); !s.ok()) return s;
+  v->CheckTail();
+  if (!vif_exists) {
+    VolumeInfo fresh = v->info_;
+    fresh.version = v->super_block_.version;
+    fresh.bytes_offset = uint32_t(offset_bytes);
+    if (Status vs = v->SaveInfo(fresh); !vs.ok()) KLOG_WARN("volume %u failed to save file info: %s", names.id, vs.message().c_str());
+  }
+  v->segment_.SetReadOnly(v->read_only_);
+  v->UpdateSnapshot();
+  return v;
+}
+
+void Volume::RecordPut(NeedleId id, uint32_t size, std::optional<IndexValue> old) {
+  // Go's needle map metrics: every put counts as a file; replacing a live
+  // needle also counts the old one as deleted.
+  counters_.file_count++;
+  counters_.content_size += size;
+  if (id > counters_.max_file_key) counters_.max_file_key = id;
+  if (old && !old->deleted && old->offset_units != 0) {
+    counters_.deleted_count++;
+    counters_.deleted_bytes += old->size;
+  }
+}
+
+Status Volume::ReplayIndex(uint64_t* indexed_end) {
+  auto size = EnvFileSize(env_, idx_fd_);
+  if (!size.ok()) return size.status();
+  const int entry = IdxEntrySize(offset_bytes_);
+  const uint64_t idx_bytes = uint64_t(size.value());
+  const uint64_t entries = idx_bytes / entry;
+  idx_end_ = entries * entry;
+  if (idx_bytes != idx_end_) {
+    // A partial entry is an append the writer never finished, so never
+    // acknowledged: it is cut (unless the files cannot be written, as Go).
+    if (opened_read_only_) {
+      read_only_ = true;
+      load_warning_ = "index file's size is " + std::to_string(idx_bytes) + " bytes, maybe corrupted";
+    } else {
+      if (env_->Ftruncate(idx_fd_, off_t(idx_end_)) != 0 || env_->Fdatasync(idx_fd_) != 0)
+        return Status::IOError(ErrnoMessage("truncate partial entry of " + names_.Idx()));
+      repair_.idx_bytes_cut = idx_bytes - idx_end_;
+      KLOG_WARN("volume %u: cut a partial .idx entry at bytes [%llu, %llu): an append that was never acknowledged", id(),
+                static_cast<unsigned long long>(idx_end_), static_cast<unsigned long long>(idx_bytes));
+    }
+  }
+  auto seg = IndexSegmentWriter::Create(("kelp-idx-" + std::to_string(names_.id)).c_str(), entries * 2, 1);
+  if (!seg.ok()) return seg.status();
+  segment_ = std::move(seg.value());
+
+  std::vector<uint8_t> buf(size_t(entry) * 4096);
+  uint64_t max_end = super_block_.BlockSize();
+  std::vector<NeedleId> beyond;  // entries whose record would end past the .dat
+  for (uint64_t done = 0; done < entries;) {
+    const uint64_t n = std::min<uint64_t>(entries - done, 4096);
+    if (Status s = EnvPreadFull(env_, idx_fd_, buf.data(), n * entry, off_t(done * entry)); !s.ok()) return s;
+    for (uint64_t i = 0; i < n; ++i) {
+      const IdxEntry e = DecodeIdxEntry(buf.data() + i * entry, offset_bytes_);
+      const auto old = segment_.Get(e.id);
+      uint64_t end = 0;
+      if (e.offset_units != 0 && e.size >= 0) {
+        RecordPut(e.id, uint32_t(e.size), old);
+        IndexValue v{e.offset_units, uint32_t(e.size), false, true};
+        if (!segment_.Put(e.id, v)) return Status::Corruption("index segment overflow while loading");
+        end = e.ByteOffset() + ActualSize(uint32_t(e.size), version());
+      } else {
+        if (old && !old->deleted) {
+          counters_.deleted_count++;
+          counters_.deleted_bytes += old->size;
+          IndexValue d = *old;
+          d.deleted = true;
+          if (!segment_.Put(e.id, d)) return Status::Corruption("index segment overflow while loading");
+        }
+        if (e.offset_units != 0) end = e.ByteOffset() + ActualSize(0, version());
+      }
+      if (end > dat_end_) beyond.push_back(e.id);
+      max_end = std::max(max_end, end);
+    }
+    done += n;
+  }
+  if (!beyond.empty()) {
+    // Indexed, so acknowledged, yet not on disk: a power loss reordered the
+    // writes. Nothing can bring them back; say which, and keep the volume
+    // read-only as Go does.
+    std::string ids;
+    for (size_t i = 0; i < beyond.size() && i < 32; ++i) {
+      char b[24];
+      std::snprintf(b, sizeof b, "%s%llx", i ? "," : "", static_cast<unsigned long long>(beyond[i]));
+      ids += b;
+    }
+    if (beyond.size() > 32) ids += ",...";
+    repair_.missing = beyond;
+    read_only_ = true;
+    load_warning_ = "idx references end=" + std::to_string(max_end) + " but .dat is " + std::to_string(dat_end_) + " bytes; " +
+                    std::to_string(beyond.size()) + " indexed needle(s) have no complete data: " + ids;
+  }
+  *indexed_end = max_end;
+  counters_.dat_size = dat_end_;
+  struct stat st;
+  if (env_->Fstat(dat_fd_, &st) == 0) counters_.last_modified_s = uint64_t(st.st_mtime);
+  segment_.SetCounters(counters_);
+  return Status::Ok();
+}
+
+// Bytes past the end of the last indexed record were never acknowledged (the
+// .idx entry is written after the record and before the reply). They are
+// classified for the log and cut, so the volume stays writable; see
+// docs/architecture.md for why they are not indexed instead.
+Status Volume::HealTail(uint64_t indexed_end) {
+  if (opened_read_only_ || !repair_.missing.empty() || dat_end_ <= indexed_end) return Status::Ok();
+  const uint8_t ver = version();
+  uint64_t pos = indexed_end;
+  std::vector<uint8_t> rec;
+  while (pos < dat_end_) {
+    const uint64_t left = dat_end_ - pos;
+    uint8_t h[kNeedleHeaderSize];
+    if (left < uint64_t(kNeedleHeaderSize) || !EnvPreadFull(env_, dat_fd_, h, sizeof h, off_t(pos)).ok()) break;
+    const NeedleHeader nh = ParseNeedleHeader(h);
+    const uint64_t len = int32_t(nh.size) < 0 ? 0 : ActualSize(nh.size, ver);
+    if (len == 0 || len > left) break;
+    rec.resize(len);
+    if (!EnvPreadFull(env_, dat_fd_, rec.data(), len, off_t(pos)).ok()) break;
+    ParsedNeedle n;
+    if (!ParseNeedle(rec.data(), len, nh.size, ver, &n).ok()) break;
+    KLOG_WARN("volume %u: record of needle %llx at bytes [%llu, %llu) is complete but was never indexed (never acknowledged): cutting it",
+              id(), static_cast<unsigned long long>(nh.id), static_cast<unsigned long long>(pos), static_cast<unsigned long long>(pos + len));
+    repair_.complete_records++;
+    pos += len;
+  }
+  if (pos < dat_end_) {
+    repair_.torn_record = true;
+    KLOG_WARN("volume %u: torn record at bytes [%llu, %llu): cutting it", id(), static_cast<unsigned long long>(pos),
+              static_cast<unsigned long long>(dat_end_));
+  }
+  if (env_->Ftruncate(dat_fd_, off_t(indexed_end)) != 0 || env_->Fdatasync(dat_fd_) != 0)
+    return Status::IOError(ErrnoMessage("cut unacknowledged tail of " + names_.Dat()));
+  repair_.truncated_from = indexed_end;
+  repair_.truncated_to = dat_end_;
+  KLOG_WARN("volume %u: .dat cut from %llu to %llu bytes; the volume stays writable", id(), static_cast<unsigned long long>(dat_end_),
+            static_cast<unsigned long long>(indexed_end));
+  dat_end_ = indexed_end;
+  counters_.dat_size = dat_end_;
+  segment_.SetCounters(counters_);
+  return Status::Ok();
+}
+
+// Verifies the needle physically last in the .dat against the index, as Go's
+// CheckVolumeDataIntegrity does; any mismatch makes the volume read-only.
+void Volume::CheckTail() {
+  const int entry = IdxEntrySize(offset_bytes_);
+  if (idx_end_ == 0 || !load_warning_.empty()) return;
+  auto read_entry = [&](uint64_t pos, IdxEntry* e) {
+    uint8_t b[17];
+    if (!EnvPreadFull(env_, idx_fd_, b, entry, off_t(pos)).ok()) return false;
+    *e = DecodeIdxEntry(b, offset_bytes_);
+    return true;
+  };
+  auto disk_end = [&](const IdxEntry& e) { return e.ByteOffset() + ActualSize(e.size < 0 ? 0 : uint32_t(e.size), version()); };
+  IdxEntry tail;
+  if (!read_entry(idx_end_ - entry, &tail)) return;
+  if (tail.offset_units == 0 || disk_end(tail) != dat_end_) {
+    // Not append-ordered (e.g. rebuilt sorted by key): find the highest offset.
+    bool found = false;
+    for (uint64_t pos = 0; pos < idx_end_; pos += entry) {
+      IdxEntry e;
+      if (!read_entry(pos, &e)) return;
+      if (e.offset_units != 0 && (!found || e.offset_units > tail.offset_units)) {
+        tail = e;
+        found = true;
+      }
+    }
+    if (!found) return;
+  }
+  const uint64_t at = tail.ByteOffset();
+  const uint32_t size = tail.size < 0 ? 0 : uint32_t(tail.size);
+  const uint64_t end = at + ActualSize(size, version());
+  auto fail = [&](const std::string& why) {
+    read_only_ = true;
+    load_warning_ = "volume data integrity check failed: " + why;
+  };
+  if (end > dat_end_) return fail("data file has " + std::to_string(dat_end_) + " bytes, less than expected " + std::to_string(end));
+  if (end < dat_end_) return fail("data file actual " + std::to_string(dat_end_) + " bytes expected " + std::to_string(end) + " bytes");
+  std::vector<uint8_t> rec(end - at);
+  if (!EnvPreadFull(env_, dat_fd_, rec.data(), rec.size(), off_t(at)).ok()) return fail("cannot read the last needle");
+  const NeedleHeader h = ParseNeedleHeader(rec.data());
+  if (h.size != size) return fail("size mismatch");
+  if (version() == 3) {
+    // Go stops here for version 3: header size and file length agree. The data
+    // CRC is checked when the needle is read.
+    last_append_at_ns_ = GetU64(rec.data() + kNeedleHeaderSize + size + kNeedleChecksumSize);
+    return;
+  }
+  ParsedNeedle n;
+  if (Status s = ParseNeedle(rec.data(), rec.size(), size, version(), &n); !s.ok()) return fail(s.message());
+  if (n.header.id != tail.id) return fail("index key does not match needle's Id");
+}
+
+uint64_t Volume::NextAppendAtNs(uint64_t hint) {
+  uint64_t now = hint;
+  if (now == 0)
+    now = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  if (now <= last_append_at_ns_) now = last_append_at_ns_ + 1;
+  last_append_at_ns_ = now;
+  return now;
+}
+
+Result<uint32_t> Volume::StoredSize(const IndexValue& v) const {
+  if (v.size_known) return v.size;
+  uint8_t h[kNeedleHeaderSize];
+  if (Status s = EnvPreadFull(env_, dat_fd_, h, sizeof h, off_t(v.offset_units * kNeedlePaddingSize)); !s.ok()) return s;
+  return ParseNeedleHeader(h).size;
+}
+
+void Volume::EncodeIdx(NeedleId id, uint64_t offset_units, int32_t size, std::vector<uint8_t>* out) const {
+  const int entry = IdxEntrySize(offset_bytes_);
+  const size_t at = out->size();
+  out->resize(at + size_t(entry));
+  EncodeIdxEntry(IdxEntry{id, offset_units, size}, offset_bytes_, out->data() + at);
+}
+
+std::optional<IndexValue> Volume::LookupForWrite(NeedleId id, const std::vector<std::pair<NeedleId, IndexValue>>& pending) const {
+  for (auto it = pending.rbegin(); it != pending.rend(); ++it)
+    if (it->first == id) return it->second;
+  return segment_.Get(id);
+}
+
+void Volume::UndoDat(uint64_t to) {
+  // Never leave a partial record behind: the next load would have to cut it.
+  if (env_->Ftruncate(dat_fd_, off_t(to)) != 0) KLOG_ERROR("volume %u: cannot undo a partial write: %s", id(), std::strerror(errno));
+  dat_end_ = to;
+}
+
+void Volume::PutOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std::pair<NeedleId, IndexValue>>* pending) {
+  uint8_t* record = m->record;
+  const NeedleHeader h = ParseNeedleHeader(record);
+  if (m->length != ActualSize(h.size, 3)) {
+    m->status = Status::Invalid("needle record length does not match its size field");
+    return;
+  }
+  const auto old = LookupForWrite(h.id, *pending);
+  if (old && !old->deleted && old->offset_units != 0) {
+    uint8_t oh[kNeedleHeaderSize];
+    if (Status s = EnvPreadFull(env_, dat_fd_, oh, sizeof oh, off_t(old->offset_units * kNeedlePaddingSize)); !s.ok()) {
+      m->status = s;
+      return;
+    }
+    if (ParseNeedleHeader(oh).cookie != h.cookie) {
+      char msg[64];
+      std::snprintf(msg, sizeof msg, "mismatching cookie %x", h.cookie);
+      m->status = Status::CookieMismatch(msg);
+      return;
+    }
+  }
+  // Older volumes keep their own record version.
+  std::vector<uint8_t> converted;
+  const uint8_t* bytes = record;
+  size_t bytes_len = m->length;
+  const uint64_t append_at_ns = NextAppendAtNs(0);
+  PutU64(record + kNeedleHeaderSize + h.size + kNeedleChecksumSize, append_at_ns);
+  if (version() != 3) {
+    const uint64_t want = ActualSize(h.size, version());
+    converted.assign(record, record + kNeedleHeaderSize + h.size + kNeedleChecksumSize);
+    converted.resize(want, 0);
+    bytes = converted.data();
+    bytes_len = want;
+  }
+  // Like Go, writes are bounded by what the offset width can address, not by
+  // the master's volume size limit: the master stops assigning to a full
+  // volume, and writes it already assigned must still succeed.
+  const uint64_t max_size = MaxVolumeSizeFor(offset_bytes_);
+  if (dat_end_ + bytes_len > max_size) {
+    m->status = Status::Full("volume size limit " + std::to_string(max_size) + " exceeded! current size is " + std::to_string(dat_end_));
+    return;
+  }
+  const uint64_t offset = dat_end_;
+  if (Status s = EnvPwriteFull(env_, dat_fd_, bytes, bytes_len, off_t(offset)); !s.ok()) {
+    UndoDat(offset);
+    m->status = s;
+    return;
+  }
+  dat_end_ += bytes_len;
+  const uint64_t units = offset / kNeedlePaddingSize;
+  EncodeIdx(h.id, units, int32_t(h.size), idx_out);
+  pending->push_back({h.id, IndexValue{units, h.size, false, true}});
+  m->offset = offset;
+  m->size = h.size;
+  m->status = Status::Ok();
+}
+
+void Volume::DeleteOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std::pair<NeedleId, IndexValue>>* pending) {
+  const auto old = LookupForWrite(m->id, *pending);
+  m->size = 0;
+  if (!old || old->deleted || old->offset_units == 0) {
+    m->status = Status::Ok();
+    return;
+  }
+  auto old_size = StoredSize(*old);
+  if (!old_size.ok()) {
+    m->status = old_size.status();
+    return;
+  }
+  NeedleFields tomb;
+  tomb.cookie = m->cookie;
+  tomb.id = m->id;
+  tomb.append_at_ns = NextAppendAtNs(m->append_at_ns_hint);
+  std::string rec = EncodeNeedleV3(tomb);
+  if (version() != 3) rec.resize(ActualSize(0, version()));
+  const uint64_t offset = dat_end_;
+  if (Status s = EnvPwriteFull(env_, dat_fd_, rec.data(), rec.size(), off_t(offset)); !s.ok()) {
+    UndoDat(offset);
+    m->status = s;
+    return;
+  }
+  dat_end_ += rec.size();
+  EncodeIdx(m->id, offset / kNeedlePaddingSize, kTombstoneSize, idx_out);
+  IndexValue d = *old;
+  d.deleted = true;
+  d.size = old_size.value();
+  d.size_known = true;
+  pending->push_back({m->id, d});
+  m->size = old_size.value();
+  m->status = Status::Ok();
+}
+
+void Volume::Apply(Mutation* const* batch, size_t count) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  {
+    std::lock_guard<std::mutex> l(state_mu_);
+    for (size_t i = 0; i < count; ++i) {
+      Mutation* m = batch[i];
+      if (retired_) m->status = Status::NotFound("volume " + std::to_string(id()) + " not found");
+      else if (read_only_) m->status = Status::ReadOnly("volume " + std::to_string(id()) + " is read only");
+      else m->status = Status::Ok();
+    }
+  }
+  const uint64_t dat_start = dat_end_;
+  std::vector<uint8_t> idx_bytes;
+  std::vector<std::pair<NeedleId, IndexValue>> pending;
+  std::vector<Mutation*> applied;
+  for (size_t i = 0; i < count; ++i) {
+    Mutation* m = batch[i];
+    if (!m->status.ok()) continue;
+    if (m->kind == Mutation::Kind::kPut) PutOne(m, &idx_bytes, &pending);
+    else DeleteOne(m, &idx_bytes, &pending);
+    if (m->status.ok() && !(m->kind == Mutation::Kind::kDelete && m->size == 0)) applied.push_back(m);
+  }
+  if (idx_bytes.empty()) return;
+
+  // One .idx write for the batch. If it fails, none of the batch happened.
+  const uint64_t idx_start = idx_end_;
+  if (Status s = EnvPwriteFull(env_, idx_fd_, idx_bytes.data(), idx_bytes.size(), off_t(idx_start)); !s.ok()) {
+    if (env_->Ftruncate(idx_fd_, off_t(idx_start)) != 0)
+      KLOG_ERROR("volume %u: cannot undo a partial index write: %s", id(), std::strerror(errno));
+    UndoDat(dat_start);
+    for (Mutation* m : applied) m->status = s;
+    return;
+  }
+  idx_end_ += idx_bytes.size();
+
+  // Counters follow the entries in order, as a replay of the .idx would.
+  for (Mutation* m : applied) {
+    if (m->kind == Mutation::Kind::kPut) {
+      const NeedleHeader h = ParseNeedleHeader(m->record);
+      RecordPut(h.id, h.size, std::nullopt);
+      counters_.last_modified_s = last_append_at_ns_ / 1000000000ull;
+    } else {
+      counters_.deleted_count++;
+      counters_.deleted_bytes += m->size;
+    }
+  }
+  // A replaced live needle counts as deleted too (Go's metrics).
+  {
+    std::vector<std::pair<NeedleId, IndexValue>> seen;
+    for (const auto& [nid, v] : pending) {
+      if (v.deleted) {
+        seen.push_back({nid, v});
+        continue;
+      }
+      const auto before = LookupForWrite(nid, seen);
+      if (before && !before->deleted && before->offset_units != 0) {
+        counters_.deleted_count++;
+        counters_.deleted_bytes += before->size;
+      }
+      seen.push_back({nid, v});
+    }
+  }
+  counters_.dat_size = dat_end_;
+
+  if (Status s = PublishLocked(pending); !s.ok()) {
+    // The .idx has the entries, so a restart would serve them; this process
+    // cannot, so it refuses further writes and says so.
+    for (Mutation* m : applied) m->status = s;
+    return;
+  }
+
+  bool want_sync = false;
+  for (Mutation* m : applied) want_sync |= m->fsync;
+  if (!want_sync) return;
+  // Group commit: one sync of each file for every fsync=true write of the batch.
+  Status synced = Status::Ok();
+  if (env_->Fdatasync(dat_fd_) != 0) synced = Status::IOError(ErrnoMessage("fsync " + names_.Dat()));
+  else if (env_->Fdatasync(idx_fd_) != 0) synced = Status::IOError(ErrnoMessage("fsync " + names_.Idx()));
+  if (!synced.ok()) {
+    FailSync(synced.message());
+    for (Mutation* m : applied)
+      if (m->fsync) m->status = synced;
+  }
+}
+
+Status Volume::PublishLocked(const std::vector<std::pair<NeedleId, IndexValue>>& entries) {
+  std::lock_guard<std::mutex> l(state_mu_);
+  // Grow before the table is too full to take the batch's new keys. A second
+  // growth waits until every reader has left the first old segment.
+  if (!trailing_ && (segment_.used_slots() + entries.size() + 1) * 4 > segment_.capacity() * 3) {
+    auto bigger = IndexSegmentWriter::Create(("kelp-idx-" + std::to_string(id())).c_str(),
+                                             std::max<uint64_t>(segment_.capacity() * 2, (segment_.used_slots() + entries.size()) * 2),
+                                             segment_.generation() + 1);
+    if (bigger.ok()) {
+      segment_.CopyTo(&bigger.value());
+      trailing_ = std::move(segment_);
+      segment_ = std::move(bigger.value());
+      announce_pending_ = true;
+    } else {
+      KLOG_ERROR("volume %u: cannot grow index segment: %s", id(), bigger.status().message().c_str());
+    }
+  }
+  for (const auto& [nid, v] : entries) {
+    if (!segment_.Put(nid, v) || (trailing_ && !trailing_->Put(nid, v))) {
+      read_only_ = true;
+      load_warning_ = "index segment full; restart to rebuild it";
+      segment_.SetReadOnly(true);
+      KLOG_ERROR("volume %u: %s", id(), load_warning_.c_str());
+      return Status::IOError("volume " + std::to_string(id()) + ": index segment full");
+    }
+  }
+  segment_.SetCounters(counters_);
+  if (trailing_) trailing_->SetCounters(counters_);
+  snapshot_ = counters_;
+  idx_size_snapshot_ = idx_end_;
+  return Status::Ok();
+}
+
+void Volume::FailSync(const std::string& why) {
+  // After a failed sync the kernel may have dropped the dirty pages: nothing
+  // written since the last good sync can be trusted to be on disk, and a
+  // retried sync could report success for data that is gone. So no more writes.
+  std::lock_guard<std::mutex> l(state_mu_);
+  read_only_ = true;
+  sync_failed_ = true;
+  load_warning_ = "sync failed: " + why;
+  segment_.SetReadOnly(true);
+  if (trailing_) trailing_->SetReadOnly(true);
+  KLOG_ERROR("volume %u is read-only from now on: %s", id(), why.c_str());
+}
+
+Result<AppendOutcome> Volume::Append(uint8_t* record, size_t len) {
+  if (Status s = ValidateRecord(record, len); !s.ok()) return s;
+  Mutation m;
+  m.record = record;
+  m.length = len;
+  Mutation* one = &m;
+  Apply(&one, 1);
+  if (!m.status.ok()) return m.status;
+  return AppendOutcome{m.offset, m.size};
+}
+
+Result<uint32_t> Volume::Delete(NeedleId id, Cookie cookie, uint64_t append_at_ns_hint) {
+  Mutation m;
+  m.kind = Mutation::Kind::kDelete;
+  m.id = id;
+  m.cookie = cookie;
+  m.append_at_ns_hint = append_at_ns_hint;
+  Mutation* one = &m;
+  Apply(&one, 1);
+  if (!m.status.ok()) return m.status;
+  return m.size;
+}
+
+Status Volume::Sync() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  if (std::lock_guard<std::mutex> l(state_mu_); sync_failed_) return Status::IOError(load_warning_);
+  Status s = Status::Ok();
+  if (env_->Fdatasync(dat_fd_) != 0) s = Status::IOError(ErrnoMessage("fsync " + names_.Dat()));
+  else if (env_->Fdatasync(idx_fd_) != 0) s = Status::IOError(ErrnoMessage("fsync " + names_.Idx()));
+  if (!s.ok()) FailSync(s.message());
+  return s;
+}
+
+Status Volume::ReadNeedle(NeedleId id, std::string* record, ParsedNeedle* out) const {
+  const auto v = Lookup(id);
+  if (!v || v->offset_units == 0) return Status::NotFound("not found");
+  if (v->deleted) return Status::NotFound("already deleted");
+  auto size = StoredSize(*v);
+  if (!size.ok()) return size.status();
+  record->resize(ActualSize(size.value(), version()));
+  if (Status s = EnvPreadFull(env_, dat_fd_, record->data(), record->size(), off_t(v->offset_units * kNeedlePaddingSize)); !s.ok())
+    return s;
+  return ParseNeedle(reinterpret_cast<const uint8_t*>(record->data()), record->size(), size.value(), version(), out);
+}
+
+Status Volume::SaveInfo(const VolumeInfo& info) {
+  Status s = EnvWriteFileAtomically(env_, names_.Vif(), EncodeVolumeInfo(info));
+  if (s.ok()) {
+    std::lock_guard<std::mutex> l(state_mu_);
+    info_ = info;
+  }
+  return s;
+}
+
+Status Volume::SetReadOnly(bool ro, bool persist) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  if (persist) {
+    VolumeInfo next = info();
+    next.read_only = ro;
+    if (Status s = SaveInfo(next); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> l(state_mu_);
+  read_only_ = ro;
+  segment_.SetReadOnly(ro);
+  if (trailing_) trailing_->SetReadOnly(ro);
+  return Status::Ok();
+}
+
+void Volume::Retire() { retired_ = true; }
+
+std::optional<SegmentReplacement> Volume::TakeSegmentReplacement() {
+  std::lock_guard<std::mutex> l(state_mu_);
+  if (!announce_pending_) return std::nullopt;
+  announce_pending_ = false;
+  const int fd = fcntl(segment_.fd(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    KLOG_ERROR("volume %u: dup segment: %s", id(), std::strerror(errno));
+    announce_pending_ = true;
+    return std::nullopt;
+  }
+  return SegmentReplacement{segment_.generation(), fd};
+}
+
+void Volume::FinishHandover(uint64_t generation) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  std::lock_guard<std::mutex> l(state_mu_);
+  if (!trailing_ || segment_.generation() != generation) return;
+  trailing_->MarkSuperseded();
+  trailing_.reset();
+}
+
+std::pair<int, uint64_t> Volume::DupSegment() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return {fcntl(segment_.fd(), F_DUPFD_CLOEXEC, 0), segment_.generation()};
+}
+
+void Volume::UpdateSnapshot() {
+  std::lock_guard<std::mutex> l(state_mu_);
+  snapshot_ = counters_;
+  idx_size_snapshot_ = idx_end_;
+}
+
+bool Volume::read_only() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return read_only_;
+}
+
+std::string Volume::load_warning() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return load_warning_;
+}
+
+uint64_t Volume::dat_size() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return snapshot_.dat_size;
+}
+
+uint64_t Volume::idx_size() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return idx_size_snapshot_;
+}
+
+SegmentCounters Volume::counters() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return snapshot_;
+}
+
+VolumeInfo Volume::info() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return info_;
+}
+
+std::optional<IndexValue> Volume::Lookup(NeedleId id) const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return segment_.Get(id);
+}
+
+}  // namespace kelp

@@ -1,0 +1,190 @@
+// A volume as its single writer (the supervisor) sees it: the .dat opened
+// read-write, the .idx appended to, and the shared index segment it publishes.
+// (upstream: weed/storage/volume*.go, needle_map_memory.go)
+//
+// Write ordering, the invariant readers depend on: needle bytes reach the .dat
+// first, then the .idx entry, then the index segment, then (for fsync=true)
+// both files are synced, and only then is the write acknowledged. A reader
+// that finds a key in the segment always finds the complete needle in the .dat,
+// and a record the .idx does not name was never acknowledged.
+//
+// Threads: mutations run on the disk writer of the volume's location (or, for
+// administrative calls, on the event loop) and are serialised by `write_mu_`.
+// What the event loop reads about a volume (counters, sizes, read-only, the
+// segment to hand to a new worker) sits behind `state_mu_`, which is never held
+// across disk I/O, so the loop never waits for a slow disk to answer a report.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/index_segment.h"
+#include "common/needle.h"
+#include "common/status.h"
+#include "common/super_block.h"
+#include "common/volume_info.h"
+#include "storage/env.h"
+
+namespace kelp {
+
+struct VolumeFileNames {
+  std::string dir;      // holds .dat and .vif
+  std::string idx_dir;  // holds .idx (== dir unless -dir.idx is set)
+  std::string collection;
+  VolumeId id = 0;
+
+  std::string Base(const std::string& d) const;  // d/collection_id or d/id
+  std::string Dat() const { return Base(dir) + ".dat"; }
+  std::string Idx() const { return Base(idx_dir) + ".idx"; }
+  std::string Vif() const { return Base(dir) + ".vif"; }
+};
+
+struct AppendOutcome {
+  uint64_t offset = 0;
+  uint32_t size = 0;
+};
+
+// One write or delete, in and out. A batch of them is applied in order.
+struct Mutation {
+  enum class Kind { kPut, kDelete } kind = Kind::kPut;
+  // kPut: a complete version-3 record built by a worker, already validated
+  // (ValidateRecord). Its append_at_ns is patched in place.
+  uint8_t* record = nullptr;
+  size_t length = 0;
+  // kDelete
+  NeedleId id = 0;
+  Cookie cookie = 0;
+  uint64_t append_at_ns_hint = 0;
+  bool fsync = false;
+
+  Status status;
+  uint64_t offset = 0;  // kPut: where the record went
+  uint32_t size = 0;    // kPut: the needle size; kDelete: the deleted needle's size (0: absent)
+};
+
+// A record from a worker is appended only if it is one well-formed version-3
+// needle of exactly `length` bytes whose data CRC matches.
+Status ValidateRecord(const uint8_t* record, size_t length);
+
+// What a load found past the last indexed record and did about it.
+struct TailRepair {
+  uint64_t truncated_from = 0, truncated_to = 0;  // .dat bytes cut (from == to: none)
+  int complete_records = 0;                       // whole, CRC-valid, never indexed
+  bool torn_record = false;                       // a last record cut short
+  uint64_t idx_bytes_cut = 0;                     // a partial .idx entry
+  std::vector<NeedleId> missing;                  // indexed, data absent: acknowledged writes lost by the disk
+};
+
+// A new segment waiting to be announced to the workers.
+struct SegmentReplacement {
+  uint64_t generation = 0;
+  int fd = -1;  // a duplicate, owned by the caller
+};
+
+class Volume {
+ public:
+  ~Volume();
+  Volume(const Volume&) = delete;
+  Volume& operator=(const Volume&) = delete;
+
+  // Loads an existing volume and heals its tail (see docs/architecture.md,
+  // "Volume loading"). Damage it cannot heal does not fail the load: the
+  // volume comes up read-only with `load_warning()` set, as Go does.
+  static Result<std::unique_ptr<Volume>> Load(const VolumeFileNames& names, int offset_bytes, Env* env = Env::Default());
+  // Creates a new, empty volume; fails if its .dat already exists.
+  static Result<std::unique_ptr<Volume>> Create(const VolumeFileNames& names, const SuperBlock& sb, int offset_bytes,
+                                                Env* env = Env::Default());
+
+  // Applies mutations in order with one .idx write and at most one sync for
+  // the batch. Each mutation gets its own status.
+  void Apply(Mutation* const* batch, size_t count);
+  // One-mutation conveniences.
+  Result<AppendOutcome> Append(uint8_t* record, size_t len);
+  Result<uint32_t> Delete(NeedleId id, Cookie cookie, uint64_t append_at_ns_hint = 0);
+
+  // Reads and verifies the live needle `id`; `record` owns the bytes `out` views.
+  // NotFound ("not found" / "already deleted", Go's texts) otherwise.
+  Status ReadNeedle(NeedleId id, std::string* record, ParsedNeedle* out) const;
+
+  // Makes everything written so far durable; a failure makes the volume read-only for good.
+  Status Sync();
+  Status SetReadOnly(bool read_only, bool persist);
+  // Marks the volume gone: queued mutations then fail as "not found".
+  void Retire();
+
+  // A segment grown since the last call, to announce to the workers.
+  std::optional<SegmentReplacement> TakeSegmentReplacement();
+  // Every reader has switched to `generation`: the old segment is released.
+  void FinishHandover(uint64_t generation);
+  // The published segment's descriptor (duplicated) and generation, for a new reader.
+  std::pair<int, uint64_t> DupSegment() const;
+
+  VolumeId id() const { return names_.id; }
+  const std::string& collection() const { return names_.collection; }
+  const VolumeFileNames& names() const { return names_; }
+  const SuperBlock& super_block() const { return super_block_; }
+  uint8_t version() const { return super_block_.version; }
+  bool read_only() const;
+  std::string load_warning() const;
+  const TailRepair& tail_repair() const { return repair_; }
+  uint64_t dat_size() const;
+  uint64_t idx_size() const;
+  SegmentCounters counters() const;
+  VolumeInfo info() const;
+  int dat_fd() const { return dat_fd_; }
+  std::optional<IndexValue> Lookup(NeedleId id) const;
+
+ private:
+  Volume(VolumeFileNames names, int offset_bytes, Env* env) : names_(std::move(names)), offset_bytes_(offset_bytes), env_(env) {}
+  Status OpenFiles(bool create);
+  Status ReplayIndex(uint64_t* indexed_end);
+  Status HealTail(uint64_t indexed_end);
+  void CheckTail();
+  void PutOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std::pair<NeedleId, IndexValue>>* pending);
+  void DeleteOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std::pair<NeedleId, IndexValue>>* pending);
+  std::optional<IndexValue> LookupForWrite(NeedleId id, const std::vector<std::pair<NeedleId, IndexValue>>& pending) const;
+  void RecordPut(NeedleId id, uint32_t size, std::optional<IndexValue> old);
+  Status PublishLocked(const std::vector<std::pair<NeedleId, IndexValue>>& entries);
+  void EncodeIdx(NeedleId id, uint64_t offset_units, int32_t size, std::vector<uint8_t>* out) const;
+  uint64_t NextAppendAtNs(uint64_t hint);
+  Result<uint32_t> StoredSize(const IndexValue& v) const;
+  Status SaveInfo(const VolumeInfo& info);
+  void FailSync(const std::string& why);
+  void UndoDat(uint64_t to);
+  void UpdateSnapshot();
+
+  const VolumeFileNames names_;
+  const int offset_bytes_;
+  Env* const env_;
+  SuperBlock super_block_;
+  int dat_fd_ = -1;
+  int idx_fd_ = -1;
+
+  // Writer state: touched only with write_mu_ held.
+  mutable std::mutex write_mu_;
+  uint64_t dat_end_ = 0;
+  uint64_t idx_end_ = 0;
+  uint64_t last_append_at_ns_ = 0;
+  SegmentCounters counters_;
+  std::atomic<bool> retired_{false};
+  TailRepair repair_;
+
+  // Published state: written with both locks held, read with state_mu_ only.
+  mutable std::mutex state_mu_;
+  IndexSegmentWriter segment_;
+  std::optional<IndexSegmentWriter> trailing_;  // the old segment while readers switch
+  bool announce_pending_ = false;
+  bool read_only_ = false;
+  bool opened_read_only_ = false;  // the files could not be opened for writing
+  bool sync_failed_ = false;       // sticky: see FailSync
+  std::string load_warning_;
+  VolumeInfo info_;
+  SegmentCounters snapshot_;
+  uint64_t idx_size_snapshot_ = 0;
+};
+
+}  // namespace kelp

@@ -1,0 +1,153 @@
+#include "tests/unit/hostile_worker.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "common/needle.h"
+#include "ipc/channel.h"
+
+namespace kelp::testing {
+namespace {
+
+constexpr int kChannel = 3;
+
+std::string ValidRecord(NeedleId id) {
+  static const std::string data = "hostile worker payload";
+  NeedleFields f;
+  f.id = id;
+  f.cookie = 0x11223344;
+  f.data = data;
+  SetContentFlags(&f);
+  return EncodeNeedleV3(f);
+}
+
+// A large record in a memfd; `seal` says whether it is sealed as the protocol demands.
+int RecordMemfd(const std::string& rec, bool seal) {
+  const int fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0 || pwrite(fd, rec.data(), rec.size(), 0) != ssize_t(rec.size())) _exit(10);
+  if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) _exit(11);
+  return fd;
+}
+
+std::string LargeRecord() {
+  static const std::string data(200000, 'L');
+  NeedleFields f;
+  f.id = 77;
+  f.cookie = 0x11223344;
+  f.data = data;
+  SetContentFlags(&f);
+  return EncodeNeedleV3(f);
+}
+
+void SendRaw(const std::string& bytes, int fd = -1) {
+  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  if (sendmsg(kChannel, &msg, MSG_NOSIGNAL) < 0) _exit(12);
+}
+
+std::string Header(ipc::MsgType type, size_t length, uint16_t version = ipc::kProtocolVersion) {
+  ipc::MsgHeader h{ipc::kMagic, version, uint16_t(type), uint32_t(length), 0, 1};
+  return std::string(reinterpret_cast<const char*>(&h), sizeof h);
+}
+
+std::string WriteRequestBytes(uint32_t vid, bool inline_record, uint64_t length) {
+  ipc::WriteRequest req{vid, 0, uint8_t(inline_record ? 1 : 0), 0, length};
+  return std::string(reinterpret_cast<const char*>(&req), sizeof req);
+}
+
+void SendWrite(uint32_t vid, const std::string& record, uint64_t claimed_length) {
+  const std::string body = WriteRequestBytes(vid, true, claimed_length) + record;
+  SendRaw(Header(ipc::MsgType::kWriteRequest, body.size()) + body);
+}
+
+void SendMemfdWrite(uint32_t vid, int fd, uint64_t claimed_length) {
+  const std::string body = WriteRequestBytes(vid, false, claimed_length);
+  SendRaw(Header(ipc::MsgType::kWriteRequest, body.size()) + body, fd);
+}
+
+}  // namespace
+
+int HostileWorkerMain(const char* act_c) {
+  const std::string act = act_c;
+  const uint32_t vid = uint32_t(std::atoi(std::getenv("KELP_HOSTILE_VID") ? std::getenv("KELP_HOSTILE_VID") : "1"));
+  fcntl(kChannel, F_SETFL, 0);  // blocking is simpler here
+  if (act == "valid") {
+    SendWrite(vid, ValidRecord(5), ValidRecord(5).size());
+  } else if (act == "valid-memfd") {
+    const std::string rec = LargeRecord();
+    SendMemfdWrite(vid, RecordMemfd(rec, true), rec.size());
+  } else if (act == "bad-crc") {
+    std::string rec = ValidRecord(5);
+    rec[kNeedleHeaderSize + 6] ^= 0x40;  // a data byte: the CRC no longer matches
+    SendWrite(vid, rec, rec.size());
+  } else if (act == "bad-size-field") {
+    std::string rec = ValidRecord(5);
+    rec[15] = char(rec[15] + 8);  // header size no longer matches the record length
+    SendWrite(vid, rec, rec.size());
+  } else if (act == "length-mismatch") {
+    const std::string rec = ValidRecord(5);
+    SendWrite(vid, rec, rec.size() + 8);
+  } else if (act == "truncated-memfd") {
+    // Announces the full length, then cuts the unsealed buffer short: a
+    // writer that mapped it would die of SIGBUS reading past the end.
+    const std::string rec = LargeRecord();
+    const int fd = RecordMemfd(rec, false);
+    if (ftruncate(fd, 4096) != 0) _exit(13);
+    SendMemfdWrite(vid, fd, rec.size());
+  } else if (act == "unsealed-memfd") {
+    const std::string rec = LargeRecord();
+    SendMemfdWrite(vid, RecordMemfd(rec, false), rec.size());
+  } else if (act == "growing-memfd") {
+    const std::string rec = LargeRecord();
+    const int fd = RecordMemfd(rec, false);
+    if (ftruncate(fd, off_t(rec.size() * 2)) != 0) _exit(14);
+    SendMemfdWrite(vid, fd, rec.size());
+  } else if (act == "pipe-fd") {
+    int p[2];
+    if (pipe(p) != 0) _exit(15);
+    SendMemfdWrite(vid, p[0], 4096);
+  } else if (act == "unknown-type") {
+    SendRaw(Header(ipc::MsgType(999), 0));
+  } else if (act == "wrong-version") {
+    const std::string body = WriteRequestBytes(vid, true, 0);
+    SendRaw(Header(ipc::MsgType::kWriteRequest, body.size(), ipc::kProtocolVersion + 1) + body);
+  } else if (act == "short-delete") {
+    SendRaw(Header(ipc::MsgType::kDeleteRequest, 4) + "abcd");
+  } else if (act == "admin-from-http") {
+    SendRaw(Header(ipc::MsgType::kAdminRequest, 8) + std::string(8, '\0'));
+  } else {
+    _exit(20);
+  }
+  // Wait for the verdict: Drain, or the channel cut (the supervisor killed us).
+  char buf[ipc::kMaxDatagram + sizeof(ipc::MsgHeader)];
+  for (;;) {
+    const ssize_t n = recv(kChannel, buf, sizeof buf, 0);
+    if (n <= 0) return 0;
+    ipc::MsgHeader h;
+    if (size_t(n) >= sizeof h) {
+      std::memcpy(&h, buf, sizeof h);
+      if (h.type == uint16_t(ipc::MsgType::kDrain)) return 0;
+    }
+  }
+}
+
+}  // namespace kelp::testing

@@ -1,0 +1,128 @@
+// WorkerPool against workers that lie (tests/unit/hostile_worker.cc): the
+// supervisor survives every message, appends nothing it did not validate,
+// and drops the worker. And the segment handover when an index grows.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstdlib>
+#include <functional>
+
+#include "ipc/shared_gauges.h"
+#include "supervisor/store.h"
+#include "supervisor/worker_pool.h"
+#include "tests/unit/fixtures.h"
+
+using namespace kelp;
+
+namespace {
+
+struct PoolRig {
+  testing::TempDir dir;
+  uv_loop_t loop{};
+  std::unique_ptr<Store> store;
+  std::unique_ptr<WorkerPool> pool;
+  int exe = -1;
+  int gauges = -1;
+  Volume* volume = nullptr;
+
+  PoolRig() {
+    uv_loop_init(&loop);
+    DiskLocation loc;
+    loc.dir = loc.idx_dir = dir.path.string();
+    store = std::make_unique<Store>(std::vector<DiskLocation>{loc}, kBuildOffsetBytes);
+    REQUIRE(store->LoadAll().ok());
+    NewVolumeSpec spec;
+    spec.id = 3;
+    auto v = store->AddVolume(spec);
+    REQUIRE(v.ok());
+    volume = v.value();
+    store->StartWriters(&loop);
+    exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    auto g = ipc::CreateSharedGauges();
+    REQUIRE(g.ok());
+    gauges = g.value();
+    WorkerPoolOptions opts;
+    opts.http_worker_exe = exe;
+    opts.http_workers = 1;
+    opts.gauges_fd = gauges;
+    pool = std::make_unique<WorkerPool>(&loop, store.get(), opts);
+  }
+
+  // Runs the loop until `done` holds; false if it did not within a generous bound.
+  bool RunUntil(const std::function<bool()>& done) {
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    struct Ctx {
+      const std::function<bool()>* done;
+      uv_loop_t* loop;
+      int ticks = 0;
+      bool ok = false;
+    } ctx{&done, &loop};
+    t.data = &ctx;
+    uv_timer_start(&t, [](uv_timer_t* h) {
+      auto* c = static_cast<Ctx*>(h->data);
+      if ((*c->done)()) c->ok = true;
+      if (c->ok || ++c->ticks > 3000) uv_stop(c->loop);
+    }, 10, 10);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_timer_stop(&t);
+    uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return ctx.ok;
+  }
+
+  void Stop() {
+    bool done = false;
+    pool->Shutdown([](void* arg) { *static_cast<bool*>(arg) = true; }, &done);
+    CHECK(RunUntil([&] { return done; }));
+    store->StopWriters();
+  }
+
+  ~PoolRig() {
+    pool.reset();
+    store.reset();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    close(exe);
+    close(gauges);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a worker that lies is dropped, and nothing it sent is appended") {
+  const char* acts[] = {"bad-crc",        "bad-size-field", "length-mismatch", "truncated-memfd", "unsealed-memfd",
+                        "growing-memfd",  "pipe-fd",        "unknown-type",    "wrong-version",   "short-delete",
+                        "admin-from-http"};
+  for (const char* act : acts) {
+    CAPTURE(act);
+    PoolRig rig;
+    const uint64_t before = rig.volume->dat_size();
+    setenv("KELP_HOSTILE", act, 1);
+    setenv("KELP_HOSTILE_VID", "3", 1);
+    rig.pool->Start();
+    CHECK(rig.RunUntil([&] { return rig.pool->dropped() >= 1; }));
+    rig.Stop();  // replacements lie the same way until the pool stops
+    unsetenv("KELP_HOSTILE");
+    CHECK(rig.volume->dat_size() == before);
+    CHECK(rig.store->Find(3) != nullptr);
+  }
+}
+
+TEST_CASE("the same channel appends a valid record, inline and in a sealed memfd (the hostile cases have teeth)") {
+  for (const char* act : {"valid", "valid-memfd"}) {
+    CAPTURE(act);
+    PoolRig rig;
+    const uint64_t before = rig.volume->dat_size();
+    setenv("KELP_HOSTILE", act, 1);
+    setenv("KELP_HOSTILE_VID", "3", 1);
+    rig.pool->Start();
+    CHECK(rig.RunUntil([&] { return rig.volume->dat_size() > before; }));
+    rig.Stop();
+    unsetenv("KELP_HOSTILE");
+    CHECK(rig.pool->dropped() == 0);
+    CHECK(rig.volume->dat_size() > before);
+  }
+}
