@@ -679,6 +679,11 @@ void Volume::FinishHandover(uint64_t generation) {
   trailing_.reset();
 }
 
+bool Volume::handover_pending() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return trailing_.has_value();
+}
+
 std::pair<int, uint64_t> Volume::DupSegment() const {
   std::lock_guard<std::mutex> l(state_mu_);
   return {fcntl(segment_.fd(), F_DUPFD_CLOEXEC, 0), segment_.generation()};

@@ -120,6 +120,8 @@ class Volume {
   std::optional<SegmentReplacement> TakeSegmentReplacement();
   // Every reader has switched to `generation`: the old segment is released.
   void FinishHandover(uint64_t generation);
+  // An old segment is still kept up to date for readers that have not switched.
+  bool handover_pending() const;
   // The published segment's descriptor (duplicated) and generation, for a new reader.
   std::pair<int, uint64_t> DupSegment() const;
 

@@ -84,13 +84,48 @@ void SendMemfdWrite(uint32_t vid, int fd, uint64_t claimed_length) {
   SendRaw(Header(ipc::MsgType::kWriteRequest, body.size()) + body, fd);
 }
 
+// Writes `count` valid needles one after another, answering SegmentReplaced
+// with SegmentAck only if `ack`.
+void WriteMany(uint32_t vid, int count, bool ack) {
+  char buf[ipc::kMaxDatagram + sizeof(ipc::MsgHeader)];
+  for (int i = 0; i < count; ++i) {
+    const std::string rec = ValidRecord(NeedleId(1000 + i));
+    const std::string body = WriteRequestBytes(vid, true, rec.size()) + rec;
+    ipc::MsgHeader h{ipc::kMagic, ipc::kProtocolVersion, uint16_t(ipc::MsgType::kWriteRequest), uint32_t(body.size()), 0, uint64_t(i + 1)};
+    SendRaw(std::string(reinterpret_cast<const char*>(&h), sizeof h) + body);
+    for (;;) {
+      char control[CMSG_SPACE(sizeof(int) * 4)];
+      iovec iov{buf, sizeof buf};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t n = recvmsg(kChannel, &msg, MSG_CMSG_CLOEXEC);
+      if (n <= 0) _exit(0);
+      ipc::MsgHeader r;
+      std::memcpy(&r, buf, sizeof r);
+      if (r.type == uint16_t(ipc::MsgType::kSegmentReplaced) && ack) {
+        ipc::VolumeRef ref;
+        std::memcpy(&ref, buf + sizeof r, sizeof ref);
+        ipc::MsgHeader a{ipc::kMagic, ipc::kProtocolVersion, uint16_t(ipc::MsgType::kSegmentAck), uint32_t(sizeof ref), 0, 0};
+        SendRaw(std::string(reinterpret_cast<const char*>(&a), sizeof a) + std::string(reinterpret_cast<const char*>(&ref), sizeof ref));
+      }
+      if (r.type == uint16_t(ipc::MsgType::kDrain)) _exit(0);
+      if (r.type == uint16_t(ipc::MsgType::kWriteReply) && r.request_id == uint64_t(i + 1)) break;
+    }
+  }
+}
+
 }  // namespace
 
 int HostileWorkerMain(const char* act_c) {
   const std::string act = act_c;
   const uint32_t vid = uint32_t(std::atoi(std::getenv("KELP_HOSTILE_VID") ? std::getenv("KELP_HOSTILE_VID") : "1"));
   fcntl(kChannel, F_SETFL, 0);  // blocking is simpler here
-  if (act == "valid") {
+  if (act == "grow-ack" || act == "grow-noack") {
+    WriteMany(vid, 900, act == "grow-ack");
+  } else if (act == "valid") {
     SendWrite(vid, ValidRecord(5), ValidRecord(5).size());
   } else if (act == "valid-memfd") {
     const std::string rec = LargeRecord();

@@ -90,6 +90,12 @@ struct PoolRig {
   }
 };
 
+uint64_t Generation(const Volume& v) {
+  auto [fd, generation] = v.DupSegment();
+  close(fd);
+  return generation;
+}
+
 }  // namespace
 
 TEST_CASE("a worker that lies is dropped, and nothing it sent is appended") {
@@ -124,5 +130,30 @@ TEST_CASE("the same channel appends a valid record, inline and in a sealed memfd
     unsetenv("KELP_HOSTILE");
     CHECK(rig.pool->dropped() == 0);
     CHECK(rig.volume->dat_size() > before);
+  }
+}
+
+TEST_CASE("segment handover: a grown index reaches the workers, and the old one is released once each has switched") {
+  for (const char* act : {"grow-ack", "grow-noack"}) {
+    CAPTURE(act);
+    PoolRig rig;
+    setenv("KELP_HOSTILE", act, 1);
+    setenv("KELP_HOSTILE_VID", "3", 1);
+    const uint64_t first_generation = Generation(*rig.volume);
+    rig.pool->Start();
+    // 900 needles outgrow the first 1024-slot segment at a load factor of 3/4.
+    REQUIRE(rig.RunUntil([&] { return rig.volume->counters().file_count >= 900; }));
+    CHECK(Generation(*rig.volume) > first_generation);
+    if (std::string(act) == "grow-ack") {
+      CHECK(rig.RunUntil([&] { return !rig.volume->handover_pending(); }));
+    } else {
+      // A worker that never switches keeps the old segment alive, and updated...
+      CHECK(rig.volume->handover_pending());
+    }
+    rig.Stop();  // ...until it is gone
+    unsetenv("KELP_HOSTILE");
+    CHECK_FALSE(rig.volume->handover_pending());
+    CHECK(rig.pool->dropped() == 0);
+    for (NeedleId id = 1000; id < 1900; ++id) CHECK(rig.volume->Lookup(id).has_value());
   }
 }
