@@ -97,6 +97,7 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--weed-n", type=int, default=20000)
     ap.add_argument("--no-weed", action="store_true", help="skip the weed benchmark rows")
+    ap.add_argument("--only", default="", help="run only the wrk cases whose name contains this text")
     args = ap.parse_args()
     subprocess.run(["make", "-C", str(ROOT), "-j2", "BUILD=build/bench", "OFFSET_BYTES=5", "all"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -139,6 +140,7 @@ def main():
             # Every write durable before its answer: concurrent ones share a sync in kelp (group commit).
             ("1 KB write, fsync=true", bench / "unique_put.lua", {"VID": vid, "SIZE": "1024", "QUERY": "fsync=true"}),
         ]
+        cases = [c for c in cases if args.only in c[0]]
         results = {f"weed benchmark 1 KB write (c=16, n={args.weed_n})": {"go": [], "kelp": []},
                    f"weed benchmark 1 KB read (c=16, n={args.weed_n})": {"go": [], "kelp": []}}
         if args.no_weed:
@@ -177,6 +179,8 @@ def main():
         for name, r in results.items():
             g, k = statistics.median(r["go"]), statistics.median(r["kelp"])
             print(f"| {name} | {g:,.0f} | {k:,.0f} | {k / g:.2f}x |")
+        if not peak_kb["go"] or not peak_kb["kelp"]:
+            return
         g, k = max(peak_kb["go"]) / 1024, max(peak_kb["kelp"]) / 1024
         print(f"\npeak RSS during 8 MB reads ({args.connections} connections): Go {g:,.0f} MiB, "
               f"kelp {k:,.0f} MiB per HTTP worker")
