@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import KELP_BIN, Cluster, assign, free_port, wait_http
+from conftest import KELP_BIN, Cluster, assign, wait_http
 
 
 def read_expectations(d):
@@ -85,7 +85,8 @@ def test_go_serves_every_volume_the_fault_and_crash_tests_leave(tmp_path):
 
     c = Cluster(tmp_path)
     try:
-        go = c.start_go_volume(",".join(dirs), extra=[f"-master=127.0.0.1:{free_port()}", "-max=4"])
+        c.start_master()  # the Go volume server does not start serving before it reached one
+        go = c.start_go_volume(",".join(dirs), extra=["-max=4"])
         loaded = {v["Id"]: v for v in requests.get(go.url + "/status", timeout=10).json()["Volumes"]}
         s = requests.Session()
         checked = 0

@@ -1,0 +1,174 @@
+"""A stalled disk stalls only itself.
+
+kelp serves two `-dir` locations, A and B, each with its own disk writer
+thread. A write to a volume in A is held for four seconds inside its `.dat`
+pwrite (the test build's fault injection, $KELP_FAULTS). While it is held:
+
+- a write to a volume in B is acknowledged (its answer arrives while the A
+  write is still outstanding),
+- earlier blobs in A and in B are read back,
+- the master still lists the server and assigns file ids,
+- the supervisor's event loop keeps feeding the systemd watchdog
+  (`WATCHDOG=1` datagrams on $NOTIFY_SOCKET, sent by the supervisor itself).
+
+Then the held write completes with 201 and reads back.
+"""
+import socket
+import struct
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from conftest import assign, wait_http
+
+STALL_MS = 4000
+COOKIE = 0x0d15c0de
+
+
+def fid(vid, key):
+    return f"{vid},{key:x}{COOKIE:08x}"
+
+
+def upload(url, f, content):
+    return requests.post(f"{url}/{f}", files={"file": ("blob.bin", content)}, timeout=30)
+
+
+def volumes_in(d):
+    return sorted(int(p.stem) for p in Path(d).glob("*.dat"))
+
+
+def grow_until_both_have_volumes(master, server, a, b, timeout=30.0):
+    node = f"127.0.0.1:{server.port}"
+    deadline = time.time() + timeout
+    while not (volumes_in(a) and volumes_in(b)):
+        assert time.time() < deadline, f"volumes: A {volumes_in(a)}, B {volumes_in(b)}"
+        requests.get(master + "/vol/grow", params={"count": 2, "dataNode": node, "replication": "000"}, timeout=30)
+        time.sleep(0.3)
+
+
+class NotifyListener:
+    """An AF_UNIX datagram socket standing in for systemd's notify socket;
+    records (time, sender pid, message) of every datagram."""
+
+    def __init__(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="kelp-notify-")
+        self.path = str(Path(self.dir.name) / "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.settimeout(0.2)
+        self.messages = []
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        ucred = struct.calcsize("3i")
+        while not self.stopped.is_set():
+            try:
+                data, anc, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(ucred))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            pid = None
+            for level, kind, payload in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("3i", payload[:ucred])[0]
+            with self.lock:
+                for line in data.decode(errors="replace").split("\n"):
+                    if line:
+                        self.messages.append((time.time(), pid, line))
+
+    def watchdog_pings(self, pid, start, end):
+        with self.lock:
+            return [t for t, p, m in self.messages if m == "WATCHDOG=1" and p == pid and start <= t <= end]
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+        self.dir.cleanup()
+
+
+def test_a_stalled_disk_stalls_only_itself(cluster, tmp_path, monkeypatch):
+    cluster.start_master()
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir()
+    b.mkdir()
+    kelp = cluster.start_kelp(f"{a},{b}")
+    wait_http(kelp.url + "/healthz", timeout=30)
+    grow_until_both_have_volumes(cluster.master, kelp, a, b)
+    vid_a, vid_b = volumes_in(a)[0], volumes_in(b)[0]
+    assert vid_a not in volumes_in(b) and vid_b not in volumes_in(a)
+
+    old_a, old_b = b"earlier blob in A" * 100, b"earlier blob in B" * 100
+    assert upload(kelp.url, fid(vid_a, 1), old_a).status_code == 201
+    assert upload(kelp.url, fid(vid_b, 1), old_b).status_code == 201
+    port = kelp.port
+    assert kelp.stop() == 0, kelp.tail()
+    cluster.procs.remove(kelp)
+
+    # The next pwrite to A's volume file, the write below, sleeps STALL_MS first.
+    notify = NotifyListener()
+    try:
+        monkeypatch.setenv("KELP_FAULTS", f"pwrite:{a / f'{vid_a}.dat'}:stall={STALL_MS}:times=1:skip=0")
+        monkeypatch.setenv("NOTIFY_SOCKET", notify.path)
+        monkeypatch.setenv("WATCHDOG_USEC", "1000000")
+        monkeypatch.delenv("WATCHDOG_PID", raising=False)
+        kelp = cluster.start_kelp(f"{a},{b}", port=port)
+        for name in ("KELP_FAULTS", "NOTIFY_SOCKET", "WATCHDOG_USEC"):
+            monkeypatch.delenv(name)
+        wait_http(kelp.url + "/healthz", timeout=30)
+
+        new_a = b"the held write to A" * 500
+        held = {}
+
+        def write_a():
+            held["start"] = time.time()
+            try:
+                held["response"] = upload(kelp.url, fid(vid_a, 2), new_a)
+            finally:
+                held["end"] = time.time()
+
+        t = threading.Thread(target=write_a)
+        t.start()
+        time.sleep(0.5)
+        assert t.is_alive(), f"the write to A was not held: {held}"
+
+        # Location B writes on.
+        new_b = b"a write to B while A is stalled" * 300
+        r = upload(kelp.url, fid(vid_b, 2), new_b)
+        assert r.status_code == 201, (r.status_code, r.text)
+        assert t.is_alive(), "the write to B was answered only after the stalled write to A"
+
+        # Reads go on in both locations.
+        for f, content in ((fid(vid_a, 1), old_a), (fid(vid_b, 1), old_b), (fid(vid_b, 2), new_b)):
+            g = requests.get(f"{kelp.url}/{f}", timeout=10)
+            assert g.status_code == 200 and g.content == content, (f, g.status_code)
+        assert t.is_alive(), "the reads were answered only after the stalled write to A"
+
+        # The server stays in the cluster.
+        topo = requests.get(cluster.master + "/dir/status", timeout=10).json()
+        assert f"127.0.0.1:{port}" in str(topo), topo
+        f, url = assign(cluster.master, timeout=10)
+        assert url.endswith(f":{port}"), url
+        assert t.is_alive(), "the master calls were answered only after the stalled write to A"
+
+        t.join(timeout=60)
+        assert not t.is_alive()
+        r = held["response"]
+        assert r.status_code == 201, (r.status_code, r.text)
+        g = requests.get(f"{kelp.url}/{fid(vid_a, 2)}", timeout=10)
+        assert g.status_code == 200 and g.content == new_a
+
+        pings = notify.watchdog_pings(kelp.pid, held["start"], held["end"])
+        assert len(pings) >= 2, (f"{len(pings)} WATCHDOG=1 from the supervisor during the "
+                                 f"{held['end'] - held['start']:.1f} s stalled write; all: {notify.messages}")
+        print(f"write to A held {held['end'] - held['start']:.1f} s; {len(pings)} watchdog pings meanwhile")
+    finally:
+        notify.close()
