@@ -192,3 +192,12 @@ def test_configure_of_a_missing_volume_answers_like_go(cluster, tmp_path):
         answers.append((name, (code, details, resp.error if resp else None)))
     error = same(answers)[2]
     assert "failed to restore mount" in error, error
+    # An unmounted volume is configured on disk and mounted again.
+    results = []
+    for name, srv, _, stub in servers:
+        assert call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=66, replication="000", version=3))[0] == "OK"
+        assert call(stub.VolumeUnmount, vs_pb2.VolumeUnmountRequest(volume_id=66))[0] == "OK"
+        code, details, resp = call(stub.VolumeConfigure, vs_pb2.VolumeConfigureRequest(volume_id=66, replication="001"))
+        rp = [v["ReplicaPlacement"] for v in requests.get(srv.url + "/status", timeout=5).json()["Volumes"] if v["Id"] == 66]
+        results.append((name, (code, details, resp.error if resp else None, rp)))
+    assert same(results) == ("OK", "", "", [{"node": 1}])
