@@ -193,8 +193,8 @@ grpc::Status AdminService::VolumeUnmount(const volume_server_pb::VolumeUnmountRe
   return grpc::Status::OK;
 }
 
+// Go 4.48 deletes and marks read-only in maintenance mode too.
 grpc::Status AdminService::VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*) {
-  if (auto s = CheckMaintenance(); !s.ok()) return s;
   if (Status s = RemoveVolume(req.volume_id(), true, req.only_empty()); !s.ok()) {
     KLOG_ERROR("volume delete %u: %s", req.volume_id(), s.message().c_str());
     return Error(s);
@@ -219,7 +219,6 @@ grpc::Status AdminService::DeleteCollection(const volume_server_pb::DeleteCollec
 grpc::Status AdminService::VolumeMarkReadonly(const volume_server_pb::VolumeMarkReadonlyRequest& req, volume_server_pb::VolumeMarkReadonlyResponse*) {
   Volume* v = store_->Find(req.volume_id());
   if (!v) return Error("volume " + std::to_string(req.volume_id()) + " not found");
-  if (auto s = CheckMaintenance(); !s.ok()) return s;
   if (Status s = v->SetReadOnly(true, req.persist()); !s.ok()) {
     KLOG_ERROR("mark volume %u readonly: %s", req.volume_id(), s.message().c_str());
     return Error(s.message());
@@ -244,7 +243,8 @@ grpc::Status AdminService::VolumeMarkWritable(const volume_server_pb::VolumeMark
 
 grpc::Status AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp) {
   if (auto s = CheckMaintenance(); !s.ok()) return s;
-  const std::string what = "volume_id:" + std::to_string(req.volume_id()) + " replication:" + GoQuote(req.replication());
+  // Go formats the request with prototext, whose spacing the pinned 4.48 binary sets to two spaces.
+  const std::string what = "volume_id:" + std::to_string(req.volume_id()) + "  replication:" + GoQuote(req.replication());
   auto rp = ParseReplicaPlacement(req.replication());
   if (!rp.ok()) {
     resp->set_error("volume configure replication " + what + ": " + rp.status().message());
@@ -252,8 +252,16 @@ grpc::Status AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigu
   }
   Volume* v = store_->Find(req.volume_id());
   if (!v) {
-    resp->set_error("volume configure " + what + ": volume " + std::to_string(req.volume_id()) + " not found on disk");
-    return grpc::Status::OK;
+    // Go configures a volume it finds on disk, mounted or not, and tries to
+    // mount it again when configuring fails.
+    auto mounted = store_->MountVolume(req.volume_id());
+    if (!mounted.ok()) {
+      resp->set_error("volume configure " + what + ": volume " + std::to_string(req.volume_id()) +
+                      " not found on disk. Also failed to restore mount: " + mounted.status().message());
+      return grpc::Status::OK;
+    }
+    hooks_.volume_added(mounted.value());
+    v = mounted.value();
   }
   const std::string vif = v->names().Vif();
   if (Status s = RemoveVolume(req.volume_id(), false, false); !s.ok()) {

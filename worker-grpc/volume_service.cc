@@ -54,9 +54,7 @@ grpc::Status VolumeService::VolumeMarkReadonly(grpc::ServerContext*, const volum
   which.set_volume_id(req->volume_id());
   master_pb::VolumeShortInformationMessage info;
   if (grpc::Status s = supervisor_->Call("kelp.VolumeShortInfo", which, &info); !s.ok()) return s;
-  if (supervisor_->state().maintenance)
-    return grpc::Status(grpc::StatusCode::UNKNOWN,
-                        "volume server " + config_->ip + ":" + std::to_string(config_->port) + " is in maintenance mode");
+  // Go 4.48 marks volumes read-only in maintenance mode too.
   if (grpc::Status s = NotifyMaster(info, true); !s.ok()) return s;
   if (grpc::Status s = supervisor_->Call("VolumeMarkReadonly", *req, resp); !s.ok()) return s;
   return NotifyMaster(info, true);

@@ -57,7 +57,12 @@ bool GunzippedSize(std::string_view in, uint64_t limit, uint64_t* size) {
 bool Gzip(std::string_view in, std::string* out) {
   if (in.size() > UINT32_MAX / 2) return false;
   z_stream z{};
+  // Go's util.GzipData level (gzip.BestSpeed) and gzip header: no name, no
+  // time, OS "unknown" (zlib would say Unix).
   if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+  gz_header header{};
+  header.os = 255;
+  deflateSetHeader(&z, &header);
   out->resize(deflateBound(&z, uLong(in.size())) + 32);
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = uInt(in.size());

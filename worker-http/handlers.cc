@@ -1,7 +1,6 @@
 #include "worker-http/handlers.h"
 
 #include <strings.h>
-#include <sys/statvfs.h>
 
 #include <charconv>
 #include <algorithm>
@@ -544,52 +543,6 @@ void Handlers::Delete(http::Request& r, http::Respond respond) {
     if (!s.ok()) return respond(JsonError(pretty, 500, "Delete chunks error: " + s.message()));
     delete_needle(count);
   });
-}
-
-void Handlers::Status(http::Request& r, http::Respond respond) {
-  std::string disks = "[";
-  for (const auto& loc : config_.locations) {
-    const std::string dir = AbsolutePath(loc.dir);
-    struct statvfs st{};
-    JsonObject d;
-    d.Str("dir", dir);
-    if (statvfs(dir.c_str(), &st) == 0) {
-      const uint64_t all = uint64_t(st.f_blocks) * st.f_frsize, free = uint64_t(st.f_bfree) * st.f_frsize;
-      d.UNum("all", all).UNum("used", all - free).UNum("free", free);
-      if (all > 0) {
-        char pf[32], pu[32];
-        std::snprintf(pf, sizeof pf, "%g", double(float(100.0 * double(free) / double(all))));
-        std::snprintf(pu, sizeof pu, "%g", double(float(100.0 * double(all - free) / double(all))));
-        d.Raw("percent_free", pf).Raw("percent_used", pu);
-      }
-    }
-    d.Str("disk_type", loc.disk_type.empty() ? "hdd" : loc.disk_type);
-    if (disks.size() > 1) disks += ",";
-    disks += d.Done();
-  }
-  disks += "]";
-  std::string vols = "[";
-  for (const auto& [id, v] : volumes_->all()) {
-    const SegmentCounters c = v->segment.Counters();
-    JsonObject rp;
-    if (v->replica_placement.same_rack) rp.Num("node", v->replica_placement.same_rack);
-    if (v->replica_placement.diff_rack) rp.Num("rack", v->replica_placement.diff_rack);
-    if (v->replica_placement.diff_data_center) rp.Num("dc", v->replica_placement.diff_data_center);
-    JsonObject o;
-    o.Str("Collection", v->collection).Str("DiskType", "hdd").Str("RemoteStorageName", "");
-    o.Raw("ReplicaPlacement", rp.Done());
-    o.Raw("Ttl", JsonObject().Num("Count", v->ttl.count).Num("Unit", v->ttl.unit).Done());
-    o.UNum("Size", c.content_size).UNum("DeletedByteCount", c.deleted_bytes).Num("ModifiedAtSecond", (long long)c.last_modified_s);
-    o.UNum("Id", id).UNum("DiskId", 0).UNum("CompactRevision", 0);
-    o.UNum("FileCount", std::min<uint64_t>(c.file_count, UINT32_MAX)).UNum("DeleteCount", std::min<uint64_t>(c.deleted_count, UINT32_MAX));
-    o.UNum("Version", v->version).Bool("ReadOnly", v->segment.ReadOnly());
-    if (vols.size() > 1) vols += ",";
-    vols += o.Done();
-  }
-  vols += "]";
-  JsonObject top;
-  top.Raw("DiskStatuses", disks).Str("Version", ServerVersion()).Raw("Volumes", vols);
-  respond(JsonResponse(r, 200, top.Done()));
 }
 
 // Like Go's: unhealthy while not registered with a master or shutting down.

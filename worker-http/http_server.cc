@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -36,6 +37,20 @@ constexpr uint64_t kDrainGraceMs = 1000;
 
 class Connection {
  public:
+  // Every libuv callback finds its connection through this: a handle whose
+  // owner was already freed stops the worker here with a clear message (and is
+  // an ASan use-after-free report in sanitizer builds).
+  static Connection* Of(const uv_handle_t* h) {
+    auto* c = static_cast<Connection*>(h->data);
+    if (c->magic_ != kLive) {
+      KLOG_ERROR("libuv callback on a freed connection (handle %p, type %d)", static_cast<const void*>(h), int(h->type));
+      abort();
+    }
+    return c;
+  }
+  template <typename H>
+  static Connection* Of(const H* h) { return Of(reinterpret_cast<const uv_handle_t*>(h)); }
+
   explicit Connection(Server* server)
       : server_(server),
         alive_(std::make_shared<bool>(true)),
@@ -81,13 +96,15 @@ class Connection {
     response_hold_.reset();
     uv_timer_stop(&idle_);
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
-      auto* c = static_cast<Connection*>(h->data);
-      c->server_->Closed(c);
-      delete c;
-    });
+    // Both handles live inside this object, and libuv runs close callbacks in
+    // an order of its own: the object goes only after the last of them.
+    closes_pending_ = 2;
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), &Connection::HandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::HandleClosed);
   }
+
+  // A volatile store, so that it is not dropped as a store to a dying object.
+  ~Connection() { *static_cast<volatile uint64_t*>(&magic_) = kFreed; }
 
  private:
   // The client closed its side mid-body: Go's upload parser fails with
@@ -102,10 +119,17 @@ class Connection {
     WriteRaw(std::move(out), [this] { Close(); });
   }
 
+  static void HandleClosed(uv_handle_t* h) {
+    Connection* c = Of(h);
+    if (--c->closes_pending_ > 0) return;
+    c->server_->Closed(c);
+    delete c;
+  }
+
   // Closes the connection after `ms` without input while no request is being answered.
   void ArmIdleTimer(uint64_t ms) {
     uv_timer_start(&idle_, [](uv_timer_t* t) {
-      auto* c = static_cast<Connection*>(t->data);
+      Connection* c = Of(t);
       if (!c->busy_) c->Close();
     }, ms, 0);
   }
@@ -116,12 +140,12 @@ class Connection {
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&tcp_),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-          auto* c = static_cast<Connection*>(h->data);
+          Connection* c = Of(h);
           buf->base = c->read_buf_;
           buf->len = sizeof c->read_buf_;
         },
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-          auto* c = static_cast<Connection*>(s->data);
+          Connection* c = Of(s);
           if (n == UV_EOF && c->parser_.in_body()) return c->BodyCutShort();
           if (n < 0) return c->Close();
           if (n == 0) return;
@@ -300,7 +324,7 @@ class Connection {
                         uv_buf_init(w->tail.data() + tail_offset, unsigned(tail_len))};
     const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, tail_len ? 2 : 1, [](uv_write_t* req, int status) {
       auto* w = static_cast<WriteReq*>(req->data);
-      auto* c = static_cast<Connection*>(req->handle->data);
+      Connection* c = Of(req->handle);
       if (status < 0) c->Close();
       else if (w->done && !c->closing_) w->done();
       delete w;
@@ -311,6 +335,9 @@ class Connection {
     }
   }
 
+  static constexpr uint64_t kLive = 0x6b656c70636f6e6eull, kFreed = 0xdeadc0deull;
+  uint64_t magic_ = kLive;
+  int closes_pending_ = 0;  // handles whose close callback has not run yet
   Server* server_;
   std::shared_ptr<bool> alive_;
   RequestParser parser_;

@@ -11,6 +11,7 @@
 #include "worker-http/content_sniff.h"
 #include "worker-http/gzip.h"
 #include "worker-http/json_writer.h"
+#include "worker-http/media_params.h"
 #include "worker-http/read_headers.h"
 
 namespace kelp {
@@ -53,11 +54,13 @@ struct Part {
   std::string FileName() const {
     auto it = headers.find("content-disposition");
     if (it == headers.end()) return "";
+    // As Go's multipart.Part.FileName: whatever the disposition type, and an
+    // empty file name is no name at all.
     std::string type;
     std::map<std::string, std::string> params;
-    if (!ParseMediaParams(it->second, &type, &params) || type != "form-data") return "";
+    if (!ParseMediaParams(it->second, &type, &params)) return "";
     auto f = params.find("filename");
-    return f == params.end() ? "" : PathBase(f->second);
+    return f == params.end() || f->second.empty() ? "" : PathBase(f->second);
   }
   std::string Header(const std::string& name) const {
     auto it = headers.find(name);
@@ -126,41 +129,6 @@ std::map<std::string, std::string> LoadSystemMimeTypes() {
 }
 
 }  // namespace
-
-bool ParseMediaParams(std::string_view v, std::string* media_type, std::map<std::string, std::string>* params) {
-  const size_t semi = v.find(';');
-  *media_type = Lower(Trim(v.substr(0, semi)));
-  if (media_type->empty()) return false;
-  params->clear();
-  std::string_view rest = semi == std::string_view::npos ? std::string_view() : v.substr(semi + 1);
-  while (!Trim(rest).empty()) {
-    rest = Trim(rest);
-    const size_t eq = rest.find('=');
-    if (eq == std::string_view::npos) return false;
-    std::string key = Lower(Trim(rest.substr(0, eq)));
-    rest = Trim(rest.substr(eq + 1));
-    std::string value;
-    if (!rest.empty() && rest[0] == '"') {
-      size_t i = 1;
-      for (; i < rest.size() && rest[i] != '"'; ++i) {
-        if (rest[i] == '\\' && i + 1 < rest.size()) ++i;
-        value.push_back(rest[i]);
-      }
-      if (i >= rest.size()) return false;
-      rest = rest.substr(i + 1);
-      const size_t next = rest.find(';');
-      if (!Trim(rest.substr(0, next)).empty()) return false;
-      rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
-    } else {
-      const size_t next = rest.find(';');
-      value = std::string(Trim(rest.substr(0, next)));
-      rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
-    }
-    if (key.empty() || params->count(key)) return false;
-    (*params)[key] = value;
-  }
-  return true;
-}
 
 std::string MimeTypeByExtension(std::string_view ext) {
   static const std::map<std::string, std::string> kBuiltin = {

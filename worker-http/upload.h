@@ -11,6 +11,7 @@
 #include "common/needle.h"
 #include "common/status.h"
 #include "worker-http/http_types.h"
+#include "worker-http/media_params.h"
 
 namespace kelp {
 
@@ -40,10 +41,6 @@ std::pair<bool, bool> IsCompressibleFileType(std::string_view ext, std::string_v
 // The needle fields Go would write for this upload (flags included). Views
 // point into `u` and `pairs_json`, which must outlive the result.
 NeedleFields NeedleFieldsFor(const ParsedUpload& u, NeedleId id, Cookie cookie, uint64_t now_s, std::string* pairs_json);
-
-// Go's mime.ParseMediaType parameters (lower-cased keys), for Content-Type and
-// Content-Disposition. Returns false on malformed input.
-bool ParseMediaParams(std::string_view value, std::string* media_type, std::map<std::string, std::string>* params);
 
 // Go's mime.TypeByExtension for the extensions kelp knows ("" when unknown).
 std::string MimeTypeByExtension(std::string_view ext_lower);

@@ -1,5 +1,6 @@
 #include "worker-http/volume_table.h"
 
+#include <limits.h>
 #include <unistd.h>
 
 namespace kelp {
@@ -21,6 +22,9 @@ Status VolumeTable::Attach(ipc::Message& m) {
   v->replica_placement = ReplicaPlacement::FromByte(a.replica_placement);
   v->ttl = Ttl{a.ttl_count, a.ttl_unit};
   v->dat_fd = m.fds[0];
+  char path[PATH_MAX];
+  const ssize_t n = readlink(("/proc/self/fd/" + std::to_string(v->dat_fd)).c_str(), path, sizeof path - 1);
+  if (n > 0) v->dir = std::string(path, size_t(n)).substr(0, std::string_view(path, size_t(n)).rfind('/'));
   v->segment = std::move(seg.value());
   close(m.fds[1]);  // the mapping keeps the segment alive
   m.fds.clear();

@@ -19,6 +19,7 @@ struct VolumeView {
   ReplicaPlacement replica_placement;
   Ttl ttl;
   int dat_fd = -1;
+  std::string dir;  // the directory of the .dat, symlinks resolved
   IndexSegmentReader segment;
   ~VolumeView();
 };

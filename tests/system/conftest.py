@@ -15,6 +15,10 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 KELP_BIN = Path(os.environ.get("KELP_BIN", ROOT / "build" / "bin"))
 WEED = Path(os.environ.get("WEED", ROOT / ".venv" / "bin" / "weed"))
+# ASan cannot see libuv's own memory accesses: filling freed memory with garbage
+# makes a handle that libuv still uses after its owner was freed fail at once
+# (libuv's assertions, or a wild pointer) instead of reading stale bytes.
+ASAN_FREE_FILL = "max_free_fill_size=1048576:free_fill_byte=190"
 
 
 def _port_free(port):
@@ -131,7 +135,8 @@ class Cluster:
                 f"-dir={data_dir}", "-max=16", f"-workers={workers}", f"-readMode={read_mode}", "-preStopSeconds=0"]
         # Without a master of its own the server must not find one on the default port.
         args.append(f"-master=127.0.0.1:{self.master_port or free_port()}")
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" + (":" + asan_options if asan_options else ""))
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:" + ASAN_FREE_FILL +
+                   (":" + asan_options if asan_options else ""))
         p = Proc(list(args) + list(extra), self.tmp / f"kelp-{port}.log", env=env)
         p.port = port
         p.url = f"http://127.0.0.1:{port}"

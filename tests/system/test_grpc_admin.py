@@ -144,3 +144,60 @@ def test_hostile_collection_is_refused(cluster, tmp_path):
     code, _, resp = call(stub.SetState, vs_pb2.SetStateRequest(state=vs_pb2.VolumeServerState(maintenance=False, version=1)))
     assert code == "OK" and not resp.state.maintenance and resp.state.version == 2
     assert call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=951, version=3))[0] == "OK"
+
+
+def test_maintenance_mode_refuses_what_go_refuses(cluster, tmp_path):
+    """Go 4.48 in maintenance mode still deletes volumes, marks them read-only,
+    mounts and unmounts; it refuses allocation, configuration, making writable
+    and batch deletes. Answers and the volumes left must be the same."""
+    servers = both(cluster, tmp_path)
+    for name, srv, d, stub in servers:
+        for vid in (61, 62, 63, 64):
+            assert call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=vid, replication="000", version=3))[0] == "OK"
+        code, _, resp = call(stub.SetState, vs_pb2.SetStateRequest(state=vs_pb2.VolumeServerState(maintenance=True, version=0)))
+        assert code == "OK" and resp.state.maintenance, name
+    cases = [
+        ("VolumeDelete", vs_pb2.VolumeDeleteRequest(volume_id=61)),
+        ("VolumeDelete", vs_pb2.VolumeDeleteRequest(volume_id=99999)),
+        ("VolumeMarkReadonly", vs_pb2.VolumeMarkReadonlyRequest(volume_id=62, persist=True)),
+        ("VolumeMarkReadonly", vs_pb2.VolumeMarkReadonlyRequest(volume_id=63)),
+        ("VolumeMarkReadonly", vs_pb2.VolumeMarkReadonlyRequest(volume_id=99999)),
+        ("VolumeMarkWritable", vs_pb2.VolumeMarkWritableRequest(volume_id=62)),
+        ("VolumeConfigure", vs_pb2.VolumeConfigureRequest(volume_id=64, replication="001")),
+        ("AllocateVolume", vs_pb2.AllocateVolumeRequest(volume_id=65, version=3)),
+        ("BatchDelete", vs_pb2.BatchDeleteRequest(file_ids=["64,1234abcd0001"])),
+        ("VolumeUnmount", vs_pb2.VolumeUnmountRequest(volume_id=64)),
+        ("VolumeMount", vs_pb2.VolumeMountRequest(volume_id=64)),
+    ]
+    mismatches = []
+    for method, req in cases:
+        got = []
+        for name, srv, _, stub in servers:
+            code, details, _ = call(getattr(stub, method), req)
+            got.append((method, code, details.replace(f":{srv.port} ", ":PORT ")))
+        if got[0] != got[1]:
+            mismatches.append(f"go:   {got[0]}\nkelp: {got[1]}")
+    assert not mismatches, "\n".join(mismatches)
+    left = [(name, sorted((v["Id"], v["ReadOnly"]) for v in requests.get(srv.url + "/status", timeout=5).json()["Volumes"]))
+            for name, srv, _, _ in servers]
+    same(left)
+    assert left[0][1] == [(62, True), (63, True), (64, False)], left
+
+
+def test_configure_of_a_missing_volume_answers_like_go(cluster, tmp_path):
+    servers = both(cluster, tmp_path)
+    answers = []
+    for name, _, _, stub in servers:
+        code, details, resp = call(stub.VolumeConfigure, vs_pb2.VolumeConfigureRequest(volume_id=99999, replication="001"))
+        answers.append((name, (code, details, resp.error if resp else None)))
+    error = same(answers)[2]
+    assert "failed to restore mount" in error, error
+    # An unmounted volume is configured on disk and mounted again.
+    results = []
+    for name, srv, _, stub in servers:
+        assert call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=66, replication="000", version=3))[0] == "OK"
+        assert call(stub.VolumeUnmount, vs_pb2.VolumeUnmountRequest(volume_id=66))[0] == "OK"
+        code, details, resp = call(stub.VolumeConfigure, vs_pb2.VolumeConfigureRequest(volume_id=66, replication="001"))
+        rp = [v["ReplicaPlacement"] for v in requests.get(srv.url + "/status", timeout=5).json()["Volumes"] if v["Id"] == 66]
+        results.append((name, (code, details, resp.error if resp else None, rp)))
+    assert same(results) == ("OK", "", "", [{"node": 1}])

@@ -4,6 +4,7 @@
 #include "worker-http/content_sniff.h"
 #include "worker-http/fid_path.h"
 #include "worker-http/json_writer.h"
+#include "worker-http/media_params.h"
 #include "worker-http/upload.h"
 
 using namespace kelp;
@@ -92,6 +93,52 @@ TEST_CASE("multipart uploads: the first part, or the first later part with a fil
   CHECK((f.flags & kFlagHasPairs));
   CHECK_FALSE((f.flags & kFlagHasTtl));
   CHECK(f.last_modified == 1700000000);
+}
+
+TEST_CASE("an empty multipart file name is no name: Go stores none and looks at later parts") {
+  const std::string body =
+      "--B\r\nContent-Disposition: form-data; filename=\"\"; name=file\r\nContent-Type: text/plain\r\n\r\nfirst\r\n"
+      "--B\r\nContent-Disposition: attachment; filename=\"later.bin\"\r\n\r\nsecond\r\n"
+      "--B--\r\n";
+  const auto r = MakeRequest("POST", "/3,01637037d6", "multipart/form-data; boundary=B", body);
+  auto u = ParseUpload(r, 1 << 20, 1 << 22);
+  REQUIRE(u.ok());
+  CHECK(u.value().file_name == "later.bin");  // any disposition type names a part, as in Go
+  CHECK(u.value().data == "second");
+  const std::string only = "--B\r\nContent-Disposition: form-data; filename=\"\"; name=file\r\n\r\nchunk\r\n--B--\r\n";
+  const auto r2 = MakeRequest("POST", "/3,01637037d6", "multipart/form-data; boundary=B", only);
+  auto u2 = ParseUpload(r2, 1 << 20, 1 << 22);
+  REQUIRE(u2.ok());
+  CHECK(u2.value().file_name.empty());
+}
+
+TEST_CASE("media parameters are read as Go's mime.ParseMediaType reads them") {
+  std::string type;
+  std::map<std::string, std::string> p;
+  REQUIRE(ParseMediaParams("form-data; filename*=utf-8''caf%C3%A9.bin; name=file", &type, &p));
+  CHECK(type == "form-data");
+  CHECK(p.at("filename") == "caf\xc3\xa9.bin");
+  CHECK(p.at("name") == "file");
+  // The extended form wins over the plain one; continuations are joined.
+  REQUIRE(ParseMediaParams("attachment; filename=plain.txt; filename*=UTF-8'en'ext%20ended.txt", &type, &p));
+  CHECK(p.at("filename") == "ext ended.txt");
+  REQUIRE(ParseMediaParams("attachment; filename*0=\"a\"; filename*1*=%62; filename*2=c", &type, &p));
+  CHECK(p.at("filename") == "abc");
+  // An unknown charset drops the value.
+  REQUIRE(ParseMediaParams("attachment; filename*=latin1''x.txt", &type, &p));
+  CHECK(p.count("filename") == 0);
+  // MSIE's unescaped Windows paths keep their backslashes; an escaped special is unescaped.
+  REQUIRE(ParseMediaParams("form-data; filename=\"C:\\docs\\a\\\"b.txt\"", &type, &p));
+  CHECK(p.at("filename") == "C:\\docs\\a\"b.txt");
+  // A trailing ';' is fine, a repeated name with the same value too; a different one is not.
+  CHECK(ParseMediaParams("text/plain; charset=utf-8;", &type, &p));
+  CHECK(ParseMediaParams("text/plain; a=1; a=1", &type, &p));
+  CHECK_FALSE(ParseMediaParams("text/plain; a=1; a=2", &type, &p));
+  CHECK_FALSE(ParseMediaParams("text/plain; a", &type, &p));
+  CHECK_FALSE(ParseMediaParams("text plain; a=1", &type, &p));
+  CHECK_FALSE(ParseMediaParams("text/plain; a=\"open", &type, &p));
+  CHECK(ParseMediaParams("form-data; filename=\"\"", &type, &p));
+  CHECK(p.at("filename").empty());
 }
 
 TEST_CASE("malformed uploads fail with Go's messages") {
