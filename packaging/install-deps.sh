@@ -32,7 +32,7 @@ venv_ok() {
     [ "$(.venv/bin/python -c 'import sys; print(sys.prefix)' 2>/dev/null)" = "$(pwd -P)/.venv" ]
 }
 if ! venv_ok; then
-  [ -e .venv ] || [ -L .venv ] && echo "replacing stale .venv"
+  if [ -e .venv ] || [ -L .venv ]; then echo "replacing stale .venv"; fi
   rm -rf .venv
   python3 -m venv .venv
 fi
