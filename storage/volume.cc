@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstring>
 
@@ -365,6 +366,16 @@ void Volume::UndoDat(uint64_t to) {
   dat_end_ = to;
 }
 
+// Go's wording: "append to volume 3 size 10 actualSize 48: write /d/3.dat: no space left on device".
+Status Volume::AppendError(const Status& s, uint32_t size, uint64_t actual) const {
+  std::string why = s.message();
+  if (const size_t colon = why.find(": "); colon != std::string::npos) why = why.substr(colon + 2);
+  if (!why.empty()) why[0] = char(std::tolower(static_cast<unsigned char>(why[0])));
+  const std::string text = "append to volume " + std::to_string(id()) + " size " + std::to_string(size) + " actualSize " +
+                           std::to_string(actual) + ": write " + names_.Dat() + ": " + why;
+  return s.code() == Code::kFull ? Status::Full(text) : Status::IOError(text);
+}
+
 void Volume::PutOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std::pair<NeedleId, IndexValue>>* pending) {
   uint8_t* record = m->record;
   const NeedleHeader h = ParseNeedleHeader(record);
@@ -410,7 +421,7 @@ void Volume::PutOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std:
   const uint64_t offset = dat_end_;
   if (Status s = EnvPwriteFull(env_, dat_fd_, bytes, bytes_len, off_t(offset)); !s.ok()) {
     UndoDat(offset);
-    m->status = s;
+    m->status = AppendError(s, h.size, bytes_len);
     return;
   }
   dat_end_ += bytes_len;
@@ -448,6 +459,7 @@ void Volume::DeleteOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<s
   }
   dat_end_ += rec.size();
   EncodeIdx(m->id, offset / kNeedlePaddingSize, kTombstoneSize, idx_out);
+  m->offset = offset;
   IndexValue d = *old;
   d.deleted = true;
   d.size = old_size.value();
@@ -487,7 +499,15 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
     if (env_->Ftruncate(idx_fd_, off_t(idx_start)) != 0)
       KLOG_ERROR("volume %u: cannot undo a partial index write: %s", id(), std::strerror(errno));
     UndoDat(dat_start);
-    for (Mutation* m : applied) m->status = s;
+    std::string why = s.message();
+    if (const size_t colon = why.find(": "); colon != std::string::npos) why = why.substr(colon + 2);
+    if (!why.empty()) why[0] = char(std::tolower(static_cast<unsigned char>(why[0])));
+    for (Mutation* m : applied) {
+      const NeedleId nid = m->kind == Mutation::Kind::kPut ? ParseNeedleHeader(m->record).id : m->id;
+      const std::string text = "index needle " + std::to_string(nid) + " of volume " + std::to_string(id()) + " at offset " +
+                               std::to_string(m->offset) + ": write " + names_.Idx() + ": " + why;
+      m->status = s.code() == Code::kFull ? Status::Full(text) : Status::IOError(text);
+    }
     return;
   }
   idx_end_ += idx_bytes.size();

@@ -157,6 +157,7 @@ class Volume {
   Status SaveInfo(const VolumeInfo& info);
   void FailSync(const std::string& why);
   void UndoDat(uint64_t to);
+  Status AppendError(const Status& s, uint32_t size, uint64_t actual) const;
   void UpdateSnapshot();
 
   const VolumeFileNames names_;

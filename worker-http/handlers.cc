@@ -484,7 +484,8 @@ void Handlers::WriteNeedle(http::Request& r, const VolumeView& v, std::shared_pt
     };
     if (unchanged) return replicate();
     link_->Write(volume, w->fields, fsync, [=](const MutationResult& res) {
-      if (!res.status.ok()) return answer(res.status);
+      // Go's text for any failure of the local write.
+      if (!res.status.ok()) return answer(kelp::Status::IOError("failed to write to local disk: " + res.status.message()));
       replicate();
     });
   });

@@ -134,7 +134,9 @@ def test_failed_index_write_fails_only_that_upload(cluster, tmp_path, monkeypatc
     failed = results[3][3]
     assert failed.headers.get("Content-Type", "").startswith("application/json"), failed.headers
     err = failed.json()
-    assert "error" in err and err["error"], err
+    # Go's shape for a failed index write: the local-disk prefix, the needle, and the OS error text.
+    assert err["error"].startswith("failed to write to local disk: index needle "), err
+    assert err["error"].endswith(".idx: no space left on device"), err
     print(f"the upload whose .idx write failed: 500 {err}")
 
     good = [(fid, content) for fid, content, st, _ in results if st == 201]
