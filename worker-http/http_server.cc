@@ -4,6 +4,7 @@
 
 #include "worker-http/content_sniff.h"
 #include "worker-http/request_parser.h"
+#include "worker-http/header_block.h"
 
 #include <strings.h>
 
@@ -229,19 +230,7 @@ class Connection {
     const bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
     if (!bodiless && !r.head_only && !r.stream && !r.BodyView().empty() && !r.Has("Content-Type") && !r.Has("Content-Encoding"))
       r.headers.emplace_back("Content-Type", DetectContentType(r.BodyView()));
-    std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(StatusText(r.status)) + "\r\n";
-    // Go writes the handler's headers sorted by name, then Connection, Date and Content-Length.
-    std::stable_sort(r.headers.begin(), r.headers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    bool has_length = false, has_date = false;
-    for (const auto& [k, v] : r.headers) {
-      if (strcasecmp(k.c_str(), "Content-Length") == 0) has_length = true;
-      if (strcasecmp(k.c_str(), "Date") == 0) has_date = true;
-      head += k + ": " + v + "\r\n";
-    }
-    if (!keep) head += "Connection: close\r\n";
-    if (!has_date) head += "Date: " + HttpDate() + "\r\n";
-    if (!has_length && !bodiless) head += "Content-Length: " + std::to_string(length) + "\r\n";
-    head += "\r\n";
+    std::string head = ResponseHead(r.status, std::move(r.headers), HeadFraming{keep, bodiless, length, HttpDate()});
     keep_after_ = keep;
     if (r.head_only || bodiless) {
       WriteRaw(std::move(head), [this] { Finished(); });
