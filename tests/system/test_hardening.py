@@ -174,3 +174,117 @@ def test_chunk_file_ids_cannot_split_the_request_to_the_chunk_server(t):
         gb, kb = (re.sub(rb"127\.0\.0\.1:\d+", b"HOST", x[2]) for x in (g, k))
         assert (g[0], gb) == (k[0], kb), (bad, g, k)
         assert k[0] == 500 and (b"invalid control character in URL" in kb or b"[400]" in kb), kb
+
+
+# ---- request framing ----
+
+VOLATILE_LINES = (b"date:", b"server:", b"x-amz-request-id:")
+
+
+def exchange(port, payload, timeout=10.0):
+    """Sends `payload` (even if the server stops reading and resets part way)
+    and reads to the close: (answer bytes, True when the server closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except socket.timeout:
+            return out, False
+        except ConnectionResetError:
+            pass
+        return out, True
+
+
+def answers(data):
+    """The answers in `data`, each as (status line, headers without the per-server ones, body)."""
+    out = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        headers = sorted(l for l in lines[1:] if not l.lower().startswith(VOLATILE_LINES))
+        length = next((int(l.split(b":")[1]) for l in lines[1:] if l.lower().startswith(b"content-length:")), None)
+        if lines[0].startswith(b"HTTP/1.1 1"):
+            length = 0
+        elif length is None:  # net/http's own refusals: no length, the body runs to the close
+            length = len(rest)
+        out.append((lines[0], headers, rest[:length]))
+        data = rest[length:]
+    return out
+
+
+def framing_same(t, payload, what):
+    (g, g_closed), (k, k_closed) = exchange(t.go.port, payload), exchange(t.kelp.port, payload)
+    ga, ka = answers(g), answers(k)
+    # Header order and the Connection header's place differ; compare status, header set and body.
+    assert [(s, b) for s, _, b in ga] == [(s, b) for s, _, b in ka], f"{what}\n go:   {g[:600]!r}\n kelp: {k[:600]!r}"
+    assert g_closed == k_closed, what
+    return ga, ka
+
+
+def put_chunked(fid, chunks, te=b"chunked", extra=b""):
+    return (b"PUT /" + fid.encode() + b"?ts=1764000000 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+            b"Transfer-Encoding: " + te + b"\r\n" + extra + b"\r\n" + chunks +
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+
+def test_transfer_encodings_go_does_not_know_are_501_and_close(t):
+    for te, extra in ((b"xchunked", b"Content-Length: 5\r\n"), (b"identity", b"Content-Length: 5\r\n"), (b"identity", b""),
+                      (b"gzip, chunked", b""), (b"chunked, chunked", b""), (b"chunked\r\nTransfer-Encoding: chunked", b""),
+                      (b"", b"Content-Length: 5\r\n")):
+        ga, ka = framing_same(t, put_chunked(t.fid(), b"5\r\nhello\r\n0\r\n\r\n", te, extra), te)
+        assert len(ka) == 1 and ka[0][0] == b"HTTP/1.1 501 Not Implemented" and ka[0][2] == b"Unsupported transfer encoding", ka
+    # Go's one coding, in any case: the body is read and the next request answered.
+    ga, ka = framing_same(t, put_chunked(t.fid(), b"5\r\nhello\r\n0\r\n\r\n", b"Chunked"), "Chunked")
+    assert [a[0] for a in ka] == [b"HTTP/1.1 201 Created", b"HTTP/1.1 200 OK"], ka
+
+
+def test_chunk_lines_are_limited_as_go_limits_them(t):
+    cases = [
+        (b"5;" + b"a" * 4092 + b"\r\nhello\r\n0\r\n\r\n", None),  # a 4094-byte line: Go's longest
+        (b"5;" + b"a" * 4093 + b"\r\nhello\r\n0\r\n\r\n", b"header line too long"),
+        (b"5;" + b"a" * 100_000 + b"\r\nhello\r\n0\r\n\r\n", b"header line too long"),
+        (b"5;a=\"" + b"b" * 4088 + b"\"\r\nhello\r\n0\r\n\r\n", None),
+        (b"5;a=\"" + b"b" * 4089 + b"\"\r\nhello\r\n0\r\n\r\n", b"header line too long"),
+        (b"5\r\nhello\r\n0;" + b"a" * 4093 + b"\r\n\r\n", b"header line too long"),
+        (b"0" * 4094 + b"5\r\nhello\r\n0\r\n\r\n", b"header line too long"),
+        (b"0" * 16 + b"5\r\nhello\r\n0\r\n\r\n", b"http chunk length too large"),
+        (b"0" * 15 + b"5;x\r\nhello\r\n0\r\n\r\n", None),
+        ((b"1;" + b"a" * 3000 + b"\r\nx\r\n") * 5 + b"0\r\n\r\n", None),
+        ((b"1;" + b"a" * 3000 + b"\r\nx\r\n") * 6 + b"0\r\n\r\n", b"chunked encoding contains too much non-data"),
+    ]
+    for chunks, error in cases:
+        ga, ka = framing_same(t, put_chunked(t.fid(), chunks), chunks[:40])
+        if error is None:
+            assert [a[0] for a in ka] == [b"HTTP/1.1 201 Created", b"HTTP/1.1 200 OK"], (chunks[:40], ka)
+        else:
+            assert len(ka) == 1 and ka[0][0] == b"HTTP/1.1 400 Bad Request", (chunks[:40], ka)
+            assert json.loads(ka[0][2]) == {"error": error.decode()}, ka
+
+
+def test_header_counts_hosts_and_expectations_answer_as_go(t):
+    def get(extra, version=b"HTTP/1.1", host=b"Host: x\r\n"):
+        return b"GET /healthz " + version + b"\r\n" + host + b"Connection: close\r\n" + extra + b"\r\n"
+    for n in (498, 499, 10_000):
+        # With Host and Connection: 500 fields are read, 501 are too many.
+        ga, ka = framing_same(t, get(b"".join(b"X-H%d: v\r\n" % i for i in range(n))), f"{n} headers")
+        assert (ka[0][0] == b"HTTP/1.1 431 Request Header Fields Too Large") == (n > 498), (n, ka)
+    ga, ka = framing_same(t, get(b"", host=b"Host: x\r\nHost: y\r\n"), "two Host headers")
+    assert ka == [(b"HTTP/1.1 400 Bad Request", ka[0][1], b"400 Bad Request")]
+    for expect in (b"foo", b"100-continuex", b"foo, bar"):
+        ga, ka = framing_same(t, get(b"Expect: " + expect + b"\r\n"), expect)
+        assert ka[0][0] == b"HTTP/1.1 417 Expectation Failed" and ka[0][2] == b"", ka
+        assert ga[0][1] == ka[0][1], (ga, ka)  # Connection: close, Content-Length: 0
+        fid = t.fid()
+        ga, ka = framing_same(t, b"PUT /" + fid.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nExpect: " +
+                              expect + b"\r\nContent-Length: 5\r\n\r\nhello", expect)
+        assert ka[0][0] == b"HTTP/1.1 417 Expectation Failed", ka
+    # A list holding 100-continue is a continue.
+    fid = t.fid()
+    ga, ka = framing_same(t, b"PUT /" + fid.encode() + b"?ts=1764000000 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                          b"Expect: foo, 100-Continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", "continue")
+    assert [a[0] for a in ka] == [b"HTTP/1.1 100 Continue", b"HTTP/1.1 201 Created"], ka
