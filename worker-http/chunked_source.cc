@@ -1,12 +1,37 @@
 #include "worker-http/chunked_source.h"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 #include "common/file_id.h"
+#include "worker-http/go_quote.h"
 #include "worker-http/peer_queue.h"
 
 namespace kelp {
+namespace {
+
+// The request target for a chunk's file id, as Go's net/url makes it: a
+// control byte refuses the URL; bytes a request line cannot carry are
+// percent-encoded, so nothing in a manifest can end the request line early.
+bool ChunkTarget(std::string_view fid, std::string* target) {
+  static const char* kHex = "0123456789ABCDEF";
+  *target = "/";
+  for (const char ch : fid) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) return false;
+    if (c == ' ' || c >= 0x80 || std::strchr("\"<>\\^`{|}", c)) {
+      target->push_back('%');
+      target->push_back(kHex[c >> 4]);
+      target->push_back(kHex[c & 15]);
+    } else {
+      target->push_back(ch);
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 // Shared with the callbacks of lookups and exchanges, which may outlive the source.
 struct ChunkedSource::State : std::enable_shared_from_this<State> {
@@ -74,7 +99,7 @@ void ChunkedSource::State::Fetch(size_t index) {
     const std::string url = "http://" + at.url + "/" + c.fid;
     http::ClientRequest req;
     req.host_port = at.url;
-    req.target = "/" + c.fid;
+    if (!ChunkTarget(c.fid, &req.target)) return st.Fail("parse " + GoQuote(url) + ": net/url: invalid control character in URL");
     if (ranged) req.headers.emplace_back("Range", "bytes=" + std::to_string(p.from) + "-" + std::to_string(p.from + p.length - 1));
     if (st.fetcher.read_jwt) {
       if (std::string token = st.fetcher.read_jwt(c.fid); !token.empty()) req.headers.emplace_back("Authorization", "BEARER " + token);

@@ -9,8 +9,6 @@
 #include <cstdlib>
 #include <ctime>
 
-#include <nlohmann/json.hpp>
-
 #include "common/crc32c.h"
 #include "common/types.h"
 #include "common/file_util.h"
@@ -60,7 +58,8 @@ std::string Etag(uint32_t crc) {
 
 
 void Decorate(bool cors, http::Response* resp) {
-  resp->headers.insert(resp->headers.begin(), {"Server", "SeaweedFS Volume " + ServerVersion()});
+  // Set first in Go's handlers, so a stored pair named Server replaces it.
+  if (!resp->Has("Server")) resp->headers.insert(resp->headers.begin(), {"Server", "SeaweedFS Volume " + ServerVersion()});
   // A handler may have set its own (a proxied answer keeps the peer's).
   if (!resp->Has("X-Amz-Request-Id")) resp->Set("X-Amz-Request-Id", NewRequestId());
   if (cors) {
@@ -285,14 +284,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
     return respond(std::move(resp));
   }
   resp.Set("Etag", "\"" + etag + "\"");
-  if (n.flags & kFlagHasPairs) {
-    try {
-      auto pairs = nlohmann::json::parse(n.pairs);
-      for (auto& [k, val] : pairs.items())
-        if (val.is_string()) resp.Set(k, val.get<std::string>());
-    } catch (...) {
-    }
-  }
+  if (n.flags & kFlagHasPairs) SetPairHeaders(n.pairs, &resp);
   if (n.IsChunkManifest() && r.Query("cm") != "false") {
     // A manifest that does not parse is served as it is stored, as in Go.
     if (auto m = LoadManifest(*v, blob); m.ok())

@@ -84,7 +84,7 @@ void Handlers::ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts&
         if (lower == "server" || lower == "date") continue;
         if (lower == "content-length") length = v;
         if (HopByHop(lower)) continue;
-        resp.Set(k, v);
+        resp.Add(k, v);
       }
       const bool bodiless = call->head || head.status == 304 || head.status == 204;
       if (bodiless) {

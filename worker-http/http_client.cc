@@ -1,8 +1,11 @@
 #include "worker-http/http_client.h"
 
+#include "worker-http/header_block.h"
+
 #include <llhttp.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace kelp::http {
@@ -41,23 +44,34 @@ struct ClientExchange::Impl {
   ClientResponse head;
   std::string field, value;
   bool in_value = false, complete = false, finished = false, reused = false, got_bytes = false, paused = false;
-  bool resolving = false, connecting = false, keep_after = false;
+  bool resolving = false, connecting = false, keep_after = false, unsendable = false;
   int writes_pending = 0;
   char buf[64 * 1024];
 
   static Impl* Of(llhttp_t* p) { return static_cast<Impl*>(p->data); }
 
   void Start() {
+    unsendable = !Sendable(req);
     timer = new uv_timer_t;
     uv_timer_init(loop, timer);
     timer->data = this;
     uv_timer_start(timer, [](uv_timer_t* t) {
       auto* me = static_cast<Impl*>(t->data);
       auto keep = me->self;
-      me->Finish(Status::Unavailable("timeout"));
+      me->Finish(me->unsendable ? Status::Invalid("refusing to send a request line or Host holding a control byte or space")
+                                : Status::Unavailable("timeout"));
     },
-                   req.timeout_ms, 0);
-    Connect();
+                   unsendable ? 0 : req.timeout_ms, 0);
+    if (!unsendable) Connect();
+  }
+
+  // Whatever reaches the request line must not end it early; header values are
+  // made safe where they are written (AppendHeaderLine).
+  static bool Sendable(const ClientRequest& r) {
+    const auto clean = [](std::string_view s) {
+      return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+    };
+    return clean(r.method) && clean(r.target) && clean(r.host_port);
   }
 
   void Connect() {
@@ -152,17 +166,10 @@ struct ClientExchange::Impl {
     value.clear();
     in_value = complete = got_bytes = false;
 
-    std::string out = req.method + " " + req.target + " HTTP/1.1\r\nHost: " + req.host_port + "\r\n";
-    bool has_length = false;
-    for (const auto& [k, v] : req.headers) {
-      if (strcasecmp(k.c_str(), "Content-Length") == 0) has_length = true;
-      out += k + ": " + v + "\r\n";
-    }
     size_t body_size = 0;
     for (std::string_view piece : req.body) body_size += piece.size();
-    if (!has_length && (body_size > 0 || req.method == "POST" || req.method == "PUT"))
-      out += "Content-Length: " + std::to_string(body_size) + "\r\n";
-    out += "\r\n";
+    std::string out = RequestHead(req.method, req.target, req.host_port, req.headers,
+                                  body_size > 0 || req.method == "POST" || req.method == "PUT", body_size);
     // The write owns the head and shares the body's owner until it completes.
     struct OutWrite {
       uv_write_t req;

@@ -3,7 +3,10 @@
 #include "common/log.h"
 
 #include "worker-http/content_sniff.h"
+#include "worker-http/json_writer.h"
+#include "worker-http/request_id.h"
 #include "worker-http/request_parser.h"
+#include "worker-http/header_block.h"
 
 #include <strings.h>
 
@@ -107,16 +110,35 @@ class Connection {
   ~Connection() { *static_cast<volatile uint64_t*>(&magic_) = kFreed; }
 
  private:
-  // The client closed its side mid-body: Go's upload parser fails with
-  // "unexpected EOF" and answers 400 with that JSON error.
-  void BodyCutShort() {
+  // The body cannot be read to its end (the client closed its side mid-body, a
+  // chunk line Go refuses): Go's upload handler answers 400 with the reader's
+  // error as JSON, and the connection closes.
+  void BodyError(const std::string& message) {
+    std::string body;
+    AppendGoJsonString(&body, message);
+    body = "{\"error\":" + body + "}";
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Content-Type", "application/json"}, {"Server", "SeaweedFS Volume " + server_->server_name_},
+        {"X-Amz-Request-Id", NewRequestId()}, {"X-Content-Type-Options", "nosniff"}};
+    Refuse(ResponseHead(400, std::move(headers), HeadFraming{false, false, body.size(), HttpDate()}) + body);
+  }
+
+  // Go's net/http answers a request it will not read, then closes.
+  void Refuse(const Refusal& r) {
+    switch (r.form) {
+      case Refusal::Form::kNetHttp:
+        return Refuse("HTTP/1.1 " + r.status + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" + r.body);
+      case Refusal::Form::kExpectationFailed:
+        return Refuse(ResponseHead(417, {}, HeadFraming{false, false, 0, HttpDate()}));
+      case Refusal::Form::kBodyError:
+        return BodyError(r.body);
+    }
+  }
+
+  void Refuse(std::string answer) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     busy_ = true;
-    static const char kBody[] = "{\"error\":\"unexpected EOF\"}";
-    std::string out = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nServer: SeaweedFS Volume " + server_->server_name_ +
-                      "\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nDate: " + HttpDate() +
-                      "\r\nContent-Length: " + std::to_string(sizeof kBody - 1) + "\r\n\r\n" + kBody;
-    WriteRaw(std::move(out), [this] { Close(); });
+    WriteRaw(std::move(answer), [this] { Close(); });
   }
 
   static void HandleClosed(uv_handle_t* h) {
@@ -146,7 +168,7 @@ class Connection {
         },
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
           Connection* c = Of(s);
-          if (n == UV_EOF && c->parser_.in_body()) return c->BodyCutShort();
+          if (n == UV_EOF && c->parser_.in_body()) return c->BodyError("unexpected EOF");
           if (n < 0) return c->Close();
           if (n == 0) return;
           c->Feed(buf->base, size_t(n));
@@ -165,17 +187,8 @@ class Connection {
         unparsed_.assign(data + used, len - used);
         return Dispatch();
       case RequestParser::Outcome::kError:
-        return FailAndClose(parser_.RefusalStatus());
+        return Refuse(parser_.Refused());
     }
-  }
-
-  // Go's net/http refusal: the reason doubles as the body.
-  void FailAndClose(const std::string& status_and_reason) {
-    std::string out = "HTTP/1.1 " + status_and_reason +
-                      "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" + status_and_reason;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    busy_ = true;
-    WriteRaw(std::move(out), [this] { Close(); });
   }
 
   // The body waits (unread, the socket not read) until admission decides.
@@ -229,19 +242,7 @@ class Connection {
     const bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
     if (!bodiless && !r.head_only && !r.stream && !r.BodyView().empty() && !r.Has("Content-Type") && !r.Has("Content-Encoding"))
       r.headers.emplace_back("Content-Type", DetectContentType(r.BodyView()));
-    std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(StatusText(r.status)) + "\r\n";
-    // Go writes the handler's headers sorted by name, then Connection, Date and Content-Length.
-    std::stable_sort(r.headers.begin(), r.headers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    bool has_length = false, has_date = false;
-    for (const auto& [k, v] : r.headers) {
-      if (strcasecmp(k.c_str(), "Content-Length") == 0) has_length = true;
-      if (strcasecmp(k.c_str(), "Date") == 0) has_date = true;
-      head += k + ": " + v + "\r\n";
-    }
-    if (!keep) head += "Connection: close\r\n";
-    if (!has_date) head += "Date: " + HttpDate() + "\r\n";
-    if (!has_length && !bodiless) head += "Content-Length: " + std::to_string(length) + "\r\n";
-    head += "\r\n";
+    std::string head = ResponseHead(r.status, std::move(r.headers), HeadFraming{keep, bodiless, length, HttpDate()});
     keep_after_ = keep;
     if (r.head_only || bodiless) {
       WriteRaw(std::move(head), [this] { Finished(); });

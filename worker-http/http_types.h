@@ -79,7 +79,13 @@ struct Response {
   bool close_connection = false;
   std::shared_ptr<void> hold;          // released once the answer has been sent (in-flight accounting)
 
-  void Set(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
+  // Go's Header().Set: replaces every earlier value of that name.
+  void Set(std::string name, std::string value) {
+    Erase(name);
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+  // Go's Header().Add: one more value.
+  void Add(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
   bool Has(std::string_view name) const;      // case-insensitive
   void Erase(std::string_view name);          // every header of that name
   std::string_view BodyView() const {

@@ -3,6 +3,10 @@
 #include <cstring>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
+#include "worker-http/header_block.h"
+
 namespace kelp {
 namespace {
 
@@ -17,6 +21,15 @@ constexpr Passthrough kPassthrough[] = {
     {"response-content-type", "Content-Type"},         {"response-expires", "Expires"},
 };
 
+// The server frames the message itself: a stored pair never says how long the
+// body is or what becomes of the connection.
+bool IsFramingHeader(std::string_view name) {
+  for (std::string_view f : {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Trailer", "Upgrade",
+                             "Te", "Proxy-Connection"})
+    if (name == f) return true;
+  return false;
+}
+
 std::string Lower(std::string s) {
   for (char& c : s) c = char(tolower(static_cast<unsigned char>(c)));
   return s;
@@ -25,12 +38,14 @@ std::string Lower(std::string s) {
 }  // namespace
 
 std::string ContentDisposition(const std::string& type, const std::string& filename) {
-  bool ascii = true, token = !filename.empty();
+  // Go's mime.FormatMediaType percent-encodes (RFC 2231) a value holding any
+  // byte outside printable ASCII but the tab: control bytes never reach the header.
+  bool plain = true, token = !filename.empty();
   for (char c : filename) {
-    if (static_cast<unsigned char>(c) >= 0x80) ascii = false;
+    if ((c < ' ' || c > '~') && c != '\t') plain = false;
     if (!IsTokenChar(c)) token = false;
   }
-  if (!ascii) {
+  if (!plain) {
     std::string enc;
     static const char* kHex = "0123456789ABCDEF";
     for (unsigned char c : filename) {
@@ -62,13 +77,24 @@ void SetPassthroughHeaders(const http::Request& r, const std::string& filename, 
     seen.push_back(key);
     for (const Passthrough& p : kPassthrough) {
       if (lower != p.param) continue;
-      resp->Erase(p.header);
       resp->Set(std::string(p.header), value);
     }
   }
   if (filename.empty() || resp->Has("Content-Disposition")) return;
   const bool attachment = !r.query.empty() && IsTrueParam(r.Query("dl"));
   resp->Set("Content-Disposition", ContentDisposition(attachment ? "attachment" : "inline", filename));
+}
+
+void SetPairHeaders(std::string_view pairs_json, http::Response* resp) {
+  nlohmann::json pairs = nlohmann::json::parse(pairs_json, nullptr, /*allow_exceptions=*/false);
+  if (!pairs.is_object()) return;
+  for (auto& [k, val] : pairs.items()) {
+    if (!val.is_string()) continue;
+    // Go's Header().Set: the canonical name, replacing an earlier value.
+    const std::string name = http::CanonicalHeaderKey(k);
+    if (IsFramingHeader(name)) continue;
+    resp->Set(name, val.get<std::string>());
+  }
 }
 
 }  // namespace kelp

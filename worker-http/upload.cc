@@ -12,6 +12,7 @@
 #include "worker-http/gzip.h"
 #include "worker-http/json_writer.h"
 #include "worker-http/media_params.h"
+#include "worker-http/mime_header.h"
 #include "worker-http/read_headers.h"
 
 namespace kelp {
@@ -21,12 +22,6 @@ std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = char(tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
 }
 
 // Go's util.CleanWindowsPathBase: backslashes become '/', then path.Base.
@@ -82,17 +77,7 @@ Status SplitMultipart(std::string_view body, const std::string& boundary, std::v
     else if (body.substr(pos, 1) == "\n") pos += 1;
     else return Status::Invalid("multipart: NextPart: EOF");
     Part part;
-    for (;;) {
-      const size_t eol = body.find('\n', pos);
-      if (eol == std::string_view::npos) return Status::Invalid("multipart: NextPart: EOF");
-      std::string_view line = body.substr(pos, eol - pos);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      pos = eol + 1;
-      if (line.empty()) break;
-      const size_t colon = line.find(':');
-      if (colon == std::string_view::npos || colon == 0) return Status::Invalid("malformed MIME header line: " + std::string(line));
-      part.headers[Lower(Trim(line.substr(0, colon)))] = std::string(Trim(line.substr(colon + 1)));
-    }
+    if (Status s = ReadMimeHeader(body, &pos, &part.headers); !s.ok()) return s;
     const std::string next = "\r\n" + delim;
     size_t end = body.find(next, pos);
     size_t skip = next.size();

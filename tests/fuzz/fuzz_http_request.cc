@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t used = 0;
     const auto outcome = parser.Feed(p, left, &used);
     if (outcome != http::RequestParser::Outcome::kRequest) {
-      if (outcome == http::RequestParser::Outcome::kError) (void)parser.RefusalStatus();
+      if (outcome == http::RequestParser::Outcome::kError) (void)parser.Refused();
       break;
     }
     http::Request& r = parser.request();
