@@ -87,19 +87,6 @@ void FaultEnv::Clear() {
   rules_.clear();
 }
 
-void FaultEnv::OpenGate() {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    gate_open_ = true;
-  }
-  gate_cv_.notify_all();
-}
-
-int FaultEnv::waiting() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return waiting_;
-}
-
 int FaultEnv::fired() const {
   std::lock_guard<std::mutex> l(mu_);
   return fired_;
@@ -133,13 +120,6 @@ const FaultRule* FaultEnv::Check(FsOp op, const std::string& path) {
     case FaultRule::Action::kStall:
       std::this_thread::sleep_for(std::chrono::milliseconds(due->stall_ms));
       return nullptr;
-    case FaultRule::Action::kGate: {
-      std::unique_lock<std::mutex> l(mu_);
-      ++waiting_;
-      gate_cv_.wait(l, [&] { return gate_open_; });
-      --waiting_;
-      return nullptr;
-    }
     default:
       return due;
   }

@@ -3,10 +3,9 @@
 // (a substring of the path; for descriptor calls the path the descriptor was
 // opened with), lets `skip` matching calls through, then acts on the next
 // `times` ones: fail with an errno, write only half and fail the rest with the
-// errno, stall, wait at a gate the test opens, or end the process on the spot
+// errno, stall, or end the process on the spot
 // as SIGKILL would (page cache intact), before the call or after writing half.
 #pragma once
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <string>
@@ -19,7 +18,7 @@ namespace kelp {
 enum class FsOp { kOpen, kPread, kPwrite, kFtruncate, kFdatasync, kRename, kUnlink, kStatvfs, kSyncDir };
 
 struct FaultRule {
-  enum class Action { kFail, kShortWrite, kStall, kGate, kCrash, kTornCrash };
+  enum class Action { kFail, kShortWrite, kStall, kCrash, kTornCrash };
   FsOp op = FsOp::kPwrite;
   std::string path_part;    // "" matches every file
   int skip = 0;             // matching calls let through before the rule acts
@@ -41,10 +40,6 @@ class FaultEnv final : public Env {
   void Clear();
   // Calls that met a rule (a stall of 0 ms counts calls without changing them).
   int fired() const;
-  // Releases every call waiting at a kGate rule, now and later.
-  void OpenGate();
-  // Calls waiting at the gate now.
-  int waiting() const;
 
   int Open(const std::string& path, int flags, mode_t mode) override;
   int Close(int fd) override;
@@ -73,9 +68,6 @@ class FaultEnv final : public Env {
   std::vector<Armed> rules_;
   std::map<int, std::string> paths_;
   int fired_ = 0;
-  std::condition_variable gate_cv_;
-  bool gate_open_ = false;
-  int waiting_ = 0;
 };
 
 // The Env the supervisor runs on: the real one, or in builds made with fault

@@ -366,11 +366,22 @@ void Volume::UndoDat(uint64_t to) {
   dat_end_ = to;
 }
 
-// Go's wording: "append to volume 3 size 10 actualSize 48: write /d/3.dat: no space left on device".
-Status Volume::AppendError(const Status& s, uint32_t size, uint64_t actual) const {
+namespace {
+
+// The OS's reason in a Status from Env*Full ("pwrite: No space left on device"),
+// worded as Go prints syscall errors ("no space left on device").
+std::string OsReason(const Status& s) {
   std::string why = s.message();
   if (const size_t colon = why.find(": "); colon != std::string::npos) why = why.substr(colon + 2);
   if (!why.empty()) why[0] = char(std::tolower(static_cast<unsigned char>(why[0])));
+  return why;
+}
+
+}  // namespace
+
+// Go's wording: "append to volume 3 size 10 actualSize 48: write /d/3.dat: no space left on device".
+Status Volume::AppendError(const Status& s, uint32_t size, uint64_t actual) const {
+  const std::string why = OsReason(s);
   const std::string text = "append to volume " + std::to_string(id()) + " size " + std::to_string(size) + " actualSize " +
                            std::to_string(actual) + ": write " + names_.Dat() + ": " + why;
   return s.code() == Code::kFull ? Status::Full(text) : Status::IOError(text);
@@ -384,7 +395,9 @@ void Volume::PutOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std:
     return;
   }
   const auto old = LookupForWrite(h.id, *pending);
+  m->replaced.reset();
   if (old && !old->deleted && old->offset_units != 0) {
+    m->replaced = old->size;
     uint8_t oh[kNeedleHeaderSize];
     if (Status s = EnvPreadFull(env_, dat_fd_, oh, sizeof oh, off_t(old->offset_units * kNeedlePaddingSize)); !s.ok()) {
       m->status = s;
@@ -499,9 +512,7 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
     if (env_->Ftruncate(idx_fd_, off_t(idx_start)) != 0)
       KLOG_ERROR("volume %u: cannot undo a partial index write: %s", id(), std::strerror(errno));
     UndoDat(dat_start);
-    std::string why = s.message();
-    if (const size_t colon = why.find(": "); colon != std::string::npos) why = why.substr(colon + 2);
-    if (!why.empty()) why[0] = char(std::tolower(static_cast<unsigned char>(why[0])));
+    const std::string why = OsReason(s);
     for (Mutation* m : applied) {
       const NeedleId nid = m->kind == Mutation::Kind::kPut ? ParseNeedleHeader(m->record).id : m->id;
       const std::string text = "index needle " + std::to_string(nid) + " of volume " + std::to_string(id()) + " at offset " +
@@ -518,25 +529,13 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
       const NeedleHeader h = ParseNeedleHeader(m->record);
       RecordPut(h.id, h.size, std::nullopt);
       counters_.last_modified_s = last_append_at_ns_ / 1000000000ull;
+      if (m->replaced) {  // a replaced live needle counts as deleted too (Go's metrics)
+        counters_.deleted_count++;
+        counters_.deleted_bytes += *m->replaced;
+      }
     } else {
       counters_.deleted_count++;
       counters_.deleted_bytes += m->size;
-    }
-  }
-  // A replaced live needle counts as deleted too (Go's metrics).
-  {
-    std::vector<std::pair<NeedleId, IndexValue>> seen;
-    for (const auto& [nid, v] : pending) {
-      if (v.deleted) {
-        seen.push_back({nid, v});
-        continue;
-      }
-      const auto before = LookupForWrite(nid, seen);
-      if (before && !before->deleted && before->offset_units != 0) {
-        counters_.deleted_count++;
-        counters_.deleted_bytes += before->size;
-      }
-      seen.push_back({nid, v});
     }
   }
   counters_.dat_size = dat_end_;

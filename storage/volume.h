@@ -64,6 +64,7 @@ struct Mutation {
   Status status;
   uint64_t offset = 0;  // kPut: where the record went
   uint32_t size = 0;    // kPut: the needle size; kDelete: the deleted needle's size (0: absent)
+  std::optional<uint32_t> replaced;  // kPut: the size of the live needle it overwrote
 };
 
 // A record from a worker is appended only if it is one well-formed version-3
