@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include "worker-http/go_quote.h"
+#include "common/go_quote.h"
 #include "worker-http/media_params.h"
 
 namespace kelp {

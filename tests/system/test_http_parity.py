@@ -253,3 +253,14 @@ def test_writes_parse_their_form_as_go_does(twins):
         path = f"/{fid}{query or '?ts=1764000000'}"
         g, k = t.same(method, path, {"Content-Type": ctype, **extra}, body, what=f"{method} {query[:40]} {ctype} {body[:40]!r}")
         t.same("GET", f"/{fid}", what=f"read back {ctype} {body[:40]!r}")
+
+
+def test_malformed_file_ids_answer_go_s_texts(twins):
+    """Go wraps strconv's error in "needle id/cookie <s> format error" and quotes with %q."""
+    t = Twins(*twins)
+    for key in ("zz637037d6", "0163703zd6", "0163%22037d6x", "01%0a637037d6", "0163703zd6_5", "01637037d6_x",
+                "01637037d6_99999999999999999999", "012345", "f" * 17 + "637037d6"):
+        for method in ("DELETE", "POST"):
+            g, k = t.same(method, f"/{VID},{key}", {"Content-Type": "text/plain"}, b"x" if method == "POST" else None,
+                          what=f"{method} {key}")
+            assert g[0] == 400, (method, key, g)
