@@ -1,5 +1,7 @@
 #include "common/file_id.h"
 
+#include "common/go_quote.h"
+
 #include <charconv>
 
 #include "common/bytes.h"
@@ -27,12 +29,14 @@ Result<NeedleIdCookie> ParseNeedleIdCookie(std::string_view s) {
   const size_t split = s.size() - kCookieSize * 2;
   NeedleIdCookie r;
   uint64_t cookie = 0;
-  if (!ParseHex(s.substr(0, split), 16, &r.id))
-    return Status::Invalid("Parse needleId error: strconv.ParseUint: parsing \"" + std::string(s.substr(0, split)) +
-                           "\": invalid syntax");
-  if (!ParseHex(s.substr(split), 8, &cookie))
-    return Status::Invalid("Parse cookie error: strconv.ParseUint: parsing \"" + std::string(s.substr(split)) +
-                           "\": invalid syntax");
+  // Go wraps strconv's error twice: "needle id <s> format error: ..." inside "Parse needleId error: ...".
+  const std::string_view id = s.substr(0, split), cookie_hex = s.substr(split);
+  if (!ParseHex(id, 16, &r.id))
+    return Status::Invalid("Parse needleId error: needle id " + std::string(id) + " format error: strconv.ParseUint: parsing " +
+                           GoQuote(id) + ": invalid syntax");
+  if (!ParseHex(cookie_hex, 8, &cookie))
+    return Status::Invalid("Parse cookie error: needle cookie " + std::string(cookie_hex) +
+                           " format error: strconv.ParseUint: parsing " + GoQuote(cookie_hex) + ": invalid syntax");
   r.cookie = Cookie(cookie);
   return r;
 }

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/disk_status.h"
 #include "common/file_id.h"
 #include "common/file_util.h"
 #include "common/log.h"
@@ -251,13 +252,8 @@ Status Store::DeleteVolume(VolumeId id, bool only_empty) {
 }
 
 DiskUsage Store::UsageOf(const std::string& dir) {
-  DiskUsage u;
-  struct statvfs st;
-  if (statvfs(dir.c_str(), &st) != 0) return u;
-  u.all = uint64_t(st.f_blocks) * st.f_frsize;
-  u.free = uint64_t(st.f_bavail) * st.f_frsize;
-  u.used = uint64_t(st.f_blocks - st.f_bfree) * st.f_frsize;
-  return u;
+  const DiskStatus d = ReadDiskStatus(dir);
+  return DiskUsage{d.all, d.used, d.free};
 }
 
 void Store::set_volume_size_limit(uint64_t limit) {

@@ -5,7 +5,7 @@
 #include <random>
 
 #include "common/file_id.h"
-#include "worker-http/go_quote.h"
+#include "common/go_quote.h"
 #include "worker-http/peer_queue.h"
 
 namespace kelp {

@@ -24,6 +24,7 @@
 #include "worker-http/read_headers.h"
 #include "worker-http/request_id.h"
 #include "worker-http/upload.h"
+#include "worker-http/write_form.h"
 
 namespace kelp {
 namespace {
@@ -379,6 +380,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
 
 void Handlers::Write(http::Request& r, http::Respond respond) {
   if (!guard_.WhiteListed(r.remote_ip)) return respond(Empty(401));
+  if (const kelp::Status form = ApplyWriteForm(&r); !form.ok()) return respond(JsonError(r, 400, form.message()));
   const UrlPathParts parts = ParseUrlPath(r.path);
   auto vid = ParseVolumeId(parts.vid);
   if (!vid.ok()) return respond(JsonError(r, 400, vid.status().message()));

@@ -3,11 +3,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #include <algorithm>
-#include <cstdio>
 
+#include "common/disk_status.h"
 #include "common/file_util.h"
 #include "worker-http/handlers.h"
 #include "worker-http/json_writer.h"
@@ -29,16 +28,9 @@ std::string RealDir(const std::string& dir) {
 std::string DiskJson(const std::string& dir, const std::string& disk_type) {
   JsonObject d;
   d.Str("dir", dir);
-  struct statvfs st{};
-  if (statvfs(dir.c_str(), &st) == 0) {
-    const uint64_t all = uint64_t(st.f_blocks) * st.f_frsize, free = uint64_t(st.f_bfree) * st.f_frsize;
-    d.UNum("all", all).UNum("used", all - free).UNum("free", free);
-    if (all > 0) {
-      char pf[32], pu[32];
-      std::snprintf(pf, sizeof pf, "%g", double(float(100.0 * double(free) / double(all))));
-      std::snprintf(pu, sizeof pu, "%g", double(float(100.0 * double(all - free) / double(all))));
-      d.Raw("percent_free", pf).Raw("percent_used", pu);
-    }
+  if (const DiskStatus st = ReadDiskStatus(dir); st.ok) {
+    d.UNum("all", st.all).UNum("used", st.used).UNum("free", st.free);
+    if (st.all > 0) d.Raw("percent_free", GoJsonFloat32(st.percent_free)).Raw("percent_used", GoJsonFloat32(st.percent_used));
   }
   // The protobuf field is omitempty: absent for hard drives.
   if (!disk_type.empty()) d.Str("disk_type", disk_type);

@@ -1,5 +1,9 @@
 #include "worker-http/json_writer.h"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
 namespace kelp {
 
 void AppendGoJsonString(std::string* out, std::string_view s) {
@@ -28,6 +32,35 @@ void AppendGoJsonString(std::string* out, std::string_view s) {
     }
   }
   out->push_back('"');
+}
+
+std::string GoJsonFloat32(float f) {
+  if (f == 0) return "0";
+  // The fewest significant digits that round-trip; %e rounds them correctly.
+  char buf[32];
+  for (int digits = 1; digits <= 9; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*e", digits - 1, double(f));
+    if (std::strtof(buf, nullptr) == f) break;
+  }
+  std::string s(buf);
+  const size_t e = s.find('e');
+  const int exponent = std::atoi(s.c_str() + e + 1);
+  std::string sign, mantissa;
+  for (char c : s.substr(0, e)) {
+    if (c == '-') sign = "-";
+    else if (c != '.') mantissa.push_back(c);
+  }
+  const float mag = std::fabs(f);
+  if (mag < 1e-6f || mag >= 1e21f) {
+    // strconv's 'e' form, with the exponent's leading zero dropped as encoding/json does.
+    std::string out = sign + mantissa.substr(0, 1);
+    if (mantissa.size() > 1) out += "." + mantissa.substr(1);
+    return out + "e" + (exponent < 0 ? "-" : "+") + std::to_string(std::abs(exponent));
+  }
+  const int point = exponent + 1;  // digits before the decimal point
+  if (point <= 0) return sign + "0." + std::string(size_t(-point), '0') + mantissa;
+  if (size_t(point) >= mantissa.size()) return sign + mantissa + std::string(size_t(point) - mantissa.size(), '0');
+  return sign + mantissa.substr(0, size_t(point)) + "." + mantissa.substr(size_t(point));
 }
 
 std::string GoJsonObject(const std::map<std::string, std::string>& m) {

@@ -9,6 +9,9 @@
 namespace kelp {
 
 void AppendGoJsonString(std::string* out, std::string_view s);
+// A float32 as encoding/json writes it: the shortest digits that read back as
+// the same float32, in fixed notation (exponent form below 1e-6 or from 1e21).
+std::string GoJsonFloat32(float f);
 std::string GoJsonObject(const std::map<std::string, std::string>& m);
 
 // Builds a JSON object in insertion order (Go structs keep field order).

@@ -2,8 +2,11 @@
 
 #include <sodium.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <vector>
+
+#include "worker-http/jwt_claims.h"
 
 namespace kelp {
 namespace {
@@ -66,16 +69,16 @@ bool VerifyFileIdJwt(std::string_view token, std::string_view key, std::string_v
   if (signature.size() != expected.size() ||
       sodium_memcmp(signature.data(), expected.data(), expected.size()) != 0)
     return false;
-  const nlohmann::json c = nlohmann::json::parse(claims, nullptr, false);
-  if (!c.is_object()) return false;
-  if (c.contains("exp")) {
-    if (!c["exp"].is_number() || double(now_s) > c["exp"].get<double>()) return false;
+  FileIdClaims c;
+  if (!DecodeFileIdClaims(claims, &c)) return false;
+  // golang-jwt: expired once now is after exp, not valid while now is before nbf.
+  const int64_t now = GoDateSeconds(double(now_s));
+  if (c.exp && now > GoDateSeconds(*c.exp)) return false;
+  if (c.nbf) {
+    const int64_t nbf = GoDateSeconds(*c.nbf);
+    if (now < nbf || (now == nbf && *c.nbf > std::trunc(*c.nbf))) return false;
   }
-  if (c.contains("nbf")) {
-    if (!c["nbf"].is_number() || double(now_s) < c["nbf"].get<double>()) return false;
-  }
-  if (!c.contains("fid") || !c["fid"].is_string()) return false;
-  return c["fid"].get<std::string>() == fid;
+  return c.fid == fid;
 }
 
 std::string SignJwtHs256(std::string_view claims_json, std::string_view key) {

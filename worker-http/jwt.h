@@ -1,6 +1,7 @@
 // File-id JWTs as Go's volume server checks them (security.DecodeJwt with
-// SeaweedFileIdClaims): HMAC-signed (HS256 or HS512), `exp`/`nbf` honoured when
-// present, and the `fid` claim equal to the requested "vid,fid".
+// SeaweedFileIdClaims): HMAC-signed (HS256 or HS512), the claims decoded as Go
+// decodes them (jwt_claims), `exp`/`nbf` honoured when present, and the `fid`
+// claim equal to the requested "vid,fid".
 #pragma once
 #include <cstdint>
 #include <string>

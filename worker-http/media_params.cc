@@ -90,13 +90,14 @@ std::optional<std::string> DecodeExtended(std::string_view v) {
   return PercentDecode(v.substr(q2 + 1));
 }
 
-// token, or token "/" token.
-bool ValidMediaType(std::string_view t) {
-  if (TakeToken(&t).empty()) return false;
-  if (t.empty()) return true;
-  if (t.front() != '/') return false;
+// Go's checkMediaTypeDisposition: token, or token "/" token; "" when valid.
+const char* MediaTypeError(std::string_view t) {
+  if (TakeToken(&t).empty()) return "mime: no media type";
+  if (t.empty()) return "";
+  if (t.front() != '/') return "mime: expected slash after first token";
   t.remove_prefix(1);
-  return !TakeToken(&t).empty() && t.empty();
+  if (TakeToken(&t).empty()) return "mime: expected token after slash";
+  return t.empty() ? "" : "mime: unexpected content after media subtype";
 }
 
 // Joins the starred parameters of one base name, as RFC 2231 lays them out.
@@ -129,6 +130,12 @@ void Stitch(const std::string& base, const std::map<std::string, std::string>& p
 }  // namespace
 
 bool ParseMediaParams(std::string_view v, std::string* media_type, std::map<std::string, std::string>* params) {
+  std::string error;
+  return ParseMediaParams(v, media_type, params, &error);
+}
+
+bool ParseMediaParams(std::string_view v, std::string* media_type, std::map<std::string, std::string>* params,
+                      std::string* error) {
   params->clear();
   const size_t semi = v.find(';');
   std::string_view base = v.substr(0, semi);
@@ -137,8 +144,9 @@ bool ParseMediaParams(std::string_view v, std::string* media_type, std::map<std:
   size_t lead = 0;
   while (lead < type.size() && IsSpace(type[lead])) ++lead;
   *media_type = type.substr(lead);
-  if (!ValidMediaType(*media_type)) {
+  if (const char* bad = MediaTypeError(*media_type); *bad) {
     media_type->clear();
+    *error = bad;
     return false;
   }
   std::map<std::string, std::map<std::string, std::string>> starred;
@@ -161,12 +169,15 @@ bool ParseMediaParams(std::string_view v, std::string* media_type, std::map<std:
     if (!value) {
       if (rest.front() == ';' && SkipSpace(rest.substr(1)).empty()) break;  // a trailing ';' is allowed
       params->clear();
+      *error = "mime: invalid media parameter";
       return false;
     }
     const size_t star = key.find('*');
     auto& target = star == std::string::npos ? *params : starred[key.substr(0, star)];
     if (auto it = target.find(key); it != target.end() && it->second != *value) {
       params->clear();
+      media_type->clear();
+      *error = "mime: duplicate parameter name";
       return false;  // the same name twice with different values
     }
     target[key] = *value;

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "worker-http/go_quote.h"
+#include "common/go_quote.h"
 
 namespace kelp {
 namespace {

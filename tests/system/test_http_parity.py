@@ -225,3 +225,42 @@ def test_deliberate_range_differences(twins):
     # A suffix that wraps below zero: kelp refuses it (Go slices out of bounds).
     k = raw(t.kelp.url, "GET", "/" + fid, {"Range": "bytes=-9223372036854775808"})
     assert k[0] == 416 and k[2] == b"invalid range\n"
+
+
+def test_writes_parse_their_form_as_go_does(twins):
+    """Go's write handler starts with Request.ParseForm: a Content-Type or query
+    that does not parse is a 400 with Go's text, and a form-urlencoded body is
+    read as a form (its values before the query's), so the needle stores nothing."""
+    t = Twins(*twins)
+    form = "application/x-www-form-urlencoded"
+    cases = [  # (method, query, content type, body, extra headers)
+        ("PUT", "", form, b"a=b&c=d", {}), ("POST", "", form, b"a=b", {}),
+        ("PUT", "", form + "; charset=utf-8", b"a=b", {}), ("PUT", "", "Application/X-WWW-Form-Urlencoded", b"a=b", {}),
+        ("PUT", "?ts=1764000000", form, b"ts=1700000000", {}), ("PUT", "", form, b"a+b=c%20d", {}),
+        ("PUT", "", form, b"%zz=1", {}), ("PUT", "", form, b"a;b", {}), ("PUT", "?%yy", form, b"%zz", {}),
+        ("PUT", "", form, b"&".join([b"a"] * 10001), {}), ("PUT", "", form, b"&".join([b"a"] * 10000), {}),
+        ("PUT", "", form, b"a=b", {"Content-MD5": base64.b64encode(hashlib.md5(b"a=b").digest()).decode()}),
+        ("PUT", "?a=%zz", "text/plain", b"abc", {}), ("PUT", "?%zz", "text/plain", b"abc", {}),
+        ("PUT", "?ts=1&x=%2", "text/plain", b"abc", {}), ("PUT", "?a=b;c=d", "text/plain", b"abc", {}),
+        ("PUT", "?" + "&".join(["a"] * 10001), "text/plain", b"abc", {}),
+        ("POST", "?a=%zz", "multipart/form-data; boundary=x", b"--x--", {}),
+        ("PUT", "", "text/plain; =x", b"abc", {}), ("PUT", "", ";", b"abc", {}), ("PUT", "", "/", b"abc", {}),
+        ("PUT", "", "text/plain;;", b"abc", {}), ("PUT", "", "text/plain; a=1; a=2", b"abc", {}),
+        ("PUT", "", "a/b/c", b"abc", {}), ("PUT", "", "text", b"abc", {}),
+    ]
+    for method, query, ctype, body, extra in cases:
+        fid = t.fid()
+        path = f"/{fid}{query or '?ts=1764000000'}"
+        g, k = t.same(method, path, {"Content-Type": ctype, **extra}, body, what=f"{method} {query[:40]} {ctype} {body[:40]!r}")
+        t.same("GET", f"/{fid}", what=f"read back {ctype} {body[:40]!r}")
+
+
+def test_malformed_file_ids_answer_go_s_texts(twins):
+    """Go wraps strconv's error in "needle id/cookie <s> format error" and quotes with %q."""
+    t = Twins(*twins)
+    for key in ("zz637037d6", "0163703zd6", "0163%22037d6x", "01%0a637037d6", "0163703zd6_5", "01637037d6_x",
+                "01637037d6_99999999999999999999", "012345", "f" * 17 + "637037d6"):
+        for method in ("DELETE", "POST"):
+            g, k = t.same(method, f"/{VID},{key}", {"Content-Type": "text/plain"}, b"x" if method == "POST" else None,
+                          what=f"{method} {key}")
+            assert g[0] == 400, (method, key, g)

@@ -102,3 +102,54 @@ def test_malformed_security_toml_stops_the_server_at_start(tmp_path):
                         f"-securityFile={bad}"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert str(bad) in r.stderr and "expected ']'" in r.stderr
+
+
+def signed(claims_json, key):
+    """An HS256 token over claims given as raw JSON text (duplicate keys, odd types)."""
+    head = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(claims_json.encode())
+    return head + "." + b64(hmac.new(key.encode(), head.encode(), hashlib.sha256).digest())
+
+
+def test_jwt_claims_are_decoded_as_go_decodes_them(tmp_path):
+    """Go decodes the claims with encoding/json into golang-jwt's types: dates as
+    numbers or as strings holding one, keys in any case (the last one counts),
+    null, and a claim of the wrong type refusing the token. A read of a volume
+    neither server holds answers 404 once the token passes and 401 otherwise."""
+    read_key = "read-secret"
+    (tmp_path / "security.toml").write_text(f'[jwt.signing.read]\nkey = "{read_key}"\nexpires_after_seconds = 60\n')
+    c = Cluster(tmp_path)
+    try:
+        c.start_master()
+        (tmp_path / "go").mkdir()
+        port = free_port()
+        go = Proc([WEED, "volume", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-port={port}", f"-dir={tmp_path / 'go'}",
+                   "-max=4", f"-master=127.0.0.1:{c.master_port}"], tmp_path / "go.log", cwd=tmp_path)
+        go.url = f"http://127.0.0.1:{port}"
+        c.procs.append(go)
+        wait_http(go.url + "/status")
+        kelp = c.start_kelp(tmp_path / "kelp", extra=[f"-securityFile={tmp_path / 'security.toml'}"])
+        now = int(time.time())
+        fid = '"fid":"3,01637037d6"'
+        claims = [f'{{{fid},"exp":{now + 600}}}', f'{{{fid},"exp":{now - 600}}}',
+                  f'{{{fid},"exp":"{now + 600}"}}', f'{{{fid},"exp":"{now - 600}"}}', f'{{{fid},"exp":"{now + 600}.5"}}',
+                  f'{{{fid},"exp":"{now + 600}e0"}}', f'{{{fid},"exp":"abc"}}', f'{{{fid},"exp":""}}',
+                  f'{{{fid},"exp":" {now + 600}"}}', f'{{{fid},"exp":"+{now + 600}"}}', f'{{{fid},"exp":"0{now + 600}"}}',
+                  f'{{{fid},"exp":null}}', f'{{{fid},"exp":true}}', f'{{{fid},"exp":[1]}}', f'{{{fid},"exp":1e400}}',
+                  f'{{{fid},"exp":9223372036854775807}}', f'{{{fid},"exp":9223371974719180000}}',
+                  f'{{{fid},"nbf":"{now + 600}"}}', f'{{{fid},"nbf":"{now - 600}"}}', f'{{{fid},"nbf":"x"}}',
+                  f'{{{fid},"nbf":null}}', f'{{{fid},"iat":"x"}}', f'{{{fid},"iat":{now + 6000}}}',
+                  f'{{{fid},"iss":5}}', f'{{{fid},"sub":false}}', f'{{{fid},"jti":{{}}}}', f'{{{fid},"iss":null}}',
+                  f'{{{fid},"aud":"x"}}', f'{{{fid},"aud":["x","y"]}}', f'{{{fid},"aud":5}}', f'{{{fid},"aud":["x",null]}}',
+                  f'{{{fid},"aud":null}}', '{"FID":"3,01637037d6"}', '{"Fid":"3,01637037d6"}', '{"fid":5}', '{}',
+                  f'{{{fid},"EXP":{now - 600}}}', f'{{{fid},"exp":{now + 600},"Exp":{now - 600}}}',
+                  f'{{{fid},"Exp":{now - 600},"exp":{now + 600}}}', f'{{{fid},"exp":{now - 600},"exp":null}}',
+                  f'{{{fid},"fid":null}}', '{"fid":"other","fid":"3,01637037d6"}', '[1]', f'{{{fid},"x":{{"y":[1]}}}}']
+        answers = {}
+        for name, server in (("go", go), ("kelp", kelp)):
+            answers[name] = [requests.get(f"{server.url}/3,01637037d6", params={"jwt": signed(cl, read_key)}, timeout=10).status_code
+                             for cl in claims]
+        assert answers["kelp"] == answers["go"], "\n".join(
+            f"{g} {k} {cl}" for cl, g, k in zip(claims, answers["go"], answers["kelp"]) if g != k)
+        assert set(answers["kelp"]) == {401, 404}
+    finally:
+        c.stop_all()

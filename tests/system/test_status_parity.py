@@ -1,6 +1,7 @@
 """/status against Go 4.48: the same keys in the same order, the same disk
 types (absent or "" for hard drives), ReadOnlyCanDelete, the .dat file's
 modification time as ModifiedAtSecond, and no JSONP wrapping for ?callback=."""
+import json
 import os
 import random
 
@@ -68,3 +69,45 @@ def test_status_answers_like_go(cluster, tmp_path, disk):
     assert go_type == kelp_type
     assert go_plain == kelp_plain, f"\n go:   {go_plain}\n kelp: {kelp_plain}"
     assert go_jsonp == kelp_jsonp
+
+
+def go_float32_json(x):
+    """encoding/json's text for float32(x): the fewest digits that read back as the same float32."""
+    import struct
+    from decimal import Decimal
+    f32 = struct.unpack("f", struct.pack("f", x))[0]
+    for digits in range(1, 10):
+        text = f"{f32:.{digits - 1}e}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == f32:
+            break
+    return format(Decimal(text), "f")
+
+
+def test_status_disk_figures_are_gos(cluster, tmp_path):
+    """free is what an unprivileged writer may use (statfs f_bavail), used is
+    all - free, the percentages are float32s in encoding/json's shortest form;
+    VolumeServerStatus reports the same figures. Both data directories share one
+    file system, whose free space other writers may change between the calls."""
+    slack = 256 << 20
+    servers = start_both(cluster, tmp_path, "")
+    before = os.statvfs(tmp_path)
+    answers = {}
+    for name, srv, d in servers:
+        text = requests.get(srv.url + "/status", timeout=5).text
+        (disk,) = json.loads(text)["DiskStatuses"]
+        answers[name] = disk
+        assert disk["used"] == disk["all"] - disk["free"], (name, disk)
+        for key, part in (("percent_free", disk["free"]), ("percent_used", disk["used"])):
+            expected = go_float32_json(part / disk["all"] * 100)
+            assert f'"{key}":{expected}' in text, (name, key, expected, text[:300])
+    after = os.statvfs(tmp_path)
+    available = sorted(s.f_bavail * s.f_frsize for s in (before, after))
+    for name, disk in answers.items():
+        assert available[0] - slack <= disk["free"] <= available[1] + slack, (name, disk, available)
+    assert abs(answers["go"]["free"] - answers["kelp"]["free"]) <= slack, answers
+    kelp = servers[1][1]
+    code, details, status = call(volume_stub(kelp.port).VolumeServerStatus, vs_pb2.VolumeServerStatusRequest())
+    assert code == "OK", details
+    (grpc_disk,) = status.disk_statuses
+    assert grpc_disk.used == grpc_disk.all - grpc_disk.free
+    assert abs(grpc_disk.free - answers["kelp"]["free"]) <= slack, (grpc_disk, answers["kelp"])

@@ -35,6 +35,30 @@ TEST_CASE("file-id JWTs: signature, expiry, fid claim") {
   CHECK_FALSE(VerifyFileIdJwt(SignJwtHs256("[1,2]", key), key, "3,01", 0));
 }
 
+TEST_CASE("file-id JWT claims are decoded as Go's encoding/json decodes them") {
+  const std::string key = "k";
+  auto ok = [&](const std::string& claims, int64_t now = 1000) { return VerifyFileIdJwt(SignJwtHs256(claims, key), key, "3,01", now); };
+  CHECK(ok(R"({"fid":"3,01","exp":"2000"})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","exp":"500"})"));
+  CHECK(ok(R"({"fid":"3,01","exp":"2e3"})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","exp":"abc"})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","exp":"02000"})"));
+  CHECK(ok(R"({"fid":"3,01","exp":null})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","exp":true})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","exp":9223372036854775807})"));  // past 2^63 s Go's time wraps to the far past
+  CHECK(ok(R"({"FID":"3,01"})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","Exp":500})"));
+  CHECK(ok(R"({"fid":"3,01","exp":500,"EXP":2000})"));
+  CHECK(ok(R"({"fid":"3,01","fid":null})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","iss":5})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","iat":"x"})"));
+  CHECK(ok(R"({"fid":"3,01","iat":99999})"));
+  CHECK(ok(R"({"fid":"3,01","aud":["a","b"]})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","aud":["a",1]})"));
+  CHECK(ok(R"({"fid":"3,01","other":{"x":[1,{"y":null}]}})"));
+  CHECK_FALSE(ok(R"({"fid":"3,01","nbf":"2000"})"));
+}
+
 TEST_CASE("only HS256 and HS512 are accepted: a correctly signed HS384 token is refused") {
   auto b64url = [](std::string_view in) {
     std::string out(sodium_base64_ENCODED_LEN(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "worker-http/go_quote.h"
+#include "common/go_quote.h"
 #include "worker-http/header_block.h"
 #include "worker-http/mime_header.h"
 

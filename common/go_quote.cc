@@ -1,4 +1,4 @@
-#include "worker-http/go_quote.h"
+#include "common/go_quote.h"
 
 #include <cstdint>
 
