@@ -1,7 +1,10 @@
 #include "common/flags.h"
 
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 namespace kelp {
 
@@ -51,8 +54,8 @@ const std::vector<FlagSpec>& VolumeFlagSpecs() {
       {"minFreeSpacePercent", FlagKind::kString, "1", "minimum free disk space percent (deprecated)", false},
       {"minFreeSpace", FlagKind::kString, "", "minimum free disk space, e.g. 10GiB or 5 (percent)", false},
       {"securityFile", FlagKind::kString, "", "path to security.toml", true},
-      {"config_dir", FlagKind::kString, "", "directory with configuration files", false},
-      {"options", FlagKind::kString, "", "a file of command line options, each line in optionName=optionValue format", false},
+      {"config_dir", FlagKind::kString, "", "directory with toml configuration files", true},
+      {"options", FlagKind::kString, "", "a file of command line options, each line in optionName=optionValue format", true},
       // Global logging flags of the weed binary.
       {"v", FlagKind::kInt, "0", "log level for V logs", false},
       {"logtostderr", FlagKind::kBool, "false", "log to standard error instead of files", true},
@@ -195,6 +198,91 @@ std::vector<std::string> Flags::UnimplementedSet() const {
   std::vector<std::string> out;
   for (const auto& s : VolumeFlagSpecs())
     if (!s.implemented && IsSet(s.name) && values_.at(s.name) != s.default_value) out.push_back(s.name);
+  return out;
+}
+
+namespace {
+
+// The weed binary's own flags (weed.go and glog), which Go reads as WEED_NAME.
+bool IsGlobalFlag(const std::string& name) {
+  static const char* kGlobal[] = {"config_dir",  "v",           "logtostderr",   "alsologtostderr", "stderrthreshold",
+                                  "logdir",      "log_dir",     "log_max_files", "log_rotate_hours", "log_json",
+                                  "log_compress", "vmodule",    "log_backtrace_at"};
+  for (const char* g : kGlobal)
+    if (name == g) return true;
+  return false;
+}
+
+bool IsKelpFlag(const std::string& name) { return name == "workers"; }
+
+std::string EnvNameOf(const std::string& flag) {
+  std::string env = IsGlobalFlag(flag) ? "WEED_" : "";
+  for (char c : flag) env.push_back(c == '-' || c == '.' ? '_' : char(std::toupper(static_cast<unsigned char>(c))));
+  return env;
+}
+
+}  // namespace
+
+Status Flags::SetFrom(const std::string& name, std::string value, const std::string& origin) {
+  const FlagSpec* spec = FindSpec(name);
+  if (spec->kind == FlagKind::kBool && value.empty()) value = "true";
+  if (!ValidValue(*spec, value)) return Status::Invalid("invalid value \"" + value + "\" for " + origin + ": parse error");
+  values_[name] = std::move(value);
+  set_[name] = true;
+  return Status::Ok();
+}
+
+Status Flags::FillFromEnvironment(char** environ, std::vector<std::string>* sources) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq && eq != *e) env.emplace(std::string(*e, size_t(eq - *e)), std::string(eq + 1));
+  }
+  for (const auto& s : VolumeFlagSpecs()) {
+    if (IsSet(s.name) || IsKelpFlag(s.name)) continue;
+    const std::string key = EnvNameOf(s.name);
+    const auto it = env.find(key);
+    if (it == env.end()) continue;
+    if (Status st = SetFrom(s.name, it->second, "environment variable " + std::string(s.name)); !st.ok()) return st;
+    sources->push_back("-" + std::string(s.name) + " (from " + key + ")");
+  }
+  return Status::Ok();
+}
+
+Status Flags::FillFromOptionsFile(std::vector<std::string>* sources) {
+  const std::string path = Str("options");
+  if (path.empty()) return Status::Ok();
+  std::ifstream in(path);
+  if (!in) return Status::Invalid("open " + path + ": " + std::strerror(errno));
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t first = line.find_first_not_of(" \t\r\v\f");
+    if (first == std::string::npos) continue;
+    line = line.substr(first, line.find_last_not_of(" \t\r\v\f") - first + 1);
+    if (line[0] == '#' || line.rfind("//", 0) == 0 || line.rfind("--", 0) == 0) continue;
+    std::string name = line, value;
+    if (const size_t sep = line.find_first_of("= :"); sep != std::string::npos) {
+      name = line.substr(0, sep);
+      value = line.substr(sep + 1);
+      auto trim = [](std::string& t) {
+        t.erase(0, t.find_first_not_of(" \t"));
+        t.erase(t.find_last_not_of(" \t") + 1);
+      };
+      trim(name);
+      trim(value);
+    }
+    if (!name.empty() && name[0] == '-') name.erase(0, 1);
+    if (IsSet(name) || !FindSpec(name)) continue;
+    if (Status st = SetFrom(name, value, "configuration variable " + name); !st.ok()) return st;
+    sources->push_back("-" + name + " (from " + path + ")");
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> Flags::SetArgs() const {
+  std::vector<std::string> out;
+  for (const auto& [name, set] : set_)
+    if (set) out.push_back("-" + name + "=" + values_.at(name));
   return out;
 }
 

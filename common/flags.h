@@ -38,10 +38,25 @@ class Flags {
   std::vector<std::string> UnimplementedSet() const;
   std::vector<std::string> positional;
 
+  // Go's fla9 fills a flag the command line did not set from the environment:
+  // the flag's name in upper case with '-' and '.' as '_', after "WEED_" for
+  // the weed binary's global flags (DIR, PORT_GRPC, WHITELIST, WEED_CONFIG_DIR).
+  // kelp's own flags are never taken from the environment. Appends
+  // "-name (from ENV)" to `sources` for each one taken.
+  Status FillFromEnvironment(char** environ, std::vector<std::string>* sources);
+  // Then from the -options file, one "name=value" (or "name value",
+  // "name:value", bare boolean "name") per line; '#', "//" and "--" lines are
+  // comments, names it does not know are ignored, as Go ignores them.
+  Status FillFromOptionsFile(std::vector<std::string>* sources);
+  // Every flag that is set, as "-name=value": what the workers are started
+  // with, so that they see exactly the configuration the supervisor resolved.
+  std::vector<std::string> SetArgs() const;
+
  private:
   std::map<std::string, std::string> values_;
   std::map<std::string, bool> set_;
   bool help_ = false;
+  Status SetFrom(const std::string& name, std::string value, const std::string& origin);
 };
 
 std::string FlagUsage(const char* program);

@@ -1,6 +1,9 @@
 #include "common/security_config.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include <toml++/toml.h>
@@ -9,13 +12,23 @@
 
 namespace kelp {
 
-Result<SecurityConfig> LoadSecurityConfig(const std::string& explicit_path) {
+namespace {
+
+std::string ExpandHome(const std::string& dir, const char* home) {
+  if (dir.empty() || dir[0] != '~' || !home) return dir;
+  return std::string(home) + dir.substr(1);
+}
+
+}  // namespace
+
+Result<SecurityConfig> LoadSecurityConfig(const std::string& explicit_path, const std::string& config_dir) {
   std::string path = explicit_path;
   if (path.empty()) {
     const char* home = getenv("HOME");
-    for (const std::string& dir : {std::string("."), home ? std::string(home) + "/.seaweedfs" : std::string(),
+    for (const std::string& dir : {ExpandHome(config_dir, home), std::string("."), home ? std::string(home) + "/.seaweedfs" : std::string(),
                                    std::string("/usr/local/etc/seaweedfs"), std::string("/etc/seaweedfs")}) {
-      if (!dir.empty() && std::filesystem::exists(dir + "/security.toml")) {
+      std::error_code ec;
+      if (!dir.empty() && std::filesystem::is_regular_file(dir + "/security.toml", ec)) {
         path = dir + "/security.toml";
         break;
       }
@@ -23,6 +36,11 @@ Result<SecurityConfig> LoadSecurityConfig(const std::string& explicit_path) {
   }
   SecurityConfig c;
   if (path.empty()) return c;
+  if (FILE* probe = std::fopen(path.c_str(), "r")) {
+    std::fclose(probe);
+  } else {
+    return Status::Invalid("open " + path + ": " + std::strerror(errno));
+  }
   try {
     const toml::table t = toml::parse_file(path);
     c.jwt_write_key = t["jwt"]["signing"]["key"].value_or(std::string());

@@ -15,8 +15,11 @@ struct SecurityConfig {
   std::string source;  // the file read, empty when none was found
 };
 
-// Reads `path`, or when empty the first security.toml in Go's places
-// (., ~/.seaweedfs, /usr/local/etc/seaweedfs, /etc/seaweedfs); none is no error.
-Result<SecurityConfig> LoadSecurityConfig(const std::string& path);
+// Reads `path`, or when empty the first security.toml in Go's search order:
+// `config_dir` (-config_dir, a leading "~" is the home directory), the
+// working directory, ~/.seaweedfs, /usr/local/etc/seaweedfs, /etc/seaweedfs.
+// Finding none is no error; a file that cannot be read or parsed is one (Go
+// would go on without security; kelp refuses to start instead).
+Result<SecurityConfig> LoadSecurityConfig(const std::string& path, const std::string& config_dir = "");
 
 }  // namespace kelp

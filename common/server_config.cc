@@ -82,7 +82,7 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.metrics_port = int(std::max(0LL, f.Int("metricsPort")));
   c.fix_jpg_orientation = f.Bool("images.fix.orientation");
   c.metrics_ip = f.Str("metricsIp").empty() ? c.bind_ip : f.Str("metricsIp");
-  auto security = LoadSecurityConfig(f.Str("securityFile"));
+  auto security = LoadSecurityConfig(f.Str("securityFile"), f.Str("config_dir"));
   if (!security.ok()) return security.status();
   c.security = std::move(security.value());
   for (auto& ip : SplitComma(f.Str("whiteList"))) c.security.white_list.push_back(std::move(ip));

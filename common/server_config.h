@@ -32,7 +32,7 @@ struct ServerConfig {
   bool fix_jpg_orientation = false;  // -images.fix.orientation
   int metrics_port = 0;  // -metricsPort: Prometheus text on /metrics (0: none)
   std::string metrics_ip;
-  // security.toml (-securityFile, else Go's search path), with -whiteList
+  // security.toml (-securityFile, else Go's search path from -config_dir), with -whiteList
   // entries added to its white list.
   SecurityConfig security;
 

@@ -115,6 +115,14 @@ int main(int argc, char** argv) {
     std::fputs(FlagUsage("kelp-volume").c_str(), stdout);
     return 0;
   }
+  std::vector<std::string> flag_sources;
+  Status filled = flags.value().FillFromEnvironment(environ, &flag_sources);
+  if (filled.ok()) filled = flags.value().FillFromOptionsFile(&flag_sources);
+  if (!filled.ok()) {
+    std::fprintf(stderr, "%s\n", filled.message().c_str());
+    return 2;
+  }
+  for (const auto& s : flag_sources) KLOG_INFO("flag %s", s.c_str());
   if (const auto todo = flags.value().UnimplementedSet(); !todo.empty()) {
     std::string names;
     for (const auto& n : todo) names += (names.empty() ? "-" : ", -") + n;
@@ -126,6 +134,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const ServerConfig& cfg = config.value();
+  if (cfg.security.source.empty())
+    KLOG_INFO("no security.toml found: no JWT keys%s", cfg.security.white_list.empty() ? ", no white list" : "");
+  else
+    KLOG_INFO("security configuration from %s", cfg.security.source.c_str());
 
   std::vector<DiskLocation> locations;
   for (const auto& l : cfg.locations) locations.push_back({l.dir, l.idx_dir, l.max_volumes, l.disk_type});
@@ -167,7 +179,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  opts.server_args = args;
+  opts.server_args = flags.value().SetArgs();
   opts.listen_fds = listen_fds;
   opts.gauges_fd = gauges_fd.value();
   opts.gauges = gauges.value();

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "common/grpc_peer.h"
+#include "common/log.h"
 #include "proto/master.grpc.pb.h"
 
 namespace kelp {
@@ -15,7 +17,21 @@ constexpr auto kPingTimeout = std::chrono::seconds(10);
 
 }  // namespace
 
-VolumeService::VolumeService(SupervisorClient* supervisor, const ServerConfig* config) : supervisor_(supervisor), config_(config) {}
+VolumeService::VolumeService(SupervisorClient* supervisor, const ServerConfig* config)
+    : supervisor_(supervisor), config_(config), admin_white_list_(config->security.white_list) {}
+
+grpc::Status VolumeService::AdmitAdmin(const grpc::ServerContext* ctx, const char* method) const {
+  if (admin_white_list_.empty()) return grpc::Status::OK;
+  const std::string peer = ctx->peer();
+  if (peer.empty()) {
+    KLOG_WARN("gRPC %s refused: no peer info", method);
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no peer info");
+  }
+  const std::string host = GrpcPeerHost(peer);
+  if (admin_white_list_.Allows(host)) return grpc::Status::OK;
+  KLOG_WARN("gRPC %s refused: %s is not white-listed (peer %s)", method, host.c_str(), peer.c_str());
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not authorized: " + host);
+}
 
 grpc::Status VolumeService::Unimplemented(const char* method) {
   return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, std::string("kelp does not implement VolumeServer/") + method + " yet");
@@ -48,8 +64,9 @@ grpc::Status VolumeService::NotifyMaster(const master_pb::VolumeShortInformation
 // Go's order: the master first stops assigning writes to the volume, then the
 // volume turns read-only here, then the master is told again (it may have
 // heard an older heartbeat in between).
-grpc::Status VolumeService::VolumeMarkReadonly(grpc::ServerContext*, const volume_server_pb::VolumeMarkReadonlyRequest* req,
+grpc::Status VolumeService::VolumeMarkReadonly(grpc::ServerContext* ctx, const volume_server_pb::VolumeMarkReadonlyRequest* req,
                                                volume_server_pb::VolumeMarkReadonlyResponse* resp) {
+  if (grpc::Status denied = AdmitAdmin(ctx, "VolumeMarkReadonly"); !denied.ok()) return denied;
   volume_server_pb::VolumeStatusRequest which;
   which.set_volume_id(req->volume_id());
   master_pb::VolumeShortInformationMessage info;
@@ -60,8 +77,9 @@ grpc::Status VolumeService::VolumeMarkReadonly(grpc::ServerContext*, const volum
   return NotifyMaster(info, true);
 }
 
-grpc::Status VolumeService::VolumeMarkWritable(grpc::ServerContext*, const volume_server_pb::VolumeMarkWritableRequest* req,
+grpc::Status VolumeService::VolumeMarkWritable(grpc::ServerContext* ctx, const volume_server_pb::VolumeMarkWritableRequest* req,
                                                volume_server_pb::VolumeMarkWritableResponse* resp) {
+  if (grpc::Status denied = AdmitAdmin(ctx, "VolumeMarkWritable"); !denied.ok()) return denied;
   volume_server_pb::VolumeStatusRequest which;
   which.set_volume_id(req->volume_id());
   master_pb::VolumeShortInformationMessage info;

@@ -2,10 +2,18 @@
 // decoded and checked here; anything that reads or changes volumes is
 // forwarded to the supervisor, the only process that owns them. Methods kelp
 // does not provide yet answer UNIMPLEMENTED naming themselves.
+//
+// Administrative methods (the ADMIN macros) first check the caller against
+// the -whiteList / guard.white_list, as Go 4.48's checkGrpcAdminAuth does, and
+// answer PERMISSION_DENIED "not authorized: HOST" to anyone else, before
+// anything else is looked at. The ungated ones are those Go 4.48 leaves open:
+// calls volume servers make to each other (replica sync, copy and tail
+// sources, EC shard reads) and read-only status.
 #pragma once
 #include <set>
 #include <string>
 
+#include "common/ip_white_list.h"
 #include "common/server_config.h"
 #include "proto/master.pb.h"
 #include "proto/volume_server.grpc.pb.h"
@@ -21,25 +29,32 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   grpc::Status M(grpc::ServerContext*, const volume_server_pb::M##Request* req, volume_server_pb::M##Response* resp) override { \
     return supervisor_->Call(#M, *req, resp);                                                             \
   }
-  KELP_FORWARDED(AllocateVolume)
-  KELP_FORWARDED(VolumeMount)
-  KELP_FORWARDED(VolumeUnmount)
-  KELP_FORWARDED(VolumeDelete)
-  KELP_FORWARDED(VolumeConfigure)
+#define KELP_FORWARDED_ADMIN(M)                                                                                         \
+  grpc::Status M(grpc::ServerContext* ctx, const volume_server_pb::M##Request* req, volume_server_pb::M##Response* resp) \
+      override {                                                                                                        \
+    if (grpc::Status denied = AdmitAdmin(ctx, #M); !denied.ok()) return denied;                                        \
+    return supervisor_->Call(#M, *req, resp);                                                                           \
+  }
+  KELP_FORWARDED_ADMIN(AllocateVolume)
+  KELP_FORWARDED_ADMIN(VolumeMount)
+  KELP_FORWARDED_ADMIN(VolumeUnmount)
+  KELP_FORWARDED_ADMIN(VolumeDelete)
+  KELP_FORWARDED_ADMIN(VolumeConfigure)
   KELP_FORWARDED(VolumeStatus)
   KELP_FORWARDED(VolumeServerStatus)
   KELP_FORWARDED(ReadVolumeFileStatus)
-  KELP_FORWARDED(VolumeNeedleStatus)
-  KELP_FORWARDED(BatchDelete)
-  KELP_FORWARDED(DeleteCollection)
+  KELP_FORWARDED_ADMIN(VolumeNeedleStatus)
+  KELP_FORWARDED_ADMIN(BatchDelete)
+  KELP_FORWARDED_ADMIN(DeleteCollection)
   KELP_FORWARDED(GetState)
-  KELP_FORWARDED(SetState)
-  KELP_FORWARDED(VolumeServerLeave)
+  KELP_FORWARDED_ADMIN(SetState)
+  KELP_FORWARDED_ADMIN(VolumeServerLeave)
 #undef KELP_FORWARDED
+#undef KELP_FORWARDED_ADMIN
 
-  grpc::Status VolumeMarkReadonly(grpc::ServerContext*, const volume_server_pb::VolumeMarkReadonlyRequest* req,
+  grpc::Status VolumeMarkReadonly(grpc::ServerContext* ctx, const volume_server_pb::VolumeMarkReadonlyRequest* req,
                                   volume_server_pb::VolumeMarkReadonlyResponse* resp) override;
-  grpc::Status VolumeMarkWritable(grpc::ServerContext*, const volume_server_pb::VolumeMarkWritableRequest* req,
+  grpc::Status VolumeMarkWritable(grpc::ServerContext* ctx, const volume_server_pb::VolumeMarkWritableRequest* req,
                                   volume_server_pb::VolumeMarkWritableResponse* resp) override;
   grpc::Status Ping(grpc::ServerContext*, const volume_server_pb::PingRequest* req, volume_server_pb::PingResponse* resp) override;
 
@@ -52,38 +67,51 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
       override {                                                                                                             \
     return Unimplemented(#M);                                                                                                \
   }
+#define KELP_UNIMPLEMENTED_ADMIN(M)                                                                                      \
+  grpc::Status M(grpc::ServerContext* ctx, const volume_server_pb::M##Request*, volume_server_pb::M##Response*) override { \
+    if (grpc::Status denied = AdmitAdmin(ctx, #M); !denied.ok()) return denied;                                         \
+    return Unimplemented(#M);                                                                                            \
+  }
+#define KELP_UNIMPLEMENTED_ADMIN_STREAM(M)                                                                                  \
+  grpc::Status M(grpc::ServerContext* ctx, const volume_server_pb::M##Request*,                                            \
+                 grpc::ServerWriter<volume_server_pb::M##Response>*) override {                                            \
+    if (grpc::Status denied = AdmitAdmin(ctx, #M); !denied.ok()) return denied;                                            \
+    return Unimplemented(#M);                                                                                               \
+  }
   KELP_UNIMPLEMENTED(VacuumVolumeCheck)
-  KELP_UNIMPLEMENTED(VacuumVolumeCommit)
-  KELP_UNIMPLEMENTED(VacuumVolumeCleanup)
+  KELP_UNIMPLEMENTED_ADMIN(VacuumVolumeCommit)
+  KELP_UNIMPLEMENTED_ADMIN(VacuumVolumeCleanup)
   KELP_UNIMPLEMENTED(VolumeSyncStatus)
-  KELP_UNIMPLEMENTED(VolumeConsolidateIndex)
+  KELP_UNIMPLEMENTED_ADMIN(VolumeConsolidateIndex)
   KELP_UNIMPLEMENTED(ReadNeedleBlob)
   KELP_UNIMPLEMENTED(ReadNeedleMeta)
   KELP_UNIMPLEMENTED(WriteNeedleBlob)
-  KELP_UNIMPLEMENTED(VolumeTailReceiver)
-  KELP_UNIMPLEMENTED(VolumeEcShardsGenerate)
-  KELP_UNIMPLEMENTED(VolumeEcShardsRebuild)
-  KELP_UNIMPLEMENTED(VolumeEcShardsCopy)
-  KELP_UNIMPLEMENTED(VolumeEcShardsDelete)
+  KELP_UNIMPLEMENTED_ADMIN(VolumeTailReceiver)
+  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsGenerate)
+  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsRebuild)
+  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsCopy)
+  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsDelete)
   KELP_UNIMPLEMENTED(VolumeEcShardsMount)
-  KELP_UNIMPLEMENTED(VolumeEcShardsUnmount)
+  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsUnmount)
   KELP_UNIMPLEMENTED(VolumeEcBlobDelete)
-  KELP_UNIMPLEMENTED(VolumeEcShardsToVolume)
+  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsToVolume)
   KELP_UNIMPLEMENTED(VolumeEcShardsInfo)
-  KELP_UNIMPLEMENTED(FetchAndWriteNeedle)
-  KELP_UNIMPLEMENTED(ScrubVolume)
-  KELP_UNIMPLEMENTED(ScrubEcVolume)
-  KELP_UNIMPLEMENTED_STREAM(VacuumVolumeCompact)
+  KELP_UNIMPLEMENTED_ADMIN(FetchAndWriteNeedle)
+  KELP_UNIMPLEMENTED_ADMIN(ScrubVolume)
+  KELP_UNIMPLEMENTED_ADMIN(ScrubEcVolume)
+  KELP_UNIMPLEMENTED_ADMIN_STREAM(VacuumVolumeCompact)
   KELP_UNIMPLEMENTED_STREAM(VolumeIncrementalCopy)
-  KELP_UNIMPLEMENTED_STREAM(VolumeCopy)
+  KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeCopy)
   KELP_UNIMPLEMENTED_STREAM(CopyFile)
-  KELP_UNIMPLEMENTED_STREAM(ReadAllNeedles)
+  KELP_UNIMPLEMENTED_ADMIN_STREAM(ReadAllNeedles)
   KELP_UNIMPLEMENTED_STREAM(VolumeTailSender)
   KELP_UNIMPLEMENTED_STREAM(VolumeEcShardRead)
-  KELP_UNIMPLEMENTED_STREAM(VolumeTierMoveDatToRemote)
-  KELP_UNIMPLEMENTED_STREAM(VolumeTierMoveDatFromRemote)
+  KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatToRemote)
+  KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatFromRemote)
 #undef KELP_UNIMPLEMENTED
 #undef KELP_UNIMPLEMENTED_STREAM
+#undef KELP_UNIMPLEMENTED_ADMIN
+#undef KELP_UNIMPLEMENTED_ADMIN_STREAM
 
   grpc::Status Query(grpc::ServerContext*, const volume_server_pb::QueryRequest*, grpc::ServerWriter<volume_server_pb::QueriedStripe>*) override {
     return Unimplemented("Query");
@@ -95,11 +123,14 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
 
  private:
   static grpc::Status Unimplemented(const char* method);
+  // OK for a caller on the white list (everyone when it is empty).
+  grpc::Status AdmitAdmin(const grpc::ServerContext* ctx, const char* method) const;
   bool IsKnownMaster(const std::string& target);
   grpc::Status NotifyMaster(const master_pb::VolumeShortInformationMessage& v, bool read_only);
 
   SupervisorClient* supervisor_;
   const ServerConfig* config_;
+  const IpWhiteList admin_white_list_;
 };
 
 }  // namespace kelp

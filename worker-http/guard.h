@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ip_white_list.h"
 #include "common/security_config.h"
 #include "worker-http/http_types.h"
 
@@ -16,19 +17,13 @@ class Guard {
  public:
   explicit Guard(const SecurityConfig& config);
 
-  bool WhiteListed(const std::string& ip) const;
+  bool WhiteListed(const std::string& ip) const { return white_list_.Allows(ip); }
   // `vid` and `fid` as parsed from the path; a "_delta" suffix of fid is ignored.
   bool JwtAllows(const http::Request& r, const std::string& vid, const std::string& fid, bool write, int64_t now_s) const;
 
  private:
-  struct Cidr {
-    bool v6 = false;
-    unsigned char addr[16] = {};
-    int bits = 0;
-  };
   std::string write_key_, read_key_;
-  std::vector<std::string> ips_;
-  std::vector<Cidr> cidrs_;
+  IpWhiteList white_list_;
 };
 
 // security.GetJwt: the `jwt` query parameter, a Bearer token, or the AT cookie.

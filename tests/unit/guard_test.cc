@@ -4,8 +4,11 @@
 #include <openssl/hmac.h>
 #include <sodium.h>
 
+#include <filesystem>
 #include <fstream>
 
+#include "common/grpc_peer.h"
+#include "common/ip_white_list.h"
 #include "common/security_config.h"
 #include "common/server_config.h"
 #include "tests/unit/fixtures.h"
@@ -129,4 +132,50 @@ TEST_CASE("security.toml: keys and white list; a malformed file is an error") {
   CHECK(c.value().source == path);
   std::ofstream(path) << "[jwt.signing\nkey = ";
   CHECK_FALSE(LoadSecurityConfig(path).ok());
+}
+
+TEST_CASE("security.toml is searched in -config_dir first, then Go's other places") {
+  testing::TempDir d;
+  std::filesystem::create_directories(d.path / "conf");
+  std::filesystem::create_directories(d.path / "home/.seaweedfs");
+  std::filesystem::create_directories(d.path / "cwd");
+  std::ofstream(d.path / "conf/security.toml") << "[guard]\nwhite_list = \"10.0.0.1\"\n";
+  std::ofstream(d.path / "home/.seaweedfs/security.toml") << "[guard]\nwhite_list = \"10.0.0.2\"\n";
+  std::ofstream(d.path / "cwd/security.toml") << "[guard]\nwhite_list = \"10.0.0.3\"\n";
+  const std::string old_home = getenv("HOME") ? getenv("HOME") : "";
+  const auto old_cwd = std::filesystem::current_path();
+  setenv("HOME", (d.path / "home").c_str(), 1);
+  std::filesystem::current_path(d.path / "cwd");
+  auto from_dir = LoadSecurityConfig("", (d.path / "conf").string());
+  auto from_tilde = LoadSecurityConfig("", "~/.seaweedfs");
+  auto from_cwd = LoadSecurityConfig("", (d.path / "empty").string());
+  std::filesystem::remove(d.path / "cwd/security.toml");
+  auto from_home = LoadSecurityConfig("", "");
+  std::filesystem::current_path(old_cwd);
+  setenv("HOME", old_home.c_str(), 1);
+  REQUIRE(from_dir.ok());
+  CHECK(from_dir.value().white_list == std::vector<std::string>{"10.0.0.1"});
+  CHECK(from_dir.value().source == (d.path / "conf/security.toml").string());
+  REQUIRE(from_tilde.ok());
+  CHECK(from_tilde.value().white_list == std::vector<std::string>{"10.0.0.2"});
+  REQUIRE(from_cwd.ok());
+  CHECK(from_cwd.value().white_list == std::vector<std::string>{"10.0.0.3"});
+  REQUIRE(from_home.ok());
+  CHECK(from_home.value().white_list == std::vector<std::string>{"10.0.0.2"});
+}
+
+TEST_CASE("gRPC peers name the caller's host as Go's net.IP.String does") {
+  CHECK(GrpcPeerHost("ipv4:127.0.0.1:50412") == "127.0.0.1");
+  CHECK(GrpcPeerHost("ipv6:[::1]:50412") == "::1");
+  CHECK(GrpcPeerHost("ipv6:%5B::1%5D:50412") == "::1");
+  CHECK(GrpcPeerHost("ipv6:[::ffff:10.1.2.3]:80") == "10.1.2.3");
+  CHECK(GrpcPeerHost("ipv6:[FD00:0:0::7]:80") == "fd00::7");
+  CHECK(GrpcPeerHost("ipv6:[fe80::1%25eth0]:80") == "fe80::1");
+  CHECK(GrpcPeerHost("unix:/run/kelp.sock") == "unix:/run/kelp.sock");
+  const IpWhiteList list(std::vector<std::string>{"127.0.0.2", "10.0.0.0/8"});
+  CHECK_FALSE(list.Allows(GrpcPeerHost("ipv4:127.0.0.1:1")));
+  CHECK(list.Allows(GrpcPeerHost("ipv4:127.0.0.2:1")));
+  CHECK(list.Allows(GrpcPeerHost("ipv6:[::ffff:10.9.8.7]:1")));
+  CHECK_FALSE(list.Allows(GrpcPeerHost("unix:/run/kelp.sock")));
+  CHECK(IpWhiteList(std::vector<std::string>{}).Allows("unix:/run/kelp.sock"));
 }

@@ -1,6 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <fstream>
+
 #include "common/flags.h"
+#include "tests/unit/fixtures.h"
 #include "worker-http/content_sniff.h"
 #include "worker-http/fid_path.h"
 #include "worker-http/json_writer.h"
@@ -169,6 +172,49 @@ TEST_CASE("flags: Go's syntaxes, defaults and errors") {
   CHECK(ParseGoDuration("500ms", &d));
   CHECK(d == doctest::Approx(0.5));
   CHECK_FALSE(ParseGoDuration("5 s", &d));
+}
+
+TEST_CASE("flags the command line leaves unset come from the environment, then from the -options file") {
+  testing::TempDir d;
+  const std::string options = (d.path / "volume.options").string();
+  std::ofstream(options) << "# comment\n// comment\n-- comment\n\n  port = 7001\n-dataCenter:dc9\nrack rack3\npprof\nnotAFlag=1\n"
+                            "whiteList=10.9.9.9\nidleTimeout=12\n";
+  auto f = Flags::Parse({"-port=9000", "-options=" + options});
+  REQUIRE(f.ok());
+  std::string env_whitelist = "WHITELIST=10.0.0.7", env_grpc = "PORT_GRPC=19100", env_cfg = "WEED_CONFIG_DIR=/etc/kelp-test",
+              env_plain_cfg = "CONFIG_DIR=/nowhere", env_workers = "WORKERS=9", env_port = "PORT=1";
+  char* environ_list[] = {env_whitelist.data(), env_grpc.data(), env_cfg.data(), env_plain_cfg.data(), env_workers.data(), env_port.data(), nullptr};
+  std::vector<std::string> sources;
+  REQUIRE(f.value().FillFromEnvironment(environ_list, &sources).ok());
+  REQUIRE(f.value().FillFromOptionsFile(&sources).ok());
+  const Flags& v = f.value();
+  CHECK(v.Int("port") == 9000);               // the command line wins over both
+  CHECK(v.Str("whiteList") == "10.0.0.7");    // the environment wins over the file
+  CHECK(v.Int("port.grpc") == 19100);
+  CHECK(v.Str("config_dir") == "/etc/kelp-test");  // a global flag is WEED_NAME, not NAME
+  CHECK(v.Int("workers") == 0);               // kelp's own flags never come from the environment
+  CHECK(v.Str("dataCenter") == "dc9");
+  CHECK(v.Str("rack") == "rack3");
+  CHECK(v.Bool("pprof"));
+  CHECK(v.Int("idleTimeout") == 12);
+  // The environment in flag order, then the file in line order.
+  CHECK(sources == std::vector<std::string>{"-port.grpc (from PORT_GRPC)", "-whiteList (from WHITELIST)", "-config_dir (from WEED_CONFIG_DIR)",
+                                            "-dataCenter (from " + options + ")", "-rack (from " + options + ")", "-pprof (from " + options + ")",
+                                            "-idleTimeout (from " + options + ")"});
+  // The workers are started with exactly what was resolved.
+  auto again = Flags::Parse(v.SetArgs());
+  REQUIRE(again.ok());
+  for (const char* name : {"port", "whiteList", "port.grpc", "config_dir", "dataCenter", "rack", "pprof", "idleTimeout", "options"})
+    CHECK(again.value().Str(name) == v.Str(name));
+
+  std::string bad = "PORT_GRPC=abc";
+  char* bad_env[] = {bad.data(), nullptr};
+  auto g = Flags::Parse({});
+  REQUIRE(g.ok());
+  CHECK(g.value().FillFromEnvironment(bad_env, &sources).message() == "invalid value \"abc\" for environment variable port.grpc: parse error");
+  auto missing = Flags::Parse({"-options=" + (d.path / "absent").string()});
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing.value().FillFromOptionsFile(&sources).ok());
 }
 
 TEST_CASE("JSON text is escaped like Go's encoding/json") {
