@@ -10,6 +10,8 @@
 
 #include <strings.h>
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +39,10 @@ std::string HttpDate() {
 
 // How long an idle connection stays open once its worker drains.
 constexpr uint64_t kDrainGraceMs = 1000;
+// A request's header must arrive whole within this long of its first byte (or
+// within -idleTimeout when that is shorter), however steadily it trickles in:
+// a slowloris client gives up its slot instead of keeping it forever.
+constexpr uint64_t kHeaderDeadlineMs = 30000;
 
 class Connection {
  public:
@@ -67,6 +73,8 @@ class Connection {
     tcp_.data = this;
     uv_timer_init(server->loop_, &idle_);
     idle_.data = this;
+    uv_timer_init(server->loop_, &write_deadline_);
+    write_deadline_.data = this;
   }
 
   uv_tcp_t* tcp() { return &tcp_; }
@@ -98,11 +106,13 @@ class Connection {
     hold_.reset();
     response_hold_.reset();
     uv_timer_stop(&idle_);
+    uv_timer_stop(&write_deadline_);
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    // Both handles live inside this object, and libuv runs close callbacks in
+    // The handles live inside this object, and libuv runs close callbacks in
     // an order of its own: the object goes only after the last of them.
-    closes_pending_ = 2;
+    closes_pending_ = 3;
     uv_close(reinterpret_cast<uv_handle_t*>(&idle_), &Connection::HandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&write_deadline_), &Connection::HandleClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::HandleClosed);
   }
 
@@ -138,7 +148,45 @@ class Connection {
   void Refuse(std::string answer) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     busy_ = true;
-    WriteRaw(std::move(answer), [this] { Close(); });
+    WriteRaw(std::move(answer), [this] { CloseAfterAnswer(); });
+  }
+
+  // Closing a socket with unread input makes the kernel send RST, which can
+  // destroy an answer the client has not read yet. So after a last answer the
+  // connection sends FIN, then reads and discards until the client closes or
+  // kDrainGraceMs pass.
+  void CloseAfterAnswer() {
+    if (closing_) return;
+    busy_ = true;  // nothing more is dispatched on this connection
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    auto* req = new uv_shutdown_t;
+    if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t* req, int status) {
+          Connection* c = Of(req->handle);
+          delete req;
+          if (c->closing_) return;
+          if (status < 0) return c->Close();
+          uv_timer_start(&c->idle_, [](uv_timer_t* t) { Of(t)->Close(); }, kDrainGraceMs, 0);
+          uv_read_start(
+              reinterpret_cast<uv_stream_t*>(&c->tcp_),
+              [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+                Connection* c = Of(h);
+                buf->base = c->read_buf_;
+                buf->len = sizeof c->read_buf_;
+              },
+              [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
+                if (n < 0) Of(s)->Close();
+              });
+        }) != 0) {
+      delete req;
+      Close();
+    }
+  }
+
+  // Bytes the kernel holds for this connection that the loop has not read.
+  bool InputWaiting() {
+    uv_os_fd_t fd;
+    int n = 0;
+    return uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
   }
 
   static void HandleClosed(uv_handle_t* h) {
@@ -148,17 +196,31 @@ class Connection {
     delete c;
   }
 
-  // Closes the connection after `ms` without input while no request is being answered.
+  // Closes the connection after `ms` without input while no request is being
+  // answered, and once a header has taken kHeaderDeadlineMs. 0: no limit
+  // (-idleTimeout=0, as in Go), the header deadline still holds.
   void ArmIdleTimer(uint64_t ms) {
+    if (header_started_ms_ != 0) {
+      const uint64_t limit = ms ? std::min(ms, kHeaderDeadlineMs) : kHeaderDeadlineMs;
+      const uint64_t spent = uv_now(server_->loop_) - header_started_ms_;
+      ms = spent >= limit ? 1 : std::min(ms ? ms : limit, limit - spent);
+    }
+    if (ms == 0) return (void)uv_timer_stop(&idle_);
     uv_timer_start(&idle_, [](uv_timer_t* t) {
       Connection* c = Of(t);
-      if (!c->busy_) c->Close();
+      if (c->busy_) return;
+      // A request that reached the socket as the timer fired is read and
+      // answered rather than cut (a partial header past its deadline is not).
+      if (c->header_started_ms_ == 0 && c->InputWaiting()) return c->ArmIdleTimer(kDrainGraceMs);
+      c->Close();
     }, ms, 0);
   }
 
+  uint64_t ReadTimeoutMs() const { return server_->draining_ ? kDrainGraceMs : server_->limits_.idle_timeout_ms; }
+
   void ResumeReading() {
     if (closing_) return;
-    ArmIdleTimer(server_->draining_ ? kDrainGraceMs : server_->limits_.idle_timeout_ms);
+    ArmIdleTimer(ReadTimeoutMs());
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&tcp_),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -176,9 +238,13 @@ class Connection {
   }
 
   void Feed(const char* data, size_t len) {
-    ArmIdleTimer(server_->draining_ ? kDrainGraceMs : server_->limits_.idle_timeout_ms);
+    if (!parser_.in_body() && header_started_ms_ == 0) header_started_ms_ = uv_now(server_->loop_);
     size_t used = 0;
-    switch (parser_.Feed(data, len, &used)) {
+    const RequestParser::Outcome outcome = parser_.Feed(data, len, &used);
+    if (parser_.in_body() || outcome == RequestParser::Outcome::kHeaders || outcome == RequestParser::Outcome::kRequest)
+      header_started_ms_ = 0;
+    ArmIdleTimer(ReadTimeoutMs());
+    switch (outcome) {
       case RequestParser::Outcome::kNeedMore:
         return;
       case RequestParser::Outcome::kHeaders:
@@ -289,11 +355,14 @@ class Connection {
     Finished();
   }
 
+  // A drain that began while a keep-alive answer was on its way does not close
+  // the connection here: the client was promised it may send again, so the
+  // next request is answered, with Connection: close, within the drain grace.
   void Finished() {
     busy_ = false;
     hold_.reset();
     response_hold_.reset();
-    if (!keep_after_ || server_->draining_) return Close();
+    if (!keep_after_) return CloseAfterAnswer();
     parser_.Next();
     if (!unparsed_.empty()) {
       std::string pending = std::move(unparsed_);
@@ -326,14 +395,36 @@ class Connection {
     const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, tail_len ? 2 : 1, [](uv_write_t* req, int status) {
       auto* w = static_cast<WriteReq*>(req->data);
       Connection* c = Of(req->handle);
+      --c->writes_pending_;
+      ++c->writes_done_;
       if (status < 0) c->Close();
       else if (w->done && !c->closing_) w->done();
       delete w;
     });
     if (rc != 0) {
       delete w;
-      Close();
+      return Close();
     }
+    ++writes_pending_;
+    if (tcp_.write_queue_size > 0 && !uv_is_active(reinterpret_cast<uv_handle_t*>(&write_deadline_))) ArmWriteDeadline();
+  }
+
+  // Go's volume server sets a write deadline of -idleTimeout before each
+  // write: a client that stops reading is dropped once no byte of its answer
+  // has left for that long, and what its answer held (buffers, a read hold,
+  // the blob's file) is freed with it. Progress is a completed write or a
+  // shorter libuv write queue; 0 disables it, as in Go.
+  void ArmWriteDeadline() {
+    const uint64_t ms = server_->limits_.idle_timeout_ms;
+    if (ms == 0) return;
+    deadline_queue_ = tcp_.write_queue_size;
+    deadline_done_ = writes_done_;
+    uv_timer_start(&write_deadline_, [](uv_timer_t* t) {
+      Connection* c = Of(t);
+      if (c->writes_pending_ == 0) return;
+      if (c->writes_done_ != c->deadline_done_ || c->tcp_.write_queue_size < c->deadline_queue_) return c->ArmWriteDeadline();
+      c->Close();
+    }, ms, 0);
   }
 
   static constexpr uint64_t kLive = 0x6b656c70636f6e6eull, kFreed = 0xdeadc0deull;
@@ -344,6 +435,10 @@ class Connection {
   RequestParser parser_;
   uv_tcp_t tcp_{};
   uv_timer_t idle_{};
+  uv_timer_t write_deadline_{};
+  uint64_t header_started_ms_ = 0;  // loop time of a partial header's first byte; 0: none pending
+  size_t writes_pending_ = 0, writes_done_ = 0;
+  size_t deadline_queue_ = 0, deadline_done_ = 0;  // write progress when the deadline was armed
   std::string unparsed_, held_, remote_ip_;
   bool busy_ = false, closing_ = false, keep_after_ = true, keep_alive_ = true;
   std::unique_ptr<BodySource> stream_;
