@@ -10,6 +10,7 @@
 
 #include <strings.h>
 
+#include <malloc.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
@@ -475,11 +476,20 @@ void Server::OnConnection(uv_stream_t* listener, int status) {
     return;
   }
   self->connections_.insert(c);
+  self->peak_connections_ = std::max(self->peak_connections_, self->connections_.size());
   c->Start();
 }
 
 void Server::Closed(Connection* c) {
   connections_.erase(c);
+  // Answers in flight hold buffers of up to stream_chunk_bytes each; after a
+  // crowd of connections is gone (dropped stalled readers, a burst that
+  // ended), the allocator is asked to give the freed pages back. At most
+  // once per halving of the connection count, so the cost stays small.
+  if (connections_.size() <= peak_connections_ / 2) {
+    if (peak_connections_ >= kTrimAfterConnections) malloc_trim(0);
+    peak_connections_ = connections_.size();
+  }
   if (draining_ && connections_.empty() && on_drained_) {
     auto f = std::move(on_drained_);
     on_drained_ = nullptr;

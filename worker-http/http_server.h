@@ -59,6 +59,8 @@ class Server {
   ServerLimits limits_;
   std::vector<uv_tcp_t*> listeners_;
   std::set<Connection*> connections_;
+  size_t peak_connections_ = 0;  // most connections open since the last trim
+  static constexpr size_t kTrimAfterConnections = 64;
   bool draining_ = false;
   std::function<void()> on_drained_;
   std::string server_name_;
