@@ -138,7 +138,7 @@ def test_grpc_administration_is_refused_outside_the_white_list_as_go_refuses_it(
 
         gated = sorted(m for m, a in answers.items() if a["go"][0] == "PERMISSION_DENIED")
         print("gated by Go:", gated)
-        # Go 4.48 guards these 31; if that set ever shrank to nothing the test would prove nothing.
+        # Go 4.48 guards 30 methods; if that set ever shrank to nothing the test would prove nothing.
         assert len(gated) >= 25, gated
         for m in ("BatchDelete", "VolumeMarkReadonly", "VolumeMarkWritable", "AllocateVolume", "VolumeDelete",
                   "VolumeUnmount", "VolumeMount", "DeleteCollection", "VolumeConfigure", "SetState", "VolumeServerLeave"):
