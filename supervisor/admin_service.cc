@@ -86,36 +86,68 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   Register("VolumeUnmount", &AdminService::VolumeUnmount);
   Register("VolumeDelete", &AdminService::VolumeDelete);
   Register("DeleteCollection", &AdminService::DeleteCollection);
-  Register("VolumeMarkReadonly", &AdminService::VolumeMarkReadonly);
-  Register("VolumeMarkWritable", &AdminService::VolumeMarkWritable);
+  RegisterAsync("VolumeMarkReadonly", &AdminService::VolumeMarkReadonly);
+  RegisterAsync("VolumeMarkWritable", &AdminService::VolumeMarkWritable);
   Register("VolumeConfigure", &AdminService::VolumeConfigure);
   Register("VolumeStatus", &AdminService::VolumeStatus);
   Register("VolumeServerStatus", &AdminService::VolumeServerStatus);
   Register("ReadVolumeFileStatus", &AdminService::ReadVolumeFileStatus);
-  Register("VolumeNeedleStatus", &AdminService::VolumeNeedleStatus);
-  Register("BatchDelete", &AdminService::BatchDelete);
+  RegisterAsync("VolumeNeedleStatus", &AdminService::VolumeNeedleStatus);
+  RegisterAsync("BatchDelete", &AdminService::BatchDelete);
   Register("GetState", &AdminService::GetState);
-  Register("SetState", &AdminService::SetState);
+  RegisterAsync("SetState", &AdminService::SetState);
   Register("VolumeServerLeave", &AdminService::VolumeServerLeave);
   Register("kelp.VolumeShortInfo", &AdminService::VolumeShortInfo);
 }
 
 template <typename Req, typename Resp>
 void AdminService::Register(const char* name, grpc::Status (AdminService::*fn)(const Req&, Resp*)) {
-  handlers_[name] = [this, fn](const std::string& in, std::string* out) {
+  handlers_[name] = [this, fn](const std::string& in, Reply reply) {
     Req req;
-    if (!req.ParseFromString(in)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request");
+    if (!req.ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "");
     Resp resp;
-    grpc::Status s = (this->*fn)(req, &resp);
-    if (s.ok()) resp.SerializeToString(out);
-    return s;
+    const grpc::Status s = (this->*fn)(req, &resp);
+    std::string out;
+    if (s.ok()) resp.SerializeToString(&out);
+    reply(s, out);
   };
 }
 
-grpc::Status AdminService::Handle(const std::string& method, const std::string& request, std::string* response) {
+template <typename Req, typename Resp>
+void AdminService::RegisterAsync(const char* name, void (AdminService::*fn)(const Req&, Resp*, Finish)) {
+  handlers_[name] = [this, fn](const std::string& in, Reply reply) {
+    auto req = std::make_shared<Req>();
+    if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "");
+    auto resp = std::make_shared<Resp>();
+    (this->*fn)(*req, resp.get(), [req, resp, reply](grpc::Status s) {
+      std::string out;
+      if (s.ok()) resp->SerializeToString(&out);
+      reply(s, out);
+    });
+  };
+}
+
+void AdminService::HandleAsync(const std::string& method, const std::string& request, Reply reply) {
   auto it = handlers_.find(method);
-  if (it == handlers_.end()) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + method);
-  return it->second(request, response);
+  if (it == handlers_.end()) return reply(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + method), "");
+  it->second(request, std::move(reply));
+}
+
+grpc::Status AdminService::Handle(const std::string& method, const std::string& request, std::string* response) {
+  bool answered = false;
+  grpc::Status result(grpc::StatusCode::INTERNAL, method + " did not complete synchronously");
+  HandleAsync(method, request, [&](const grpc::Status& s, const std::string& out) {
+    answered = true;
+    result = s;
+    *response = out;
+  });
+  return answered ? result : grpc::Status(grpc::StatusCode::INTERNAL, method + " did not complete synchronously");
+}
+
+void AdminService::OnWriter(DiskWriter* writer, std::function<void()> work, std::function<void()> done) {
+  if (writer) return writer->Post(std::move(work), std::move(done));
+  work();
+  done();
 }
 
 std::string AdminService::StatePath() const {
@@ -216,29 +248,36 @@ grpc::Status AdminService::DeleteCollection(const volume_server_pb::DeleteCollec
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::VolumeMarkReadonly(const volume_server_pb::VolumeMarkReadonlyRequest& req, volume_server_pb::VolumeMarkReadonlyResponse*) {
-  Volume* v = store_->Find(req.volume_id());
-  if (!v) return Error("volume " + std::to_string(req.volume_id()) + " not found");
-  if (Status s = v->SetReadOnly(true, req.persist()); !s.ok()) {
-    KLOG_ERROR("mark volume %u readonly: %s", req.volume_id(), s.message().c_str());
-    return Error(s.message());
-  }
-  hooks_.volumes_changed();
-  return grpc::Status::OK;
+void AdminService::SetReadOnlyOffLoop(VolumeId id, bool read_only, bool persist, const char* what, Finish finish) {
+  std::shared_ptr<Volume> v = store_->Shared(id);
+  if (!v) return finish(Error("volume " + std::to_string(id) + " not found"));
+  auto result = std::make_shared<Status>();
+  // The .vif is rewritten and synced on the writer thread; `v` keeps the
+  // volume alive there even if it is unmounted meanwhile.
+  OnWriter(store_->WriterFor(id), [v, result, read_only, persist] { *result = v->SetReadOnly(read_only, persist); },
+           [this, id, result, what, finish] {
+             if (!result->ok()) {
+               KLOG_ERROR("mark volume %u %s: %s", id, what, result->message().c_str());
+               return finish(Error(result->message()));
+             }
+             hooks_.volumes_changed();
+             finish(grpc::Status::OK);
+           });
 }
 
-grpc::Status AdminService::VolumeMarkWritable(const volume_server_pb::VolumeMarkWritableRequest& req, volume_server_pb::VolumeMarkWritableResponse*) {
+void AdminService::VolumeMarkReadonly(const volume_server_pb::VolumeMarkReadonlyRequest& req, volume_server_pb::VolumeMarkReadonlyResponse*,
+                                      Finish finish) {
+  SetReadOnlyOffLoop(req.volume_id(), true, req.persist(), "readonly", std::move(finish));
+}
+
+void AdminService::VolumeMarkWritable(const volume_server_pb::VolumeMarkWritableRequest& req, volume_server_pb::VolumeMarkWritableResponse*,
+                                      Finish finish) {
   Volume* v = store_->Find(req.volume_id());
-  if (!v) return Error("volume " + std::to_string(req.volume_id()) + " not found");
-  if (auto s = CheckMaintenance(); !s.ok()) return s;
+  if (!v) return finish(Error("volume " + std::to_string(req.volume_id()) + " not found"));
+  if (auto s = CheckMaintenance(); !s.ok()) return finish(s);
   if (!v->load_warning().empty())
-    return Error("volume " + std::to_string(req.volume_id()) + " cannot be made writable: " + v->load_warning());
-  if (Status s = v->SetReadOnly(false, true); !s.ok()) {
-    KLOG_ERROR("mark volume %u writable: %s", req.volume_id(), s.message().c_str());
-    return Error(s.message());
-  }
-  hooks_.volumes_changed();
-  return grpc::Status::OK;
+    return finish(Error("volume " + std::to_string(req.volume_id()) + " cannot be made writable: " + v->load_warning()));
+  SetReadOnlyOffLoop(req.volume_id(), false, true, "writable", std::move(finish));
 }
 
 grpc::Status AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp) {
@@ -360,30 +399,55 @@ grpc::Status AdminService::ReadVolumeFileStatus(const volume_server_pb::ReadVolu
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::VolumeNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req,
-                                              volume_server_pb::VolumeNeedleStatusResponse* resp) {
-  Volume* v = store_->Find(req.volume_id());
-  if (!v) return Error("volume not found " + std::to_string(req.volume_id()));
-  std::string record;
-  ParsedNeedle n;
-  if (Status s = v->ReadNeedle(req.needle_id(), &record, &n); !s.ok()) {
-    if (s.code() == Code::kNotFound)
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, "needle not found " + std::to_string(req.needle_id()));
-    return Error(s.message());
-  }
-  resp->set_needle_id(n.header.id);
-  resp->set_cookie(n.header.cookie);
-  resp->set_size(n.header.size);
-  resp->set_last_modified(n.last_modified);
-  resp->set_crc(LegacyCrcValue(n.checksum));  // Go reports CRC.Value(), the masked form
-  if (n.flags & kFlagHasTtl) resp->set_ttl(n.ttl.String());
-  return grpc::Status::OK;
+void AdminService::VolumeNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req,
+                                      volume_server_pb::VolumeNeedleStatusResponse* resp, Finish finish) {
+  std::shared_ptr<Volume> v = store_->Shared(req.volume_id());
+  if (!v) return finish(Error("volume not found " + std::to_string(req.volume_id())));
+  struct Outcome {
+    Status status;
+    ParsedNeedle needle;
+    std::string record;
+  };
+  auto out = std::make_shared<Outcome>();
+  const NeedleId id = req.needle_id();
+  OnWriter(store_->WriterFor(req.volume_id()), [v, out, id] { out->status = v->ReadNeedle(id, &out->record, &out->needle); },
+           [out, resp, id, finish] {
+             if (!out->status.ok()) {
+               if (out->status.code() == Code::kNotFound)
+                 return finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "needle not found " + std::to_string(id)));
+               return finish(Error(out->status.message()));
+             }
+             const ParsedNeedle& n = out->needle;
+             resp->set_needle_id(n.header.id);
+             resp->set_cookie(n.header.cookie);
+             resp->set_size(n.header.size);
+             resp->set_last_modified(n.last_modified);
+             resp->set_crc(LegacyCrcValue(n.checksum));  // Go reports CRC.Value(), the masked form
+             if (n.flags & kFlagHasTtl) resp->set_ttl(n.ttl.String());
+             finish(grpc::Status::OK);
+           });
 }
 
-grpc::Status AdminService::BatchDelete(const volume_server_pb::BatchDeleteRequest& req, volume_server_pb::BatchDeleteResponse* resp) {
-  if (auto s = CheckMaintenance(); !s.ok()) return s;
-  for (const std::string& fid : req.file_ids()) {
-    auto* r = resp->add_results();
+struct AdminService::BatchDeleteJob {
+  volume_server_pb::BatchDeleteRequest request;
+  volume_server_pb::BatchDeleteResponse* response;
+  Finish finish;
+  int next = 0;  // the file id to delete next; they go one after another, in order
+};
+
+void AdminService::BatchDelete(const volume_server_pb::BatchDeleteRequest& req, volume_server_pb::BatchDeleteResponse* resp, Finish finish) {
+  if (auto s = CheckMaintenance(); !s.ok()) return finish(s);
+  ContinueBatchDelete(std::make_shared<BatchDeleteJob>(BatchDeleteJob{req, resp, std::move(finish)}));
+}
+
+// Parses and looks up on the loop; the needle read and the tombstone append
+// run on the volume's writer thread; the result is recorded back on the loop,
+// which then moves on to the next file id.
+void AdminService::ContinueBatchDelete(std::shared_ptr<BatchDeleteJob> job) {
+  const bool skip_cookie = job->request.skip_cookie_check();
+  while (job->next < job->request.file_ids_size()) {
+    const std::string& fid = job->request.file_ids(job->next++);
+    auto* r = job->response->add_results();
     r->set_file_id(fid);
     auto fail = [r](int status, const std::string& error) {
       r->set_status(status);
@@ -399,51 +463,62 @@ grpc::Status AdminService::BatchDelete(const volume_server_pb::BatchDeleteReques
     auto vid_parsed = ParseVolumeId(split.value().vid);
     const VolumeId vid = vid_parsed.ok() ? vid_parsed.value() : 0;
     // Go parses the key alone when skipping the cookie check, else with Needle.ParsePath.
-    auto parsed = req.skip_cookie_check() ? ParseNeedleIdCookie(key) : ParseFidWithDelta(key);
+    auto parsed = skip_cookie ? ParseNeedleIdCookie(key) : ParseFidWithDelta(key);
     if (!parsed.ok()) {
       fail(400, parsed.status().message());
       continue;
     }
     const NeedleIdCookie idc = parsed.value();
-    Volume* v = store_->Find(vid);
-    bool manifest = false;
-    if (!req.skip_cookie_check()) {
-      if (!v) {
-        fail(404, "volume " + std::to_string(vid) + " not found");
-        continue;
-      }
-      std::string record;
-      ParsedNeedle n;
-      if (Status s = v->ReadNeedle(idc.id, &record, &n); !s.ok()) {
-        fail(404, s.message());
-        continue;
-      }
-      if (n.header.cookie != idc.cookie) {
-        fail(400, "File Random Cookie does not match.");
-        continue;
-      }
-      manifest = n.IsChunkManifest();
-    }
-    if (manifest) {
-      fail(406, "ChunkManifest: not allowed in batch delete mode.");
-      continue;
-    }
+    std::shared_ptr<Volume> v = store_->Shared(vid);
     if (!v) {
-      fail(500, "volume " + std::to_string(vid) + " not found on " + config_->ip + ":" + std::to_string(config_->port));
+      if (skip_cookie)
+        fail(500, "volume " + std::to_string(vid) + " not found on " + config_->ip + ":" + std::to_string(config_->port));
+      else
+        fail(404, "volume " + std::to_string(vid) + " not found");
       continue;
     }
-    auto size = v->Delete(idc.id, idc.cookie);
-    if (hooks_.volume_mutated) hooks_.volume_mutated(vid);
-    if (!size.ok()) {
-      fail(500, size.status().message());
-    } else if (size.value() == 0) {
-      r->set_status(304);
-    } else {
-      r->set_status(202);
-      r->set_size(size.value());
-    }
+    struct Outcome {
+      int status = 0;
+      std::string error;
+      uint32_t size = 0;
+      bool deleted = false;  // a tombstone was attempted
+    };
+    auto out = std::make_shared<Outcome>();
+    OnWriter(
+        store_->WriterFor(vid),
+        [v, idc, skip_cookie, out] {
+          if (!skip_cookie) {
+            std::string record;
+            ParsedNeedle n;
+            if (Status s = v->ReadNeedle(idc.id, &record, &n); !s.ok()) {
+              *out = {404, s.message()};
+              return;
+            }
+            if (n.header.cookie != idc.cookie) {
+              *out = {400, "File Random Cookie does not match."};
+              return;
+            }
+            if (n.IsChunkManifest()) {
+              *out = {406, "ChunkManifest: not allowed in batch delete mode."};
+              return;
+            }
+          }
+          out->deleted = true;
+          auto size = v->Delete(idc.id, idc.cookie);
+          if (!size.ok()) *out = {500, size.status().message(), 0, true};
+          else if (size.value() == 0) out->status = 304;
+          else *out = {202, "", size.value(), true};
+        },
+        [this, job, r, vid, out] {
+          r->set_status(out->status);
+          if (!out->error.empty()) r->set_error(out->error);
+          if (out->size) r->set_size(out->size);
+          if (out->deleted && hooks_.volume_mutated) hooks_.volume_mutated(vid);
+          ContinueBatchDelete(job);
+        });
+    return;  // the done callback continues
   }
-  return grpc::Status::OK;
+  job->finish(grpc::Status::OK);
 }
 
 grpc::Status AdminService::GetState(const volume_server_pb::GetStateRequest&, volume_server_pb::GetStateResponse* resp) {
@@ -451,23 +526,52 @@ grpc::Status AdminService::GetState(const volume_server_pb::GetStateRequest&, vo
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp) {
-  if (req.has_state()) {
-    if (state_.version() != req.state().version())
-      return Error("version mismatch for VolumeServerState (got " + std::to_string(state_.version()) + ", want " +
-                   std::to_string(req.state().version()) + ")");
-    volume_server_pb::VolumeServerState next = req.state();
-    next.set_version(state_.version() + 1);
-    std::string bytes;
-    next.SerializeToString(&bytes);
-    if (Status s = EnvWriteFileAtomically(Env::Default(), StatePath(), bytes); !s.ok())
-      return Error("failed to write store state to " + StatePath() + " : " + s.message());
-    const bool flipped = next.maintenance() != state_.maintenance();
-    state_ = next;
-    if (flipped && hooks_.state_changed) hooks_.state_changed();
+void AdminService::SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp, Finish finish) {
+  if (state_writing_) {
+    state_waiting_.push_back([this, req, resp, finish] { RunSetState(req, resp, finish); });
+    return;
   }
-  *resp->mutable_state() = state_;
-  return grpc::Status::OK;
+  RunSetState(req, resp, std::move(finish));
+}
+
+// state.pb is written and synced on the first location's writer thread;
+// state_ changes on the loop once the file is durable.
+void AdminService::RunSetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp, Finish finish) {
+  auto next_call = [this] {
+    state_writing_ = false;
+    if (state_waiting_.empty()) return;
+    auto call = std::move(state_waiting_.front());
+    state_waiting_.pop_front();
+    call();
+  };
+  if (!req.has_state()) {
+    *resp->mutable_state() = state_;
+    finish(grpc::Status::OK);
+    return;
+  }
+  if (state_.version() != req.state().version())
+    return finish(Error("version mismatch for VolumeServerState (got " + std::to_string(state_.version()) + ", want " +
+                        std::to_string(req.state().version()) + ")"));
+  auto next = std::make_shared<volume_server_pb::VolumeServerState>(req.state());
+  next->set_version(state_.version() + 1);
+  auto bytes = std::make_shared<std::string>();
+  next->SerializeToString(bytes.get());
+  auto written = std::make_shared<Status>();
+  const std::string path = StatePath();
+  state_writing_ = true;
+  OnWriter(store_->LocationWriter(0), [path, bytes, written] { *written = EnvWriteFileAtomically(Env::Default(), path, *bytes); },
+           [this, path, next, written, resp, finish, next_call] {
+             if (!written->ok()) {
+               finish(Error("failed to write store state to " + path + " : " + written->message()));
+               return next_call();
+             }
+             const bool flipped = next->maintenance() != state_.maintenance();
+             state_ = *next;
+             if (flipped && hooks_.state_changed) hooks_.state_changed();
+             *resp->mutable_state() = state_;
+             finish(grpc::Status::OK);
+             next_call();
+           });
 }
 
 grpc::Status AdminService::VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*) {

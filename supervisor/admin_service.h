@@ -1,10 +1,18 @@
-// The VolumeServer gRPC methods that read or change volumes, executed on the
+// The VolumeServer gRPC methods that read or change volumes, decided on the
 // supervisor's loop against the Store. Requests arrive already decoded and
 // re-encoded by the gRPC worker; errors carry the Go server's texts.
+//
+// Calls that touch a volume's files (BatchDelete, VolumeNeedleStatus, marking
+// read-only or writable, SetState's state.pb) do that I/O on the disk writer
+// thread of the location concerned and answer when it is done: a stalled disk
+// delays only the calls that need it, never the loop. Mount, unmount, delete
+// and configure still load or sync on the loop.
 // (upstream: weed/server/volume_grpc_admin.go, volume_grpc_batch_delete.go,
 // volume_grpc_state.go)
 #pragma once
+#include <deque>
 #include <functional>
+#include <memory>
 #include <map>
 #include <string>
 
@@ -34,13 +42,26 @@ class AdminService {
   Status LoadState();
   const volume_server_pb::VolumeServerState& state() const { return state_; }
 
-  // Runs `method` on the serialized request; returns the serialized response.
+  using Reply = std::function<void(const grpc::Status&, const std::string& response)>;
+  // Runs `method` on the serialized request; `reply` gets the serialized
+  // response, on the loop, possibly after this returns.
+  void HandleAsync(const std::string& method, const std::string& request, Reply reply);
+  // The same, for callers without writer threads (tests): every call then
+  // completes before it returns.
   grpc::Status Handle(const std::string& method, const std::string& request, std::string* response);
 
  private:
-  using Handler = std::function<grpc::Status(const std::string&, std::string*)>;
+  using Handler = std::function<void(const std::string&, Reply)>;
+  using Finish = std::function<void(grpc::Status)>;
   template <typename Req, typename Resp>
   void Register(const char* name, grpc::Status (AdminService::*fn)(const Req&, Resp*));
+  template <typename Req, typename Resp>
+  void RegisterAsync(const char* name, void (AdminService::*fn)(const Req&, Resp*, Finish));
+  // `work` on the writer thread of `writer` (inline when there is none), then `done` on the loop.
+  static void OnWriter(DiskWriter* writer, std::function<void()> work, std::function<void()> done);
+  struct BatchDeleteJob;
+  void ContinueBatchDelete(std::shared_ptr<BatchDeleteJob> job);
+  void RunSetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp, Finish finish);
 
   grpc::Status CheckMaintenance() const;
   grpc::Status AllocateVolume(const volume_server_pb::AllocateVolumeRequest& req, volume_server_pb::AllocateVolumeResponse*);
@@ -48,18 +69,19 @@ class AdminService {
   grpc::Status VolumeUnmount(const volume_server_pb::VolumeUnmountRequest& req, volume_server_pb::VolumeUnmountResponse*);
   grpc::Status VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*);
   grpc::Status DeleteCollection(const volume_server_pb::DeleteCollectionRequest& req, volume_server_pb::DeleteCollectionResponse*);
-  grpc::Status VolumeMarkReadonly(const volume_server_pb::VolumeMarkReadonlyRequest& req, volume_server_pb::VolumeMarkReadonlyResponse*);
-  grpc::Status VolumeMarkWritable(const volume_server_pb::VolumeMarkWritableRequest& req, volume_server_pb::VolumeMarkWritableResponse*);
+  void VolumeMarkReadonly(const volume_server_pb::VolumeMarkReadonlyRequest& req, volume_server_pb::VolumeMarkReadonlyResponse*, Finish finish);
+  void VolumeMarkWritable(const volume_server_pb::VolumeMarkWritableRequest& req, volume_server_pb::VolumeMarkWritableResponse*, Finish finish);
+  void SetReadOnlyOffLoop(VolumeId id, bool read_only, bool persist, const char* what, Finish finish);
   grpc::Status VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp);
   grpc::Status VolumeStatus(const volume_server_pb::VolumeStatusRequest& req, volume_server_pb::VolumeStatusResponse* resp);
   grpc::Status VolumeServerStatus(const volume_server_pb::VolumeServerStatusRequest&, volume_server_pb::VolumeServerStatusResponse* resp);
   grpc::Status ReadVolumeFileStatus(const volume_server_pb::ReadVolumeFileStatusRequest& req,
                                     volume_server_pb::ReadVolumeFileStatusResponse* resp);
-  grpc::Status VolumeNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req,
-                                  volume_server_pb::VolumeNeedleStatusResponse* resp);
-  grpc::Status BatchDelete(const volume_server_pb::BatchDeleteRequest& req, volume_server_pb::BatchDeleteResponse* resp);
+  void VolumeNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req, volume_server_pb::VolumeNeedleStatusResponse* resp,
+                          Finish finish);
+  void BatchDelete(const volume_server_pb::BatchDeleteRequest& req, volume_server_pb::BatchDeleteResponse* resp, Finish finish);
   grpc::Status GetState(const volume_server_pb::GetStateRequest&, volume_server_pb::GetStateResponse* resp);
-  grpc::Status SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp);
+  void SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp, Finish finish);
   grpc::Status VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*);
   // Internal: what the gRPC worker tells the master when marking read-only.
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
@@ -71,6 +93,9 @@ class AdminService {
   const ServerConfig* config_;
   AdminHooks hooks_;
   volume_server_pb::VolumeServerState state_;
+  // SetState calls run one at a time, each seeing the version the last one wrote.
+  bool state_writing_ = false;
+  std::deque<std::function<void()>> state_waiting_;
   std::map<std::string, Handler> handlers_;
 };
 

@@ -246,9 +246,9 @@ int main(int argc, char** argv) {
   shared.state_version = admin.state().version();
   pool.SetServerState(shared);
   pool.set_admin_handler([&](const std::string& method, const std::string& body, AdminReplyFn reply) {
-    std::string out;
-    const grpc::Status s = admin.Handle(method, body, &out);
-    reply(int(s.error_code()), s.error_message(), out);
+    admin.HandleAsync(method, body, [reply](const grpc::Status& s, const std::string& out) {
+      reply(int(s.error_code()), s.error_message(), out);
+    });
   });
 
   Server server{loop, &pool, &heartbeat, &cfg};

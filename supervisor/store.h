@@ -48,6 +48,7 @@ class Store {
   // Syncs every volume and stops the writers (shutdown).
   void StopWriters();
   DiskWriter* WriterFor(VolumeId id) const;
+  DiskWriter* LocationWriter(size_t location) const { return location < writers_.size() ? writers_[location].get() : nullptr; }
   std::shared_ptr<Volume> Shared(VolumeId id) const;
 
   // Loads every volume found; a volume that fails to load is logged and skipped.

@@ -172,3 +172,72 @@ def test_a_stalled_disk_stalls_only_itself(cluster, tmp_path, monkeypatch):
         print(f"write to A held {held['end'] - held['start']:.1f} s; {len(pings)} watchdog pings meanwhile")
     finally:
         notify.close()
+
+
+def test_administrative_calls_wait_for_their_own_disk_only(cluster, tmp_path, monkeypatch):
+    """BatchDelete and VolumeMarkReadonly on a volume whose disk stalls are held
+    on that disk's writer thread: meanwhile the loop answers gRPC status calls,
+    marks a volume in the other location read-only, and serves HTTP."""
+    from grpc_stubs import vs_pb2, volume_stub
+    cluster.start_master()
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir()
+    b.mkdir()
+    kelp = cluster.start_kelp(f"{a},{b}")
+    wait_http(kelp.url + "/healthz", timeout=30)
+    grow_until_both_have_volumes(cluster.master, kelp, a, b)
+    vid_a, vid_b = volumes_in(a)[0], volumes_in(b)[0]
+    victims = [fid(vid_a, 1)]
+    for f in victims + [fid(vid_b, 1)]:
+        assert upload(kelp.url, f, b"to be deleted " * 50).status_code == 201
+    port = kelp.port
+    assert kelp.stop() == 0, kelp.tail()
+    cluster.procs.remove(kelp)
+
+    # The tombstone of the first delete in A, and the rewrite of A's .vif, each sleep STALL_MS.
+    monkeypatch.setenv("KELP_FAULTS", f"pwrite:{a / f'{vid_a}.dat'}:stall={STALL_MS}:times=1;"
+                                      f"pwrite:{a / f'{vid_a}.vif'}:stall={STALL_MS}:times=1")
+    kelp = cluster.start_kelp(f"{a},{b}", port=port)
+    monkeypatch.delenv("KELP_FAULTS")
+    wait_http(kelp.url + "/healthz", timeout=30)
+    stub = volume_stub(port)
+
+    held = {}
+
+    def call(name, fn):
+        start = time.time()
+        try:
+            held[name] = fn()
+        except Exception as e:  # recorded, asserted below
+            held[name] = e
+        held[name + " took"] = time.time() - start
+
+    threads = [
+        threading.Thread(target=call, args=("delete", lambda: stub.BatchDelete(
+            vs_pb2.BatchDeleteRequest(file_ids=victims), timeout=60))),
+        threading.Thread(target=call, args=("readonly", lambda: stub.VolumeMarkReadonly(
+            vs_pb2.VolumeMarkReadonlyRequest(volume_id=vid_a, persist=True), timeout=60))),
+    ]
+    # Both are held by the stalled disk; the readonly waits behind the delete.
+    threads[0].start()
+    time.sleep(0.5)
+    threads[1].start()
+    time.sleep(0.5)
+    assert all(t.is_alive() for t in threads), held
+
+    # The loop and location B carry on.
+    status = stub.VolumeStatus(vs_pb2.VolumeStatusRequest(volume_id=vid_b), timeout=10)
+    assert not status.is_read_only
+    stub.VolumeMarkReadonly(vs_pb2.VolumeMarkReadonlyRequest(volume_id=vid_b), timeout=10)
+    assert stub.VolumeStatus(vs_pb2.VolumeStatusRequest(volume_id=vid_b), timeout=10).is_read_only
+    g = requests.get(f"{kelp.url}/{fid(vid_b, 1)}", timeout=10)
+    assert g.status_code == 200
+    assert all(t.is_alive() for t in threads), ("the calls on B were answered only after the stalled disk", held)
+
+    for t in threads:
+        t.join(timeout=60)
+    assert [r.status for r in held["delete"].results] == [202], held["delete"]
+    assert isinstance(held["readonly"], vs_pb2.VolumeMarkReadonlyResponse), held["readonly"]
+    assert stub.VolumeStatus(vs_pb2.VolumeStatusRequest(volume_id=vid_a), timeout=10).is_read_only
+    for f in victims:
+        assert requests.get(f"{kelp.url}/{f}", timeout=10).status_code == 404
