@@ -82,7 +82,7 @@ uint64_t ReadStatusKb(const char* key) {
 AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks hooks)
     : store_(store), config_(config), hooks_(std::move(hooks)) {
   Register("AllocateVolume", &AdminService::AllocateVolume);
-  Register("VolumeMount", &AdminService::VolumeMount);
+  RegisterAsync("VolumeMount", &AdminService::VolumeMount);
   Register("VolumeUnmount", &AdminService::VolumeUnmount);
   Register("VolumeDelete", &AdminService::VolumeDelete);
   Register("DeleteCollection", &AdminService::DeleteCollection);
@@ -200,15 +200,38 @@ grpc::Status AdminService::AllocateVolume(const volume_server_pb::AllocateVolume
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::VolumeMount(const volume_server_pb::VolumeMountRequest& req, volume_server_pb::VolumeMountResponse*) {
-  const bool was_mounted = store_->Find(req.volume_id()) != nullptr;
-  auto v = store_->MountVolume(req.volume_id());
-  if (!v.ok()) {
-    KLOG_ERROR("volume mount %u: %s", req.volume_id(), v.status().message().c_str());
-    return Error(v.status().message());
-  }
-  if (!was_mounted) hooks_.volume_added(v.value());
-  return grpc::Status::OK;
+// The files are found on the loop (a directory scan); the volume is opened
+// and its .idx replayed on the location's writer thread; it joins the Store
+// on the loop.
+void AdminService::VolumeMount(const volume_server_pb::VolumeMountRequest& req, volume_server_pb::VolumeMountResponse*, Finish finish) {
+  const VolumeId id = req.volume_id();
+  auto fail = [id, finish](const Status& s) {
+    KLOG_ERROR("volume mount %u: %s", id, s.message().c_str());
+    finish(Error(s.message()));
+  };
+  if (store_->Find(id)) return finish(grpc::Status::OK);
+  auto where = store_->Locate(id);
+  if (!where.ok()) return fail(where.status());
+  struct Loaded {
+    Status status;
+    std::shared_ptr<Volume> volume;
+  };
+  auto loaded = std::make_shared<Loaded>();
+  const Store::Located located = where.value();
+  Store* store = store_;
+  OnWriter(store_->LocationWriter(located.location),
+           [store, located, loaded] {
+             auto v = store->LoadLocated(located);
+             if (v.ok()) loaded->volume = std::move(v.value());
+             else loaded->status = v.status();
+           },
+           [this, located, loaded, fail, finish] {
+             if (!loaded->status.ok()) return fail(loaded->status);
+             bool adopted = false;
+             Volume* v = store_->Adopt(std::move(loaded->volume), located.location, &adopted);
+             if (adopted) hooks_.volume_added(v);
+             finish(grpc::Status::OK);
+           });
 }
 
 Status AdminService::RemoveVolume(VolumeId id, bool destroy, bool only_empty) {

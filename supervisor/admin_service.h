@@ -5,8 +5,9 @@
 // Calls that touch a volume's files (BatchDelete, VolumeNeedleStatus, marking
 // read-only or writable, SetState's state.pb) do that I/O on the disk writer
 // thread of the location concerned and answer when it is done: a stalled disk
-// delays only the calls that need it, never the loop. Mount, unmount, delete
-// and configure still load or sync on the loop.
+// delays only the calls that need it, never the loop. So does VolumeMount's
+// load (the .idx replay); configure, allocate and delete still do their file
+// work on the loop, and unmount's sync runs on the writer already.
 // (upstream: weed/server/volume_grpc_admin.go, volume_grpc_batch_delete.go,
 // volume_grpc_state.go)
 #pragma once
@@ -65,7 +66,7 @@ class AdminService {
 
   grpc::Status CheckMaintenance() const;
   grpc::Status AllocateVolume(const volume_server_pb::AllocateVolumeRequest& req, volume_server_pb::AllocateVolumeResponse*);
-  grpc::Status VolumeMount(const volume_server_pb::VolumeMountRequest& req, volume_server_pb::VolumeMountResponse*);
+  void VolumeMount(const volume_server_pb::VolumeMountRequest& req, volume_server_pb::VolumeMountResponse*, Finish finish);
   grpc::Status VolumeUnmount(const volume_server_pb::VolumeUnmountRequest& req, volume_server_pb::VolumeUnmountResponse*);
   grpc::Status VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*);
   grpc::Status DeleteCollection(const volume_server_pb::DeleteCollectionRequest& req, volume_server_pb::DeleteCollectionResponse*);

@@ -165,20 +165,41 @@ Result<Volume*> Store::AddVolume(const NewVolumeSpec& spec) {
 
 Result<Volume*> Store::MountVolume(VolumeId id) {
   if (Volume* v = Find(id)) return v;
+  auto where = Locate(id);
+  if (!where.ok()) return where.status();
+  auto v = LoadLocated(where.value());
+  if (!v.ok()) return v.status();
+  bool adopted = false;
+  return Adopt(std::move(v.value()), where.value().location, &adopted);
+}
+
+Result<Store::Located> Store::Locate(VolumeId id) const {
   for (size_t li = 0; li < locations_.size(); ++li) {
     auto files = VolumeFilesIn(locations_[li]);
     if (!files.ok()) continue;
-    for (const VolumeFileNames& names : files.value()) {
-      if (names.id != id) continue;
-      auto v = Volume::Load(names, offset_bytes_, env_);
-      if (!v.ok()) return v.status();
-      Volume* raw = v.value().get();
-      location_of_[id] = li;
-      volumes_[id] = std::move(v.value());
-      return raw;
-    }
+    for (const VolumeFileNames& names : files.value())
+      if (names.id == id) return Located{li, names};
   }
   return Status::NotFound("volume " + std::to_string(id) + " not found on disk");
+}
+
+Result<std::shared_ptr<Volume>> Store::LoadLocated(const Located& where) const {
+  auto v = Volume::Load(where.names, offset_bytes_, env_);
+  if (!v.ok()) return v.status();
+  return std::shared_ptr<Volume>(std::move(v.value()));
+}
+
+Volume* Store::Adopt(std::shared_ptr<Volume> v, size_t location, bool* adopted) {
+  const VolumeId id = v->id();
+  if (Volume* existing = Find(id)) {
+    *adopted = false;
+    return existing;
+  }
+  *adopted = true;
+  location_of_[id] = location;
+  Volume* raw = v.get();
+  volumes_[id] = std::move(v);
+  return raw;
 }
 
 Status Store::UnmountVolume(VolumeId id) {

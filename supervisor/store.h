@@ -61,8 +61,21 @@ class Store {
 
   // Creates a volume in the location of its disk type with the most room.
   Result<Volume*> AddVolume(const NewVolumeSpec& spec);
-  // Loads a volume whose files are in one of the locations.
+  // Loads a volume whose files are in one of the locations: Locate, then
+  // LoadLocated, then Adopt, in one call.
   Result<Volume*> MountVolume(VolumeId id);
+  struct Located {
+    size_t location = 0;
+    VolumeFileNames names;
+  };
+  // Where volume `id`'s files are (a scan of the location directories).
+  Result<Located> Locate(VolumeId id) const;
+  // Opens and loads located files. Touches no Store state, so it may run on
+  // the location's writer thread.
+  Result<std::shared_ptr<Volume>> LoadLocated(const Located& where) const;
+  // Adds a loaded volume. If one with its id was mounted meanwhile, that one
+  // stays and is returned; `adopted` says which happened.
+  Volume* Adopt(std::shared_ptr<Volume> v, size_t location, bool* adopted);
   // Closes a volume, keeping its files. An absent volume is not an error.
   Status UnmountVolume(VolumeId id);
   // Closes a volume and removes its files.

@@ -241,3 +241,58 @@ def test_administrative_calls_wait_for_their_own_disk_only(cluster, tmp_path, mo
     assert stub.VolumeStatus(vs_pb2.VolumeStatusRequest(volume_id=vid_a), timeout=10).is_read_only
     for f in victims:
         assert requests.get(f"{kelp.url}/{f}", timeout=10).status_code == 404
+
+
+def test_mounting_a_volume_on_a_stalled_disk_holds_only_that_mount(cluster, tmp_path, monkeypatch):
+    """VolumeMount opens the files and replays the .idx on the location's
+    writer thread: while A's disk stalls in that open, the loop serves B."""
+    from grpc_stubs import vs_pb2, volume_stub
+    cluster.start_master()
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir()
+    b.mkdir()
+    kelp = cluster.start_kelp(f"{a},{b}")
+    wait_http(kelp.url + "/healthz", timeout=30)
+    grow_until_both_have_volumes(cluster.master, kelp, a, b)
+    vid_a, vid_b = volumes_in(a)[0], volumes_in(b)[0]
+    blob_a, blob_b = b"kept in A " * 40, b"kept in B " * 40
+    assert upload(kelp.url, fid(vid_a, 1), blob_a).status_code == 201
+    assert upload(kelp.url, fid(vid_b, 1), blob_b).status_code == 201
+    port = kelp.port
+    assert kelp.stop() == 0, kelp.tail()
+    cluster.procs.remove(kelp)
+
+    # The start-up load opens A's .idx once; the mount below is the second open.
+    monkeypatch.setenv("KELP_FAULTS", f"open:{a / f'{vid_a}.idx'}:stall={STALL_MS}:skip=1:times=1")
+    kelp = cluster.start_kelp(f"{a},{b}", port=port)
+    monkeypatch.delenv("KELP_FAULTS")
+    wait_http(kelp.url + "/healthz", timeout=30)
+    stub = volume_stub(port)
+    stub.VolumeUnmount(vs_pb2.VolumeUnmountRequest(volume_id=vid_a), timeout=10)
+    assert requests.get(f"{kelp.url}/{fid(vid_a, 1)}", timeout=10).status_code == 404
+
+    held = {}
+
+    def mount_a():
+        try:
+            held["mount"] = stub.VolumeMount(vs_pb2.VolumeMountRequest(volume_id=vid_a), timeout=60)
+        except Exception as e:  # asserted below
+            held["mount"] = e
+
+    t = threading.Thread(target=mount_a)
+    t.start()
+    time.sleep(0.5)
+    assert t.is_alive(), held
+
+    # The loop and location B carry on, a mount in B included.
+    assert not stub.VolumeStatus(vs_pb2.VolumeStatusRequest(volume_id=vid_b), timeout=10).is_read_only
+    stub.VolumeUnmount(vs_pb2.VolumeUnmountRequest(volume_id=vid_b), timeout=10)
+    stub.VolumeMount(vs_pb2.VolumeMountRequest(volume_id=vid_b), timeout=10)
+    g = requests.get(f"{kelp.url}/{fid(vid_b, 1)}", timeout=10)
+    assert g.status_code == 200 and g.content == blob_b
+    assert t.is_alive(), "the calls on B were answered only after A's stalled mount"
+
+    t.join(timeout=60)
+    assert isinstance(held["mount"], vs_pb2.VolumeMountResponse), held["mount"]
+    g = requests.get(f"{kelp.url}/{fid(vid_a, 1)}", timeout=10)
+    assert g.status_code == 200 and g.content == blob_a
