@@ -567,14 +567,17 @@ void AdminService::RunSetState(const volume_server_pb::SetStateRequest& req, vol
     state_waiting_.pop_front();
     call();
   };
+  // Calls answered without a write hand the turn on at once.
   if (!req.has_state()) {
     *resp->mutable_state() = state_;
     finish(grpc::Status::OK);
-    return;
+    return next_call();
   }
-  if (state_.version() != req.state().version())
-    return finish(Error("version mismatch for VolumeServerState (got " + std::to_string(state_.version()) + ", want " +
-                        std::to_string(req.state().version()) + ")"));
+  if (state_.version() != req.state().version()) {
+    finish(Error("version mismatch for VolumeServerState (got " + std::to_string(state_.version()) + ", want " +
+                 std::to_string(req.state().version()) + ")"));
+    return next_call();
+  }
   auto next = std::make_shared<volume_server_pb::VolumeServerState>(req.state());
   next->set_version(state_.version() + 1);
   auto bytes = std::make_shared<std::string>();
@@ -582,7 +585,8 @@ void AdminService::RunSetState(const volume_server_pb::SetStateRequest& req, vol
   auto written = std::make_shared<Status>();
   const std::string path = StatePath();
   state_writing_ = true;
-  OnWriter(store_->LocationWriter(0), [path, bytes, written] { *written = EnvWriteFileAtomically(Env::Default(), path, *bytes); },
+  Env* env = store_->env();
+  OnWriter(store_->LocationWriter(0), [env, path, bytes, written] { *written = EnvWriteFileAtomically(env, path, *bytes); },
            [this, path, next, written, resp, finish, next_call] {
              if (!written->ok()) {
                finish(Error("failed to write store state to " + path + " : " + written->message()));

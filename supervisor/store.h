@@ -48,6 +48,7 @@ class Store {
   // Syncs every volume and stops the writers (shutdown).
   void StopWriters();
   DiskWriter* WriterFor(VolumeId id) const;
+  Env* env() const { return env_; }
   DiskWriter* LocationWriter(size_t location) const { return location < writers_.size() ? writers_[location].get() : nullptr; }
   std::shared_ptr<Volume> Shared(VolumeId id) const;
 

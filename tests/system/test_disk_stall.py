@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import requests
 
 from conftest import assign, wait_http
@@ -296,3 +297,48 @@ def test_mounting_a_volume_on_a_stalled_disk_holds_only_that_mount(cluster, tmp_
     assert isinstance(held["mount"], vs_pb2.VolumeMountResponse), held["mount"]
     g = requests.get(f"{kelp.url}/{fid(vid_a, 1)}", timeout=10)
     assert g.status_code == 200 and g.content == blob_a
+
+
+def test_set_state_calls_queue_behind_a_stalled_state_write(cluster, tmp_path, monkeypatch):
+    """SetState writes state.pb on the first location's writer thread. Calls
+    that arrive meanwhile wait their turn and see the version it wrote; the
+    loop answers other calls."""
+    from grpc_stubs import vs_pb2, volume_stub
+    cluster.start_master()
+    a = tmp_path / "A"
+    a.mkdir()
+    monkeypatch.setenv("KELP_FAULTS", f"pwrite:state.pb:stall={STALL_MS}:times=1")
+    kelp = cluster.start_kelp(str(a))
+    monkeypatch.delenv("KELP_FAULTS")
+    wait_http(kelp.url + "/healthz", timeout=30)
+    stub = volume_stub(kelp.port)
+    answers = {}
+
+    def call(name, req):
+        try:
+            answers[name] = stub.SetState(req, timeout=60)
+        except Exception as e:  # asserted below
+            answers[name] = e
+
+    state = vs_pb2.VolumeServerState
+    calls = [("maintenance on", vs_pb2.SetStateRequest(state=state(maintenance=True, version=0))),
+             ("read", vs_pb2.SetStateRequest()),
+             ("stale version", vs_pb2.SetStateRequest(state=state(maintenance=False, version=0))),
+             ("maintenance off", vs_pb2.SetStateRequest(state=state(maintenance=False, version=1)))]
+    threads = []
+    for name, req in calls:
+        threads.append(threading.Thread(target=call, args=(name, req)))
+        threads[-1].start()
+        time.sleep(0.3)
+    assert all(t.is_alive() for t in threads), answers
+    # The loop answers while the state write is held.
+    assert requests.get(kelp.url + "/status", timeout=10).status_code == 200
+    assert stub.GetState(vs_pb2.GetStateRequest(), timeout=10).state.version == 0
+    assert all(t.is_alive() for t in threads), answers
+    for t in threads:
+        t.join(timeout=60)
+    assert answers["maintenance on"].state.version == 1 and answers["maintenance on"].state.maintenance
+    assert answers["read"].state.version == 1
+    assert isinstance(answers["stale version"], grpc.RpcError) and "version mismatch" in answers["stale version"].details()
+    assert answers["maintenance off"].state.version == 2 and not answers["maintenance off"].state.maintenance
+    assert (a / "state.pb").exists()
