@@ -134,14 +134,12 @@ void AdminService::HandleAsync(const std::string& method, const std::string& req
 }
 
 grpc::Status AdminService::Handle(const std::string& method, const std::string& request, std::string* response) {
-  bool answered = false;
   grpc::Status result(grpc::StatusCode::INTERNAL, method + " did not complete synchronously");
   HandleAsync(method, request, [&](const grpc::Status& s, const std::string& out) {
-    answered = true;
     result = s;
     *response = out;
   });
-  return answered ? result : grpc::Status(grpc::StatusCode::INTERNAL, method + " did not complete synchronously");
+  return result;
 }
 
 void AdminService::OnWriter(DiskWriter* writer, std::function<void()> work, std::function<void()> done) {

@@ -169,11 +169,7 @@ class Connection {
           uv_timer_start(&c->idle_, [](uv_timer_t* t) { Of(t)->Close(); }, kDrainGraceMs, 0);
           uv_read_start(
               reinterpret_cast<uv_stream_t*>(&c->tcp_),
-              [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-                Connection* c = Of(h);
-                buf->base = c->read_buf_;
-                buf->len = sizeof c->read_buf_;
-              },
+              &Connection::ReadBuffer,
               [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
                 if (n < 0) Of(s)->Close();
               });
@@ -181,6 +177,13 @@ class Connection {
       delete req;
       Close();
     }
+  }
+
+  // Every read of a connection goes into its one buffer.
+  static void ReadBuffer(uv_handle_t* h, size_t, uv_buf_t* buf) {
+    Connection* c = Of(h);
+    buf->base = c->read_buf_;
+    buf->len = sizeof c->read_buf_;
   }
 
   // Bytes the kernel holds for this connection that the loop has not read.
@@ -224,11 +227,7 @@ class Connection {
     ArmIdleTimer(ReadTimeoutMs());
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&tcp_),
-        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-          Connection* c = Of(h);
-          buf->base = c->read_buf_;
-          buf->len = sizeof c->read_buf_;
-        },
+        &Connection::ReadBuffer,
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
           Connection* c = Of(s);
           if (n == UV_EOF && c->parser_.in_body()) return c->BodyError("unexpected EOF");

@@ -10,7 +10,7 @@ import grpc
 import requests
 
 from conftest import Cluster, Proc, WEED, free_port, wait_http, fid_on
-from grpc_stubs import vs_pb2, vs_grpc
+from grpc_stubs import call, vs_pb2, vs_grpc, volume_stub
 
 # The master (and so volume growth) calls from 127.0.0.1, which is on the list;
 # the outsider's calls reach the servers from 127.0.0.4 through a relay.
@@ -79,12 +79,6 @@ class Relay:
 
 def stub_at(port):
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    grpc.channel_ready_future(channel).result(timeout=20)
-    return vs_grpc.VolumeServerStub(channel)
-
-
-def stub_of(server):
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.port + 10000}")
     grpc.channel_ready_future(channel).result(timeout=20)
     return vs_grpc.VolumeServerStub(channel)
 
@@ -166,11 +160,8 @@ def test_grpc_administration_is_refused_outside_the_white_list_as_go_refuses_it(
 
 
 def invoke_batch_delete(stub, fid):
-    try:
-        resp = stub.BatchDelete(vs_pb2.BatchDeleteRequest(file_ids=[fid], skip_cookie_check=True), timeout=10)
-        return "OK", json.dumps([r.status for r in resp.results])
-    except grpc.RpcError as e:
-        return e.code().name, e.details()
+    code, details, resp = call(stub.BatchDelete, vs_pb2.BatchDeleteRequest(file_ids=[fid], skip_cookie_check=True), timeout=10)
+    return (code, json.dumps([r.status for r in resp.results])) if resp else (code, details)
 
 
 def test_a_white_listed_caller_may_still_administer(tmp_path):
@@ -181,7 +172,7 @@ def test_a_white_listed_caller_may_still_administer(tmp_path):
         wait_http(kelp.url + "/healthz", timeout=30)
         fid = fid_on(c.master, kelp)
         assert upload_from("127.0.0.1", kelp, fid, b"to be deleted")[0] == 201
-        code, statuses = invoke_batch_delete(stub_of(kelp), fid.split(",")[0] + "," + fid.split(",")[1])
+        code, statuses = invoke_batch_delete(volume_stub(kelp.port), fid)
         assert (code, statuses) == ("OK", "[202]")
         assert requests.get(f"{kelp.url}/{fid}", timeout=10).status_code == 404
     finally:

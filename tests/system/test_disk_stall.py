@@ -24,6 +24,7 @@ import grpc
 import requests
 
 from conftest import assign, wait_http
+from grpc_stubs import vs_pb2, volume_stub
 
 STALL_MS = 4000
 COOKIE = 0x0d15c0de
@@ -48,6 +49,35 @@ def grow_until_both_have_volumes(master, server, a, b, timeout=30.0):
         assert time.time() < deadline, f"volumes: A {volumes_in(a)}, B {volumes_in(b)}"
         requests.get(master + "/vol/grow", params={"count": 2, "dataNode": node, "replication": "000"}, timeout=30)
         time.sleep(0.3)
+
+
+def start_with_two_locations(cluster, tmp_path):
+    """A master and kelp serving locations A and B, each holding a volume:
+    (kelp, a, b, vid_a, vid_b)."""
+    cluster.start_master()
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir()
+    b.mkdir()
+    kelp = cluster.start_kelp(f"{a},{b}")
+    wait_http(kelp.url + "/healthz", timeout=30)
+    grow_until_both_have_volumes(cluster.master, kelp, a, b)
+    return kelp, a, b, volumes_in(a)[0], volumes_in(b)[0]
+
+
+def restart_with_faults(cluster, kelp, dirs, faults, monkeypatch, **env):
+    """Stops kelp and starts it again on the same port with $KELP_FAULTS (and
+    `env`) set for the new process only."""
+    port = kelp.port
+    assert kelp.stop() == 0, kelp.tail()
+    cluster.procs.remove(kelp)
+    env["KELP_FAULTS"] = faults
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    kelp = cluster.start_kelp(dirs, port=port)
+    for name in env:
+        monkeypatch.delenv(name)
+    wait_http(kelp.url + "/healthz", timeout=30)
+    return kelp
 
 
 class NotifyListener:
@@ -97,34 +127,20 @@ class NotifyListener:
 
 
 def test_a_stalled_disk_stalls_only_itself(cluster, tmp_path, monkeypatch):
-    cluster.start_master()
-    a, b = tmp_path / "A", tmp_path / "B"
-    a.mkdir()
-    b.mkdir()
-    kelp = cluster.start_kelp(f"{a},{b}")
-    wait_http(kelp.url + "/healthz", timeout=30)
-    grow_until_both_have_volumes(cluster.master, kelp, a, b)
-    vid_a, vid_b = volumes_in(a)[0], volumes_in(b)[0]
+    kelp, a, b, vid_a, vid_b = start_with_two_locations(cluster, tmp_path)
     assert vid_a not in volumes_in(b) and vid_b not in volumes_in(a)
 
     old_a, old_b = b"earlier blob in A" * 100, b"earlier blob in B" * 100
     assert upload(kelp.url, fid(vid_a, 1), old_a).status_code == 201
     assert upload(kelp.url, fid(vid_b, 1), old_b).status_code == 201
     port = kelp.port
-    assert kelp.stop() == 0, kelp.tail()
-    cluster.procs.remove(kelp)
 
     # The next pwrite to A's volume file, the write below, sleeps STALL_MS first.
     notify = NotifyListener()
     try:
-        monkeypatch.setenv("KELP_FAULTS", f"pwrite:{a / f'{vid_a}.dat'}:stall={STALL_MS}:times=1:skip=0")
-        monkeypatch.setenv("NOTIFY_SOCKET", notify.path)
-        monkeypatch.setenv("WATCHDOG_USEC", "1000000")
         monkeypatch.delenv("WATCHDOG_PID", raising=False)
-        kelp = cluster.start_kelp(f"{a},{b}", port=port)
-        for name in ("KELP_FAULTS", "NOTIFY_SOCKET", "WATCHDOG_USEC"):
-            monkeypatch.delenv(name)
-        wait_http(kelp.url + "/healthz", timeout=30)
+        kelp = restart_with_faults(cluster, kelp, f"{a},{b}", f"pwrite:{a / f'{vid_a}.dat'}:stall={STALL_MS}:times=1:skip=0",
+                                   monkeypatch, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="1000000")
 
         new_a = b"the held write to A" * 500
         held = {}
@@ -179,29 +195,14 @@ def test_administrative_calls_wait_for_their_own_disk_only(cluster, tmp_path, mo
     """BatchDelete and VolumeMarkReadonly on a volume whose disk stalls are held
     on that disk's writer thread: meanwhile the loop answers gRPC status calls,
     marks a volume in the other location read-only, and serves HTTP."""
-    from grpc_stubs import vs_pb2, volume_stub
-    cluster.start_master()
-    a, b = tmp_path / "A", tmp_path / "B"
-    a.mkdir()
-    b.mkdir()
-    kelp = cluster.start_kelp(f"{a},{b}")
-    wait_http(kelp.url + "/healthz", timeout=30)
-    grow_until_both_have_volumes(cluster.master, kelp, a, b)
-    vid_a, vid_b = volumes_in(a)[0], volumes_in(b)[0]
+    kelp, a, b, vid_a, vid_b = start_with_two_locations(cluster, tmp_path)
     victims = [fid(vid_a, 1)]
     for f in victims + [fid(vid_b, 1)]:
         assert upload(kelp.url, f, b"to be deleted " * 50).status_code == 201
-    port = kelp.port
-    assert kelp.stop() == 0, kelp.tail()
-    cluster.procs.remove(kelp)
-
     # The tombstone of the first delete in A, and the rewrite of A's .vif, each sleep STALL_MS.
-    monkeypatch.setenv("KELP_FAULTS", f"pwrite:{a / f'{vid_a}.dat'}:stall={STALL_MS}:times=1;"
-                                      f"pwrite:{a / f'{vid_a}.vif'}:stall={STALL_MS}:times=1")
-    kelp = cluster.start_kelp(f"{a},{b}", port=port)
-    monkeypatch.delenv("KELP_FAULTS")
-    wait_http(kelp.url + "/healthz", timeout=30)
-    stub = volume_stub(port)
+    kelp = restart_with_faults(cluster, kelp, f"{a},{b}", f"pwrite:{a / f'{vid_a}.dat'}:stall={STALL_MS}:times=1;"
+                                                          f"pwrite:{a / f'{vid_a}.vif'}:stall={STALL_MS}:times=1", monkeypatch)
+    stub = volume_stub(kelp.port)
 
     held = {}
 
@@ -247,28 +248,14 @@ def test_administrative_calls_wait_for_their_own_disk_only(cluster, tmp_path, mo
 def test_mounting_a_volume_on_a_stalled_disk_holds_only_that_mount(cluster, tmp_path, monkeypatch):
     """VolumeMount opens the files and replays the .idx on the location's
     writer thread: while A's disk stalls in that open, the loop serves B."""
-    from grpc_stubs import vs_pb2, volume_stub
-    cluster.start_master()
-    a, b = tmp_path / "A", tmp_path / "B"
-    a.mkdir()
-    b.mkdir()
-    kelp = cluster.start_kelp(f"{a},{b}")
-    wait_http(kelp.url + "/healthz", timeout=30)
-    grow_until_both_have_volumes(cluster.master, kelp, a, b)
-    vid_a, vid_b = volumes_in(a)[0], volumes_in(b)[0]
+    kelp, a, b, vid_a, vid_b = start_with_two_locations(cluster, tmp_path)
     blob_a, blob_b = b"kept in A " * 40, b"kept in B " * 40
     assert upload(kelp.url, fid(vid_a, 1), blob_a).status_code == 201
     assert upload(kelp.url, fid(vid_b, 1), blob_b).status_code == 201
-    port = kelp.port
-    assert kelp.stop() == 0, kelp.tail()
-    cluster.procs.remove(kelp)
-
     # The start-up load opens A's .idx once; the mount below is the second open.
-    monkeypatch.setenv("KELP_FAULTS", f"open:{a / f'{vid_a}.idx'}:stall={STALL_MS}:skip=1:times=1")
-    kelp = cluster.start_kelp(f"{a},{b}", port=port)
-    monkeypatch.delenv("KELP_FAULTS")
-    wait_http(kelp.url + "/healthz", timeout=30)
-    stub = volume_stub(port)
+    kelp = restart_with_faults(cluster, kelp, f"{a},{b}", f"open:{a / f'{vid_a}.idx'}:stall={STALL_MS}:skip=1:times=1",
+                               monkeypatch)
+    stub = volume_stub(kelp.port)
     stub.VolumeUnmount(vs_pb2.VolumeUnmountRequest(volume_id=vid_a), timeout=10)
     assert requests.get(f"{kelp.url}/{fid(vid_a, 1)}", timeout=10).status_code == 404
 
@@ -303,7 +290,6 @@ def test_set_state_calls_queue_behind_a_stalled_state_write(cluster, tmp_path, m
     """SetState writes state.pb on the first location's writer thread. Calls
     that arrive meanwhile wait their turn and see the version it wrote; the
     loop answers other calls."""
-    from grpc_stubs import vs_pb2, volume_stub
     cluster.start_master()
     a = tmp_path / "A"
     a.mkdir()
