@@ -9,7 +9,10 @@ table reports medians and the kelp/Go ratio:
   server: 1 KB, 1 MB and 8 MB random reads, 4 KB ranges of 8 MB files, 1 KB
   and 1 MB writes. The peak resident memory of the serving processes during
   the 8 MB reads is reported too (kelp: the largest HTTP worker).
-Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000] [--no-weed]
+With --baseline DIR, a second kelp build (the kelp-volume and workers in DIR,
+for example an earlier commit's build/bench/bin) runs in the same rounds and
+gets its own column: a before/after comparison measured in one run.
+Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000] [--no-weed] [--only TEXT] [--baseline DIR]
 """
 import argparse
 import os
@@ -98,6 +101,7 @@ def main():
     ap.add_argument("--weed-n", type=int, default=20000)
     ap.add_argument("--no-weed", action="store_true", help="skip the weed benchmark rows")
     ap.add_argument("--only", default="", help="run only the wrk cases whose name contains this text")
+    ap.add_argument("--baseline", default="", help="directory of another kelp build to measure in the same run")
     args = ap.parse_args()
     subprocess.run(["make", "-C", str(ROOT), "-j2", "BUILD=build/bench", "OFFSET_BYTES=5", "all"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -146,19 +150,23 @@ def main():
         if args.no_weed:
             results = {}
         results.update({name: {"go": [], "kelp": []} for name, _, _ in cases})
-        peak_kb = {"go": [], "kelp": []}
+        peak_kb = {"go": [], "kelp": [], "baseline": []}
         for rep in range(0 if args.no_weed else args.repeat):
             for server in ("go", "kelp"):
                 w, r = weed_benchmark(tmp, server, args.weed_n, 16)
                 results[f"weed benchmark 1 KB write (c=16, n={args.weed_n})"][server].append(w)
                 results[f"weed benchmark 1 KB read (c=16, n={args.weed_n})"][server].append(r)
+        servers = ("go", "kelp") + (("baseline",) if args.baseline else ())
+        for name in results:
+            results[name]["baseline"] = []
         for rep in range(args.repeat):
-            for server in ("go", "kelp"):
+            for index, server in enumerate(servers):
                 d = tmp / f"{server}-{rep}"
                 shutil.copytree(base, d)
+                conftest.KELP_BIN = Path(args.baseline) if server == "baseline" else KELP_BENCH_BIN
                 p = c.start_go_volume(d) if server == "go" else c.start_kelp(d, workers=2)
                 for i, (name, script, env) in enumerate(cases):
-                    env = dict(env, KEYBASE=str((rep * 2 + (server == "kelp")) * (1 << 36) + (1 << 40)))
+                    env = dict(env, KEYBASE=str((rep * len(servers) + index) * (1 << 36) + (1 << 40)))
                     pids = serving_pids(p, server)
                     if name.startswith("8 MB"):
                         for pid in pids:
@@ -174,11 +182,22 @@ def main():
                 shutil.rmtree(d)
         print(f"\nweed benchmark and wrk -t2 -c{args.connections} -d{args.seconds}s, {args.repeat} runs each, medians (req/s); "
               f"{os.cpu_count()} cores\n")
-        print("| case | Go weed volume | kelp | kelp/Go |")
-        print("|---|---:|---:|---:|")
+        if args.baseline:
+            print(f"baseline: {args.baseline}\n")
+            print("| case | Go weed volume | kelp baseline | kelp | kelp/Go | kelp/baseline |")
+            print("|---|---:|---:|---:|---:|---:|")
+        else:
+            print("| case | Go weed volume | kelp | kelp/Go |")
+            print("|---|---:|---:|---:|")
         for name, r in results.items():
             g, k = statistics.median(r["go"]), statistics.median(r["kelp"])
-            print(f"| {name} | {g:,.0f} | {k:,.0f} | {k / g:.2f}x |")
+            if args.baseline and r["baseline"]:
+                b = statistics.median(r["baseline"])
+                print(f"| {name} | {g:,.0f} | {b:,.0f} | {k:,.0f} | {k / g:.2f}x | {k / b:.2f}x |")
+            elif args.baseline:
+                print(f"| {name} | {g:,.0f} | — | {k:,.0f} | {k / g:.2f}x | — |")
+            else:
+                print(f"| {name} | {g:,.0f} | {k:,.0f} | {k / g:.2f}x |")
         if not peak_kb["go"] or not peak_kb["kelp"]:
             return
         g, k = max(peak_kb["go"]) / 1024, max(peak_kb["kelp"]) / 1024

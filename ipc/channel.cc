@@ -30,8 +30,10 @@ bool Channel::Pair(int fds[2]) {
   return true;
 }
 
+namespace {
+
 // 1: sent, 0: would block, -1: peer gone.
-int Channel::SendNow(const std::string& bytes, const int* fds, int nfds) {
+int SendDatagramNow(int fd, const std::string& bytes, const int* fds, int nfds) {
   iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -47,21 +49,39 @@ int Channel::SendNow(const std::string& bytes, const int* fds, int nfds) {
     std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
   }
   for (;;) {
-    if (sendmsg(fd_, &msg, MSG_NOSIGNAL) >= 0) return 1;
+    if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) return 1;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 0;
     return -1;
   }
 }
 
-bool Channel::Send(MsgType type, uint64_t request_id, std::string_view payload, const int* fds, int nfds) {
-  if (fd_ < 0 || nfds > kMaxFdsPerMessage) return false;
-  if (payload.size() > kMaxDatagram) return false;
+}  // namespace
+
+std::string EncodeDatagram(MsgType type, uint64_t request_id, std::string_view payload) {
   MsgHeader h{kMagic, kProtocolVersion, uint16_t(type), uint32_t(payload.size()), 0, request_id};
   std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
   bytes.append(payload);
+  return bytes;
+}
+
+DirectSender::DirectSender(int channel_fd) : fd_(channel_fd >= 0 ? fcntl(channel_fd, F_DUPFD_CLOEXEC, 0) : -1) {}
+
+DirectSender::~DirectSender() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool DirectSender::TrySend(MsgType type, uint64_t request_id, std::string_view payload) const {
+  if (fd_ < 0 || payload.size() > kMaxDatagram) return false;
+  return SendDatagramNow(fd_, EncodeDatagram(type, request_id, payload), nullptr, 0) == 1;
+}
+
+bool Channel::Send(MsgType type, uint64_t request_id, std::string_view payload, const int* fds, int nfds) {
+  if (fd_ < 0 || nfds > kMaxFdsPerMessage) return false;
+  if (payload.size() > kMaxDatagram) return false;
+  std::string bytes = EncodeDatagram(type, request_id, payload);
   if (queue_.empty()) {
-    const int r = SendNow(bytes, fds, nfds);
+    const int r = SendDatagramNow(fd_, bytes, fds, nfds);
     if (r == 1) return true;
     if (r < 0) return false;
   }
@@ -83,7 +103,7 @@ bool Channel::Send(MsgType type, uint64_t request_id, std::string_view payload, 
 bool Channel::Flush() {
   while (!queue_.empty()) {
     Pending& p = queue_.front();
-    const int r = SendNow(p.bytes, p.fds.data(), int(p.fds.size()));
+    const int r = SendDatagramNow(fd_, p.bytes, p.fds.data(), int(p.fds.size()));
     if (r == 0) return true;
     if (r < 0) return false;
     for (int fd : p.fds) close(fd);

@@ -49,6 +49,33 @@ struct Message {
 
 enum class RecvResult { kMessage, kEmpty, kClosed, kError };
 
+// One datagram as Channel sends it: the header, then the payload.
+std::string EncodeDatagram(MsgType type, uint64_t request_id, std::string_view payload);
+
+// A second, independent sender on a channel's socket (a dup of its fd), for a
+// thread other than the channel owner's. A SEQPACKET datagram is sent whole
+// or not at all, so both may send at once; the peer matches answers by
+// request id, not by order. It never queues: a datagram the socket cannot
+// take now is left to the owner.
+class DirectSender {
+ public:
+  explicit DirectSender(int channel_fd);  // dups it
+  ~DirectSender();
+  DirectSender(const DirectSender&) = delete;
+  DirectSender& operator=(const DirectSender&) = delete;
+  // True when the datagram was sent.
+  bool TrySend(MsgType type, uint64_t request_id, std::string_view payload) const;
+  template <typename T>
+  bool TrySendStruct(MsgType type, uint64_t request_id, const T& body) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return TrySend(type, request_id, std::string_view(reinterpret_cast<const char*>(&body), sizeof(T)));
+  }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
 class Channel {
  public:
   explicit Channel(int fd = -1) : fd_(fd) {}
@@ -82,7 +109,6 @@ class Channel {
     std::string bytes;
     std::vector<int> fds;
   };
-  int SendNow(const std::string& bytes, const int* fds, int nfds);
   int fd_;
   std::deque<Pending> queue_;
   size_t queued_bytes_ = 0;

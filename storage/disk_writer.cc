@@ -23,13 +23,16 @@ DiskWriter::~DiskWriter() {
   while (!closed_) uv_run(loop_, UV_RUN_ONCE);
 }
 
-void DiskWriter::Submit(std::shared_ptr<Volume> volume, Mutation* m, Done done) {
+void DiskWriter::Submit(std::shared_ptr<Volume> volume, Mutation* m, Done done, Answer answer, bool wake) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    queue_.push_back(Item{std::move(volume), m, nullptr, std::move(done)});
+    queue_.push_back(Item{std::move(volume), m, nullptr, std::move(done), std::move(answer)});
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
+
+// A notify with no thread waiting costs no system call.
+void DiskWriter::Wake() { cv_.notify_one(); }
 
 void DiskWriter::Post(std::function<void()> work, Done done) {
   {
@@ -79,12 +82,19 @@ void DiskWriter::ApplyBatch(std::vector<Item>& batch) {
 }
 
 void DiskWriter::Complete(std::vector<Item>& items) {
+  // Answers first, outside the lock: they may make a system call each.
+  std::vector<Done> for_loop;
+  for (Item& item : items) {
+    const bool loop_needed = !item.answer || item.answer();
+    item.answer = nullptr;
+    item.volume.reset();  // the writer thread drops its reference first
+    if (loop_needed) for_loop.push_back(std::move(item.done));
+    item.done = nullptr;  // an answered one is released here, on this thread
+  }
+  if (for_loop.empty()) return;
   {
     std::lock_guard<std::mutex> l(mu_);
-    for (Item& item : items) {
-      item.volume.reset();  // the writer thread drops its reference first
-      completed_.push_back(std::move(item.done));
-    }
+    for (Done& d : for_loop) completed_.push_back(std::move(d));
   }
   uv_async_send(&async_);
 }

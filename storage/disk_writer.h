@@ -31,9 +31,15 @@ class DiskWriter {
   DiskWriter(const DiskWriter&) = delete;
   DiskWriter& operator=(const DiskWriter&) = delete;
 
-  // Applies `m` to `volume`; `done` then runs on the loop with m->status set.
-  // `m` must stay valid until then.
-  void Submit(std::shared_ptr<Volume> volume, Mutation* m, Done done);
+  // Applies `m` to `volume`. Then `answer`, if given, runs on the writer
+  // thread (it may answer the client from there) and says whether `done` is
+  // still needed; `done` then runs on the loop with m->status set, or is
+  // destroyed on the writer thread. `m` must stay valid until then.
+  // With wake false the writer is not woken: call Wake() after a burst of
+  // submissions, so that they make one batch and cost one wake-up.
+  using Answer = std::function<bool()>;
+  void Submit(std::shared_ptr<Volume> volume, Mutation* m, Done done, Answer answer = nullptr, bool wake = true);
+  void Wake();
   // Runs `work` on the writer thread in order with the mutations, then `done`
   // on the loop. `work` is destroyed on the writer thread, so it may hold the
   // last reference to a volume.
@@ -50,6 +56,7 @@ class DiskWriter {
     Mutation* mutation = nullptr;
     std::function<void()> work;
     Done done;
+    Answer answer;
   };
   void Run();
   void ApplyBatch(std::vector<Item>& batch);

@@ -677,6 +677,11 @@ Status Volume::SetReadOnly(bool ro, bool persist) {
 
 void Volume::Retire() { retired_ = true; }
 
+bool Volume::AnnouncePending() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return announce_pending_;
+}
+
 std::optional<SegmentReplacement> Volume::TakeSegmentReplacement() {
   std::lock_guard<std::mutex> l(state_mu_);
   if (!announce_pending_) return std::nullopt;

@@ -119,6 +119,8 @@ class Volume {
 
   // A segment grown since the last call, to announce to the workers.
   std::optional<SegmentReplacement> TakeSegmentReplacement();
+  // A replacement is waiting to be taken (any thread).
+  bool AnnouncePending() const;
   // Every reader has switched to `generation`: the old segment is released.
   void FinishHandover(uint64_t generation);
   // An old segment is still kept up to date for readers that have not switched.

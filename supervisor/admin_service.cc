@@ -81,14 +81,14 @@ uint64_t ReadStatusKb(const char* key) {
 
 AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks hooks)
     : store_(store), config_(config), hooks_(std::move(hooks)) {
-  Register("AllocateVolume", &AdminService::AllocateVolume);
+  RegisterAsync("AllocateVolume", &AdminService::AllocateVolume);
   RegisterAsync("VolumeMount", &AdminService::VolumeMount);
   Register("VolumeUnmount", &AdminService::VolumeUnmount);
-  Register("VolumeDelete", &AdminService::VolumeDelete);
-  Register("DeleteCollection", &AdminService::DeleteCollection);
+  RegisterAsync("VolumeDelete", &AdminService::VolumeDelete);
+  RegisterAsync("DeleteCollection", &AdminService::DeleteCollection);
   RegisterAsync("VolumeMarkReadonly", &AdminService::VolumeMarkReadonly);
   RegisterAsync("VolumeMarkWritable", &AdminService::VolumeMarkWritable);
-  Register("VolumeConfigure", &AdminService::VolumeConfigure);
+  RegisterAsync("VolumeConfigure", &AdminService::VolumeConfigure);
   Register("VolumeStatus", &AdminService::VolumeStatus);
   Register("VolumeServerStatus", &AdminService::VolumeServerStatus);
   Register("ReadVolumeFileStatus", &AdminService::ReadVolumeFileStatus);
@@ -170,32 +170,50 @@ grpc::Status AdminService::CheckMaintenance() const {
   return Error("volume server " + config_->ip + ":" + std::to_string(config_->port) + " is in maintenance mode");
 }
 
-grpc::Status AdminService::AllocateVolume(const volume_server_pb::AllocateVolumeRequest& req, volume_server_pb::AllocateVolumeResponse*) {
-  if (auto s = CheckMaintenance(); !s.ok()) return s;
-  if (auto s = CheckCollection(req.collection()); !s.ok()) return s;
+// The location is chosen on the loop and reserved (the id is busy, and counts
+// there); the files are created on that location's writer thread.
+void AdminService::AllocateVolume(const volume_server_pb::AllocateVolumeRequest& req, volume_server_pb::AllocateVolumeResponse*,
+                                  Finish finish) {
+  if (auto s = CheckMaintenance(); !s.ok()) return finish(s);
+  if (auto s = CheckCollection(req.collection()); !s.ok()) return finish(s);
   auto rp = ParseReplicaPlacement(req.replication());
-  if (!rp.ok()) return Error(rp.status().message());
+  if (!rp.ok()) return finish(Error(rp.status().message()));
   auto ttl = ParseTtl(req.ttl());
-  if (!ttl.ok()) return Error(ttl.status().message());
+  if (!ttl.ok()) return finish(Error(ttl.status().message()));
   NewVolumeSpec spec;
   spec.id = req.volume_id();
   spec.collection = req.collection();
   spec.super_block.replica_placement = rp.value();
   spec.super_block.ttl = ttl.value();
-  if (store_->Find(req.volume_id())) return Error("Volume Id " + std::to_string(req.volume_id()) + " already exists!");
+  if (store_->Find(spec.id) || store_->Busy(spec.id)) return finish(Error("Volume Id " + std::to_string(spec.id) + " already exists!"));
   // The master always names the version; kelp writes version 3 only.
   if (req.version() != kVersion3)
-    return Error("volume super block version " + std::to_string(req.version()) + " is not supported");
+    return finish(Error("volume super block version " + std::to_string(req.version()) + " is not supported"));
   spec.super_block.version = uint8_t(req.version());
   spec.disk_type = DiskTypeOf(req.disk_type());
   spec.preallocate = req.preallocate();
-  auto v = store_->AddVolume(spec);
-  if (!v.ok()) {
-    KLOG_ERROR("assign volume %u: %s", req.volume_id(), v.status().message().c_str());
-    return Error(v.status().message());
+  auto where = store_->PickLocation(spec);
+  if (!where.ok()) {
+    KLOG_ERROR("assign volume %u: %s", spec.id, where.status().message().c_str());
+    return finish(Error(where.status().message()));
   }
-  hooks_.volume_added(v.value());
-  return grpc::Status::OK;
+  const size_t location = where.value();
+  const VolumeFileNames names = store_->NamesIn(location, spec.collection, spec.id);
+  store_->BeginBusy(spec.id, location, true);
+  auto created = std::make_shared<Result<std::shared_ptr<Volume>>>(Status::Unavailable("not created"));
+  Store* store = store_;
+  OnWriter(store_->LocationWriter(location), [store, names, spec, created] { *created = store->CreateFiles(names, spec); },
+           [this, location, id = spec.id, created, finish] {
+             store_->EndBusy(id);
+             if (!created->ok()) {
+               KLOG_ERROR("assign volume %u: %s", id, created->status().message().c_str());
+               return finish(Error(created->status().message()));
+             }
+             bool adopted = false;
+             Volume* v = store_->Adopt(std::move(created->value()), location, &adopted);
+             if (adopted) hooks_.volume_added(v);
+             finish(grpc::Status::OK);
+           });
 }
 
 // The files are found on the loop (a directory scan); the volume is opened
@@ -232,41 +250,71 @@ void AdminService::VolumeMount(const volume_server_pb::VolumeMountRequest& req, 
            });
 }
 
-Status AdminService::RemoveVolume(VolumeId id, bool destroy, bool only_empty) {
+void AdminService::Unmount(VolumeId id) {
   Volume* v = store_->Find(id);
-  if (!v) return destroy ? store_->DeleteVolume(id, only_empty) : Status::Ok();
+  if (!v) return;
   const master_pb::VolumeShortInformationMessage info = ShortInfo(*store_, *v);
-  Status s = destroy ? store_->DeleteVolume(id, only_empty) : store_->UnmountVolume(id);
-  if (s.ok()) hooks_.volume_removed(id, info);
-  return s;
+  store_->UnmountVolume(id);
+  hooks_.volume_removed(id, info);
 }
 
 grpc::Status AdminService::VolumeUnmount(const volume_server_pb::VolumeUnmountRequest& req, volume_server_pb::VolumeUnmountResponse*) {
-  if (Status s = RemoveVolume(req.volume_id(), false, false); !s.ok()) return Error(s.message());
+  Unmount(req.volume_id());
   return grpc::Status::OK;
 }
 
-// Go 4.48 deletes and marks read-only in maintenance mode too.
-grpc::Status AdminService::VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*) {
-  if (Status s = RemoveVolume(req.volume_id(), true, req.only_empty()); !s.ok()) {
-    KLOG_ERROR("volume delete %u: %s", req.volume_id(), s.message().c_str());
-    return Error(s);
+Status AdminService::DeleteOffLoop(VolumeId id, bool only_empty, std::function<void()> done) {
+  Volume* v = store_->Find(id);
+  const master_pb::VolumeShortInformationMessage info = v ? ShortInfo(*store_, *v) : master_pb::VolumeShortInformationMessage();
+  auto removal = store_->BeginDelete(id, only_empty);
+  if (!removal.ok()) return removal.status();
+  hooks_.volume_removed(id, info);
+  Store* store = store_;
+  auto taken = std::make_shared<Store::Removal>(std::move(removal.value()));
+  OnWriter(store_->LocationWriter(taken->location), [store, taken] { store->RemoveFiles(std::move(*taken)); },
+           [this, id, done = std::move(done)] {
+             store_->EndBusy(id);
+             done();
+           });
+  return Status::Ok();
+}
+
+// Go 4.48 deletes and marks read-only in maintenance mode too. The answer
+// waits for the files to be gone, so the id can be allocated again after it.
+void AdminService::VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*, Finish finish) {
+  const VolumeId id = req.volume_id();
+  Status s = DeleteOffLoop(id, req.only_empty(), [id, finish] {
+    KLOG_INFO("volume delete %u", id);
+    finish(grpc::Status::OK);
+  });
+  if (!s.ok()) {
+    KLOG_ERROR("volume delete %u: %s", id, s.message().c_str());
+    finish(Error(s));
   }
-  KLOG_INFO("volume delete %u", req.volume_id());
-  return grpc::Status::OK;
 }
 
-grpc::Status AdminService::DeleteCollection(const volume_server_pb::DeleteCollectionRequest& req, volume_server_pb::DeleteCollectionResponse*) {
+void AdminService::DeleteCollection(const volume_server_pb::DeleteCollectionRequest& req, volume_server_pb::DeleteCollectionResponse*,
+                                    Finish finish) {
   std::vector<VolumeId> ids;
   for (const auto& [vid, v] : store_->volumes())
     if (v->collection() == req.collection()) ids.push_back(vid);
+  // Answered when the last volume's files are gone (and at once for none).
+  struct Progress {
+    size_t remaining;
+    std::string error;
+  };
+  auto progress = std::make_shared<Progress>(Progress{ids.size() + 1, ""});
+  auto one_done = [progress, finish] {
+    if (--progress->remaining == 0) finish(progress->error.empty() ? grpc::Status::OK : Error(progress->error));
+  };
   for (VolumeId id : ids) {
-    if (Status s = RemoveVolume(id, true, false); !s.ok()) {
+    if (Status s = DeleteOffLoop(id, false, one_done); !s.ok()) {
       KLOG_ERROR("delete collection %s: %s", req.collection().c_str(), s.message().c_str());
-      return Error(s.message());
+      if (progress->error.empty()) progress->error = s.message();
+      one_done();
     }
   }
-  return grpc::Status::OK;
+  one_done();
 }
 
 void AdminService::SetReadOnlyOffLoop(VolumeId id, bool read_only, bool persist, const char* what, Finish finish) {
@@ -301,52 +349,83 @@ void AdminService::VolumeMarkWritable(const volume_server_pb::VolumeMarkWritable
   SetReadOnlyOffLoop(req.volume_id(), false, true, "writable", std::move(finish));
 }
 
-grpc::Status AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp) {
-  if (auto s = CheckMaintenance(); !s.ok()) return s;
+// Unmount, rewrite the .vif's replication, mount again, as Go does. The id is
+// busy meanwhile; the file work runs on the location's writer thread, after
+// the unmount's sync.
+void AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp,
+                                   Finish finish) {
+  if (auto s = CheckMaintenance(); !s.ok()) return finish(s);
   // Go formats the request with prototext, whose spacing the pinned 4.48 binary sets to two spaces.
   const std::string what = "volume_id:" + std::to_string(req.volume_id()) + "  replication:" + GoQuote(req.replication());
   auto rp = ParseReplicaPlacement(req.replication());
   if (!rp.ok()) {
     resp->set_error("volume configure replication " + what + ": " + rp.status().message());
-    return grpc::Status::OK;
+    return finish(grpc::Status::OK);
   }
-  Volume* v = store_->Find(req.volume_id());
-  if (!v) {
-    // Go configures a volume it finds on disk, mounted or not, and tries to
-    // mount it again when configuring fails.
-    auto mounted = store_->MountVolume(req.volume_id());
-    if (!mounted.ok()) {
-      resp->set_error("volume configure " + what + ": volume " + std::to_string(req.volume_id()) +
-                      " not found on disk. Also failed to restore mount: " + mounted.status().message());
-      return grpc::Status::OK;
+  const VolumeId id = req.volume_id();
+  Store::Located located;
+  const bool was_mounted = store_->Find(id) != nullptr;
+  if (was_mounted) {
+    located = Store::Located{store_->LocationOf(id), store_->Find(id)->names()};
+    Unmount(id);
+  } else {
+    // Go configures a volume it finds on disk, mounted or not.
+    auto where = store_->Locate(id);
+    if (!where.ok()) {
+      resp->set_error("volume configure " + what + ": volume " + std::to_string(id) +
+                      " not found on disk. Also failed to restore mount: " + where.status().message());
+      return finish(grpc::Status::OK);
     }
-    hooks_.volume_added(mounted.value());
-    v = mounted.value();
+    located = where.value();
   }
-  const std::string vif = v->names().Vif();
-  if (Status s = RemoveVolume(req.volume_id(), false, false); !s.ok()) {
-    resp->set_error("volume configure unmount " + what + ": " + s.message());
-    return grpc::Status::OK;
-  }
-  bool exists = false;
-  auto info = LoadVolumeInfo(vif, &exists);
-  Status s = info.ok() ? Status::Ok() : info.status();
-  if (s.ok()) {
-    VolumeInfo updated = info.value();
-    updated.replication = req.replication();
-    s = EnvWriteFileAtomically(Env::Default(), vif, EncodeVolumeInfo(updated));
-  }
-  if (!s.ok()) resp->set_error("volume configure " + what + ": volume " + std::to_string(req.volume_id()) + " failed to save vif: " + s.message());
-  auto mounted = store_->MountVolume(req.volume_id());
-  if (!mounted.ok()) {
-    if (resp->error().empty())
-      resp->set_error("volume configure mount " + what + ": " + mounted.status().message());
-    else
-      resp->set_error(resp->error() + ". Also failed to restore mount: " + mounted.status().message());
-    return grpc::Status::OK;
-  }
-  hooks_.volume_added(mounted.value());
-  return grpc::Status::OK;
+  struct Outcome {
+    std::string error;  // as Go words it
+    std::shared_ptr<Volume> volume;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  store_->BeginBusy(id, located.location, true);
+  Store* store = store_;
+  OnWriter(
+      store_->LocationWriter(located.location),
+      [store, located, was_mounted, what, id, outcome, replication = req.replication()] {
+        if (!was_mounted) {
+          // Go mounts it first; a volume that does not load is not configured.
+          auto first = store->LoadLocated(located);
+          if (!first.ok()) {
+            outcome->error = "volume configure " + what + ": volume " + std::to_string(id) +
+                             " not found on disk. Also failed to restore mount: " + first.status().message();
+            return;
+          }
+        }
+        const std::string vif = located.names.Vif();
+        bool exists = false;
+        auto info = LoadVolumeInfo(vif, &exists);
+        Status s = info.ok() ? Status::Ok() : info.status();
+        if (s.ok()) {
+          VolumeInfo updated = info.value();
+          updated.replication = replication;
+          s = EnvWriteFileAtomically(store->env(), vif, EncodeVolumeInfo(updated));
+        }
+        if (!s.ok()) outcome->error = "volume configure " + what + ": volume " + std::to_string(id) + " failed to save vif: " + s.message();
+        auto mounted = store->LoadLocated(located);
+        if (mounted.ok()) {
+          outcome->volume = std::move(mounted.value());
+        } else if (outcome->error.empty()) {
+          outcome->error = "volume configure mount " + what + ": " + mounted.status().message();
+        } else {
+          outcome->error += ". Also failed to restore mount: " + mounted.status().message();
+        }
+      },
+      [this, id, located, outcome, resp, finish] {
+        store_->EndBusy(id);
+        if (outcome->volume) {
+          bool adopted = false;
+          Volume* v = store_->Adopt(std::move(outcome->volume), located.location, &adopted);
+          if (adopted) hooks_.volume_added(v);
+        }
+        if (!outcome->error.empty()) resp->set_error(outcome->error);
+        finish(grpc::Status::OK);
+      });
 }
 
 grpc::Status AdminService::VolumeStatus(const volume_server_pb::VolumeStatusRequest& req, volume_server_pb::VolumeStatusResponse* resp) {

@@ -65,15 +65,17 @@ class AdminService {
   void RunSetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp, Finish finish);
 
   grpc::Status CheckMaintenance() const;
-  grpc::Status AllocateVolume(const volume_server_pb::AllocateVolumeRequest& req, volume_server_pb::AllocateVolumeResponse*);
+  void AllocateVolume(const volume_server_pb::AllocateVolumeRequest& req, volume_server_pb::AllocateVolumeResponse*, Finish finish);
   void VolumeMount(const volume_server_pb::VolumeMountRequest& req, volume_server_pb::VolumeMountResponse*, Finish finish);
   grpc::Status VolumeUnmount(const volume_server_pb::VolumeUnmountRequest& req, volume_server_pb::VolumeUnmountResponse*);
-  grpc::Status VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*);
-  grpc::Status DeleteCollection(const volume_server_pb::DeleteCollectionRequest& req, volume_server_pb::DeleteCollectionResponse*);
+  void VolumeDelete(const volume_server_pb::VolumeDeleteRequest& req, volume_server_pb::VolumeDeleteResponse*, Finish finish);
+  void DeleteCollection(const volume_server_pb::DeleteCollectionRequest& req, volume_server_pb::DeleteCollectionResponse*, Finish finish);
+  // Takes volume `id` out and removes its files on its writer thread; `done` runs on the loop after.
+  Status DeleteOffLoop(VolumeId id, bool only_empty, std::function<void()> done);
   void VolumeMarkReadonly(const volume_server_pb::VolumeMarkReadonlyRequest& req, volume_server_pb::VolumeMarkReadonlyResponse*, Finish finish);
   void VolumeMarkWritable(const volume_server_pb::VolumeMarkWritableRequest& req, volume_server_pb::VolumeMarkWritableResponse*, Finish finish);
   void SetReadOnlyOffLoop(VolumeId id, bool read_only, bool persist, const char* what, Finish finish);
-  grpc::Status VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp);
+  void VolumeConfigure(const volume_server_pb::VolumeConfigureRequest& req, volume_server_pb::VolumeConfigureResponse* resp, Finish finish);
   grpc::Status VolumeStatus(const volume_server_pb::VolumeStatusRequest& req, volume_server_pb::VolumeStatusResponse* resp);
   grpc::Status VolumeServerStatus(const volume_server_pb::VolumeServerStatusRequest&, volume_server_pb::VolumeServerStatusResponse* resp);
   grpc::Status ReadVolumeFileStatus(const volume_server_pb::ReadVolumeFileStatusRequest& req,
@@ -87,7 +89,8 @@ class AdminService {
   // Internal: what the gRPC worker tells the master when marking read-only.
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
 
-  Status RemoveVolume(VolumeId id, bool destroy, bool only_empty);
+  // Takes a mounted volume out of the Store, keeping its files; tells the hooks.
+  void Unmount(VolumeId id);
   std::string StatePath() const;
 
   Store* store_;

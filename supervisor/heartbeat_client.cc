@@ -29,14 +29,21 @@ HeartbeatClient::~HeartbeatClient() { Stop(); }
 
 void HeartbeatClient::Start() { thread_ = std::thread([this] { Run(); }); }
 
-void HeartbeatClient::Stop() {
+void HeartbeatClient::RequestStop() {
   {
     std::lock_guard lk(mu_);
-    if (stop_ && !thread_.joinable()) return;
     stop_ = true;
     if (context_) context_->TryCancel();
   }
   cv_.notify_all();
+}
+
+void HeartbeatClient::Stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stop_ && !thread_.joinable() && uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) return;
+  }
+  RequestStop();
   if (thread_.joinable()) thread_.join();
   OnAsync(&async_);  // deliver what the thread posted last (the unregistration)
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);

@@ -36,7 +36,11 @@ class HeartbeatClient {
   ~HeartbeatClient();
 
   void Start();
-  // Closes the stream (the master drops this server at once) and joins the thread.
+  // Closes the stream (the master drops this server at once) without waiting:
+  // the thread ends on its own, within one dial slice. Safe on the loop.
+  void RequestStop();
+  // RequestStop, then joins the thread and closes the loop handle. Call it
+  // after the loop has stopped: the join may wait for a dial slice.
   void Stop();
   // Queues a delta; dropped while disconnected (the next full report covers it).
   void SendDelta(master_pb::Heartbeat delta);

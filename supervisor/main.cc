@@ -87,7 +87,7 @@ void Stop(Server* s, const char* why) {
   if (s->stopping) return;
   s->stopping = true;
   sd_notify(0, "STOPPING=1");
-  s->heartbeat->Stop();
+  s->heartbeat->RequestStop();
   KLOG_INFO("%s: stopped heartbeating; draining workers in %d s", why, s->config->pre_stop_seconds);
   uv_timer_init(s->loop, &s->pre_stop);
   s->pre_stop.data = s;
@@ -234,7 +234,7 @@ int main(int argc, char** argv) {
     shared.state_version = admin_ptr->state().version();
     pool.SetServerState(shared);
   };
-  hooks.leave = [&] { heartbeat_ptr->Stop(); };
+  hooks.leave = [&] { heartbeat_ptr->RequestStop(); };
   hooks.volume_mutated = [&](VolumeId id) { pool.AnnounceSegment(id); };
   AdminService admin(&store, &cfg, hooks);
   admin_ptr = &admin;

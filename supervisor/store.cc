@@ -127,12 +127,12 @@ size_t Store::VolumeCountIn(size_t location) const {
   size_t n = 0;
   for (const auto& [vid, li] : location_of_)
     if (li == location) ++n;
+  for (const auto& [vid, b] : busy_)
+    if (b.counts && b.location == location && !location_of_.count(vid)) ++n;
   return n;
 }
 
-Result<Volume*> Store::AddVolume(const NewVolumeSpec& spec) {
-  if (Find(spec.id)) return Status::AlreadyExists("Volume Id " + std::to_string(spec.id) + " already exists!");
-  // The location of the requested disk type with room and the fewest volumes.
+Result<size_t> Store::PickLocation(const NewVolumeSpec& spec) const {
   size_t best = locations_.size();
   for (size_t li = 0; li < locations_.size(); ++li) {
     const DiskLocation& loc = locations_[li];
@@ -143,11 +143,19 @@ Result<Volume*> Store::AddVolume(const NewVolumeSpec& spec) {
     if (best == locations_.size() || count < VolumeCountIn(best)) best = li;
   }
   if (best == locations_.size()) return Status::Full("No more free space left");
+  return best;
+}
+
+VolumeFileNames Store::NamesIn(size_t location, const std::string& collection, VolumeId id) const {
   VolumeFileNames names;
-  names.dir = locations_[best].dir;
-  names.idx_dir = locations_[best].idx_dir;
-  names.collection = spec.collection;
-  names.id = spec.id;
+  names.dir = locations_[location].dir;
+  names.idx_dir = locations_[location].idx_dir;
+  names.collection = collection;
+  names.id = id;
+  return names;
+}
+
+Result<std::shared_ptr<Volume>> Store::CreateFiles(const VolumeFileNames& names, const NewVolumeSpec& spec) const {
   auto v = Volume::Create(names, spec.super_block, offset_bytes_, env_);
   if (!v.ok()) return v.status();
   if (spec.preallocate > 0) {
@@ -157,23 +165,25 @@ Result<Volume*> Store::AddVolume(const NewVolumeSpec& spec) {
   }
   KLOG_INFO("in dir %s adds volume:%u collection:%s replicaPlacement:%s ttl:%s", names.dir.c_str(), spec.id, spec.collection.c_str(),
             spec.super_block.replica_placement.String().c_str(), spec.super_block.ttl.String().c_str());
-  Volume* raw = v.value().get();
-  location_of_[spec.id] = best;
-  volumes_[spec.id] = std::move(v.value());
-  return raw;
+  return std::shared_ptr<Volume>(std::move(v.value()));
 }
 
-Result<Volume*> Store::MountVolume(VolumeId id) {
-  if (Volume* v = Find(id)) return v;
-  auto where = Locate(id);
+Result<Volume*> Store::AddVolume(const NewVolumeSpec& spec) {
+  if (Find(spec.id) || Busy(spec.id)) return Status::AlreadyExists("Volume Id " + std::to_string(spec.id) + " already exists!");
+  auto where = PickLocation(spec);
   if (!where.ok()) return where.status();
-  auto v = LoadLocated(where.value());
+  auto v = CreateFiles(NamesIn(where.value(), spec.collection, spec.id), spec);
   if (!v.ok()) return v.status();
   bool adopted = false;
-  return Adopt(std::move(v.value()), where.value().location, &adopted);
+  return Adopt(std::move(v.value()), where.value(), &adopted);
 }
 
+void Store::BeginBusy(VolumeId id, size_t location, bool counts) { busy_[id] = BusyVolume{location, counts}; }
+
+void Store::EndBusy(VolumeId id) { busy_.erase(id); }
+
 Result<Store::Located> Store::Locate(VolumeId id) const {
+  if (Busy(id)) return Status::Unavailable("volume " + std::to_string(id) + " is being created, changed or deleted");
   for (size_t li = 0; li < locations_.size(); ++li) {
     auto files = VolumeFilesIn(locations_[li]);
     if (!files.ok()) continue;
@@ -252,24 +262,29 @@ std::shared_ptr<Volume> Store::Shared(VolumeId id) const {
   return it == volumes_.end() ? nullptr : it->second;
 }
 
-Status Store::DeleteVolume(VolumeId id, bool only_empty) {
+Result<Store::Removal> Store::BeginDelete(VolumeId id, bool only_empty) {
   Volume* v = Find(id);
   if (!v) return Status::NotFound("delete volume " + std::to_string(id) + " not found on disk: volume not found");
   if (only_empty && (v->dat_size() > uint64_t(kSuperBlockSize) || v->counters().content_size > 0))
     return Status::Invalid("DeleteVolume " + std::to_string(id) + ": volume not empty");
-  const VolumeFileNames names = v->names();
-  std::shared_ptr<Volume> gone = std::move(volumes_[id]);
-  const size_t li = LocationOf(id);
+  Removal removal{std::move(volumes_[id]), LocationOf(id)};
   volumes_.erase(id);
   location_of_.erase(id);
-  gone->Retire();
+  removal.volume->Retire();  // mutations still queued for it fail as "not found"
+  BeginBusy(id, removal.location, false);
+  return removal;
+}
+
+void Store::RemoveFiles(Removal removal) const {
+  const VolumeFileNames names = removal.volume->names();
   // Workers may still hold the .dat open; their reads finish on the unlinked inode.
   for (const char* ext : kDataSideFiles) env_->Unlink(names.Base(names.dir) + ext);
   for (const char* ext : kIndexSideFiles) env_->Unlink(names.Base(names.idx_dir) + ext);
-  if (env_->SyncDir(names.dir) != 0) KLOG_WARN("volume %u: fsync %s: %s", id, names.dir.c_str(), std::strerror(errno));
-  Release(std::move(gone), li, false);
-  KLOG_INFO("deleted volume %u", id);
-  return Status::Ok();
+  if (env_->SyncDir(names.dir) != 0) KLOG_WARN("volume %u: fsync %s: %s", names.id, names.dir.c_str(), std::strerror(errno));
+  if (names.idx_dir != names.dir && env_->SyncDir(names.idx_dir) != 0)
+    KLOG_WARN("volume %u: fsync %s: %s", names.id, names.idx_dir.c_str(), std::strerror(errno));
+  removal.volume.reset();
+  KLOG_INFO("deleted volume %u", names.id);
 }
 
 DiskUsage Store::UsageOf(const std::string& dir) {

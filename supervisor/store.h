@@ -60,11 +60,24 @@ class Store {
   size_t LocationOf(VolumeId id) const;
   size_t VolumeCountIn(size_t location) const;
 
-  // Creates a volume in the location of its disk type with the most room.
+  // Creates a volume in the location of its disk type with the most room:
+  // PickLocation, CreateFiles and Adopt in one call.
   Result<Volume*> AddVolume(const NewVolumeSpec& spec);
-  // Loads a volume whose files are in one of the locations: Locate, then
-  // LoadLocated, then Adopt, in one call.
-  Result<Volume*> MountVolume(VolumeId id);
+  // The location of the spec's disk type with room and the fewest volumes
+  // (volumes being created there count).
+  Result<size_t> PickLocation(const NewVolumeSpec& spec) const;
+  VolumeFileNames NamesIn(size_t location, const std::string& collection, VolumeId id) const;
+  // Creates the files of a new volume. Touches no Store state, so it may run
+  // on the location's writer thread.
+  Result<std::shared_ptr<Volume>> CreateFiles(const VolumeFileNames& names, const NewVolumeSpec& spec) const;
+
+  // A volume whose files are being created, rewritten or removed on a writer
+  // thread is busy: not mountable and not allocatable until EndBusy. One that
+  // will be mounted in `location` counts toward that location's volumes.
+  void BeginBusy(VolumeId id, size_t location, bool counts);
+  void EndBusy(VolumeId id);
+  bool Busy(VolumeId id) const { return busy_.count(id) != 0; }
+  // Mounting is Locate (on the loop), LoadLocated (on the writer), then Adopt.
   struct Located {
     size_t location = 0;
     VolumeFileNames names;
@@ -79,8 +92,18 @@ class Store {
   Volume* Adopt(std::shared_ptr<Volume> v, size_t location, bool* adopted);
   // Closes a volume, keeping its files. An absent volume is not an error.
   Status UnmountVolume(VolumeId id);
-  // Closes a volume and removes its files.
-  Status DeleteVolume(VolumeId id, bool only_empty);
+  // Deleting is BeginDelete, RemoveFiles (on the writer), then EndBusy.
+  // A volume taken out of the Store whose files are still to be removed.
+  struct Removal {
+    std::shared_ptr<Volume> volume;
+    size_t location = 0;
+  };
+  // Takes the volume out (it is busy until EndBusy); RemoveFiles then runs on
+  // the location's writer thread, after the mutations already queued there.
+  Result<Removal> BeginDelete(VolumeId id, bool only_empty);
+  // Unlinks the files, syncs the directory and drops the volume. Touches no
+  // Store state.
+  void RemoveFiles(Removal removal) const;
 
   uint64_t volume_size_limit() const { return volume_size_limit_; }
   // Also recomputes the derived maximum of -max 0 locations.
@@ -98,6 +121,11 @@ class Store {
   std::vector<std::unique_ptr<DiskWriter>> writers_;
   std::map<VolumeId, std::shared_ptr<Volume>> volumes_;
   std::map<VolumeId, size_t> location_of_;
+  struct BusyVolume {
+    size_t location;
+    bool counts;
+  };
+  std::map<VolumeId, BusyVolume> busy_;
   uint64_t volume_size_limit_ = 0;  // 0 until a master tells us
 };
 

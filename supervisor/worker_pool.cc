@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "common/file_util.h"
@@ -24,6 +26,14 @@ constexpr uint64_t kMaxBackoffMs = 5000;
 // A worker that lived this long is considered healthy again.
 constexpr uint64_t kHealthyAfterMs = 10000;
 
+ipc::MutationReply MutationReplyOf(const Status& s, uint32_t size, uint64_t offset) {
+  ipc::MutationReply r{};
+  r.code = uint16_t(ipc::ToWire(s.code()));
+  r.size = size;
+  r.offset = offset;
+  std::snprintf(r.message, sizeof r.message, "%s", s.message().c_str());
+  return r;
+}
 
 }  // namespace
 
@@ -67,6 +77,7 @@ void WorkerPool::Spawn(int slot) {
   w->kind = slots_[size_t(slot)].kind;
   w->serial = next_serial_++;
   w->channel = std::make_unique<ipc::Channel>(fds[0]);
+  if (w->kind == Kind::kHttp) w->answers = std::make_shared<ipc::DirectSender>(fds[0]);
   const std::string title = "kelp-volume: " + NameOf(w);
   char* args[] = {const_cast<char*>(title.c_str()), nullptr};
   uv_stdio_container_t stdio[4];
@@ -243,6 +254,13 @@ void WorkerPool::OnPoll(uv_poll_t* h, int status, int events) {
 }
 
 void WorkerPool::OnReadable(Worker* w) {
+  struct WakeAtEnd {
+    std::vector<DiskWriter*>& writers;
+    ~WakeAtEnd() {
+      for (DiskWriter* d : writers) d->Wake();
+      writers.clear();
+    }
+  } wake_at_end{to_wake_};
   ipc::Message m;
   for (int i = 0; i < 256 && !w->poll_closed; ++i) {
     switch (w->channel->Recv(&m)) {
@@ -293,12 +311,7 @@ void WorkerPool::Reply(uint64_t serial, ipc::MsgType type, uint64_t request_id, 
   auto it = workers_.find(serial);
   if (it == workers_.end() || it->second->exited || it->second->poll_closed) return;  // gone: nobody to answer
   Worker* w = it->second;
-  ipc::MutationReply r{};
-  r.code = uint16_t(ipc::ToWire(s.code()));
-  r.size = size;
-  r.offset = offset;
-  std::snprintf(r.message, sizeof r.message, "%s", s.message().c_str());
-  if (SendOrDrop(w, w->channel->SendStruct(type, request_id, r))) UpdatePoll(w);
+  if (SendOrDrop(w, w->channel->SendStruct(type, request_id, MutationReplyOf(s, size, offset)))) UpdatePoll(w);
 }
 
 void WorkerPool::AnnounceSegment(VolumeId id) {
@@ -404,17 +417,28 @@ void WorkerPool::Submit(Worker* w, VolumeId vid, std::shared_ptr<void> job, Muta
   std::shared_ptr<Volume> v = store_->Shared(vid);
   if (!v) return Reply(w->serial, reply, request_id, Status::NotFound("volume " + std::to_string(vid) + " not found"), 0, 0);
   const uint64_t serial = w->serial;
-  auto done = [this, serial, vid, job, m, reply, request_id] {
-    Reply(serial, reply, request_id, m->status, m->size, m->offset);
+  // Set on the writer thread before `done` is queued, read on the loop after.
+  auto answered = std::make_shared<bool>(false);
+  auto done = [this, serial, vid, job, m, reply, request_id, answered] {
+    if (!*answered) Reply(serial, reply, request_id, m->status, m->size, m->offset);
     AnnounceSegment(vid);
   };
-  if (DiskWriter* writer = store_->WriterFor(vid)) {
-    writer->Submit(std::move(v), m, std::move(done));
-  } else {
+  DiskWriter* writer = store_->WriterFor(vid);
+  if (!writer) {
     Mutation* one = m;
     v->Apply(&one, 1);
-    done();
+    return done();
   }
+  // The writer thread answers the worker itself (one wake-up fewer per
+  // write); the loop is needed only when that answer could not go out now,
+  // or when the write grew the index and a new segment must be announced.
+  Volume* raw = v.get();
+  auto answer = [sender = w->answers, m, reply, request_id, answered, raw] {
+    if (sender) *answered = sender->TrySendStruct(reply, request_id, MutationReplyOf(m->status, m->size, m->offset));
+    return !*answered || raw->AnnouncePending();
+  };
+  writer->Submit(std::move(v), m, std::move(done), std::move(answer), false);
+  if (std::find(to_wake_.begin(), to_wake_.end(), writer) == to_wake_.end()) to_wake_.push_back(writer);
 }
 
 void WorkerPool::Forget(Worker* w) {

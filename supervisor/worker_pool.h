@@ -87,6 +87,9 @@ class WorkerPool {
     uv_process_t process{};
     uv_poll_t poll{};
     std::unique_ptr<ipc::Channel> channel;
+    // Write and delete answers go out from the disk writer threads through
+    // this; it outlives the worker while answers are in flight.
+    std::shared_ptr<ipc::DirectSender> answers;
     bool exited = false;
     bool draining = false;
     bool poll_closed = false;
@@ -141,6 +144,8 @@ class WorkerPool {
   std::map<uint64_t, Worker*> workers_;  // by serial
   std::vector<Slot> slots_;
   std::map<VolumeId, Handover> handovers_;
+  // Writers given work during the current read pass, woken once at its end.
+  std::vector<DiskWriter*> to_wake_;
   AdminHandler admin_handler_;
   std::function<void()> on_grpc_ready_;
   SharedServerState state_;

@@ -328,3 +328,62 @@ def test_set_state_calls_queue_behind_a_stalled_state_write(cluster, tmp_path, m
     assert isinstance(answers["stale version"], grpc.RpcError) and "version mismatch" in answers["stale version"].details()
     assert answers["maintenance off"].state.version == 2 and not answers["maintenance off"].state.maintenance
     assert (a / "state.pb").exists()
+
+
+def test_creating_and_deleting_volumes_on_a_stalled_disk_holds_only_those_calls(cluster, tmp_path, monkeypatch):
+    """AllocateVolume creates the files, and VolumeDelete removes them, on the
+    location's writer thread; the answer comes when the files are there, or
+    gone. While A's disk stalls in creating a volume, the loop allocates in B (a
+    volume being created counts in its location), a delete in A waits behind
+    the stalled creation, and the loop configures a volume in B and serves B's
+    blobs."""
+    kelp, a, b, vid_a, vid_b = start_with_two_locations(cluster, tmp_path)
+    stub = volume_stub(kelp.port)
+    # One volume in each location: a tie, which the first location (A) wins.
+    for extra in volumes_in(a)[1:] + volumes_in(b)[1:]:
+        stub.VolumeDelete(vs_pb2.VolumeDeleteRequest(volume_id=extra), timeout=10)
+    assert (volumes_in(a), volumes_in(b)) == ([vid_a], [vid_b])
+    blob_a, blob_b = b"doomed in A " * 40, b"kept in B " * 40
+    assert upload(kelp.url, fid(vid_a, 1), blob_a).status_code == 201
+    assert upload(kelp.url, fid(vid_b, 1), blob_b).status_code == 201
+    new_a, new_b = 900, 901
+    kelp = restart_with_faults(cluster, kelp, f"{a},{b}", f"open:{a / f'{new_a}.dat'}:stall={STALL_MS}:times=1", monkeypatch)
+    stub = volume_stub(kelp.port)
+    held = {}
+
+    def call(name, fn):
+        try:
+            held[name] = fn()
+        except Exception as e:  # asserted below
+            held[name] = e
+
+    allocate = lambda vid: lambda: stub.AllocateVolume(vs_pb2.AllocateVolumeRequest(volume_id=vid, replication="000", version=3), timeout=60)
+    threads = [threading.Thread(target=call, args=("allocate A", allocate(new_a))),
+               threading.Thread(target=call, args=("delete A", lambda: stub.VolumeDelete(
+                   vs_pb2.VolumeDeleteRequest(volume_id=vid_a), timeout=60)))]
+    threads[0].start()
+    time.sleep(0.5)
+    assert threads[0].is_alive(), held
+    # A holds one volume and one being created, B one: the next goes to B, at once.
+    stub.AllocateVolume(vs_pb2.AllocateVolumeRequest(volume_id=new_b, replication="000", version=3), timeout=10)
+    assert (b / f"{new_b}.dat").exists()
+    assert threads[0].is_alive(), held
+    threads[1].start()
+    time.sleep(0.5)
+    assert all(t.is_alive() for t in threads), held
+    configured = stub.VolumeConfigure(vs_pb2.VolumeConfigureRequest(volume_id=vid_b, replication="000"), timeout=10)
+    assert configured.error == ""
+    g = requests.get(f"{kelp.url}/{fid(vid_b, 1)}", timeout=10)
+    assert g.status_code == 200 and g.content == blob_b
+    assert all(t.is_alive() for t in threads), ("the calls on B were answered only after A's stalled disk", held)
+
+    for t in threads:
+        t.join(timeout=60)
+    assert isinstance(held["allocate A"], vs_pb2.AllocateVolumeResponse), held["allocate A"]
+    assert isinstance(held["delete A"], vs_pb2.VolumeDeleteResponse), held["delete A"]
+    # Answered after the files were created, and after they were removed.
+    assert (a / f"{new_a}.dat").exists() and (a / f"{new_a}.idx").exists()
+    assert not (a / f"{vid_a}.dat").exists() and not (a / f"{vid_a}.idx").exists()
+    assert requests.get(f"{kelp.url}/{fid(vid_a, 1)}", timeout=10).status_code == 404
+    for vid in (new_a, new_b):
+        assert upload(kelp.url, fid(vid, 1), b"into a new volume").status_code == 201

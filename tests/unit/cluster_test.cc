@@ -169,3 +169,53 @@ TEST_CASE("admin requests are decoded, validated and answered with Go's texts") 
   CHECK(again.error_code() == grpc::StatusCode::NOT_FOUND);
   CHECK(again.error_message() == "delete volume 3 not found on disk: volume not found");
 }
+
+TEST_CASE("a volume being created counts in its location; a busy id is neither allocated nor mounted; delete is two steps") {
+  testing::TempDir d1, d2;
+  Store store({{d1.path.string(), d1.path.string(), 2, "", "", 2}, {d2.path.string(), d2.path.string(), 2, "", "", 2}}, 4);
+  REQUIRE(store.LoadAll().ok());
+  NewVolumeSpec spec;
+  spec.id = 1;
+  // An empty server: the tie goes to the first location.
+  REQUIRE(store.PickLocation(spec).value() == 0);
+  store.BeginBusy(1, 0, true);
+  CHECK(store.PickLocation(spec).value() == 1);
+  CHECK(store.AddVolume(spec).status().message() == "Volume Id 1 already exists!");
+  auto created = store.CreateFiles(store.NamesIn(0, "", 1), spec);
+  REQUIRE(created.ok());
+  CHECK(store.Locate(1).status().code() == Code::kUnavailable);
+  store.EndBusy(1);
+  REQUIRE(store.Locate(1).ok());
+  CHECK(store.Locate(1).value().location == 0);
+  bool adopted = false;
+  store.Adopt(std::move(created.value()), 0, &adopted);
+  CHECK(adopted);
+  CHECK(store.VolumeCountIn(0) == 1);
+  // A busy entry that will not be mounted (a delete) does not count.
+  store.BeginBusy(2, 1, false);
+  CHECK(store.VolumeCountIn(1) == 0);
+  store.EndBusy(2);
+
+  // Location 0 holds one and creates one: full at 2.
+  spec.id = 3;
+  store.BeginBusy(3, 0, true);
+  CHECK(store.PickLocation(spec).value() == 1);
+  store.BeginBusy(4, 1, true);
+  store.BeginBusy(5, 1, true);
+  CHECK(store.PickLocation(spec).status().message() == "No more free space left");
+  for (VolumeId id : {3, 4, 5}) store.EndBusy(id);
+
+  const fs::path dat = d1.path / "1.dat";
+  REQUIRE(fs::exists(dat));
+  CHECK(store.BeginDelete(9, false).status().code() == Code::kNotFound);
+  auto removal = store.BeginDelete(1, false);
+  REQUIRE(removal.ok());
+  CHECK(store.Find(1) == nullptr);
+  CHECK(store.Busy(1));
+  CHECK(fs::exists(dat));  // until RemoveFiles, which the writer thread runs
+  store.RemoveFiles(std::move(removal.value()));
+  CHECK_FALSE(fs::exists(dat));
+  CHECK_FALSE(fs::exists(d1.path / "1.idx"));
+  store.EndBusy(1);
+  CHECK_FALSE(store.Busy(1));
+}
