@@ -464,6 +464,14 @@ void Volume::DeleteOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<s
   tomb.append_at_ns = NextAppendAtNs(m->append_at_ns_hint);
   std::string rec = EncodeNeedleV3(tomb);
   if (version() != 3) rec.resize(ActualSize(0, version()));
+  // Go's tombstone carries the checksum of the needle it deletes (it read
+  // that needle to check the cookie): the same bytes here.
+  if (Status s = EnvPreadFull(env_, dat_fd_, rec.data() + kNeedleHeaderSize, kNeedleChecksumSize,
+                              off_t(old->offset_units * kNeedlePaddingSize + kNeedleHeaderSize + old_size.value()));
+      !s.ok()) {
+    m->status = s;
+    return;
+  }
   const uint64_t offset = dat_end_;
   if (Status s = EnvPwriteFull(env_, dat_fd_, rec.data(), rec.size(), off_t(offset)); !s.ok()) {
     UndoDat(offset);
@@ -650,6 +658,23 @@ Status Volume::ReadNeedle(NeedleId id, std::string* record, ParsedNeedle* out) c
   if (Status s = EnvPreadFull(env_, dat_fd_, record->data(), record->size(), off_t(v->offset_units * kNeedlePaddingSize)); !s.ok())
     return s;
   return ParseNeedle(reinterpret_cast<const uint8_t*>(record->data()), record->size(), size.value(), version(), out);
+}
+
+Status Volume::ReadAt(uint64_t offset, size_t length, std::string* out) const {
+  out->resize(length);
+  size_t got = 0;
+  while (got < length) {
+    const ssize_t n = env_->Pread(dat_fd_, out->data() + got, length - got, off_t(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      out->resize(got);
+      return Status::IOError(ErrnoMessage("pread"));
+    }
+    if (n == 0) break;
+    got += size_t(n);
+  }
+  out->resize(got);
+  return Status::Ok();
 }
 
 Status Volume::SaveInfo(const VolumeInfo& info) {

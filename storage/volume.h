@@ -110,6 +110,9 @@ class Volume {
   // Reads and verifies the live needle `id`; `record` owns the bytes `out` views.
   // NotFound ("not found" / "already deleted", Go's texts) otherwise.
   Status ReadNeedle(NeedleId id, std::string* record, ParsedNeedle* out) const;
+  // Up to `length` .dat bytes at `offset` into `out` (resized to what was
+  // read: shorter only at the end of the file).
+  Status ReadAt(uint64_t offset, size_t length, std::string* out) const;
 
   // Makes everything written so far durable; a failure makes the volume read-only for good.
   Status Sync();

@@ -98,6 +98,9 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterAsync("SetState", &AdminService::SetState);
   Register("VolumeServerLeave", &AdminService::VolumeServerLeave);
   Register("kelp.VolumeShortInfo", &AdminService::VolumeShortInfo);
+  Register("VolumeSyncStatus", &AdminService::VolumeSyncStatus);
+  RegisterAsync("ReadNeedleBlob", &AdminService::ReadNeedleBlob);
+  RegisterAsync("ReadNeedleMeta", &AdminService::ReadNeedleMeta);
 }
 
 template <typename Req, typename Resp>

@@ -87,6 +87,10 @@ class AdminService {
   void SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp, Finish finish);
   grpc::Status VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*);
   // Internal: what the gRPC worker tells the master when marking read-only.
+  // Needle and volume reads for maintenance (admin_reads.cc).
+  grpc::Status VolumeSyncStatus(const volume_server_pb::VolumeSyncStatusRequest& req, volume_server_pb::VolumeSyncStatusResponse* resp);
+  void ReadNeedleBlob(const volume_server_pb::ReadNeedleBlobRequest& req, volume_server_pb::ReadNeedleBlobResponse* resp, Finish finish);
+  void ReadNeedleMeta(const volume_server_pb::ReadNeedleMetaRequest& req, volume_server_pb::ReadNeedleMetaResponse* resp, Finish finish);
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
 
   // Takes a mounted volume out of the Store, keeping its files; tells the hooks.

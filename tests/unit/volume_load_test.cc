@@ -63,6 +63,19 @@ TEST_CASE("a new volume takes writes, overwrites and deletes, and reloads to the
       REQUIRE(deleted.ok());
       CHECK(deleted.value() > 100000);
       CHECK(vol.dat_size() == before + 32);  // a v3 tombstone: 16 header + 4 crc + 8 ts + 4 padding
+      {
+        // As Go writes it: the deleted needle's id and cookie, size 0, and
+        // the checksum of the deleted needle's data.
+        std::string tomb(20, '\0');
+        REQUIRE(pread(vol.dat_fd(), tomb.data(), tomb.size(), off_t(before)) == 20);
+        const std::string expected = Record(2, 0xbb, std::string(100000, 'x'));
+        const size_t crc_at = kNeedleHeaderSize + ParseNeedleHeader(reinterpret_cast<const uint8_t*>(expected.data())).size;
+        CHECK(tomb.substr(0, 4) == expected.substr(0, 4));    // cookie
+        CHECK(tomb.substr(4, 8) == expected.substr(4, 8));    // id
+        CHECK(tomb.substr(12, 4) == std::string(4, '\0'));    // size 0
+        CHECK(tomb.substr(16, 4) == expected.substr(crc_at, 4));
+        CHECK(tomb.substr(16, 4) != std::string(4, '\0'));
+      }
       CHECK(vol.Delete(99, 1).value() == 0u);  // absent: nothing appended
       CHECK(vol.dat_size() == before + 32);
       const SegmentCounters c = vol.counters();
