@@ -70,7 +70,6 @@ class DirectSender {
     static_assert(std::is_trivially_copyable_v<T>);
     return TrySend(type, request_id, std::string_view(reinterpret_cast<const char*>(&body), sizeof(T)));
   }
-  bool valid() const { return fd_ >= 0; }
 
  private:
   int fd_;

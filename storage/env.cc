@@ -47,19 +47,25 @@ std::string DirOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-Status EnvPreadFull(Env* env, int fd, void* buf, size_t len, off_t offset) {
+Status EnvPreadUpTo(Env* env, int fd, void* buf, size_t len, off_t offset, size_t* got) {
   auto* p = static_cast<char*>(buf);
-  while (len > 0) {
-    const ssize_t n = env->Pread(fd, p, len, offset);
+  *got = 0;
+  while (*got < len) {
+    const ssize_t n = env->Pread(fd, p + *got, len - *got, offset + off_t(*got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::IOError(ErrnoMessage("pread"));
     }
-    if (n == 0) return Status::Corruption("unexpected end of file");
-    p += n;
-    len -= size_t(n);
-    offset += n;
+    if (n == 0) break;
+    *got += size_t(n);
   }
+  return Status::Ok();
+}
+
+Status EnvPreadFull(Env* env, int fd, void* buf, size_t len, off_t offset) {
+  size_t got = 0;
+  if (Status s = EnvPreadUpTo(env, fd, buf, len, offset, &got); !s.ok()) return s;
+  if (got != len) return Status::Corruption("unexpected end of file");
   return Status::Ok();
 }
 

@@ -37,6 +37,9 @@ class Env {
 };
 
 // Status-returning loops over an Env.
+// Reads until `len` bytes or the end of the file; `got` says how many.
+Status EnvPreadUpTo(Env* env, int fd, void* buf, size_t len, off_t offset, size_t* got);
+// The same, with the end of the file before `len` bytes an error.
 Status EnvPreadFull(Env* env, int fd, void* buf, size_t len, off_t offset);
 Status EnvPwriteFull(Env* env, int fd, const void* buf, size_t len, off_t offset);
 Result<off_t> EnvFileSize(Env* env, int fd);

@@ -663,18 +663,9 @@ Status Volume::ReadNeedle(NeedleId id, std::string* record, ParsedNeedle* out) c
 Status Volume::ReadAt(uint64_t offset, size_t length, std::string* out) const {
   out->resize(length);
   size_t got = 0;
-  while (got < length) {
-    const ssize_t n = env_->Pread(dat_fd_, out->data() + got, length - got, off_t(offset + got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      out->resize(got);
-      return Status::IOError(ErrnoMessage("pread"));
-    }
-    if (n == 0) break;
-    got += size_t(n);
-  }
+  Status s = EnvPreadUpTo(env_, dat_fd_, out->data(), length, off_t(offset), &got);
   out->resize(got);
-  return Status::Ok();
+  return s;
 }
 
 Status Volume::SaveInfo(const VolumeInfo& info) {

@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "common/bytes.h"
 #include "common/crc32c.h"
 #include "common/needle.h"
 #include "supervisor/admin_service.h"
@@ -14,13 +15,10 @@ namespace {
 
 grpc::Status Unknown(const std::string& message) { return grpc::Status(grpc::StatusCode::UNKNOWN, message); }
 
-uint32_t BigEndian32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
-uint64_t BigEndian64(const uint8_t* p) { return uint64_t(BigEndian32(p)) << 32 | BigEndian32(p + 4); }
-
-// Go's GetActualSize for any int32 size (a request may carry a tombstone's
-// negative one): header, size, checksum, v3 timestamp, and padding computed
-// with Go's signed remainder.
+// Go's GetActualSize for any int32 size: ActualSize, and for a negative size
+// (a request may carry a tombstone's) the same sum with Go's signed remainder.
 int64_t GoActualSize(int32_t size, uint8_t version) {
+  if (size >= 0) return int64_t(ActualSize(uint32_t(size), version));
   const int64_t tail = kNeedleChecksumSize + (version == kVersion3 ? kTimestampSize : 0);
   const int64_t padding = kNeedlePaddingSize - ((kNeedleHeaderSize + int64_t(size) + tail) % kNeedlePaddingSize);
   return kNeedleHeaderSize + int64_t(size) + tail + padding;
@@ -59,7 +57,7 @@ Status ReadNeedleMetaOnce(const Volume& v, int64_t offset, int32_t requested_siz
     return Status::Corruption(text);
   }
   const bool has_body = size > 0;
-  const uint32_t data_size = BigEndian32(h + kNeedleHeaderSize);
+  const uint32_t data_size = GetU32(h + kNeedleHeaderSize);
   const int64_t start = offset + kNeedleHeaderSize + (has_body ? 4 + int64_t(data_size) : 0);
   const int64_t stop = offset + int64_t(ActualSize(size, v.version()));
   const int64_t meta_size = stop - start;
@@ -76,9 +74,9 @@ Status ReadNeedleMetaOnce(const Volume& v, int64_t offset, int32_t requested_siz
   if (has_body)
     if (Status s = ParseNeedleNonData(m, fields, &out->needle); !s.ok()) return s;
   if (fields + kNeedleChecksumSize > out->bytes.size()) return Status::IOError("EOF");
-  out->needle.checksum = BigEndian32(m + fields);
+  out->needle.checksum = GetU32(m + fields);
   if (v.version() == kVersion3 && fields + kNeedleChecksumSize + kTimestampSize <= out->bytes.size())
-    out->needle.append_at_ns = BigEndian64(m + fields + kNeedleChecksumSize);
+    out->needle.append_at_ns = GetU64(m + fields + kNeedleChecksumSize);
   return Status::Ok();
 }
 

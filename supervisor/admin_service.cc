@@ -212,9 +212,7 @@ void AdminService::AllocateVolume(const volume_server_pb::AllocateVolumeRequest&
                KLOG_ERROR("assign volume %u: %s", id, created->status().message().c_str());
                return finish(Error(created->status().message()));
              }
-             bool adopted = false;
-             Volume* v = store_->Adopt(std::move(created->value()), location, &adopted);
-             if (adopted) hooks_.volume_added(v);
+             Join(std::move(created->value()), location);
              finish(grpc::Status::OK);
            });
 }
@@ -246,11 +244,15 @@ void AdminService::VolumeMount(const volume_server_pb::VolumeMountRequest& req, 
            },
            [this, located, loaded, fail, finish] {
              if (!loaded->status.ok()) return fail(loaded->status);
-             bool adopted = false;
-             Volume* v = store_->Adopt(std::move(loaded->volume), located.location, &adopted);
-             if (adopted) hooks_.volume_added(v);
+             Join(std::move(loaded->volume), located.location);
              finish(grpc::Status::OK);
            });
+}
+
+void AdminService::Join(std::shared_ptr<Volume> v, size_t location) {
+  bool adopted = false;
+  Volume* joined = store_->Adopt(std::move(v), location, &adopted);
+  if (adopted) hooks_.volume_added(joined);
 }
 
 void AdminService::Unmount(VolumeId id) {
@@ -366,6 +368,10 @@ void AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureReques
     return finish(grpc::Status::OK);
   }
   const VolumeId id = req.volume_id();
+  auto not_found = [what, id](const Status& mount) {
+    return "volume configure " + what + ": volume " + std::to_string(id) + " not found on disk. Also failed to restore mount: " +
+           mount.message();
+  };
   Store::Located located;
   const bool was_mounted = store_->Find(id) != nullptr;
   if (was_mounted) {
@@ -375,8 +381,7 @@ void AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureReques
     // Go configures a volume it finds on disk, mounted or not.
     auto where = store_->Locate(id);
     if (!where.ok()) {
-      resp->set_error("volume configure " + what + ": volume " + std::to_string(id) +
-                      " not found on disk. Also failed to restore mount: " + where.status().message());
+      resp->set_error(not_found(where.status()));
       return finish(grpc::Status::OK);
     }
     located = where.value();
@@ -390,13 +395,12 @@ void AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureReques
   Store* store = store_;
   OnWriter(
       store_->LocationWriter(located.location),
-      [store, located, was_mounted, what, id, outcome, replication = req.replication()] {
+      [store, located, was_mounted, what, id, outcome, not_found, replication = req.replication()] {
         if (!was_mounted) {
           // Go mounts it first; a volume that does not load is not configured.
           auto first = store->LoadLocated(located);
           if (!first.ok()) {
-            outcome->error = "volume configure " + what + ": volume " + std::to_string(id) +
-                             " not found on disk. Also failed to restore mount: " + first.status().message();
+            outcome->error = not_found(first.status());
             return;
           }
         }
@@ -421,11 +425,7 @@ void AdminService::VolumeConfigure(const volume_server_pb::VolumeConfigureReques
       },
       [this, id, located, outcome, resp, finish] {
         store_->EndBusy(id);
-        if (outcome->volume) {
-          bool adopted = false;
-          Volume* v = store_->Adopt(std::move(outcome->volume), located.location, &adopted);
-          if (adopted) hooks_.volume_added(v);
-        }
+        if (outcome->volume) Join(std::move(outcome->volume), located.location);
         if (!outcome->error.empty()) resp->set_error(outcome->error);
         finish(grpc::Status::OK);
       });

@@ -86,13 +86,16 @@ class AdminService {
   grpc::Status GetState(const volume_server_pb::GetStateRequest&, volume_server_pb::GetStateResponse* resp);
   void SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp, Finish finish);
   grpc::Status VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*);
-  // Internal: what the gRPC worker tells the master when marking read-only.
   // Needle and volume reads for maintenance (admin_reads.cc).
   grpc::Status VolumeSyncStatus(const volume_server_pb::VolumeSyncStatusRequest& req, volume_server_pb::VolumeSyncStatusResponse* resp);
   void ReadNeedleBlob(const volume_server_pb::ReadNeedleBlobRequest& req, volume_server_pb::ReadNeedleBlobResponse* resp, Finish finish);
   void ReadNeedleMeta(const volume_server_pb::ReadNeedleMetaRequest& req, volume_server_pb::ReadNeedleMetaResponse* resp, Finish finish);
+  // Internal: what the gRPC worker tells the master when marking read-only.
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
 
+  // Adds a loaded or created volume to the Store and tells the hooks (unless
+  // one with its id was mounted meanwhile).
+  void Join(std::shared_ptr<Volume> v, size_t location);
   // Takes a mounted volume out of the Store, keeping its files; tells the hooks.
   void Unmount(VolumeId id);
   std::string StatePath() const;

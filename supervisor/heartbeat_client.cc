@@ -39,14 +39,11 @@ void HeartbeatClient::RequestStop() {
 }
 
 void HeartbeatClient::Stop() {
-  {
-    std::lock_guard lk(mu_);
-    if (stop_ && !thread_.joinable() && uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) return;
-  }
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) return;  // stopped already
   RequestStop();
   if (thread_.joinable()) thread_.join();
   OnAsync(&async_);  // deliver what the thread posted last (the unregistration)
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
 void HeartbeatClient::SendDelta(master_pb::Heartbeat delta) {

@@ -347,20 +347,22 @@ void WorkerPool::FinishHandover(VolumeId vid, uint64_t serial) {
 
 namespace {
 
-// A mutation in flight between a worker's request and the writer's answer.
-struct PendingMutation {
+constexpr int kRequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+
+}  // namespace
+
+struct WorkerPool::PendingMutation {
   Mutation m;
   std::string inline_record;  // the datagram's payload, moved here (no copy)
   void* mapping = nullptr;    // or a private mapping of the worker's sealed memfd
   size_t mapping_length = 0;
+  // The writer thread answered the worker itself. Set there before `done` is
+  // queued, read on the loop after (the writer's queue lock orders the two).
+  bool answered = false;
   ~PendingMutation() {
     if (mapping) munmap(mapping, mapping_length);
   }
 };
-
-constexpr int kRequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
-
-}  // namespace
 
 void WorkerPool::HandleWrite(Worker* w, ipc::Message& m) {
   if (w->kind != Kind::kHttp) return Drop(w, "sent a write but is not an HTTP worker");
@@ -398,7 +400,7 @@ void WorkerPool::HandleWrite(Worker* w, ipc::Message& m) {
     KLOG_ERROR("%s: %s", NameOf(w).c_str(), s.message().c_str());
     return Drop(w, "sent an invalid needle record");
   }
-  Submit(w, req.volume_id, job, &job->m, ipc::MsgType::kWriteReply, m.header.request_id);
+  Submit(w, req.volume_id, std::move(job), ipc::MsgType::kWriteReply, m.header.request_id);
 }
 
 void WorkerPool::HandleDelete(Worker* w, ipc::Message& m) {
@@ -410,32 +412,33 @@ void WorkerPool::HandleDelete(Worker* w, ipc::Message& m) {
   job->m.id = req.needle_id;
   job->m.cookie = req.cookie;
   job->m.append_at_ns_hint = req.append_at_ns;
-  Submit(w, req.volume_id, job, &job->m, ipc::MsgType::kDeleteReply, m.header.request_id);
+  Submit(w, req.volume_id, std::move(job), ipc::MsgType::kDeleteReply, m.header.request_id);
 }
 
-void WorkerPool::Submit(Worker* w, VolumeId vid, std::shared_ptr<void> job, Mutation* m, ipc::MsgType reply, uint64_t request_id) {
+void WorkerPool::Submit(Worker* w, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply, uint64_t request_id) {
   std::shared_ptr<Volume> v = store_->Shared(vid);
   if (!v) return Reply(w->serial, reply, request_id, Status::NotFound("volume " + std::to_string(vid) + " not found"), 0, 0);
   const uint64_t serial = w->serial;
-  // Set on the writer thread before `done` is queued, read on the loop after.
-  auto answered = std::make_shared<bool>(false);
-  auto done = [this, serial, vid, job, m, reply, request_id, answered] {
-    if (!*answered) Reply(serial, reply, request_id, m->status, m->size, m->offset);
+  Mutation* m = &job->m;
+  PendingMutation* pending = job.get();
+  auto done = [this, serial, vid, job = std::move(job), reply, request_id] {
+    if (!job->answered) Reply(serial, reply, request_id, job->m.status, job->m.size, job->m.offset);
     AnnounceSegment(vid);
   };
   DiskWriter* writer = store_->WriterFor(vid);
   if (!writer) {
-    Mutation* one = m;
-    v->Apply(&one, 1);
+    v->Apply(&m, 1);
     return done();
   }
   // The writer thread answers the worker itself (one wake-up fewer per
   // write); the loop is needed only when that answer could not go out now,
   // or when the write grew the index and a new segment must be announced.
+  // `done` holds the job, so `pending` lives as long as this does.
   Volume* raw = v.get();
-  auto answer = [sender = w->answers, m, reply, request_id, answered, raw] {
-    if (sender) *answered = sender->TrySendStruct(reply, request_id, MutationReplyOf(m->status, m->size, m->offset));
-    return !*answered || raw->AnnouncePending();
+  auto answer = [sender = w->answers, pending, reply, request_id, raw] {
+    const Mutation& done_m = pending->m;
+    if (sender) pending->answered = sender->TrySendStruct(reply, request_id, MutationReplyOf(done_m.status, done_m.size, done_m.offset));
+    return !pending->answered || raw->AnnouncePending();
   };
   writer->Submit(std::move(v), m, std::move(done), std::move(answer), false);
   if (std::find(to_wake_.begin(), to_wake_.end(), writer) == to_wake_.end()) to_wake_.push_back(writer);

@@ -116,8 +116,10 @@ class WorkerPool {
   void HandleWrite(Worker* w, ipc::Message& m);
   void HandleDelete(Worker* w, ipc::Message& m);
   void HandleAdmin(Worker* w, ipc::Message& m);
+  // A mutation in flight between a worker's request and the writer's answer.
+  struct PendingMutation;
   // Hands a checked mutation to its volume's disk writer; the reply follows.
-  void Submit(Worker* w, VolumeId vid, std::shared_ptr<void> job, Mutation* m, ipc::MsgType reply, uint64_t request_id);
+  void Submit(Worker* w, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply, uint64_t request_id);
   void SendState(Worker* w);
   std::string NameOf(const Worker* w) const;
   void Reply(uint64_t serial, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset);
