@@ -12,6 +12,8 @@ table reports medians and the kelp/Go ratio:
 With --baseline DIR, a second kelp build (the kelp-volume and workers in DIR,
 for example an earlier commit's build/bench/bin) runs in the same rounds and
 gets its own column: a before/after comparison measured in one run.
+The servers take turns in a rotating order, and dirty pages are synced
+before every case, so that no server pays for another one's writeback.
 Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000] [--no-weed] [--only TEXT] [--baseline DIR]
 """
 import argparse
@@ -160,7 +162,12 @@ def main():
         for name in results:
             results[name]["baseline"] = []
         for rep in range(args.repeat):
-            for index, server in enumerate(servers):
+            # Each server takes each place in the order equally often: a
+            # server measured right after another one's writes meets their
+            # writeback otherwise.
+            order = servers[rep % len(servers):] + servers[:rep % len(servers)]
+            for server in order:
+                index = servers.index(server)
                 d = tmp / f"{server}-{rep}"
                 shutil.copytree(base, d)
                 conftest.KELP_BIN = Path(args.baseline) if server == "baseline" else KELP_BENCH_BIN
@@ -171,6 +178,7 @@ def main():
                     if name.startswith("8 MB"):
                         for pid in pids:
                             reset_peak_rss(pid)
+                    os.sync()  # no writeback of earlier cases during this one
                     rps, errors = wrk(p.url, script, args.seconds, args.connections, env)
                     if name.startswith("8 MB"):
                         peak_kb[server].append(max(peak_rss_kb(pid) for pid in pids))
