@@ -1,5 +1,10 @@
 // The supervisor <-> worker protocol: one SOCK_SEQPACKET socketpair per worker,
-// one datagram per message, file descriptors as SCM_RIGHTS.
+// one datagram per message, file descriptors as SCM_RIGHTS. An HTTP worker
+// also gets one write lane per disk location: a second socketpair whose other
+// end the location's disk writer thread reads itself. Writes and deletes go
+// down the lane of their volume's location (VolumeAttach.lane) and are
+// answered there (or, when the lane cannot take the answer, on the main
+// channel); everything else uses the main channel.
 // Every datagram is a MsgHeader followed by `length` payload bytes. Payload
 // structs are trivially copyable and sent in host byte order: both ends are
 // the same build on the same host (the supervisor execs its workers from the
@@ -13,7 +18,7 @@
 namespace kelp::ipc {
 
 inline constexpr uint32_t kMagic = 0x4b4c5021;  // "KLP!"
-inline constexpr uint16_t kProtocolVersion = 2;
+inline constexpr uint16_t kProtocolVersion = 3;
 inline constexpr size_t kBuildIdLength = 72;  // 64 hex digits, NUL-padded
 // Records up to this size travel inside the datagram; larger ones in a memfd.
 inline constexpr uint32_t kInlineRecordLimit = 64 * 1024;
@@ -36,6 +41,7 @@ enum class MsgType : uint16_t {
   kAdminRequest = 13,    // W->S  payload: AdminRequest + method name + bulk body (see bulk.h)
   kAdminReply = 14,      // S->W  payload: AdminReply + error message + bulk body
   kServerState = 15,     // S->W  payload: ServerState + current master address
+  kWriteLane = 16,       // S->W  payload: WriteLane; fds: [the lane's socket]
 };
 
 struct MsgHeader {
@@ -73,6 +79,12 @@ struct VolumeAttach {
   uint8_t ttl_unit;
   uint64_t generation;
   uint32_t collection_length;  // collection bytes follow the struct
+  uint32_t lane;               // the write lane of the volume's location (its index)
+};
+
+// Sent after Hello and before the first VolumeAttach, once per disk location.
+struct WriteLane {
+  uint32_t lane;  // the location's index
   uint32_t reserved;
 };
 

@@ -1,14 +1,31 @@
 #include "storage/disk_writer.h"
 
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
-#include <map>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/log.h"
 
 namespace kelp {
 
 DiskWriter::DiskWriter(uv_loop_t* loop, std::string name) : loop_(loop), name_(std::move(name)) {
   uv_async_init(loop_, &async_, [](uv_async_t* a) { static_cast<DiskWriter*>(a->data)->DrainCompletions(); });
   async_.data = this;
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = event_fd_;
+  // Without these the writer cannot sleep or be woken: nothing can run safely.
+  if (epoll_fd_ < 0 || event_fd_ < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev) != 0) {
+    KLOG_ERROR("disk writer %s: epoll/eventfd: %s", name_.c_str(), std::strerror(errno));
+    std::abort();
+  }
   thread_ = std::thread([this] {
     const std::string title = ("kelp-w:" + name_).substr(0, 15);
     pthread_setname_np(pthread_self(), title.c_str());
@@ -21,57 +38,163 @@ DiskWriter::~DiskWriter() {
   // libuv touches a closing handle until its close callback has run: wait for
   // it (closing handles make the loop iteration non-blocking).
   while (!closed_) uv_run(loop_, UV_RUN_ONCE);
+  close(event_fd_);
+  close(epoll_fd_);
+}
+
+void DiskWriter::Signal() {
+  if (!sleeping_ || signalled_) return;
+  signalled_ = true;
+  const uint64_t one = 1;
+  // EAGAIN means the counter is already non-zero: the thread wakes anyway.
+  [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
 }
 
 void DiskWriter::Submit(std::shared_ptr<Volume> volume, Mutation* m, Done done, Answer answer, bool wake) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    queue_.push_back(Item{std::move(volume), m, nullptr, std::move(done), std::move(answer)});
-  }
-  if (wake) cv_.notify_one();
+  std::lock_guard<std::mutex> l(mu_);
+  queue_.push_back(Item{std::move(volume), m, nullptr, std::move(done), std::move(answer)});
+  if (wake) Signal();
 }
 
-// A notify with no thread waiting costs no system call.
-void DiskWriter::Wake() { cv_.notify_one(); }
+// A wake of a thread that is not sleeping costs no system call.
+void DiskWriter::Wake() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!queue_.empty()) Signal();
+}
 
 void DiskWriter::Post(std::function<void()> work, Done done) {
+  std::lock_guard<std::mutex> l(mu_);
+  queue_.push_back(Item{nullptr, nullptr, std::move(work), std::move(done)});
+  Signal();
+}
+
+void DiskWriter::AddLane(int fd, LaneReader read) {
+  auto reader = std::make_shared<LaneReader>(std::move(read));
+  Post([this, fd, reader] {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      KLOG_ERROR("disk writer %s: cannot watch a write lane: %s", name_.c_str(), std::strerror(errno));
+      return;  // the reader (and its socket) goes with this task: the worker sees the lane close
+    }
+    lanes_[fd] = std::move(*reader);
+  });
+}
+
+void DiskWriter::ToLoop(Done done) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    queue_.push_back(Item{nullptr, nullptr, std::move(work), std::move(done)});
+    completed_.push_back(std::move(done));
   }
-  cv_.notify_one();
+  uv_async_send(&async_);
+}
+
+void DiskWriter::Serve(std::shared_ptr<Volume> v) {
+  std::lock_guard<std::mutex> l(served_mu_);
+  const VolumeId id = v->id();
+  served_[id] = std::move(v);
+}
+
+void DiskWriter::Unserve(VolumeId id) {
+  std::shared_ptr<Volume> last;  // released outside the lock
+  std::lock_guard<std::mutex> l(served_mu_);
+  auto it = served_.find(id);
+  if (it == served_.end()) return;
+  last = std::move(it->second);
+  served_.erase(it);
+}
+
+std::shared_ptr<Volume> DiskWriter::Served(VolumeId id) const {
+  std::lock_guard<std::mutex> l(served_mu_);
+  auto it = served_.find(id);
+  return it == served_.end() ? nullptr : it->second;
+}
+
+void DiskWriter::Batch::Add(std::shared_ptr<Volume> volume, Mutation* m, Done done, Answer answer) {
+  writer_->lane_items_.push_back(Item{std::move(volume), m, nullptr, std::move(done), std::move(answer)});
+}
+
+int DiskWriter::WaitForWork() {
+  // Blocks only when nothing is queued; a submission after this check sees
+  // sleeping_ and signals the eventfd, so the wait returns at once.
+  bool block;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    sleeping_ = queue_.empty() && !stopping_;
+    block = sleeping_;
+  }
+  int n;
+  do n = epoll_wait(epoll_fd_, events_, kMaxEvents, block ? -1 : 0);
+  while (n < 0 && errno == EINTR);
+  bool drain;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    sleeping_ = false;
+    drain = signalled_;
+    signalled_ = false;
+  }
+  if (drain) {
+    uint64_t count;
+    [[maybe_unused]] ssize_t r = read(event_fd_, &count, sizeof count);
+  }
+  return n < 0 ? 0 : n;
 }
 
 void DiskWriter::Run() {
   for (;;) {
+    const int ready = WaitForWork();
     std::deque<Item> taken;
     {
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing left
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_ && queue_.empty()) return;  // stopping, and nothing left
       taken.swap(queue_);
     }
-    std::vector<Item> batch;
-    auto flush = [&] {
-      if (batch.empty()) return;
-      ApplyBatch(batch);
-      Complete(batch);
-      batch.clear();
-    };
-    for (Item& item : taken) {
-      if (item.volume) {
-        batch.push_back(std::move(item));
-        continue;
-      }
-      flush();
-      if (item.work) item.work();
-      item.work = nullptr;  // released here, on this thread
-      std::vector<Item> one;
-      one.push_back(std::move(item));
-      Complete(one);
+    RunQueued(taken);
+    ReadLanes(ready);
+  }
+}
+
+void DiskWriter::RunQueued(std::deque<Item>& taken) {
+  std::vector<Item> batch;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    ApplyBatch(batch);
+    Complete(batch);
+    batch.clear();
+  };
+  for (Item& item : taken) {
+    if (item.volume) {
+      batch.push_back(std::move(item));
+      continue;
     }
     flush();
+    if (item.work) item.work();
+    item.work = nullptr;  // released here, on this thread
+    std::vector<Item> one;
+    one.push_back(std::move(item));
+    Complete(one);
   }
+  flush();
+}
+
+void DiskWriter::ReadLanes(int ready) {
+  Batch batch(this);
+  for (int i = 0; i < ready; ++i) {
+    const int fd = events_[i].data.fd;
+    if (fd == event_fd_) continue;
+    auto it = lanes_.find(fd);
+    if (it == lanes_.end()) continue;
+    if (!it->second(batch)) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      lanes_.erase(it);  // the reader closes its socket
+    }
+  }
+  if (lane_items_.empty()) return;
+  std::vector<Item> items;
+  items.swap(lane_items_);
+  ApplyBatch(items);
+  Complete(items);
 }
 
 void DiskWriter::ApplyBatch(std::vector<Item>& batch) {
@@ -116,8 +239,15 @@ void DiskWriter::Stop() {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
   }
-  cv_.notify_one();
+  // Wakes a sleeping thread; one between waits sees stopping_ and does not block.
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
   if (thread_.joinable()) thread_.join();
+  lanes_.clear();  // the readers close their sockets
+  {
+    std::lock_guard<std::mutex> l(served_mu_);
+    served_.clear();
+  }
   DrainCompletions();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* h) { static_cast<DiskWriter*>(h->data)->closed_ = true; });
 }

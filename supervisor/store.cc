@@ -208,6 +208,7 @@ Volume* Store::Adopt(std::shared_ptr<Volume> v, size_t location, bool* adopted) 
   *adopted = true;
   location_of_[id] = location;
   Volume* raw = v.get();
+  if (location < writers_.size()) writers_[location]->Serve(v);
   volumes_[id] = std::move(v);
   return raw;
 }
@@ -217,6 +218,7 @@ Status Store::UnmountVolume(VolumeId id) {
   if (it == volumes_.end()) return Status::Ok();  // Go: unmounting an absent volume is not an error
   std::shared_ptr<Volume> v = std::move(it->second);
   const size_t li = LocationOf(id);
+  if (li < writers_.size()) writers_[li]->Unserve(id);
   volumes_.erase(it);
   location_of_.erase(id);
   Release(std::move(v), li, true);
@@ -238,6 +240,7 @@ Store::~Store() { StopWriters(); }
 
 void Store::StartWriters(uv_loop_t* loop) {
   for (const DiskLocation& loc : locations_) writers_.push_back(std::make_unique<DiskWriter>(loop, loc.dir));
+  for (auto& [vid, v] : volumes_) writers_[LocationOf(vid)]->Serve(v);
 }
 
 void Store::StopWriters() {
@@ -268,6 +271,7 @@ Result<Store::Removal> Store::BeginDelete(VolumeId id, bool only_empty) {
   if (only_empty && (v->dat_size() > uint64_t(kSuperBlockSize) || v->counters().content_size > 0))
     return Status::Invalid("DeleteVolume " + std::to_string(id) + ": volume not empty");
   Removal removal{std::move(volumes_[id]), LocationOf(id)};
+  if (removal.location < writers_.size()) writers_[removal.location]->Unserve(id);
   volumes_.erase(id);
   location_of_.erase(id);
   removal.volume->Retire();  // mutations still queued for it fail as "not found"

@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,7 +12,6 @@
 #include "common/log.h"
 #include "ipc/build_id.h"
 #include "ipc/bulk.h"
-#include "ipc/wire_code.h"
 
 namespace kelp {
 namespace {
@@ -25,15 +22,6 @@ uint64_t NowMs(uv_loop_t* loop) { return uv_now(loop); }
 constexpr uint64_t kMaxBackoffMs = 5000;
 // A worker that lived this long is considered healthy again.
 constexpr uint64_t kHealthyAfterMs = 10000;
-
-ipc::MutationReply MutationReplyOf(const Status& s, uint32_t size, uint64_t offset) {
-  ipc::MutationReply r{};
-  r.code = uint16_t(ipc::ToWire(s.code()));
-  r.size = size;
-  r.offset = offset;
-  std::snprintf(r.message, sizeof r.message, "%s", s.message().c_str());
-  return r;
-}
 
 }  // namespace
 
@@ -206,8 +194,10 @@ void WorkerPool::SendInitialState(Worker* w) {
   std::string argv;
   for (const auto& a : options_.server_args) argv.append(a).push_back('\0');
   if (!SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kHello, 0, hello, argv, fds.data(), int(fds.size())))) return;
-  if (http)
+  if (http) {
+    OpenLanes(w);  // before the attaches, which name the lanes
     for (auto& [vid, v] : store_->volumes()) AttachVolume(w, v.get());
+  }
   SendState(w);
   SendOrDrop(w, w->channel->Send(ipc::MsgType::kAttachDone, 0, std::string_view()));
 }
@@ -226,7 +216,7 @@ void WorkerPool::AttachVolume(Worker* w, Volume* v) {
   }
   const SuperBlock& sb = v->super_block();
   ipc::VolumeAttach a{v->id(), sb.version, sb.replica_placement.Byte(), sb.ttl.count, sb.ttl.unit,
-                      generation, uint32_t(v->collection().size()), 0};
+                      generation, uint32_t(v->collection().size()), uint32_t(store_->LocationOf(v->id()))};
   const int fds[2] = {dat, segment};
   SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kVolumeAttach, 0, a, v->collection(), fds, 2));
   close(dat);
@@ -235,7 +225,10 @@ void WorkerPool::AttachVolume(Worker* w, Volume* v) {
 
 void WorkerPool::UpdatePoll(Worker* w) {
   if (w->exited || w->poll_closed) return;
-  uv_poll_start(&w->poll, UV_READABLE | (w->channel->WantsWrite() ? UV_WRITABLE : 0), &WorkerPool::OnPoll);
+  const int events = UV_READABLE | (w->channel->WantsWrite() ? UV_WRITABLE : 0);
+  if (events == w->poll_events) return;
+  w->poll_events = events;
+  uv_poll_start(&w->poll, events, &WorkerPool::OnPoll);
 }
 
 void WorkerPool::OnPoll(uv_poll_t* h, int status, int events) {
@@ -243,6 +236,7 @@ void WorkerPool::OnPoll(uv_poll_t* h, int status, int events) {
   WorkerPool* self = w->pool;
   if (status < 0) {
     uv_poll_stop(h);
+    w->poll_events = 0;
     return;
   }
   if ((events & UV_WRITABLE) && !w->channel->Flush()) {
@@ -271,7 +265,9 @@ void WorkerPool::OnReadable(Worker* w) {
       case ipc::RecvResult::kEmpty:
         return;
       case ipc::RecvResult::kClosed:
+        // The worker closed its end: it is exiting, and nothing more can reach it.
         uv_poll_stop(&w->poll);
+        w->poll_closed = true;
         return;
       case ipc::RecvResult::kError:
         Drop(w, "sent a malformed datagram (bad magic, version or length)");
@@ -283,10 +279,8 @@ void WorkerPool::OnReadable(Worker* w) {
 void WorkerPool::OnMessage(Worker* w, ipc::Message& m) {
   switch (m.type()) {
     case ipc::MsgType::kWriteRequest:
-      HandleWrite(w, m);
-      break;
     case ipc::MsgType::kDeleteRequest:
-      HandleDelete(w, m);
+      HandleMutation(w, m);
       break;
     case ipc::MsgType::kAdminRequest:
       HandleAdmin(w, m);
@@ -345,103 +339,119 @@ void WorkerPool::FinishHandover(VolumeId vid, uint64_t serial) {
   }
 }
 
-namespace {
-
-constexpr int kRequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
-
-}  // namespace
-
-struct WorkerPool::PendingMutation {
-  Mutation m;
-  std::string inline_record;  // the datagram's payload, moved here (no copy)
-  void* mapping = nullptr;    // or a private mapping of the worker's sealed memfd
-  size_t mapping_length = 0;
-  // The writer thread answered the worker itself. Set there before `done` is
-  // queued, read on the loop after (the writer's queue lock orders the two).
-  bool answered = false;
-  ~PendingMutation() {
-    if (mapping) munmap(mapping, mapping_length);
+void WorkerPool::HandleMutation(Worker* w, ipc::Message& m) {
+  if (w->kind != Kind::kHttp) return Drop(w, "sent a mutation but is not an HTTP worker");
+  const uint64_t request_id = m.header.request_id;
+  Intake in = DecodeMutation(m);
+  if (!in.breach.empty()) return Drop(w, in.breach.c_str());
+  if (!in.refusal.ok()) return Reply(w->serial, in.reply_type, request_id, in.refusal, 0, 0);
+  std::shared_ptr<Volume> v = store_->Shared(in.volume_id);
+  if (!v) return Reply(w->serial, in.reply_type, request_id, VolumeNotFound(in.volume_id), 0, 0);
+  DiskWriter* writer = store_->WriterFor(in.volume_id);
+  Mutation* m_ptr = &in.job->m;
+  PendingMutation* pending = in.job.get();
+  Volume* raw = v.get();
+  DiskWriter::Done done = LoopCompletion(w->serial, in.volume_id, std::move(in.job), in.reply_type, request_id);
+  if (!writer) {
+    v->Apply(&m_ptr, 1);
+    return done();
   }
-};
-
-void WorkerPool::HandleWrite(Worker* w, ipc::Message& m) {
-  if (w->kind != Kind::kHttp) return Drop(w, "sent a write but is not an HTTP worker");
-  ipc::WriteRequest req;
-  if (!m.AsPrefix(&req) || req.record_length == 0 || req.fsync > 1 || req.inline_record > 1)
-    return Drop(w, "sent a malformed write request");
-  auto job = std::make_shared<PendingMutation>();
-  job->m.fsync = req.fsync != 0;
-  if (req.inline_record) {
-    if (!m.fds.empty() || req.record_length > ipc::kInlineRecordLimit || m.payload.size() - sizeof req != req.record_length)
-      return Drop(w, "sent a write request whose length does not match");
-    job->inline_record = std::move(m.payload);
-    job->m.record = reinterpret_cast<uint8_t*>(job->inline_record.data()) + sizeof req;
-  } else {
-    // The record must be a memfd the worker can no longer change: sealed
-    // against writes, growth and shrinking (a shrink would SIGBUS the writer),
-    // of exactly the announced length.
-    struct stat st;
-    if (m.fds.size() != 1 || m.payload.size() != sizeof req || fstat(m.fds[0], &st) != 0 || !S_ISREG(st.st_mode) ||
-        uint64_t(st.st_size) != req.record_length)
-      return Drop(w, "sent a write request without a matching record buffer");
-    const int seals = fcntl(m.fds[0], F_GET_SEALS);
-    if (seals < 0 || (seals & kRequiredSeals) != kRequiredSeals) return Drop(w, "sent a record buffer that is not sealed");
-    // Private: the writer patches append_at_ns in its own copy of that page.
-    void* p = mmap(nullptr, req.record_length, PROT_READ | PROT_WRITE, MAP_PRIVATE, m.fds[0], 0);
-    if (p == MAP_FAILED)
-      return Reply(w->serial, ipc::MsgType::kWriteReply, m.header.request_id, Status::IOError(ErrnoMessage("mmap write buffer")), 0, 0);
-    job->mapping = p;
-    job->mapping_length = req.record_length;
-    job->m.record = static_cast<uint8_t*>(p);
-  }
-  job->m.length = req.record_length;
-  // A correct worker only ever sends records it encoded itself.
-  if (Status s = ValidateRecord(job->m.record, job->m.length); !s.ok()) {
-    KLOG_ERROR("%s: %s", NameOf(w).c_str(), s.message().c_str());
-    return Drop(w, "sent an invalid needle record");
-  }
-  Submit(w, req.volume_id, std::move(job), ipc::MsgType::kWriteReply, m.header.request_id);
+  writer->Submit(std::move(v), m_ptr, std::move(done), WriterAnswer(w->answers, pending, in.reply_type, request_id, raw), false);
+  if (std::find(to_wake_.begin(), to_wake_.end(), writer) == to_wake_.end()) to_wake_.push_back(writer);
 }
 
-void WorkerPool::HandleDelete(Worker* w, ipc::Message& m) {
-  if (w->kind != Kind::kHttp) return Drop(w, "sent a delete but is not an HTTP worker");
-  ipc::DeleteRequest req;
-  if (!m.As(&req) || !m.fds.empty()) return Drop(w, "sent a malformed delete request");
-  auto job = std::make_shared<PendingMutation>();
-  job->m.kind = Mutation::Kind::kDelete;
-  job->m.id = req.needle_id;
-  job->m.cookie = req.cookie;
-  job->m.append_at_ns_hint = req.append_at_ns;
-  Submit(w, req.volume_id, std::move(job), ipc::MsgType::kDeleteReply, m.header.request_id);
-}
+Status WorkerPool::VolumeNotFound(VolumeId vid) { return Status::NotFound("volume " + std::to_string(vid) + " not found"); }
 
-void WorkerPool::Submit(Worker* w, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply, uint64_t request_id) {
-  std::shared_ptr<Volume> v = store_->Shared(vid);
-  if (!v) return Reply(w->serial, reply, request_id, Status::NotFound("volume " + std::to_string(vid) + " not found"), 0, 0);
-  const uint64_t serial = w->serial;
-  Mutation* m = &job->m;
-  PendingMutation* pending = job.get();
-  auto done = [this, serial, vid, job = std::move(job), reply, request_id] {
+DiskWriter::Done WorkerPool::LoopCompletion(uint64_t serial, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply,
+                                            uint64_t request_id) {
+  return [this, serial, vid, job = std::move(job), reply, request_id] {
     if (!job->answered) Reply(serial, reply, request_id, job->m.status, job->m.size, job->m.offset);
     AnnounceSegment(vid);
   };
-  DiskWriter* writer = store_->WriterFor(vid);
-  if (!writer) {
-    v->Apply(&m, 1);
-    return done();
-  }
-  // The writer thread answers the worker itself (one wake-up fewer per
-  // write); the loop is needed only when that answer could not go out now,
-  // or when the write grew the index and a new segment must be announced.
-  // `done` holds the job, so `pending` lives as long as this does.
-  Volume* raw = v.get();
-  auto answer = [sender = w->answers, pending, reply, request_id, raw] {
-    const Mutation& done_m = pending->m;
-    if (sender) pending->answered = sender->TrySendStruct(reply, request_id, MutationReplyOf(done_m.status, done_m.size, done_m.offset));
-    return !pending->answered || raw->AnnouncePending();
+}
+
+// The writer thread answers the worker itself (no event-loop wake-up per
+// write); the loop is needed only when that answer could not go out now, or
+// when the write grew the index and a new segment must be announced. The
+// loop completion holds the job, so `pending` lives as long as this does.
+DiskWriter::Answer WorkerPool::WriterAnswer(std::shared_ptr<ipc::DirectSender> sender, PendingMutation* pending, ipc::MsgType reply,
+                                            uint64_t request_id, Volume* volume) {
+  return [sender = std::move(sender), pending, reply, request_id, volume] {
+    const Mutation& m = pending->m;
+    if (sender) pending->answered = sender->TrySendStruct(reply, request_id, MutationReplyOf(m.status, m.size, m.offset));
+    return !pending->answered || volume->AnnouncePending();
   };
-  writer->Submit(std::move(v), m, std::move(done), std::move(answer), false);
-  if (std::find(to_wake_.begin(), to_wake_.end(), writer) == to_wake_.end()) to_wake_.push_back(writer);
+}
+
+void WorkerPool::OpenLanes(Worker* w) {
+  for (size_t li = 0; li < store_->locations().size(); ++li) {
+    DiskWriter* writer = store_->LocationWriter(li);
+    if (!writer) return;  // writers not started: every mutation takes the main channel
+    int fds[2];
+    if (!ipc::Channel::Pair(fds)) {
+      // The worker then sends this location's mutations on its main channel.
+      KLOG_ERROR("%s: write lane %zu: socketpair: %s", NameOf(w).c_str(), li, std::strerror(errno));
+      continue;
+    }
+    writer->AddLane(fds[0], LaneReaderFor(w->serial, writer, fds[0]));
+    const ipc::WriteLane lane{uint32_t(li), 0};
+    const bool sent = SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kWriteLane, 0, lane, {}, &fds[1], 1));
+    close(fds[1]);
+    if (!sent) return;
+  }
+}
+
+// Runs on the writer thread. It may not touch the pool's state: what needs
+// the loop (a drop, an answer the lane could not take, a segment
+// announcement) goes there with DiskWriter::ToLoop or the loop completion.
+DiskWriter::LaneReader WorkerPool::LaneReaderFor(uint64_t serial, DiskWriter* writer, int fd) {
+  auto channel = std::make_shared<ipc::Channel>(fd);  // owns the socket
+  auto sender = std::make_shared<ipc::DirectSender>(fd);
+  return [this, serial, writer, channel, sender](DiskWriter::Batch& batch) {
+    auto drop = [&](std::string why) {
+      writer->ToLoop([this, serial, why = std::move(why)] {
+        auto it = workers_.find(serial);
+        if (it != workers_.end()) Drop(it->second, why.c_str());
+      });
+      return false;
+    };
+    auto refuse = [&](ipc::MsgType type, uint64_t request_id, Status s) {
+      if (sender->TrySendStruct(type, request_id, MutationReplyOf(s, 0, 0))) return;
+      writer->ToLoop([this, serial, type, request_id, s = std::move(s)] { Reply(serial, type, request_id, s, 0, 0); });
+    };
+    for (int i = 0; i < 64; ++i) {
+      ipc::Message m;
+      switch (channel->Recv(&m)) {
+        case ipc::RecvResult::kEmpty:
+          return true;
+        case ipc::RecvResult::kClosed:
+          return false;  // the worker is gone
+        case ipc::RecvResult::kError:
+          return drop("sent a malformed datagram on a write lane (bad magic, version or length)");
+        case ipc::RecvResult::kMessage:
+          break;
+      }
+      const uint64_t request_id = m.header.request_id;
+      Intake in = DecodeMutation(m);
+      m.CloseFds();
+      if (!in.breach.empty()) return drop(in.breach + " on a write lane");
+      if (!in.refusal.ok()) {
+        refuse(in.reply_type, request_id, in.refusal);
+        continue;
+      }
+      std::shared_ptr<Volume> v = writer->Served(in.volume_id);
+      if (!v) {
+        refuse(in.reply_type, request_id, VolumeNotFound(in.volume_id));
+        continue;
+      }
+      Mutation* m_ptr = &in.job->m;
+      PendingMutation* pending = in.job.get();
+      Volume* raw = v.get();
+      DiskWriter::Answer answer = WriterAnswer(sender, pending, in.reply_type, request_id, raw);
+      batch.Add(std::move(v), m_ptr, LoopCompletion(serial, in.volume_id, std::move(in.job), in.reply_type, request_id), std::move(answer));
+    }
+    return true;
+  };
 }
 
 void WorkerPool::Forget(Worker* w) {

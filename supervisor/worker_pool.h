@@ -3,9 +3,11 @@
 // Each worker gets: fd 3 = its end of a SOCK_SEQPACKET pair; a Hello with the
 // server's flags and the listening sockets; one VolumeAttach per volume with a
 // read-only .dat fd and the volume's index segment; then AttachDone.
-// Mutations come back as WriteRequest / DeleteRequest; they are checked here
-// and applied by the disk writer of the volume's location, and answered when
-// that writer is done. A worker is untrusted: any message that breaks the
+// An HTTP worker also gets a write lane per disk location (ipc/messages.h):
+// its WriteRequest / DeleteRequest go down the lane of the volume's location,
+// where that location's disk writer thread checks, applies and answers them
+// without the event loop. Those that come on the main channel are checked
+// here and handed to the same writer. A worker is untrusted: any message that breaks the
 // protocol (wrong length, unknown type, a record that is not one valid
 // needle, an fd of the wrong kind) drops it, and nothing it sent is applied.
 // A worker that dies is respawned with back-off; its in-flight requests fail
@@ -22,6 +24,7 @@
 
 #include "ipc/channel.h"
 #include "ipc/shared_gauges.h"
+#include "supervisor/mutation_intake.h"
 #include "supervisor/store.h"
 
 namespace kelp {
@@ -93,6 +96,9 @@ class WorkerPool {
     bool exited = false;
     bool draining = false;
     bool poll_closed = false;
+    // What the poll handle watches now: restarting it costs two epoll_ctl
+    // calls in libuv, so it is restarted only when this must change.
+    int poll_events = 0;
     uint64_t started_ms = 0;
   };
   struct Handover {
@@ -113,13 +119,19 @@ class WorkerPool {
   void AttachVolume(Worker* w, Volume* v);
   void OnReadable(Worker* w);
   void OnMessage(Worker* w, ipc::Message& m);
-  void HandleWrite(Worker* w, ipc::Message& m);
-  void HandleDelete(Worker* w, ipc::Message& m);
+  // A write or delete on the main channel: checked here, then handed to the
+  // volume's disk writer; the reply follows.
+  void HandleMutation(Worker* w, ipc::Message& m);
   void HandleAdmin(Worker* w, ipc::Message& m);
-  // A mutation in flight between a worker's request and the writer's answer.
-  struct PendingMutation;
-  // Hands a checked mutation to its volume's disk writer; the reply follows.
-  void Submit(Worker* w, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply, uint64_t request_id);
+  // One write lane per disk location, sent to a new HTTP worker after Hello.
+  void OpenLanes(Worker* w);
+  // Reads a lane on its writer's thread: the same checks as HandleMutation.
+  DiskWriter::LaneReader LaneReaderFor(uint64_t serial, DiskWriter* writer, int fd);
+  DiskWriter::Done LoopCompletion(uint64_t serial, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply,
+                                  uint64_t request_id);
+  static DiskWriter::Answer WriterAnswer(std::shared_ptr<ipc::DirectSender> sender, PendingMutation* pending, ipc::MsgType reply,
+                                         uint64_t request_id, Volume* volume);
+  static Status VolumeNotFound(VolumeId vid);
   void SendState(Worker* w);
   std::string NameOf(const Worker* w) const;
   void Reply(uint64_t serial, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset);

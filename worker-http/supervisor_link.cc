@@ -12,67 +12,112 @@
 namespace kelp {
 
 SupervisorLink::SupervisorLink(uv_loop_t* loop, int fd, std::function<void(ipc::Message&)> on_control)
-    : loop_(loop), channel_(fd), on_control_(std::move(on_control)) {
-  uv_poll_init(loop_, &poll_, fd);
-  poll_.data = this;
-  Poll();
+    : loop_(loop), main_(std::make_unique<Endpoint>(fd)), on_control_(std::move(on_control)) {
+  main_->control = true;
+  main_->link = this;
+  uv_poll_init(loop_, &main_->poll, fd);
+  main_->poll.data = main_.get();
+  Poll(main_.get());
 }
 
-void SupervisorLink::Poll() {
-  uv_poll_start(&poll_, UV_READABLE | (channel_.WantsWrite() ? UV_WRITABLE : 0), [](uv_poll_t* h, int status, int events) {
-    auto* self = static_cast<SupervisorLink*>(h->data);
+void SupervisorLink::Poll(Endpoint* e) {
+  const int events = UV_READABLE | (e->channel.WantsWrite() ? UV_WRITABLE : 0);
+  if (events == e->poll_events) return;
+  e->poll_events = events;
+  uv_poll_start(&e->poll, events, [](uv_poll_t* h, int status, int events) {
+    auto* e = static_cast<Endpoint*>(h->data);
     if (status < 0) {
       KLOG_ERROR("supervisor channel error: %s; exiting", uv_strerror(status));
       _exit(1);
     }
-    self->OnEvents(events);
+    e->link->OnEvents(e, events);
   });
 }
 
-void SupervisorLink::OnEvents(int events) {
-  if ((events & UV_WRITABLE) && !channel_.Flush()) {
+void SupervisorLink::OnEvents(Endpoint* e, int events) {
+  if ((events & UV_WRITABLE) && !e->channel.Flush()) {
     KLOG_ERROR("supervisor is gone; exiting");
     _exit(0);
   }
   if (events & UV_READABLE) {
-    ipc::Message m;
     for (int i = 0; i < 256; ++i) {
-      const ipc::RecvResult r = channel_.Recv(&m);
+      ipc::Message m;
+      const ipc::RecvResult r = e->channel.Recv(&m);
       if (r == ipc::RecvResult::kEmpty) break;
       if (r != ipc::RecvResult::kMessage) {
-        // No supervisor, no writes: exit and let a new supervisor start fresh workers.
-        KLOG_INFO("supervisor channel closed; exiting");
+        // No supervisor, no writes: exit and let a new supervisor start fresh
+        // workers. (A lane closes only with its supervisor, or when the
+        // supervisor drops this worker.)
+        KLOG_INFO("supervisor %s closed; exiting", e->control ? "channel" : "write lane");
         _exit(0);
       }
-      const auto type = m.type();
-      if (type == ipc::MsgType::kWriteReply || type == ipc::MsgType::kDeleteReply) {
-        ipc::MutationReply reply{};
-        auto it = pending_.find(m.header.request_id);
-        if (it != pending_.end()) {
-          Done done = std::move(it->second);
-          pending_.erase(it);
-          MutationResult res;
-          if (m.As(&reply)) {
-            reply.message[sizeof reply.message - 1] = '\0';
-            res.size = reply.size;
-            res.status = ipc::FromWire(reply.code, reply.message);
-          } else {
-            res.status = Status::IOError("malformed reply from supervisor");
-          }
-          done(res);
-        }
-      } else {
-        on_control_(m);
-      }
+      OnMessage(e, m);
       m.CloseFds();
     }
   }
-  Poll();
+  Poll(e);
+}
+
+void SupervisorLink::OnMessage(Endpoint* e, ipc::Message& m) {
+  const auto type = m.type();
+  if (type == ipc::MsgType::kWriteReply || type == ipc::MsgType::kDeleteReply) {
+    auto it = pending_.find(m.header.request_id);
+    if (it == pending_.end()) return;
+    Done done = std::move(it->second);
+    pending_.erase(it);
+    MutationResult res;
+    ipc::MutationReply reply{};
+    if (m.As(&reply)) {
+      reply.message[sizeof reply.message - 1] = '\0';
+      res.size = reply.size;
+      res.status = ipc::FromWire(reply.code, reply.message);
+    } else {
+      res.status = Status::IOError("malformed reply from supervisor");
+    }
+    return done(res);
+  }
+  if (!e->control) {
+    KLOG_WARN("unexpected message type %u on a write lane", unsigned(m.header.type));
+    return;
+  }
+  if (type == ipc::MsgType::kWriteLane) return AddLane(m);
+  if (type == ipc::MsgType::kVolumeAttach) {
+    ipc::VolumeAttach a;
+    if (m.AsPrefix(&a)) lane_of_[a.volume_id] = a.lane;
+  } else if (type == ipc::MsgType::kVolumeDetach) {
+    ipc::VolumeRef ref;
+    if (m.As(&ref)) lane_of_.erase(ref.volume_id);
+  }
+  on_control_(m);
+}
+
+void SupervisorLink::AddLane(ipc::Message& m) {
+  ipc::WriteLane lane;
+  if (!m.As(&lane) || m.fds.size() != 1 || lane.lane > 4096) {
+    KLOG_WARN("malformed write lane from supervisor; its location's writes take the main channel");
+    return;
+  }
+  if (lanes_.size() <= lane.lane) lanes_.resize(lane.lane + 1);
+  if (lanes_[lane.lane]) return;  // one per location
+  auto e = std::make_unique<Endpoint>(m.fds[0]);
+  m.fds.clear();  // the endpoint owns it now
+  e->link = this;
+  uv_poll_init(loop_, &e->poll, e->channel.fd());
+  e->poll.data = e.get();
+  Poll(e.get());
+  lanes_[lane.lane] = std::move(e);
+}
+
+SupervisorLink::Endpoint* SupervisorLink::RouteOf(VolumeId vid) {
+  auto it = lane_of_.find(vid);
+  if (it != lane_of_.end() && it->second < lanes_.size() && lanes_[it->second]) return lanes_[it->second].get();
+  return main_.get();
 }
 
 void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, bool fsync, Done done) {
   const EncodedLayout plan = PlanNeedleV3(fields);
   const uint64_t id = next_id_++;
+  Endpoint* route = RouteOf(vid);
   ipc::WriteRequest req{vid, uint8_t(fsync ? 1 : 0), 0, 0, plan.total};
   bool sent;
   if (plan.total <= ipc::kInlineRecordLimit) {
@@ -80,7 +125,7 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, bool fsync,
     std::string payload(sizeof req + plan.total, '\0');
     std::memcpy(payload.data(), &req, sizeof req);
     EncodeNeedleV3(fields, reinterpret_cast<uint8_t*>(payload.data()) + sizeof req);
-    sent = channel_.Send(ipc::MsgType::kWriteRequest, id, payload);
+    sent = route->channel.Send(ipc::MsgType::kWriteRequest, id, payload);
   } else {
     // Large records cross in a memfd: one copy into shared memory, one pwrite out of it.
     // It is sealed before it is sent: the supervisor refuses a buffer this
@@ -101,7 +146,7 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, bool fsync,
       done(MutationResult{Status::IOError(std::string("seal upload buffer: ") + std::strerror(errno)), 0});
       return;
     }
-    sent = channel_.SendStruct(ipc::MsgType::kWriteRequest, id, req, {}, &fd, 1);
+    sent = route->channel.SendStruct(ipc::MsgType::kWriteRequest, id, req, {}, &fd, 1);
     close(fd);
   }
   if (!sent) {
@@ -109,18 +154,19 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, bool fsync,
     return;
   }
   pending_.emplace(id, std::move(done));
-  Poll();
+  Poll(route);
 }
 
 void SupervisorLink::Delete(VolumeId vid, NeedleId nid, Cookie cookie, uint64_t append_at_ns, Done done) {
   const uint64_t id = next_id_++;
   ipc::DeleteRequest req{vid, cookie, nid, append_at_ns};
-  if (!channel_.SendStruct(ipc::MsgType::kDeleteRequest, id, req)) {
+  Endpoint* route = RouteOf(vid);
+  if (!route->channel.SendStruct(ipc::MsgType::kDeleteRequest, id, req)) {
     done(MutationResult{Status::Unavailable("supervisor unavailable"), 0});
     return;
   }
   pending_.emplace(id, std::move(done));
-  Poll();
+  Poll(route);
 }
 
 }  // namespace kelp

@@ -1,12 +1,17 @@
-// The worker's end of the supervisor channel: sends mutations, matches replies
-// to their callbacks by request id, and hands every other message to `on_control`.
-// If the supervisor goes away the worker exits: it cannot acknowledge writes.
+// The worker's end of the supervisor channel and of its write lanes: sends
+// each mutation down the lane of its volume's location (the main channel when
+// there is none), matches replies from any of them to their callbacks by
+// request id, and hands every other message to `on_control`. It keeps the
+// lane of each attached volume itself (kWriteLane, kVolumeAttach,
+// kVolumeDetach are seen here first). If the supervisor goes away the worker
+// exits: it cannot acknowledge writes.
 #pragma once
 #include <uv.h>
 
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "common/needle.h"
 #include "common/status.h"
@@ -27,18 +32,31 @@ class SupervisorLink {
   // Encodes the needle straight into the outgoing buffer (inline datagram or memfd).
   void Write(VolumeId vid, const NeedleFields& fields, bool fsync, Done done);
   void Delete(VolumeId vid, NeedleId id, Cookie cookie, uint64_t append_at_ns, Done done);
-  void Send(ipc::MsgType type, std::string_view payload) { channel_.Send(type, 0, payload); Poll(); }
+  void Send(ipc::MsgType type, std::string_view payload) { main_->channel.Send(type, 0, payload); Poll(main_.get()); }
   template <typename T>
-  void SendStruct(ipc::MsgType type, const T& body) { channel_.SendStruct(type, 0, body); Poll(); }
+  void SendStruct(ipc::MsgType type, const T& body) { main_->channel.SendStruct(type, 0, body); Poll(main_.get()); }
 
  private:
-  void Poll();
-  void OnEvents(int events);
-  void Fail(uint64_t id, Status s);
+  // A socket to the supervisor, watched by the loop.
+  struct Endpoint {
+    SupervisorLink* link = nullptr;
+    bool control = false;  // the main channel: every message type may come
+    ipc::Channel channel;
+    uv_poll_t poll{};
+    int poll_events = 0;  // what poll watches now (a libuv restart costs two epoll_ctl calls)
+    explicit Endpoint(int fd) : channel(fd) {}
+  };
+  void Poll(Endpoint* e);
+  void OnEvents(Endpoint* e, int events);
+  void OnMessage(Endpoint* e, ipc::Message& m);
+  void AddLane(ipc::Message& m);
+  // The endpoint a mutation of `vid` goes down.
+  Endpoint* RouteOf(VolumeId vid);
 
   uv_loop_t* loop_;
-  ipc::Channel channel_;
-  uv_poll_t poll_{};
+  std::unique_ptr<Endpoint> main_;
+  std::vector<std::unique_ptr<Endpoint>> lanes_;  // by location index; null where none came
+  std::unordered_map<VolumeId, uint32_t> lane_of_;
   std::function<void(ipc::Message&)> on_control_;
   std::unordered_map<uint64_t, Done> pending_;
   uint64_t next_id_ = 1;

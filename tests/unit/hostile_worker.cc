@@ -17,6 +17,8 @@ namespace kelp::testing {
 namespace {
 
 constexpr int kChannel = 3;
+// Where the lies go: the main channel, or (KELP_HOSTILE_LANE) a write lane.
+int g_send_fd = kChannel;
 
 std::string ValidRecord(NeedleId id) {
   static const std::string data = "hostile worker payload";
@@ -61,7 +63,7 @@ void SendRaw(const std::string& bytes, int fd = -1) {
     c->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
   }
-  if (sendmsg(kChannel, &msg, MSG_NOSIGNAL) < 0) _exit(12);
+  if (sendmsg(g_send_fd, &msg, MSG_NOSIGNAL) < 0) _exit(12);
 }
 
 std::string Header(ipc::MsgType type, size_t length, uint16_t version = ipc::kProtocolVersion) {
@@ -117,12 +119,38 @@ void WriteMany(uint32_t vid, int count, bool ack) {
   }
 }
 
+// Reads the main channel up to the first write lane, and returns its socket.
+int AwaitLane() {
+  char buf[ipc::kMaxDatagram + sizeof(ipc::MsgHeader)];
+  for (;;) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * ipc::kMaxFdsPerMessage)];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = recvmsg(kChannel, &msg, MSG_CMSG_CLOEXEC);
+    if (n < ssize_t(sizeof(ipc::MsgHeader))) _exit(16);
+    ipc::MsgHeader h;
+    std::memcpy(&h, buf, sizeof h);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (h.type == uint16_t(ipc::MsgType::kWriteLane) && c && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      fcntl(fd, F_SETFL, 0);
+      return fd;
+    }
+  }
+}
+
 }  // namespace
 
 int HostileWorkerMain(const char* act_c) {
   const std::string act = act_c;
   const uint32_t vid = uint32_t(std::atoi(std::getenv("KELP_HOSTILE_VID") ? std::getenv("KELP_HOSTILE_VID") : "1"));
   fcntl(kChannel, F_SETFL, 0);  // blocking is simpler here
+  if (std::getenv("KELP_HOSTILE_LANE")) g_send_fd = AwaitLane();
   if (act == "grow-ack" || act == "grow-noack") {
     WriteMany(vid, 900, act == "grow-ack");
   } else if (act == "valid") {

@@ -98,12 +98,16 @@ uint64_t Generation(const Volume& v) {
 
 }  // namespace
 
-TEST_CASE("a worker that lies is dropped, and nothing it sent is appended") {
+TEST_CASE("a worker that lies is dropped, and nothing it sent is appended (on its main channel and on a write lane)") {
   const char* acts[] = {"bad-crc",        "bad-size-field", "length-mismatch", "truncated-memfd", "unsealed-memfd",
                         "growing-memfd",  "pipe-fd",        "unknown-type",    "wrong-version",   "short-delete",
                         "admin-from-http"};
+  for (const bool lane : {false, true})
   for (const char* act : acts) {
     CAPTURE(act);
+    CAPTURE(lane);
+    if (lane) setenv("KELP_HOSTILE_LANE", "1", 1);
+    else unsetenv("KELP_HOSTILE_LANE");
     PoolRig rig;
     const uint64_t before = rig.volume->dat_size();
     setenv("KELP_HOSTILE", act, 1);
@@ -112,14 +116,19 @@ TEST_CASE("a worker that lies is dropped, and nothing it sent is appended") {
     CHECK(rig.RunUntil([&] { return rig.pool->dropped() >= 1; }));
     rig.Stop();  // replacements lie the same way until the pool stops
     unsetenv("KELP_HOSTILE");
+    unsetenv("KELP_HOSTILE_LANE");
     CHECK(rig.volume->dat_size() == before);
     CHECK(rig.store->Find(3) != nullptr);
   }
 }
 
-TEST_CASE("the same channel appends a valid record, inline and in a sealed memfd (the hostile cases have teeth)") {
+TEST_CASE("the same channels append a valid record, inline and in a sealed memfd (the hostile cases have teeth)") {
+  for (const bool lane : {false, true})
   for (const char* act : {"valid", "valid-memfd"}) {
     CAPTURE(act);
+    CAPTURE(lane);
+    if (lane) setenv("KELP_HOSTILE_LANE", "1", 1);
+    else unsetenv("KELP_HOSTILE_LANE");
     PoolRig rig;
     const uint64_t before = rig.volume->dat_size();
     setenv("KELP_HOSTILE", act, 1);
@@ -128,6 +137,7 @@ TEST_CASE("the same channel appends a valid record, inline and in a sealed memfd
     CHECK(rig.RunUntil([&] { return rig.volume->dat_size() > before; }));
     rig.Stop();
     unsetenv("KELP_HOSTILE");
+    unsetenv("KELP_HOSTILE_LANE");
     CHECK(rig.pool->dropped() == 0);
     CHECK(rig.volume->dat_size() > before);
   }
@@ -152,6 +162,7 @@ TEST_CASE("segment handover: a grown index reaches the workers, and the old one 
     }
     rig.Stop();  // ...until it is gone
     unsetenv("KELP_HOSTILE");
+    unsetenv("KELP_HOSTILE_LANE");
     CHECK_FALSE(rig.volume->handover_pending());
     CHECK(rig.pool->dropped() == 0);
     for (NeedleId id = 1000; id < 1900; ++id) CHECK(rig.volume->Lookup(id).has_value());
