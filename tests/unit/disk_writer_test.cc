@@ -156,9 +156,10 @@ TEST_CASE("a lane sees submitted work that came before it, and the served volume
   });
   writer->Post([&] {
     holding = true;
-    while (!release) usleep(1000);
+    for (int i = 0; i < 10000 && !release; ++i) usleep(1000);
   });
-  while (!holding) usleep(1000);
+  for (int i = 0; i < 10000 && !holding; ++i) usleep(1000);
+  REQUIRE(holding);
   writer->Post([&] { step = 1; });
   REQUIRE(send(fds[1], "x", 1, 0) == 1);
   release = true;

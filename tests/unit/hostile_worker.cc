@@ -134,6 +134,7 @@ int AwaitLane() {
     if (n < ssize_t(sizeof(ipc::MsgHeader))) _exit(16);
     ipc::MsgHeader h;
     std::memcpy(&h, buf, sizeof h);
+    if (h.type == uint16_t(ipc::MsgType::kDrain)) _exit(0);  // no lane came
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     if (h.type == uint16_t(ipc::MsgType::kWriteLane) && c && c->cmsg_type == SCM_RIGHTS) {
       int fd;
