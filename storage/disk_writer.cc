@@ -68,18 +68,17 @@ void DiskWriter::Post(std::function<void()> work, Done done) {
   Signal();
 }
 
-void DiskWriter::AddLane(int fd, LaneReader read) {
+bool DiskWriter::AddLane(int fd, LaneReader read) {
+  // Watched at once (epoll_ctl may run beside epoll_wait); the reader joins
+  // lanes_ in queue order, which is before the pass that reads the lane's
+  // first event: that pass runs its queued work first.
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
   auto reader = std::make_shared<LaneReader>(std::move(read));
-  Post([this, fd, reader] {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      KLOG_ERROR("disk writer %s: cannot watch a write lane: %s", name_.c_str(), std::strerror(errno));
-      return;  // the reader (and its socket) goes with this task: the worker sees the lane close
-    }
-    lanes_[fd] = std::move(*reader);
-  });
+  Post([this, fd, reader] { lanes_[fd] = std::move(*reader); });
+  return true;
 }
 
 void DiskWriter::ToLoop(Done done) {

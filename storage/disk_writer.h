@@ -67,9 +67,10 @@ class DiskWriter {
   // is there and adds the mutations to `batch`. Returns false when the lane is
   // finished (its peer closed it, or broke the protocol); the lane is then
   // unwatched and the reader destroyed, on the writer thread. The reader owns
-  // the socket; the writer only watches `fd`.
+  // the socket; the writer only watches `fd`. False when `fd` cannot be
+  // watched: the reader is then destroyed at once.
   using LaneReader = std::function<bool(Batch& batch)>;
-  void AddLane(int fd, LaneReader read);
+  bool AddLane(int fd, LaneReader read);
   // From the writer thread: runs `done` on the loop, in order with completions.
   void ToLoop(Done done);
 

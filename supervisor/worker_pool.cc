@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -140,7 +141,17 @@ void WorkerPool::Drop(Worker* w, const char* why) {
   ++dropped_;
   uv_poll_stop(&w->poll);
   w->poll_closed = true;
+  RevokeLanes(w);
   uv_process_kill(&w->process, SIGKILL);
+}
+
+void WorkerPool::RevokeLanes(Worker* w) {
+  w->revoked->store(true, std::memory_order_release);
+  for (int fd : w->lane_ends) {
+    shutdown(fd, SHUT_RDWR);  // the writer sees the lane readable, and then revoked
+    close(fd);
+  }
+  w->lane_ends.clear();
 }
 
 void WorkerPool::SetServerState(const SharedServerState& state) {
@@ -265,9 +276,14 @@ void WorkerPool::OnReadable(Worker* w) {
       case ipc::RecvResult::kEmpty:
         return;
       case ipc::RecvResult::kClosed:
-        // The worker closed its end: it is exiting, and nothing more can reach it.
+        // The worker closed its end, or sent an empty datagram (which no
+        // correct worker does: every message has a header). Either way
+        // nothing more is read from it, and it is stopped: one that is
+        // exiting anyway loses nothing, one that lies cannot stay.
         uv_poll_stop(&w->poll);
         w->poll_closed = true;
+        RevokeLanes(w);
+        uv_process_kill(&w->process, SIGKILL);
         return;
       case ipc::RecvResult::kError:
         Drop(w, "sent a malformed datagram (bad magic, version or length)");
@@ -387,13 +403,21 @@ void WorkerPool::OpenLanes(Worker* w) {
   for (size_t li = 0; li < store_->locations().size(); ++li) {
     DiskWriter* writer = store_->LocationWriter(li);
     if (!writer) return;  // writers not started: every mutation takes the main channel
+    // Without a lane the worker sends this location's mutations on its main channel.
     int fds[2];
     if (!ipc::Channel::Pair(fds)) {
-      // The worker then sends this location's mutations on its main channel.
       KLOG_ERROR("%s: write lane %zu: socketpair: %s", NameOf(w).c_str(), li, std::strerror(errno));
       continue;
     }
-    writer->AddLane(fds[0], LaneReaderFor(w->serial, writer, fds[0]));
+    const int end = dup(fds[0]);
+    if (end < 0 || !writer->AddLane(fds[0], LaneReaderFor(w, writer, fds[0]))) {
+      KLOG_ERROR("%s: write lane %zu: %s", NameOf(w).c_str(), li, std::strerror(errno));
+      if (end >= 0) close(end);
+      close(fds[0]);
+      close(fds[1]);
+      continue;
+    }
+    w->lane_ends.push_back(end);
     const ipc::WriteLane lane{uint32_t(li), 0};
     const bool sent = SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kWriteLane, 0, lane, {}, &fds[1], 1));
     close(fds[1]);
@@ -404,10 +428,11 @@ void WorkerPool::OpenLanes(Worker* w) {
 // Runs on the writer thread. It may not touch the pool's state: what needs
 // the loop (a drop, an answer the lane could not take, a segment
 // announcement) goes there with DiskWriter::ToLoop or the loop completion.
-DiskWriter::LaneReader WorkerPool::LaneReaderFor(uint64_t serial, DiskWriter* writer, int fd) {
+DiskWriter::LaneReader WorkerPool::LaneReaderFor(const Worker* w, DiskWriter* writer, int fd) {
   auto channel = std::make_shared<ipc::Channel>(fd);  // owns the socket
   auto sender = std::make_shared<ipc::DirectSender>(fd);
-  return [this, serial, writer, channel, sender](DiskWriter::Batch& batch) {
+  const uint64_t serial = w->serial;
+  return [this, serial, revoked = w->revoked, writer, channel, sender](DiskWriter::Batch& batch) {
     auto drop = [&](std::string why) {
       writer->ToLoop([this, serial, why = std::move(why)] {
         auto it = workers_.find(serial);
@@ -420,6 +445,7 @@ DiskWriter::LaneReader WorkerPool::LaneReaderFor(uint64_t serial, DiskWriter* wr
       writer->ToLoop([this, serial, type, request_id, s = std::move(s)] { Reply(serial, type, request_id, s, 0, 0); });
     };
     for (int i = 0; i < 64; ++i) {
+      if (revoked->load(std::memory_order_acquire)) return false;  // dropped or gone: nothing more
       ipc::Message m;
       switch (channel->Recv(&m)) {
         case ipc::RecvResult::kEmpty:
@@ -480,6 +506,7 @@ void WorkerPool::OnExit(Worker* w, int64_t status, int signal) {
   Forget(w);
   uv_poll_stop(&w->poll);
   w->poll_closed = true;
+  RevokeLanes(w);
   const bool respawn = !w->draining && !shutting_down_;
   Slot& slot = slots_[size_t(w->slot)];
   if (respawn) {

@@ -15,6 +15,7 @@
 #pragma once
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -93,6 +94,13 @@ class WorkerPool {
     // Write and delete answers go out from the disk writer threads through
     // this; it outlives the worker while answers are in flight.
     std::shared_ptr<ipc::DirectSender> answers;
+    // Set when the worker is dropped, closes its channel or exits: its lane
+    // readers then apply nothing more, whatever is still queued on the lanes
+    // (or sent by a process that inherited one).
+    std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
+    // Dups of the supervisor's ends of the worker's lanes: shut down on
+    // revocation, so that the writers wake and see it.
+    std::vector<int> lane_ends;
     bool exited = false;
     bool draining = false;
     bool poll_closed = false;
@@ -126,7 +134,7 @@ class WorkerPool {
   // One write lane per disk location, sent to a new HTTP worker after Hello.
   void OpenLanes(Worker* w);
   // Reads a lane on its writer's thread: the same checks as HandleMutation.
-  DiskWriter::LaneReader LaneReaderFor(uint64_t serial, DiskWriter* writer, int fd);
+  DiskWriter::LaneReader LaneReaderFor(const Worker* w, DiskWriter* writer, int fd);
   DiskWriter::Done LoopCompletion(uint64_t serial, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply,
                                   uint64_t request_id);
   static DiskWriter::Answer WriterAnswer(std::shared_ptr<ipc::DirectSender> sender, PendingMutation* pending, ipc::MsgType reply,
@@ -137,6 +145,8 @@ class WorkerPool {
   void Reply(uint64_t serial, ipc::MsgType type, uint64_t request_id, const Status& s, uint32_t size, uint64_t offset);
   // Stops a worker that broke the protocol or whose channel failed.
   void Drop(Worker* w, const char* why);
+  // Its lanes apply nothing more (see Worker::revoked).
+  void RevokeLanes(Worker* w);
   // Sends, or drops the worker when the message cannot be sent or queued.
   bool SendOrDrop(Worker* w, bool sent);
   void FinishHandover(VolumeId vid, uint64_t serial);

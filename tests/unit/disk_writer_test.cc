@@ -96,7 +96,7 @@ TEST_CASE("a write lane's mutations are applied and answered on the writer threa
   };
   std::shared_ptr<Guard> guard(new Guard{&st, fds[0]});
   DiskWriter* writer = rig.writer();
-  writer->AddLane(fds[0], [&st, writer, guard](DiskWriter::Batch& batch) {
+  const bool added = writer->AddLane(fds[0], [&st, writer, guard](DiskWriter::Batch& batch) {
     char buf[4096];
     for (;;) {
       const ssize_t n = recv(guard->fd, buf, sizeof buf, 0);
@@ -115,6 +115,7 @@ TEST_CASE("a write lane's mutations are applied and answered on the writer threa
       });
     }
   });
+  REQUIRE(added);
   guard.reset();
   for (int i = 1; i <= 3; ++i) {
     const std::string rec = Record(NeedleId(100 + i), "lane payload " + std::to_string(i));
@@ -149,11 +150,12 @@ TEST_CASE("a lane sees submitted work that came before it, and the served volume
   std::atomic<int> seen_by_lane{-1};
   int fds[2];
   REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
-  writer->AddLane(fds[0], [&, fd = fds[0]](DiskWriter::Batch&) {
+  const bool added = writer->AddLane(fds[0], [&, fd = fds[0]](DiskWriter::Batch&) {
     char c;
     if (recv(fd, &c, 1, 0) == 1) seen_by_lane = step.load();
     return true;
   });
+  REQUIRE(added);
   writer->Post([&] {
     holding = true;
     for (int i = 0; i < 10000 && !release; ++i) usleep(1000);

@@ -48,6 +48,10 @@ std::string LargeRecord() {
   return EncodeNeedleV3(f);
 }
 
+bool TrySendRaw(int to, const std::string& bytes) {
+  return send(to, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size());
+}
+
 void SendRaw(const std::string& bytes, int fd = -1) {
   iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
   msghdr msg{};
@@ -196,6 +200,28 @@ int HostileWorkerMain(const char* act_c) {
     SendRaw(Header(ipc::MsgType::kWriteRequest, body.size(), ipc::kProtocolVersion + 1) + body);
   } else if (act == "short-delete") {
     SendRaw(Header(ipc::MsgType::kDeleteRequest, 4) + "abcd");
+  } else if (act == "empty-datagram") {
+    // recvmsg reads it as 0 bytes, as it reads the end of the stream.
+    if (!TrySendRaw(kChannel, std::string())) _exit(17);
+  } else if (act == "forked-lane-writer") {
+    // A child inherits the lane (and the channel), waits until this process
+    // has been killed for its lie, then tries to write through the lane.
+    // $KELP_HOSTILE_MARK is created once the child has tried.
+    const pid_t parent = getpid();
+    const pid_t child = fork();
+    if (child < 0) _exit(18);
+    if (child == 0) {
+      for (int i = 0; i < 30000 && getppid() == parent; ++i) usleep(1000);
+      const std::string rec = ValidRecord(6);
+      const std::string body = WriteRequestBytes(vid, true, rec.size()) + rec;
+      for (int i = 0; i < 20 && getppid() != parent; ++i) {
+        if (!TrySendRaw(g_send_fd, Header(ipc::MsgType::kWriteRequest, body.size()) + body)) break;
+        usleep(10000);
+      }
+      if (const char* mark = std::getenv("KELP_HOSTILE_MARK")) close(open(mark, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+      _exit(0);
+    }
+    if (!TrySendRaw(kChannel, Header(ipc::MsgType(999), 0))) _exit(19);
   } else if (act == "admin-from-http") {
     SendRaw(Header(ipc::MsgType::kAdminRequest, 8) + std::string(8, '\0'));
   } else {

@@ -81,12 +81,18 @@ struct PoolRig {
   }
 
   ~PoolRig() {
+    // The writers' last completions may still call into the pool.
+    store->StopWriters();
     pool.reset();
     store.reset();
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
     close(exe);
     close(gauges);
+    // A case that failed half-way must not hand its lies to the next one.
+    unsetenv("KELP_HOSTILE");
+    unsetenv("KELP_HOSTILE_LANE");
+    unsetenv("KELP_HOSTILE_MARK");
   }
 };
 
@@ -120,6 +126,35 @@ TEST_CASE("a worker that lies is dropped, and nothing it sent is appended (on it
     CHECK(rig.volume->dat_size() == before);
     CHECK(rig.store->Find(3) != nullptr);
   }
+}
+
+TEST_CASE("a worker that sends an empty datagram is stopped, not left running unpolled") {
+  PoolRig rig;
+  setenv("KELP_HOSTILE", "empty-datagram", 1);
+  setenv("KELP_HOSTILE_VID", "3", 1);
+  rig.pool->Start();
+  // It never exits by itself: only the supervisor's kill ends it, and the
+  // slot is respawned.
+  CHECK(rig.RunUntil([&] { return rig.pool->restarts() >= 1; }));
+  rig.Stop();
+  unsetenv("KELP_HOSTILE");
+}
+
+TEST_CASE("a dropped worker's lanes apply nothing more, even from a process that inherited them") {
+  PoolRig rig;
+  const uint64_t before = rig.volume->dat_size();
+  const std::string mark = (rig.dir.path / "child-tried").string();
+  setenv("KELP_HOSTILE", "forked-lane-writer", 1);
+  setenv("KELP_HOSTILE_LANE", "1", 1);
+  setenv("KELP_HOSTILE_VID", "3", 1);
+  setenv("KELP_HOSTILE_MARK", mark.c_str(), 1);
+  rig.pool->Start();
+  CHECK(rig.RunUntil([&] { return rig.pool->dropped() >= 1 && access(mark.c_str(), F_OK) == 0; }));
+  rig.Stop();
+  unsetenv("KELP_HOSTILE");
+  unsetenv("KELP_HOSTILE_LANE");
+  unsetenv("KELP_HOSTILE_MARK");
+  CHECK(rig.volume->dat_size() == before);
 }
 
 TEST_CASE("the same channels append a valid record, inline and in a sealed memfd (the hostile cases have teeth)") {
