@@ -56,8 +56,7 @@ int SendDatagramNow(int fd, const std::string& bytes, const int* fds, int nfds) 
   }
 }
 
-}  // namespace
-
+// One datagram as Channel sends it: the header, then the payload.
 std::string EncodeDatagram(MsgType type, uint64_t request_id, std::string_view payload) {
   MsgHeader h{kMagic, kProtocolVersion, uint16_t(type), uint32_t(payload.size()), 0, request_id};
   std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
@@ -65,14 +64,10 @@ std::string EncodeDatagram(MsgType type, uint64_t request_id, std::string_view p
   return bytes;
 }
 
-DirectSender::DirectSender(int channel_fd) : fd_(channel_fd >= 0 ? fcntl(channel_fd, F_DUPFD_CLOEXEC, 0) : -1) {}
+}  // namespace
 
-DirectSender::~DirectSender() {
-  if (fd_ >= 0) close(fd_);
-}
-
-bool DirectSender::TrySend(MsgType type, uint64_t request_id, std::string_view payload) const {
-  if (fd_ < 0 || payload.size() > kMaxDatagram) return false;
+bool Channel::TrySend(MsgType type, uint64_t request_id, std::string_view payload) {
+  if (fd_ < 0 || !queue_.empty() || payload.size() > kMaxDatagram) return false;
   return SendDatagramNow(fd_, EncodeDatagram(type, request_id, payload), nullptr, 0) == 1;
 }
 
@@ -126,8 +121,12 @@ RecvResult Channel::Recv(Message* out) {
   ssize_t n;
   do n = recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? RecvResult::kEmpty : RecvResult::kError;
-  if (n == 0) return RecvResult::kClosed;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return RecvResult::kEmpty;
+  // A peer that closes while datagrams it was sent are still unread resets
+  // the pair: recvmsg fails with ECONNRESET instead of returning 0. That is
+  // the end of the stream too, not a malformed datagram.
+  if (n == 0 || (n < 0 && errno == ECONNRESET)) return RecvResult::kClosed;
+  if (n < 0) return RecvResult::kError;
   out->fds.clear();
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {

@@ -49,32 +49,6 @@ struct Message {
 
 enum class RecvResult { kMessage, kEmpty, kClosed, kError };
 
-// One datagram as Channel sends it: the header, then the payload.
-std::string EncodeDatagram(MsgType type, uint64_t request_id, std::string_view payload);
-
-// A second, independent sender on a channel's socket (a dup of its fd), for a
-// thread other than the channel owner's. A SEQPACKET datagram is sent whole
-// or not at all, so both may send at once; the peer matches answers by
-// request id, not by order. It never queues: a datagram the socket cannot
-// take now is left to the owner.
-class DirectSender {
- public:
-  explicit DirectSender(int channel_fd);  // dups it
-  ~DirectSender();
-  DirectSender(const DirectSender&) = delete;
-  DirectSender& operator=(const DirectSender&) = delete;
-  // True when the datagram was sent.
-  bool TrySend(MsgType type, uint64_t request_id, std::string_view payload) const;
-  template <typename T>
-  bool TrySendStruct(MsgType type, uint64_t request_id, const T& body) const {
-    static_assert(std::is_trivially_copyable_v<T>);
-    return TrySend(type, request_id, std::string_view(reinterpret_cast<const char*>(&body), sizeof(T)));
-  }
-
- private:
-  int fd_;
-};
-
 class Channel {
  public:
   explicit Channel(int fd = -1) : fd_(fd) {}
@@ -95,6 +69,15 @@ class Channel {
     std::string p(reinterpret_cast<const char*>(&body), sizeof(T));
     p.append(tail);
     return Send(type, request_id, p, fds, nfds);
+  }
+  // Sends now or not at all (never queues): false when the socket cannot take
+  // the datagram at once or something is already queued ahead of it. For a
+  // channel whose owner never Sends, so that nothing is ever queued.
+  bool TrySend(MsgType type, uint64_t request_id, std::string_view payload);
+  template <typename T>
+  bool TrySendStruct(MsgType type, uint64_t request_id, const T& body) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return TrySend(type, request_id, std::string_view(reinterpret_cast<const char*>(&body), sizeof(T)));
   }
   RecvResult Recv(Message* out);
   // Sends queued datagrams; returns false when the peer is gone.

@@ -66,7 +66,6 @@ void WorkerPool::Spawn(int slot) {
   w->kind = slots_[size_t(slot)].kind;
   w->serial = next_serial_++;
   w->channel = std::make_unique<ipc::Channel>(fds[0]);
-  if (w->kind == Kind::kHttp) w->answers = std::make_shared<ipc::DirectSender>(fds[0]);
   const std::string title = "kelp-volume: " + NameOf(w);
   char* args[] = {const_cast<char*>(title.c_str()), nullptr};
   uv_stdio_container_t stdio[4];
@@ -365,14 +364,14 @@ void WorkerPool::HandleMutation(Worker* w, ipc::Message& m) {
   if (!v) return Reply(w->serial, in.reply_type, request_id, VolumeNotFound(in.volume_id), 0, 0);
   DiskWriter* writer = store_->WriterFor(in.volume_id);
   Mutation* m_ptr = &in.job->m;
-  PendingMutation* pending = in.job.get();
-  Volume* raw = v.get();
   DiskWriter::Done done = LoopCompletion(w->serial, in.volume_id, std::move(in.job), in.reply_type, request_id);
   if (!writer) {
     v->Apply(&m_ptr, 1);
     return done();
   }
-  writer->Submit(std::move(v), m_ptr, std::move(done), WriterAnswer(w->answers, pending, in.reply_type, request_id, raw), false);
+  // Answered from the loop: the fast path is the worker's lane, this channel
+  // carries only the mutations of a location it has no lane for.
+  writer->Submit(std::move(v), m_ptr, std::move(done), nullptr, false);
   if (std::find(to_wake_.begin(), to_wake_.end(), writer) == to_wake_.end()) to_wake_.push_back(writer);
 }
 
@@ -386,15 +385,15 @@ DiskWriter::Done WorkerPool::LoopCompletion(uint64_t serial, VolumeId vid, std::
   };
 }
 
-// The writer thread answers the worker itself (no event-loop wake-up per
+// The writer thread answers on the lane itself (no event-loop wake-up per
 // write); the loop is needed only when that answer could not go out now, or
 // when the write grew the index and a new segment must be announced. The
 // loop completion holds the job, so `pending` lives as long as this does.
-DiskWriter::Answer WorkerPool::WriterAnswer(std::shared_ptr<ipc::DirectSender> sender, PendingMutation* pending, ipc::MsgType reply,
-                                            uint64_t request_id, Volume* volume) {
-  return [sender = std::move(sender), pending, reply, request_id, volume] {
+DiskWriter::Answer WorkerPool::LaneAnswer(std::shared_ptr<ipc::Channel> lane, PendingMutation* pending, ipc::MsgType reply,
+                                          uint64_t request_id, Volume* volume) {
+  return [lane = std::move(lane), pending, reply, request_id, volume] {
     const Mutation& m = pending->m;
-    if (sender) pending->answered = sender->TrySendStruct(reply, request_id, MutationReplyOf(m.status, m.size, m.offset));
+    pending->answered = lane->TrySendStruct(reply, request_id, MutationReplyOf(m.status, m.size, m.offset));
     return !pending->answered || volume->AnnouncePending();
   };
 }
@@ -429,10 +428,9 @@ void WorkerPool::OpenLanes(Worker* w) {
 // the loop (a drop, an answer the lane could not take, a segment
 // announcement) goes there with DiskWriter::ToLoop or the loop completion.
 DiskWriter::LaneReader WorkerPool::LaneReaderFor(const Worker* w, DiskWriter* writer, int fd) {
-  auto channel = std::make_shared<ipc::Channel>(fd);  // owns the socket
-  auto sender = std::make_shared<ipc::DirectSender>(fd);
+  auto channel = std::make_shared<ipc::Channel>(fd);  // owns the socket; only this thread uses it
   const uint64_t serial = w->serial;
-  return [this, serial, revoked = w->revoked, writer, channel, sender](DiskWriter::Batch& batch) {
+  return [this, serial, revoked = w->revoked, writer, channel](DiskWriter::Batch& batch) {
     auto drop = [&](std::string why) {
       writer->ToLoop([this, serial, why = std::move(why)] {
         auto it = workers_.find(serial);
@@ -441,7 +439,7 @@ DiskWriter::LaneReader WorkerPool::LaneReaderFor(const Worker* w, DiskWriter* wr
       return false;
     };
     auto refuse = [&](ipc::MsgType type, uint64_t request_id, Status s) {
-      if (sender->TrySendStruct(type, request_id, MutationReplyOf(s, 0, 0))) return;
+      if (channel->TrySendStruct(type, request_id, MutationReplyOf(s, 0, 0))) return;
       writer->ToLoop([this, serial, type, request_id, s = std::move(s)] { Reply(serial, type, request_id, s, 0, 0); });
     };
     for (int i = 0; i < 64; ++i) {
@@ -473,7 +471,7 @@ DiskWriter::LaneReader WorkerPool::LaneReaderFor(const Worker* w, DiskWriter* wr
       Mutation* m_ptr = &in.job->m;
       PendingMutation* pending = in.job.get();
       Volume* raw = v.get();
-      DiskWriter::Answer answer = WriterAnswer(sender, pending, in.reply_type, request_id, raw);
+      DiskWriter::Answer answer = LaneAnswer(channel, pending, in.reply_type, request_id, raw);
       batch.Add(std::move(v), m_ptr, LoopCompletion(serial, in.volume_id, std::move(in.job), in.reply_type, request_id), std::move(answer));
     }
     return true;

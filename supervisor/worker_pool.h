@@ -91,9 +91,6 @@ class WorkerPool {
     uv_process_t process{};
     uv_poll_t poll{};
     std::unique_ptr<ipc::Channel> channel;
-    // Write and delete answers go out from the disk writer threads through
-    // this; it outlives the worker while answers are in flight.
-    std::shared_ptr<ipc::DirectSender> answers;
     // Set when the worker is dropped, closes its channel or exits: its lane
     // readers then apply nothing more, whatever is still queued on the lanes
     // (or sent by a process that inherited one).
@@ -137,8 +134,8 @@ class WorkerPool {
   DiskWriter::LaneReader LaneReaderFor(const Worker* w, DiskWriter* writer, int fd);
   DiskWriter::Done LoopCompletion(uint64_t serial, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply,
                                   uint64_t request_id);
-  static DiskWriter::Answer WriterAnswer(std::shared_ptr<ipc::DirectSender> sender, PendingMutation* pending, ipc::MsgType reply,
-                                         uint64_t request_id, Volume* volume);
+  static DiskWriter::Answer LaneAnswer(std::shared_ptr<ipc::Channel> lane, PendingMutation* pending, ipc::MsgType reply,
+                                       uint64_t request_id, Volume* volume);
   static Status VolumeNotFound(VolumeId vid);
   void SendState(Worker* w);
   std::string NameOf(const Worker* w) const;

@@ -12,57 +12,15 @@
 #include <string>
 #include <vector>
 
-#include "common/needle.h"
-#include "supervisor/store.h"
-#include "tests/unit/fixtures.h"
+#include "tests/unit/store_rig.h"
 
 using namespace kelp;
 
 namespace {
 
-std::string Record(NeedleId id, const std::string& data) {
-  NeedleFields f;
-  f.id = id;
-  f.cookie = 0x01020304;
-  f.data = data;
-  SetContentFlags(&f);
-  return EncodeNeedleV3(f);
-}
-
-struct WriterRig {
-  testing::TempDir dir;
-  uv_loop_t loop{};
-  std::unique_ptr<Store> store;
-  Volume* volume = nullptr;
-
-  WriterRig() {
-    uv_loop_init(&loop);
-    DiskLocation loc;
-    loc.dir = loc.idx_dir = dir.path.string();
-    store = std::make_unique<Store>(std::vector<DiskLocation>{loc}, kBuildOffsetBytes);
-    REQUIRE(store->LoadAll().ok());
-    NewVolumeSpec spec;
-    spec.id = 7;
-    auto v = store->AddVolume(spec);
-    REQUIRE(v.ok());
-    volume = v.value();
-    store->StartWriters(&loop);
-  }
+struct WriterRig : testing::OneVolumeStore {
+  WriterRig() : OneVolumeStore(7) {}
   DiskWriter* writer() { return store->LocationWriter(0); }
-  // Runs the loop until `done` holds (bounded: about 10 s).
-  bool RunUntil(const std::function<bool()>& done) {
-    for (int i = 0; i < 10000 && !done(); ++i) {
-      uv_run(&loop, UV_RUN_NOWAIT);
-      usleep(1000);
-    }
-    return done();
-  }
-  ~WriterRig() {
-    store->StopWriters();
-    store.reset();
-    uv_run(&loop, UV_RUN_NOWAIT);
-    uv_loop_close(&loop);
-  }
 };
 
 // A lane reader that turns each datagram into a put of its bytes.
@@ -118,7 +76,7 @@ TEST_CASE("a write lane's mutations are applied and answered on the writer threa
   REQUIRE(added);
   guard.reset();
   for (int i = 1; i <= 3; ++i) {
-    const std::string rec = Record(NeedleId(100 + i), "lane payload " + std::to_string(i));
+    const std::string rec = testing::NeedleRecord(NeedleId(100 + i), 0x01020304, "lane payload " + std::to_string(i));
     REQUIRE(send(fds[1], rec.data(), rec.size(), 0) == ssize_t(rec.size()));
   }
   // No loop iteration is needed for the writes to be applied and answered.

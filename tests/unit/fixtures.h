@@ -1,5 +1,5 @@
-// Test helpers: the Go-written golden files shipped beside the project, and
-// scratch directories.
+// Test helpers: the Go-written golden files shipped beside the project,
+// scratch directories, and needle records as a worker encodes them.
 #pragma once
 #include <stdlib.h>
 
@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+
+#include "common/needle.h"
 
 namespace kelp::testing {
 
@@ -35,5 +37,15 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+// A complete version-3 record, as an HTTP worker encodes one.
+inline std::string NeedleRecord(NeedleId id, Cookie cookie, const std::string& data) {
+  NeedleFields f;
+  f.id = id;
+  f.cookie = cookie;
+  f.data = data;
+  SetContentFlags(&f);
+  return EncodeNeedleV3(f);
+}
 
 }  // namespace kelp::testing

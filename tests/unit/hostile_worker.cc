@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string>
 
-#include "common/needle.h"
+#include "tests/unit/fixtures.h"
 #include "ipc/channel.h"
 
 namespace kelp::testing {
@@ -20,15 +20,9 @@ constexpr int kChannel = 3;
 // Where the lies go: the main channel, or (KELP_HOSTILE_LANE) a write lane.
 int g_send_fd = kChannel;
 
-std::string ValidRecord(NeedleId id) {
-  static const std::string data = "hostile worker payload";
-  NeedleFields f;
-  f.id = id;
-  f.cookie = 0x11223344;
-  f.data = data;
-  SetContentFlags(&f);
-  return EncodeNeedleV3(f);
-}
+constexpr Cookie kCookie = 0x11223344;
+
+std::string ValidRecord(NeedleId id) { return NeedleRecord(id, kCookie, "hostile worker payload"); }
 
 // A large record in a memfd; `seal` says whether it is sealed as the protocol demands.
 int RecordMemfd(const std::string& rec, bool seal) {
@@ -38,15 +32,7 @@ int RecordMemfd(const std::string& rec, bool seal) {
   return fd;
 }
 
-std::string LargeRecord() {
-  static const std::string data(200000, 'L');
-  NeedleFields f;
-  f.id = 77;
-  f.cookie = 0x11223344;
-  f.data = data;
-  SetContentFlags(&f);
-  return EncodeNeedleV3(f);
-}
+std::string LargeRecord() { return NeedleRecord(77, kCookie, std::string(200000, 'L')); }
 
 bool TrySendRaw(int to, const std::string& bytes) {
   return send(to, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size());
@@ -90,6 +76,31 @@ void SendMemfdWrite(uint32_t vid, int fd, uint64_t claimed_length) {
   SendRaw(Header(ipc::MsgType::kWriteRequest, body.size()) + body, fd);
 }
 
+// One datagram from the main channel into `buf` (blocking); its first fd, if
+// any, in `*fd` (the rest closed). Returns the bytes read.
+ssize_t ReceiveDatagram(char* buf, size_t len, int* fd) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * ipc::kMaxFdsPerMessage)];
+  iovec iov{buf, len};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = recvmsg(kChannel, &msg, MSG_CMSG_CLOEXEC);
+  *fd = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t k = 0; k < count; ++k) {
+      int got;
+      std::memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof got);
+      if (*fd < 0) *fd = got;
+      else close(got);
+    }
+  }
+  return n;
+}
+
 // Writes `count` valid needles one after another, answering SegmentReplaced
 // with SegmentAck only if `ack`.
 void WriteMany(uint32_t vid, int count, bool ack) {
@@ -100,14 +111,9 @@ void WriteMany(uint32_t vid, int count, bool ack) {
     ipc::MsgHeader h{ipc::kMagic, ipc::kProtocolVersion, uint16_t(ipc::MsgType::kWriteRequest), uint32_t(body.size()), 0, uint64_t(i + 1)};
     SendRaw(std::string(reinterpret_cast<const char*>(&h), sizeof h) + body);
     for (;;) {
-      char control[CMSG_SPACE(sizeof(int) * 4)];
-      iovec iov{buf, sizeof buf};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      const ssize_t n = recvmsg(kChannel, &msg, MSG_CMSG_CLOEXEC);
+      int fd;
+      const ssize_t n = ReceiveDatagram(buf, sizeof buf, &fd);
+      if (fd >= 0) close(fd);
       if (n <= 0) _exit(0);
       ipc::MsgHeader r;
       std::memcpy(&r, buf, sizeof r);
@@ -127,25 +133,17 @@ void WriteMany(uint32_t vid, int count, bool ack) {
 int AwaitLane() {
   char buf[ipc::kMaxDatagram + sizeof(ipc::MsgHeader)];
   for (;;) {
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * ipc::kMaxFdsPerMessage)];
-    iovec iov{buf, sizeof buf};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const ssize_t n = recvmsg(kChannel, &msg, MSG_CMSG_CLOEXEC);
+    int fd;
+    const ssize_t n = ReceiveDatagram(buf, sizeof buf, &fd);
     if (n < ssize_t(sizeof(ipc::MsgHeader))) _exit(16);
     ipc::MsgHeader h;
     std::memcpy(&h, buf, sizeof h);
     if (h.type == uint16_t(ipc::MsgType::kDrain)) _exit(0);  // no lane came
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    if (h.type == uint16_t(ipc::MsgType::kWriteLane) && c && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    if (h.type == uint16_t(ipc::MsgType::kWriteLane) && fd >= 0) {
       fcntl(fd, F_SETFL, 0);
       return fd;
     }
+    if (fd >= 0) close(fd);  // Hello's sockets: not needed here
   }
 }
 

@@ -10,35 +10,19 @@
 #include <functional>
 
 #include "ipc/shared_gauges.h"
-#include "supervisor/store.h"
 #include "supervisor/worker_pool.h"
-#include "tests/unit/fixtures.h"
+#include "tests/unit/store_rig.h"
 
 using namespace kelp;
 
 namespace {
 
-struct PoolRig {
-  testing::TempDir dir;
-  uv_loop_t loop{};
-  std::unique_ptr<Store> store;
+struct PoolRig : testing::OneVolumeStore {
   std::unique_ptr<WorkerPool> pool;
   int exe = -1;
   int gauges = -1;
-  Volume* volume = nullptr;
 
-  PoolRig() {
-    uv_loop_init(&loop);
-    DiskLocation loc;
-    loc.dir = loc.idx_dir = dir.path.string();
-    store = std::make_unique<Store>(std::vector<DiskLocation>{loc}, kBuildOffsetBytes);
-    REQUIRE(store->LoadAll().ok());
-    NewVolumeSpec spec;
-    spec.id = 3;
-    auto v = store->AddVolume(spec);
-    REQUIRE(v.ok());
-    volume = v.value();
-    store->StartWriters(&loop);
+  PoolRig() : OneVolumeStore(3) {
     exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     auto g = ipc::CreateSharedGauges();
     REQUIRE(g.ok());
@@ -48,29 +32,6 @@ struct PoolRig {
     opts.http_workers = 1;
     opts.gauges_fd = gauges;
     pool = std::make_unique<WorkerPool>(&loop, store.get(), opts);
-  }
-
-  // Runs the loop until `done` holds; false if it did not within a generous bound.
-  bool RunUntil(const std::function<bool()>& done) {
-    uv_timer_t t;
-    uv_timer_init(&loop, &t);
-    struct Ctx {
-      const std::function<bool()>* done;
-      uv_loop_t* loop;
-      int ticks = 0;
-      bool ok = false;
-    } ctx{&done, &loop};
-    t.data = &ctx;
-    uv_timer_start(&t, [](uv_timer_t* h) {
-      auto* c = static_cast<Ctx*>(h->data);
-      if ((*c->done)()) c->ok = true;
-      if (c->ok || ++c->ticks > 3000) uv_stop(c->loop);
-    }, 10, 10);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_timer_stop(&t);
-    uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return ctx.ok;
   }
 
   void Stop() {
@@ -84,9 +45,6 @@ struct PoolRig {
     // The writers' last completions may still call into the pool.
     store->StopWriters();
     pool.reset();
-    store.reset();
-    uv_run(&loop, UV_RUN_NOWAIT);
-    uv_loop_close(&loop);
     close(exe);
     close(gauges);
     // A case that failed half-way must not hand its lies to the next one.
