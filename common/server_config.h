@@ -21,6 +21,7 @@ struct ServerConfig {
   std::vector<LocationConfig> locations;
   int workers = 1;
   long long file_size_limit_bytes = 256ll << 20;
+  long long compaction_bytes_per_second = 0;  // -compactionMBps; 0: unthrottled
   double idle_timeout_s = 30;
   std::string read_mode;
   // Go's in-flight data limits (0: none) and how long a request waits for room.

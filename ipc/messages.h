@@ -18,7 +18,7 @@
 namespace kelp::ipc {
 
 inline constexpr uint32_t kMagic = 0x4b4c5021;  // "KLP!"
-inline constexpr uint16_t kProtocolVersion = 3;
+inline constexpr uint16_t kProtocolVersion = 4;
 inline constexpr size_t kBuildIdLength = 72;  // 64 hex digits, NUL-padded
 // Records up to this size travel inside the datagram; larger ones in a memfd.
 inline constexpr uint32_t kInlineRecordLimit = 64 * 1024;
@@ -42,6 +42,8 @@ enum class MsgType : uint16_t {
   kAdminReply = 14,      // S->W  payload: AdminReply + error message + bulk body
   kServerState = 15,     // S->W  payload: ServerState + current master address
   kWriteLane = 16,       // S->W  payload: WriteLane; fds: [the lane's socket]
+  kAdminProgress = 17,   // S->W  payload: AdminReply (code 0, no message) + bulk body: one streamed
+                         //       response of a call still running; its kAdminReply ends it
 };
 
 struct MsgHeader {

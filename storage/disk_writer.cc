@@ -199,7 +199,13 @@ void DiskWriter::ReadLanes(int ready) {
 void DiskWriter::ApplyBatch(std::vector<Item>& batch) {
   // Per volume, in arrival order.
   std::map<Volume*, std::vector<Mutation*>> by_volume;
-  for (Item& item : batch) by_volume[item.volume.get()].push_back(item.mutation);
+  for (Item& item : batch) {
+    // A volume replaced while this was queued (a vacuum commit) is written
+    // through its successor; one that left the store stays retired and fails.
+    if (item.volume->retired())
+      if (std::shared_ptr<Volume> now = Served(item.volume->id()); now && now != item.volume) item.volume = std::move(now);
+    by_volume[item.volume.get()].push_back(item.mutation);
+  }
   for (auto& [v, ms] : by_volume) v->Apply(ms.data(), ms.size());
 }
 

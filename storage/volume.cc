@@ -11,6 +11,7 @@
 #include "common/file_util.h"
 #include "common/idx_entry.h"
 #include "common/log.h"
+#include "storage/compaction.h"
 
 namespace kelp {
 
@@ -88,8 +89,8 @@ Result<std::unique_ptr<Volume>> Volume::Create(const VolumeFileNames& names, con
   return v;
 }
 
-Result<std::unique_ptr<Volume>> Volume::Load(const VolumeFileNames& names, int offset_bytes, Env* env) {
-  std::unique_ptr<Volume> v(new Volume(names, offset_bytes, env));
+Result<std::unique_ptr<Volume>> Volume::Load(const VolumeFileNames& names, int offset_bytes, Env* env, uint64_t generation) {
+  std::unique_ptr<Volume> v(new Volume(names, offset_bytes, env, generation));
   bool vif_exists = false;
   auto info = LoadVolumeInfo(names.Vif(), &vif_exists);
   if (!info.ok()) return info.status();
@@ -180,7 +181,7 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
                 static_cast<unsigned long long>(idx_end_), static_cast<unsigned long long>(idx_bytes));
     }
   }
-  auto seg = IndexSegmentWriter::Create(("kelp-idx-" + std::to_string(names_.id)).c_str(), entries * 2, 1);
+  auto seg = IndexSegmentWriter::Create(("kelp-idx-" + std::to_string(names_.id)).c_str(), entries * 2, first_generation_);
   if (!seg.ok()) return seg.status();
   segment_ = std::move(seg.value());
 
@@ -693,6 +694,75 @@ Status Volume::SetReadOnly(bool ro, bool persist) {
 
 void Volume::Retire() { retired_ = true; }
 
+CompactionStart Volume::BeginCopy() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  // Go syncs here and only logs a failure: the copy reads through its own
+  // descriptors, and what is not on disk yet is carried over by the commit.
+  if (env_->Fdatasync(dat_fd_) != 0) KLOG_WARN("volume %u: sync before compaction: %s", id(), std::strerror(errno));
+  if (env_->Fdatasync(idx_fd_) != 0) KLOG_WARN("volume %u: sync index before compaction: %s", id(), std::strerror(errno));
+  CompactionStart start{super_block_, idx_end_, dat_end_, counters_.content_size, counters_.deleted_bytes};
+  copy_start_ = start;
+  return start;
+}
+
+double Volume::GarbageRatio() const {
+  const SegmentCounters c = counters();
+  if (c.content_size == 0) return 0;
+  if (c.deleted_count > 0 && c.deleted_bytes == 0) {
+    // Go's fallback for counters that lost the deleted bytes.
+    const uint64_t dat = c.dat_size;
+    if (dat == 0 || dat < c.content_size + 8) return 0;
+    return double(dat - c.content_size - 8) / double(dat);
+  }
+  return double(c.deleted_bytes) / double(c.content_size);
+}
+
+Result<std::unique_ptr<Volume>> Volume::CommitCompaction(bool* offline) {
+  *offline = false;
+  std::lock_guard<std::mutex> w(write_mu_);
+  // Without a copy in this process (a restart, or a cleanup), Go replays the
+  // whole .idx against whatever .cpd there is, and fails on a missing one.
+  if (!copy_start_ && idx_end_ > 0) {
+    // Go walks the .idx backwards down to an offset no copy recorded, one row
+    // past the start, and fails there; kelp refuses with the same text.
+    const std::string at = "-" + std::to_string(IdxEntrySize(offset_bytes_));
+    return Status::IOError("readIndexEntry " + names_.Idx() + " at offset " + at + " failed: offset " + at + " for index file is invalid");
+  }
+  const uint64_t idx_from = copy_start_ ? copy_start_->idx_end : 0;
+  const uint16_t revision = copy_start_ ? copy_start_->super_block.compaction_revision : super_block_.compaction_revision;
+  if (env_->Fdatasync(dat_fd_) != 0 || env_->Fdatasync(idx_fd_) != 0)
+    return Status::IOError(ErrnoMessage("sync volume " + std::to_string(id()) + " before commit"));
+  if (Status s = CarryOverWrites(names_, offset_bytes_, idx_from, revision, version(), env_); !s.ok()) {
+    for (const std::string& p : {names_.Cpd(), names_.Cpx()})
+      if (env_->Unlink(p) != 0 && errno != ENOENT) KLOG_WARN("volume %u: remove %s: %s", id(), p.c_str(), std::strerror(errno));
+    return s;
+  }
+  bool committed = false;
+  if (Status swapped = SwapInCompacted(names_, env_, &committed); !swapped.ok()) {
+    if (!committed) return swapped;  // refused before the commit point: nothing changed
+    // Past the commit point the copy is complete and durable: finish the
+    // swap as a load would, or the volume cannot be served from this process.
+    if (auto r = ReconcileCompaction(names_, env_); !r.ok()) {
+      *offline = true;
+      return Status::IOError(swapped.message() + "; finishing the swap: " + r.status().message());
+    }
+  }
+  auto next = Load(names_, offset_bytes_, env_, segment_.generation() + 1);
+  if (!next.ok()) {
+    *offline = true;
+    return next.status();
+  }
+  // The old files are gone from the directory; nothing more is written here.
+  retired_ = true;
+  {
+    std::lock_guard<std::mutex> l(state_mu_);
+    next.value()->read_only_ = next.value()->read_only_ || read_only_;  // a commit never makes a volume writable
+    next.value()->segment_.SetReadOnly(next.value()->read_only_);
+  }
+  next.value()->answers_via_loop_ = true;
+  return next;
+}
+
 bool Volume::AnnouncePending() const {
   std::lock_guard<std::mutex> l(state_mu_);
   return announce_pending_;
@@ -714,6 +784,7 @@ std::optional<SegmentReplacement> Volume::TakeSegmentReplacement() {
 void Volume::FinishHandover(uint64_t generation) {
   std::lock_guard<std::mutex> w(write_mu_);
   std::lock_guard<std::mutex> l(state_mu_);
+  if (segment_.generation() == generation) answers_via_loop_ = false;
   if (!trailing_ || segment_.generation() != generation) return;
   trailing_->MarkSuperseded();
   trailing_.reset();
@@ -722,6 +793,11 @@ void Volume::FinishHandover(uint64_t generation) {
 bool Volume::handover_pending() const {
   std::lock_guard<std::mutex> l(state_mu_);
   return trailing_.has_value();
+}
+
+uint64_t Volume::DupSegmentGeneration() const {
+  std::lock_guard<std::mutex> l(state_mu_);
+  return segment_.generation();
 }
 
 std::pair<int, uint64_t> Volume::DupSegment() const {

@@ -41,6 +41,10 @@ struct VolumeFileNames {
   std::string Dat() const { return Base(dir) + ".dat"; }
   std::string Idx() const { return Base(idx_dir) + ".idx"; }
   std::string Vif() const { return Base(dir) + ".vif"; }
+  // A compaction's files: the copy, its index, and the commit marker.
+  std::string Cpd() const { return Base(dir) + ".cpd"; }
+  std::string Cpx() const { return Base(idx_dir) + ".cpx"; }
+  std::string Cpc() const { return Base(dir) + ".cpc"; }
 };
 
 struct AppendOutcome {
@@ -72,6 +76,12 @@ struct Mutation {
 Status ValidateRecord(const uint8_t* record, size_t length);
 
 // What a load found past the last indexed record and did about it.
+struct CompactionStart {
+  SuperBlock super_block;
+  uint64_t idx_end = 0, dat_end = 0;
+  uint64_t content_bytes = 0, deleted_bytes = 0;
+};
+
 struct TailRepair {
   uint64_t truncated_from = 0, truncated_to = 0;  // .dat bytes cut (from == to: none)
   int complete_records = 0;                       // whole, CRC-valid, never indexed
@@ -95,7 +105,9 @@ class Volume {
   // Loads an existing volume and heals its tail (see docs/architecture.md,
   // "Volume loading"). Damage it cannot heal does not fail the load: the
   // volume comes up read-only with `load_warning()` set, as Go does.
-  static Result<std::unique_ptr<Volume>> Load(const VolumeFileNames& names, int offset_bytes, Env* env = Env::Default());
+  // `generation` is the first index segment's (a reload continues the old count).
+  static Result<std::unique_ptr<Volume>> Load(const VolumeFileNames& names, int offset_bytes, Env* env = Env::Default(),
+                                              uint64_t generation = 1);
   // Creates a new, empty volume; fails if its .dat already exists.
   static Result<std::unique_ptr<Volume>> Create(const VolumeFileNames& names, const SuperBlock& sb, int offset_bytes,
                                                 Env* env = Env::Default());
@@ -119,6 +131,28 @@ class Volume {
   Status SetReadOnly(bool read_only, bool persist);
   // Marks the volume gone: queued mutations then fail as "not found".
   void Retire();
+  bool retired() const { return retired_; }
+
+  // Vacuum (storage/compaction.h). One flag, shared by compaction and
+  // commit, says one of them runs; the loser of a race does nothing (Go's).
+  bool TryBeginCompaction() { return !compacting_.exchange(true); }
+  void EndCompaction() { compacting_ = false; }
+  bool compacting() const { return compacting_; }
+  // Syncs both files and records where the copy starts (the commit replays
+  // the rest of the .idx). Blocks the volume's writes only for the syncs.
+  CompactionStart BeginCopy();
+  // Go's garbage ratio: deleted bytes over content bytes, from the counters.
+  double GarbageRatio() const;
+  // The commit: with this volume's writes held, carries over what was
+  // written since BeginCopy, swaps the copy in and loads the result, which
+  // replaces this (now retired) volume. Runs on the volume's writer thread.
+  // An error before the commit marker leaves this volume as it was; after
+  // it, the result is loaded if the swap can be finished, or the error says
+  // the volume must go offline (`offline`).
+  Result<std::unique_ptr<Volume>> CommitCompaction(bool* offline);
+  // Until every reader has switched to this volume's files, writes are
+  // answered through the event loop, after the switch was announced.
+  bool answers_via_loop() const { return answers_via_loop_; }
 
   // A segment grown since the last call, to announce to the workers.
   std::optional<SegmentReplacement> TakeSegmentReplacement();
@@ -130,6 +164,7 @@ class Volume {
   bool handover_pending() const;
   // The published segment's descriptor (duplicated) and generation, for a new reader.
   std::pair<int, uint64_t> DupSegment() const;
+  uint64_t DupSegmentGeneration() const;  // the published segment's generation
 
   VolumeId id() const { return names_.id; }
   const std::string& collection() const { return names_.collection; }
@@ -147,7 +182,8 @@ class Volume {
   std::optional<IndexValue> Lookup(NeedleId id) const;
 
  private:
-  Volume(VolumeFileNames names, int offset_bytes, Env* env) : names_(std::move(names)), offset_bytes_(offset_bytes), env_(env) {}
+  Volume(VolumeFileNames names, int offset_bytes, Env* env, uint64_t generation = 1)
+      : names_(std::move(names)), offset_bytes_(offset_bytes), env_(env), first_generation_(generation) {}
   Status OpenFiles(bool create);
   Status ReplayIndex(uint64_t* indexed_end);
   Status HealTail(uint64_t indexed_end);
@@ -169,6 +205,7 @@ class Volume {
   const VolumeFileNames names_;
   const int offset_bytes_;
   Env* const env_;
+  const uint64_t first_generation_;
   SuperBlock super_block_;
   int dat_fd_ = -1;
   int idx_fd_ = -1;
@@ -180,6 +217,9 @@ class Volume {
   uint64_t last_append_at_ns_ = 0;
   SegmentCounters counters_;
   std::atomic<bool> retired_{false};
+  std::atomic<bool> compacting_{false};
+  std::atomic<bool> answers_via_loop_{false};
+  std::optional<CompactionStart> copy_start_;  // the last BeginCopy's, for the commit
   TailRepair repair_;
 
   // Published state: written with both locks held, read with state_mu_ only.

@@ -101,11 +101,15 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   Register("VolumeSyncStatus", &AdminService::VolumeSyncStatus);
   RegisterAsync("ReadNeedleBlob", &AdminService::ReadNeedleBlob);
   RegisterAsync("ReadNeedleMeta", &AdminService::ReadNeedleMeta);
+  Register("VacuumVolumeCheck", &AdminService::VacuumVolumeCheck);
+  RegisterStream("VacuumVolumeCompact", &AdminService::VacuumVolumeCompact);
+  RegisterAsync("VacuumVolumeCommit", &AdminService::VacuumVolumeCommit);
+  RegisterAsync("VacuumVolumeCleanup", &AdminService::VacuumVolumeCleanup);
 }
 
 template <typename Req, typename Resp>
 void AdminService::Register(const char* name, grpc::Status (AdminService::*fn)(const Req&, Resp*)) {
-  handlers_[name] = [this, fn](const std::string& in, Reply reply) {
+  handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress) {
     Req req;
     if (!req.ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "");
     Resp resp;
@@ -118,7 +122,7 @@ void AdminService::Register(const char* name, grpc::Status (AdminService::*fn)(c
 
 template <typename Req, typename Resp>
 void AdminService::RegisterAsync(const char* name, void (AdminService::*fn)(const Req&, Resp*, Finish)) {
-  handlers_[name] = [this, fn](const std::string& in, Reply reply) {
+  handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress) {
     auto req = std::make_shared<Req>();
     if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "");
     auto resp = std::make_shared<Resp>();
@@ -130,10 +134,20 @@ void AdminService::RegisterAsync(const char* name, void (AdminService::*fn)(cons
   };
 }
 
-void AdminService::HandleAsync(const std::string& method, const std::string& request, Reply reply) {
+template <typename Req>
+void AdminService::RegisterStream(const char* name, void (AdminService::*fn)(const Req&, Progress, Finish)) {
+  handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress progress) {
+    auto req = std::make_shared<Req>();
+    if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "");
+    if (!progress) progress = [](const std::string&) {};
+    (this->*fn)(*req, std::move(progress), [req, reply](grpc::Status s) { reply(s, ""); });
+  };
+}
+
+void AdminService::HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress) {
   auto it = handlers_.find(method);
   if (it == handlers_.end()) return reply(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + method), "");
-  it->second(request, std::move(reply));
+  it->second(request, std::move(reply), std::move(progress));
 }
 
 grpc::Status AdminService::Handle(const std::string& method, const std::string& request, std::string* response) {

@@ -22,6 +22,7 @@
 #include "common/server_config.h"
 #include "proto/master.pb.h"
 #include "proto/volume_server.pb.h"
+#include "supervisor/background_jobs.h"
 #include "supervisor/store.h"
 
 namespace kelp {
@@ -33,6 +34,7 @@ struct AdminHooks {
   std::function<void()> state_changed;        // maintenance mode flipped
   std::function<void()> leave;                // stop heartbeating
   std::function<void(VolumeId)> volume_mutated;  // announces a grown index segment
+  std::function<void(Volume*)> volume_replaced;  // a vacuum commit: workers switch to it, the master hears of it
 };
 
 class AdminService {
@@ -44,20 +46,27 @@ class AdminService {
   const volume_server_pb::VolumeServerState& state() const { return state_; }
 
   using Reply = std::function<void(const grpc::Status&, const std::string& response)>;
+  // One streamed response (serialized), sent before the final reply.
+  using Progress = std::function<void(const std::string& message)>;
   // Runs `method` on the serialized request; `reply` gets the serialized
-  // response, on the loop, possibly after this returns.
-  void HandleAsync(const std::string& method, const std::string& request, Reply reply);
+  // response, on the loop, possibly after this returns. A streaming method
+  // sends its messages through `progress` first, and replies with none.
+  void HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress = nullptr);
+  // Vacuum copies run there (without it, inline).
+  void set_jobs(BackgroundJobs* jobs) { jobs_ = jobs; }
   // The same, for callers without writer threads (tests): every call then
   // completes before it returns.
   grpc::Status Handle(const std::string& method, const std::string& request, std::string* response);
 
  private:
-  using Handler = std::function<void(const std::string&, Reply)>;
+  using Handler = std::function<void(const std::string&, Reply, Progress)>;
   using Finish = std::function<void(grpc::Status)>;
   template <typename Req, typename Resp>
   void Register(const char* name, grpc::Status (AdminService::*fn)(const Req&, Resp*));
   template <typename Req, typename Resp>
   void RegisterAsync(const char* name, void (AdminService::*fn)(const Req&, Resp*, Finish));
+  template <typename Req>
+  void RegisterStream(const char* name, void (AdminService::*fn)(const Req&, Progress, Finish));
   // `work` on the writer thread of `writer` (inline when there is none), then `done` on the loop.
   static void OnWriter(DiskWriter* writer, std::function<void()> work, std::function<void()> done);
   struct BatchDeleteJob;
@@ -90,6 +99,13 @@ class AdminService {
   grpc::Status VolumeSyncStatus(const volume_server_pb::VolumeSyncStatusRequest& req, volume_server_pb::VolumeSyncStatusResponse* resp);
   void ReadNeedleBlob(const volume_server_pb::ReadNeedleBlobRequest& req, volume_server_pb::ReadNeedleBlobResponse* resp, Finish finish);
   void ReadNeedleMeta(const volume_server_pb::ReadNeedleMetaRequest& req, volume_server_pb::ReadNeedleMetaResponse* resp, Finish finish);
+  // Vacuum (admin_vacuum.cc).
+  grpc::Status VacuumVolumeCheck(const volume_server_pb::VacuumVolumeCheckRequest& req, volume_server_pb::VacuumVolumeCheckResponse* resp);
+  void VacuumVolumeCompact(const volume_server_pb::VacuumVolumeCompactRequest& req, Progress progress, Finish finish);
+  void VacuumVolumeCommit(const volume_server_pb::VacuumVolumeCommitRequest& req, volume_server_pb::VacuumVolumeCommitResponse* resp,
+                          Finish finish);
+  void VacuumVolumeCleanup(const volume_server_pb::VacuumVolumeCleanupRequest& req, volume_server_pb::VacuumVolumeCleanupResponse* resp,
+                           Finish finish);
   // Internal: what the gRPC worker tells the master when marking read-only.
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
 
@@ -108,6 +124,7 @@ class AdminService {
   bool state_writing_ = false;
   std::deque<std::function<void()>> state_waiting_;
   std::map<std::string, Handler> handlers_;
+  BackgroundJobs* jobs_ = nullptr;
 };
 
 }  // namespace kelp

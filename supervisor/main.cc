@@ -236,8 +236,14 @@ int main(int argc, char** argv) {
   };
   hooks.leave = [&] { heartbeat_ptr->RequestStop(); };
   hooks.volume_mutated = [&](VolumeId id) { pool.AnnounceSegment(id); };
+  hooks.volume_replaced = [&](Volume* v) {
+    pool.BroadcastReattach(v);
+    heartbeat_ptr->SendFullReportSoon();  // the new size and compaction revision
+  };
+  BackgroundJobs jobs(loop);
   AdminService admin(&store, &cfg, hooks);
   admin_ptr = &admin;
+  admin.set_jobs(&jobs);
   if (Status s = admin.LoadState(); !s.ok()) {
     KLOG_ERROR("%s", s.message().c_str());
     return 1;
@@ -245,10 +251,10 @@ int main(int argc, char** argv) {
   shared.maintenance = admin.state().maintenance();
   shared.state_version = admin.state().version();
   pool.SetServerState(shared);
-  pool.set_admin_handler([&](const std::string& method, const std::string& body, AdminReplyFn reply) {
-    admin.HandleAsync(method, body, [reply](const grpc::Status& s, const std::string& out) {
-      reply(int(s.error_code()), s.error_message(), out);
-    });
+  pool.set_admin_handler([&](const std::string& method, const std::string& body, AdminReplyFn reply, AdminProgressFn progress) {
+    admin.HandleAsync(
+        method, body, [reply](const grpc::Status& s, const std::string& out) { reply(int(s.error_code()), s.error_message(), out); },
+        std::move(progress));
   });
 
   Server server{loop, &pool, &heartbeat, &cfg};
@@ -287,6 +293,7 @@ int main(int argc, char** argv) {
   }
 
   uv_run(loop, UV_RUN_DEFAULT);
+  jobs.Stop();  // a vacuum copy in progress ends as interrupted
   heartbeat.Stop();
   store.StopWriters();  // syncs every volume
   KLOG_INFO("stopped");

@@ -14,6 +14,7 @@
 #include "common/file_id.h"
 #include "common/file_util.h"
 #include "common/log.h"
+#include "storage/compaction.h"
 #include "storage/env.h"
 
 namespace kelp {
@@ -99,6 +100,7 @@ Status Store::LoadLocation(size_t li) {
       KLOG_WARN("volume %u found again in %s; keeping the first copy", names.id, loc.dir.c_str());
       continue;
     }
+    FinishInterruptedCompaction(names);
     auto v = Volume::Load(names, offset_bytes_, env_);
     if (!v.ok()) {
       KLOG_ERROR("load volume %s: %s", names.Base(loc.dir).c_str(), v.status().message().c_str());
@@ -193,7 +195,19 @@ Result<Store::Located> Store::Locate(VolumeId id) const {
   return Status::NotFound("volume " + std::to_string(id) + " not found on disk");
 }
 
+void Store::FinishInterruptedCompaction(const VolumeFileNames& names) const {
+  if (auto r = ReconcileCompaction(names, env_); !r.ok())
+    KLOG_ERROR("volume %u: reconcile interrupted compaction failed: %s", names.id, r.status().message().c_str());
+}
+
+void Store::ReplaceCompacted(std::shared_ptr<Volume> next) {
+  auto it = volumes_.find(next->id());
+  if (it == volumes_.end()) return;
+  it->second = std::move(next);
+}
+
 Result<std::shared_ptr<Volume>> Store::LoadLocated(const Located& where) const {
+  FinishInterruptedCompaction(where.names);
   auto v = Volume::Load(where.names, offset_bytes_, env_);
   if (!v.ok()) return v.status();
   return std::shared_ptr<Volume>(std::move(v.value()));

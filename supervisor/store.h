@@ -49,6 +49,7 @@ class Store {
   void StopWriters();
   DiskWriter* WriterFor(VolumeId id) const;
   Env* env() const { return env_; }
+  int offset_bytes() const { return offset_bytes_; }
   DiskWriter* LocationWriter(size_t location) const { return location < writers_.size() ? writers_[location].get() : nullptr; }
   std::shared_ptr<Volume> Shared(VolumeId id) const;
 
@@ -92,6 +93,9 @@ class Store {
   Volume* Adopt(std::shared_ptr<Volume> v, size_t location, bool* adopted);
   // Closes a volume, keeping its files. An absent volume is not an error.
   Status UnmountVolume(VolumeId id);
+  // On the loop, after a vacuum commit: `next` takes its predecessor's place
+  // (its writer already serves it).
+  void ReplaceCompacted(std::shared_ptr<Volume> next);
   // Deleting is BeginDelete, RemoveFiles (on the writer), then EndBusy.
   // A volume taken out of the Store whose files are still to be removed.
   struct Removal {
@@ -111,6 +115,8 @@ class Store {
   static DiskUsage UsageOf(const std::string& dir);
 
  private:
+  // A .cpc finishes an interrupted vacuum commit, stray .cpd/.cpx are removed (Go 4.34+).
+  void FinishInterruptedCompaction(const VolumeFileNames& names) const;
   Status LoadLocation(size_t li);
   std::vector<DiskLocation> locations_;
   // Hands a volume that left the store to its writer: queued mutations fail

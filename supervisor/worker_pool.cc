@@ -162,6 +162,20 @@ void WorkerPool::BroadcastAttach(Volume* v) {
   SendToLive(true, [&](Worker* w) { AttachVolume(w, v); });
 }
 
+// A vacuumed volume replaces the one the workers read: each re-attaches it
+// (new .dat, new segment) and acknowledges the generation. Until all have,
+// its writes are answered from the loop, after the attach on the same
+// channel, so no client reads its own write through the old files.
+void WorkerPool::BroadcastReattach(Volume* v) {
+  Handover& h = handovers_[v->id()];
+  h.generation = v->DupSegmentGeneration();
+  h.waiting.clear();
+  SendToLive(true, [&](Worker* w) {
+    if (AttachVolume(w, v)) h.waiting.insert(w->serial);
+  });
+  if (h.waiting.empty()) FinishHandover(v->id(), 0);
+}
+
 void WorkerPool::BroadcastDetach(VolumeId id) {
   handovers_.erase(id);
   const ipc::VolumeRef ref{id, 0, 0};
@@ -173,15 +187,17 @@ void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
   std::string body;
   const uint64_t request_id = m.header.request_id;
   const uint64_t serial = w->serial;
-  auto reply = [this, serial, request_id](int code, const std::string& message, const std::string& out) {
+  auto send = [this, serial, request_id](ipc::MsgType type, int code, const std::string& message, const std::string& out) {
     auto it = workers_.find(serial);
     if (it == workers_.end() || it->second->exited) return;
     ipc::AdminReply r{code, uint32_t(message.size())};
     std::string fixed(reinterpret_cast<const char*>(&r), sizeof r);
     fixed.append(message);
     Worker* to = it->second;
-    if (SendOrDrop(to, ipc::SendBulk(*to->channel, ipc::MsgType::kAdminReply, request_id, fixed, out))) UpdatePoll(to);
+    if (SendOrDrop(to, ipc::SendBulk(*to->channel, type, request_id, fixed, out))) UpdatePoll(to);
   };
+  auto reply = [send](int code, const std::string& message, const std::string& out) { send(ipc::MsgType::kAdminReply, code, message, out); };
+  auto progress = [send](const std::string& out) { send(ipc::MsgType::kAdminProgress, 0, "", out); };
   if (w->kind != Kind::kGrpc) return Drop(w, "sent an admin request but is not the gRPC worker");
   if (!m.AsPrefix(&req) || req.method_length == 0 || req.method_length > 128 || m.payload.size() < sizeof req + req.method_length ||
       (!m.fds.empty() && m.payload.size() != sizeof req + req.method_length) ||
@@ -189,7 +205,7 @@ void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
     return Drop(w, "sent a malformed admin request");
   const std::string method = m.payload.substr(sizeof req, req.method_length);
   if (!admin_handler_) return reply(14 /* UNAVAILABLE */, "server is starting", "");
-  admin_handler_(method, body, reply);
+  admin_handler_(method, body, reply, progress);
 }
 
 void WorkerPool::SendInitialState(Worker* w) {
@@ -212,25 +228,26 @@ void WorkerPool::SendInitialState(Worker* w) {
   SendOrDrop(w, w->channel->Send(ipc::MsgType::kAttachDone, 0, std::string_view()));
 }
 
-void WorkerPool::AttachVolume(Worker* w, Volume* v) {
+bool WorkerPool::AttachVolume(Worker* w, Volume* v) {
   const int dat = open(v->names().Dat().c_str(), O_RDONLY | O_CLOEXEC);
   if (dat < 0) {
     KLOG_ERROR("volume %u: cannot open %s for a worker: %s", v->id(), v->names().Dat().c_str(), std::strerror(errno));
-    return;
+    return false;
   }
   const auto [segment, generation] = v->DupSegment();
   if (segment < 0) {
     KLOG_ERROR("volume %u: cannot share its index segment: %s", v->id(), std::strerror(errno));
     close(dat);
-    return;
+    return false;
   }
   const SuperBlock& sb = v->super_block();
   ipc::VolumeAttach a{v->id(), sb.version, sb.replica_placement.Byte(), sb.ttl.count, sb.ttl.unit,
                       generation, uint32_t(v->collection().size()), uint32_t(store_->LocationOf(v->id()))};
   const int fds[2] = {dat, segment};
-  SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kVolumeAttach, 0, a, v->collection(), fds, 2));
+  const bool sent = SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kVolumeAttach, 0, a, v->collection(), fds, 2));
   close(dat);
   close(segment);
+  return sent;
 }
 
 void WorkerPool::UpdatePoll(Worker* w) {
@@ -393,6 +410,10 @@ DiskWriter::Answer WorkerPool::LaneAnswer(std::shared_ptr<ipc::Channel> lane, Pe
                                           uint64_t request_id, Volume* volume) {
   return [lane = std::move(lane), pending, reply, request_id, volume] {
     const Mutation& m = pending->m;
+    if (volume->answers_via_loop()) {
+      pending->answered = false;  // the loop answers, after the workers switched files
+      return true;
+    }
     pending->answered = lane->TrySendStruct(reply, request_id, MutationReplyOf(m.status, m.size, m.offset));
     return !pending->answered || volume->AnnouncePending();
   };

@@ -45,7 +45,9 @@ struct WorkerPoolOptions {
 
 // A decoded gRPC call from the gRPC worker, and the way to answer it.
 using AdminReplyFn = std::function<void(int grpc_code, const std::string& message, const std::string& body)>;
-using AdminHandler = std::function<void(const std::string& method, const std::string& body, AdminReplyFn reply)>;
+// One streamed response of a call that is still running (before its reply).
+using AdminProgressFn = std::function<void(const std::string& body)>;
+using AdminHandler = std::function<void(const std::string& method, const std::string& body, AdminReplyFn reply, AdminProgressFn progress)>;
 
 // What every worker is told about the server as a whole.
 struct SharedServerState {
@@ -73,6 +75,7 @@ class WorkerPool {
   void set_on_grpc_ready(std::function<void()> fn) { on_grpc_ready_ = std::move(fn); }
   // Volumes that appear or go away after start-up.
   void BroadcastAttach(Volume* v);
+  void BroadcastReattach(Volume* v);
   void BroadcastDetach(VolumeId id);
   void SetServerState(const SharedServerState& state);
   // Announces a volume's grown index segment to the workers, if it has one.
@@ -121,7 +124,7 @@ class WorkerPool {
 
   void Spawn(int slot);
   void SendInitialState(Worker* w);
-  void AttachVolume(Worker* w, Volume* v);
+  bool AttachVolume(Worker* w, Volume* v);  // true when sent
   void OnReadable(Worker* w);
   void OnMessage(Worker* w, ipc::Message& m);
   // A write or delete on the main channel: checked here, then handed to the

@@ -83,7 +83,9 @@ void SupervisorClient::ReadLoop() {
 
 void SupervisorClient::OnMessage(ipc::Message& m) {
   switch (m.type()) {
-    case ipc::MsgType::kAdminReply: {
+    case ipc::MsgType::kAdminReply:
+    case ipc::MsgType::kAdminProgress: {
+      // Both: AdminReply, the error message, then the bulk body.
       ipc::AdminReply r;
       std::string body;
       if (!m.AsPrefix(&r) || m.payload.size() < sizeof r + r.message_length || !ipc::ReadBulk(m, sizeof r + r.message_length, &body)) {
@@ -93,10 +95,15 @@ void SupervisorClient::OnMessage(ipc::Message& m) {
       std::lock_guard lk(mu_);
       auto it = pending_.find(m.header.request_id);
       if (it == pending_.end()) return;
-      it->second->done = true;
-      it->second->code = r.grpc_code;
-      it->second->message = m.payload.substr(sizeof r, r.message_length);
-      it->second->body = std::move(body);
+      Pending* p = it->second;
+      if (m.type() == ipc::MsgType::kAdminProgress) {
+        p->streamed.push_back(std::move(body));
+      } else {
+        p->done = true;
+        p->code = r.grpc_code;
+        p->message = m.payload.substr(sizeof r, r.message_length);
+        p->body = std::move(body);
+      }
       cv_.notify_all();
       return;
     }
@@ -119,24 +126,59 @@ void SupervisorClient::OnMessage(ipc::Message& m) {
   }
 }
 
-grpc::Status SupervisorClient::Call(const std::string& method, const google::protobuf::Message& request,
-                                    google::protobuf::Message* response) {
+uint64_t SupervisorClient::Begin(const std::string& method, const google::protobuf::Message& request, Pending* p) {
   std::string body;
-  if (!request.SerializeToString(&body)) return grpc::Status(grpc::StatusCode::INTERNAL, "cannot encode request");
-  Pending p;
+  if (!request.SerializeToString(&body)) return 0;
   uint64_t id;
   {
     std::lock_guard lk(mu_);
-    if (lost_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "volume server supervisor is gone");
+    if (lost_) return 0;
     id = next_id_++;
-    pending_[id] = &p;
+    pending_[id] = p;
   }
   ipc::AdminRequest req{uint32_t(method.size()), 0};
   std::string fixed(reinterpret_cast<const char*>(&req), sizeof req);
   fixed.append(method);
-  const bool sent = SendBlocking(ipc::MsgType::kAdminRequest, id, fixed, body);
+  if (SendBlocking(ipc::MsgType::kAdminRequest, id, fixed, body)) return id;
+  std::lock_guard lk(mu_);
+  pending_.erase(id);
+  return 0;
+}
+
+grpc::Status SupervisorClient::CallStream(const std::string& method, const google::protobuf::Message& request,
+                                          const std::function<bool(const std::string&)>& on_message) {
+  Pending p;
+  const uint64_t id = Begin(method, request, &p);
+  if (id == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "volume server supervisor is gone");
   std::unique_lock lk(mu_);
-  const bool answered = sent && cv_.wait_for(lk, kCallTimeout, [&] { return p.done; });
+  for (;;) {
+    cv_.wait(lk, [&] { return p.done || !p.streamed.empty(); });
+    while (!p.streamed.empty()) {
+      std::string body = std::move(p.streamed.front());
+      p.streamed.pop_front();
+      lk.unlock();
+      const bool more = on_message(body);
+      lk.lock();
+      if (!more) {
+        // The caller went away; the supervisor's remaining answers are dropped.
+        pending_.erase(id);
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the stream was abandoned");
+      }
+    }
+    if (p.done) break;
+  }
+  pending_.erase(id);
+  if (p.code != 0) return grpc::Status(grpc::StatusCode(p.code), p.message);
+  return grpc::Status::OK;
+}
+
+grpc::Status SupervisorClient::Call(const std::string& method, const google::protobuf::Message& request,
+                                    google::protobuf::Message* response) {
+  Pending p;
+  const uint64_t id = Begin(method, request, &p);
+  if (id == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "volume server supervisor is gone");
+  std::unique_lock lk(mu_);
+  const bool answered = cv_.wait_for(lk, kCallTimeout, [&] { return p.done; });
   pending_.erase(id);
   if (!answered) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "volume server supervisor did not answer");
   if (p.code != 0) return grpc::Status(grpc::StatusCode(p.code), p.message);

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -34,6 +35,11 @@ class SupervisorClient {
 
   // Forwards a decoded request; fills `response` on success.
   grpc::Status Call(const std::string& method, const google::protobuf::Message& request, google::protobuf::Message* response);
+  // A call whose answer is a stream: `on_message` gets each streamed response
+  // (serialized) as it arrives, and false from it abandons the call. No
+  // deadline: it ends with the supervisor's final reply, or when it is gone.
+  grpc::Status CallStream(const std::string& method, const google::protobuf::Message& request,
+                          const std::function<bool(const std::string&)>& on_message);
   ipc::ServerStateView state();
 
  private:
@@ -42,7 +48,10 @@ class SupervisorClient {
     int code = 0;
     std::string message;
     std::string body;
+    std::deque<std::string> streamed;  // kAdminProgress bodies not yet taken
   };
+  // Sends the request and registers `p` under a new id (0: not sent).
+  uint64_t Begin(const std::string& method, const google::protobuf::Message& request, Pending* p);
   bool SendBlocking(ipc::MsgType type, uint64_t id, std::string_view fixed, std::string_view body);
   bool ReceiveBlocking(ipc::Message* m, int timeout_ms);
   void ReadLoop();

@@ -123,4 +123,16 @@ grpc::Status VolumeService::Ping(grpc::ServerContext*, const volume_server_pb::P
   return grpc::Status::OK;
 }
 
+// The copy runs in the supervisor; its progress messages are relayed as they
+// come. A caller that goes away stops the relay, not the copy.
+grpc::Status VolumeService::VacuumVolumeCompact(grpc::ServerContext* ctx, const volume_server_pb::VacuumVolumeCompactRequest* req,
+                                                grpc::ServerWriter<volume_server_pb::VacuumVolumeCompactResponse>* writer) {
+  if (grpc::Status denied = AdmitAdmin(ctx, "VacuumVolumeCompact"); !denied.ok()) return denied;
+  return supervisor_->CallStream("VacuumVolumeCompact", *req, [&](const std::string& body) {
+    volume_server_pb::VacuumVolumeCompactResponse msg;
+    if (!msg.ParseFromString(body)) return true;
+    return writer->Write(msg);
+  });
+}
+
 }  // namespace kelp

@@ -48,6 +48,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_FORWARDED_ADMIN(DeleteCollection)
   KELP_FORWARDED(GetState)
   KELP_FORWARDED(VolumeSyncStatus)
+  KELP_FORWARDED(VacuumVolumeCheck)
+  KELP_FORWARDED_ADMIN(VacuumVolumeCommit)
+  KELP_FORWARDED_ADMIN(VacuumVolumeCleanup)
   KELP_FORWARDED(ReadNeedleBlob)
   KELP_FORWARDED(ReadNeedleMeta)
   KELP_FORWARDED_ADMIN(SetState)
@@ -60,6 +63,8 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   grpc::Status VolumeMarkWritable(grpc::ServerContext* ctx, const volume_server_pb::VolumeMarkWritableRequest* req,
                                   volume_server_pb::VolumeMarkWritableResponse* resp) override;
   grpc::Status Ping(grpc::ServerContext*, const volume_server_pb::PingRequest* req, volume_server_pb::PingResponse* resp) override;
+  grpc::Status VacuumVolumeCompact(grpc::ServerContext* ctx, const volume_server_pb::VacuumVolumeCompactRequest* req,
+                                   grpc::ServerWriter<volume_server_pb::VacuumVolumeCompactResponse>* writer) override;
 
 #define KELP_UNIMPLEMENTED(M)                                                                                    \
   grpc::Status M(grpc::ServerContext*, const volume_server_pb::M##Request*, volume_server_pb::M##Response*) override { \
@@ -81,9 +86,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
     if (grpc::Status denied = AdmitAdmin(ctx, #M); !denied.ok()) return denied;                                            \
     return Unimplemented(#M);                                                                                               \
   }
-  KELP_UNIMPLEMENTED(VacuumVolumeCheck)
-  KELP_UNIMPLEMENTED_ADMIN(VacuumVolumeCommit)
-  KELP_UNIMPLEMENTED_ADMIN(VacuumVolumeCleanup)
   KELP_UNIMPLEMENTED_ADMIN(VolumeConsolidateIndex)
   KELP_UNIMPLEMENTED(WriteNeedleBlob)
   KELP_UNIMPLEMENTED_ADMIN(VolumeTailReceiver)
@@ -99,7 +101,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_UNIMPLEMENTED_ADMIN(FetchAndWriteNeedle)
   KELP_UNIMPLEMENTED_ADMIN(ScrubVolume)
   KELP_UNIMPLEMENTED_ADMIN(ScrubEcVolume)
-  KELP_UNIMPLEMENTED_ADMIN_STREAM(VacuumVolumeCompact)
   KELP_UNIMPLEMENTED_STREAM(VolumeIncrementalCopy)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeCopy)
   KELP_UNIMPLEMENTED_STREAM(CopyFile)

@@ -63,9 +63,14 @@ void Worker::OnControl(ipc::Message& m) {
       configured = true;
       break;
     }
-    case ipc::MsgType::kVolumeAttach:
+    case ipc::MsgType::kVolumeAttach: {
+      ipc::VolumeAttach a;
+      const bool decoded = m.AsPrefix(&a);
       if (Status s = volumes.Attach(m); !s.ok()) KLOG_ERROR("attach volume: %s", s.message().c_str());
+      // Acknowledged like a segment: a re-attach (after a vacuum) waits for it.
+      else if (decoded) link->SendStruct(ipc::MsgType::kSegmentAck, ipc::VolumeRef{a.volume_id, 0, a.generation});
       break;
+    }
     case ipc::MsgType::kVolumeDetach: {
       ipc::VolumeRef ref;
       if (m.As(&ref)) volumes.Detach(ref.volume_id);
