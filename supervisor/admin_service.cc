@@ -284,6 +284,8 @@ grpc::Status AdminService::VolumeUnmount(const volume_server_pb::VolumeUnmountRe
 
 Status AdminService::DeleteOffLoop(VolumeId id, bool only_empty, std::function<void()> done) {
   Volume* v = store_->Find(id);
+  // A vacuum reads and writes its files: Go refuses until it is over.
+  if (v && v->compacting()) return Status::IOError("volume " + std::to_string(id) + " is compacting");
   const master_pb::VolumeShortInformationMessage info = v ? ShortInfo(*store_, *v) : master_pb::VolumeShortInformationMessage();
   auto removal = store_->BeginDelete(id, only_empty);
   if (!removal.ok()) return removal.status();
@@ -316,7 +318,7 @@ void AdminService::DeleteCollection(const volume_server_pb::DeleteCollectionRequ
                                     Finish finish) {
   std::vector<VolumeId> ids;
   for (const auto& [vid, v] : store_->volumes())
-    if (v->collection() == req.collection()) ids.push_back(vid);
+    if (v->collection() == req.collection() && !v->compacting()) ids.push_back(vid);  // Go skips those being vacuumed
   // Answered when the last volume's files are gone (and at once for none).
   struct Progress {
     size_t remaining;

@@ -170,6 +170,87 @@ TEST_CASE("admin requests are decoded, validated and answered with Go's texts") 
   CHECK(again.error_message() == "delete volume 3 not found on disk: volume not found");
 }
 
+TEST_CASE("vacuum over the admin calls: Go's texts, one vacuum at a time, no delete while compacting, and a commit that swaps") {
+  testing::TempDir d;
+  Store store({{d.path.string(), d.path.string(), 8, "", "", 8}}, 4);
+  REQUIRE(store.LoadAll().ok());
+  const ServerConfig cfg = TestConfig();
+  int replaced = 0;
+  AdminHooks hooks;
+  hooks.volume_added = [](Volume*) {};
+  hooks.volume_removed = [](VolumeId, const master_pb::VolumeShortInformationMessage&) {};
+  hooks.volumes_changed = [] {};
+  hooks.volume_replaced = [&](Volume*) { ++replaced; };
+  AdminService admin(&store, &cfg, hooks);
+  std::string out;
+  auto call = [&](const char* method, const google::protobuf::Message& req) {
+    std::string in;
+    req.SerializeToString(&in);
+    out.clear();
+    return admin.Handle(method, in, &out);
+  };
+  volume_server_pb::VacuumVolumeCheckRequest check;
+  check.set_volume_id(5);
+  grpc::Status s = call("VacuumVolumeCheck", check);
+  CHECK(s.error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(s.error_message() == "volume id 5 is not found during check compact: volume not found");
+  volume_server_pb::VacuumVolumeCommitRequest commit;
+  commit.set_volume_id(5);
+  s = call("VacuumVolumeCommit", commit);
+  CHECK(s.error_message() == "commit compact volume 5: volume id 5 is not found during commit compact: volume not found");
+
+  volume_server_pb::AllocateVolumeRequest alloc;
+  alloc.set_volume_id(5);
+  alloc.set_version(3);
+  REQUIRE(call("AllocateVolume", alloc).ok());
+  Volume* v = store.Find(5);
+  REQUIRE(v);
+  for (NeedleId id = 1; id <= 4; ++id) {
+    std::string rec = testing::NeedleRecord(id, 7, std::string(100, 'x'));
+    REQUIRE(v->Append(reinterpret_cast<uint8_t*>(rec.data()), rec.size()).ok());
+  }
+  REQUIRE(v->Delete(2, 7).ok());
+  REQUIRE(call("VacuumVolumeCheck", check).ok());
+  volume_server_pb::VacuumVolumeCheckResponse ratio;
+  REQUIRE(ratio.ParseFromString(out));
+  CHECK(ratio.garbage_ratio() == doctest::Approx(0.25));
+
+  // While a vacuum holds the volume: a second compact and a commit do nothing, a delete is refused.
+  REQUIRE(v->TryBeginCompaction());
+  volume_server_pb::VacuumVolumeCompactRequest compact;
+  compact.set_volume_id(5);
+  CHECK(call("VacuumVolumeCompact", compact).ok());
+  CHECK_FALSE(fs::exists(d.path / "5.cpd"));
+  CHECK(call("VacuumVolumeCommit", commit).ok());
+  CHECK(replaced == 0);
+  volume_server_pb::VolumeDeleteRequest del;
+  del.set_volume_id(5);
+  CHECK(call("VolumeDelete", del).error_message() == "volume 5 is compacting");
+  CHECK(store.Find(5) == v);
+  v->EndCompaction();
+
+  REQUIRE(call("VacuumVolumeCompact", compact).ok());
+  CHECK(fs::exists(d.path / "5.cpd"));
+  REQUIRE(call("VacuumVolumeCommit", commit).ok());
+  volume_server_pb::VacuumVolumeCommitResponse committed;
+  REQUIRE(committed.ParseFromString(out));
+  CHECK(replaced == 1);
+  Volume* next = store.Find(5);
+  REQUIRE(next);
+  CHECK(next != v);
+  CHECK(next->super_block().compaction_revision == 1);
+  CHECK(committed.volume_size() == next->dat_size());
+  CHECK_FALSE(committed.is_read_only());
+  CHECK_FALSE(next->Lookup(2).has_value());
+  CHECK(next->Lookup(3).has_value());
+  REQUIRE(call("VacuumVolumeCheck", check).ok());
+  REQUIRE(ratio.ParseFromString(out));
+  CHECK(ratio.garbage_ratio() == 0);
+  volume_server_pb::VacuumVolumeCleanupRequest cleanup;
+  cleanup.set_volume_id(5);
+  CHECK(call("VacuumVolumeCleanup", cleanup).ok());
+}
+
 TEST_CASE("a volume being created counts in its location; a busy id is neither allocated nor mounted; delete is two steps") {
   testing::TempDir d1, d2;
   Store store({{d1.path.string(), d1.path.string(), 2, "", "", 2}, {d2.path.string(), d2.path.string(), 2, "", "", 2}}, 4);
