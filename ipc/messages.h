@@ -82,6 +82,9 @@ struct VolumeAttach {
   uint64_t generation;
   uint32_t collection_length;  // collection bytes follow the struct
   uint32_t lane;               // the write lane of the volume's location (its index)
+  uint16_t compaction_revision;  // the superblock's, for /status
+  uint16_t reserved16;
+  uint32_t reserved32;
 };
 
 // Sent after Hello and before the first VolumeAttach, once per disk location.

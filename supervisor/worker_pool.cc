@@ -242,7 +242,7 @@ bool WorkerPool::AttachVolume(Worker* w, Volume* v) {
   }
   const SuperBlock& sb = v->super_block();
   ipc::VolumeAttach a{v->id(), sb.version, sb.replica_placement.Byte(), sb.ttl.count, sb.ttl.unit,
-                      generation, uint32_t(v->collection().size()), uint32_t(store_->LocationOf(v->id()))};
+                      generation, uint32_t(v->collection().size()), uint32_t(store_->LocationOf(v->id())), sb.compaction_revision, 0, 0};
   const int fds[2] = {dat, segment};
   const bool sent = SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kVolumeAttach, 0, a, v->collection(), fds, 2));
   close(dat);

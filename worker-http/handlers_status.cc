@@ -67,7 +67,7 @@ void Handlers::Status(http::Request& r, http::Respond respond) {
     o.Raw("ReplicaPlacement", rp.Done());
     o.Raw("Ttl", JsonObject().Num("Count", v->ttl.count).Num("Unit", v->ttl.unit).Done());
     o.UNum("Size", c.content_size).UNum("DeletedByteCount", c.deleted_bytes).Num("ModifiedAtSecond", modified);
-    o.UNum("Id", id).UNum("DiskId", 0).UNum("CompactRevision", 0);
+    o.UNum("Id", id).UNum("DiskId", 0).UNum("CompactRevision", v->compaction_revision);
     o.UNum("FileCount", std::min<uint64_t>(c.file_count, UINT32_MAX)).UNum("DeleteCount", std::min<uint64_t>(c.deleted_count, UINT32_MAX));
     // kelp has no read-only state that still takes deletes (VolumeMarkReadonly's can_delete).
     o.UNum("Version", v->version).Bool("ReadOnly", v->segment.ReadOnly()).Bool("ReadOnlyCanDelete", false);

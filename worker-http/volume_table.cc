@@ -19,6 +19,7 @@ Status VolumeTable::Attach(ipc::Message& m) {
   v->id = a.volume_id;
   v->collection = std::string(m.Tail(sizeof a).substr(0, a.collection_length));
   v->version = a.version;
+  v->compaction_revision = a.compaction_revision;
   v->replica_placement = ReplicaPlacement::FromByte(a.replica_placement);
   v->ttl = Ttl{a.ttl_count, a.ttl_unit};
   v->dat_fd = m.fds[0];

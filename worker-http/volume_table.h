@@ -16,6 +16,7 @@ struct VolumeView {
   VolumeId id = 0;
   std::string collection;
   uint8_t version = 3;
+  uint16_t compaction_revision = 0;
   ReplicaPlacement replica_placement;
   Ttl ttl;
   int dat_fd = -1;

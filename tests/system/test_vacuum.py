@@ -309,6 +309,8 @@ def test_compact_and_commit(cluster, tmp_path, kind):
 
     assert dat.stat().st_size < before
     assert revision_on_disk(dat) == 1 and sync_revision(stub, VID) == 1
+    vols = requests.get(srv.url + "/status", timeout=10).json()["Volumes"]
+    assert [v["CompactRevision"] for v in vols if v["Id"] == VID] == [1]
     assert check(stub, VID) == 0.0
     # The new .idx: one row per live needle, in ascending key order, at increasing offsets.
     rows = idx_rows(d / f"{VID}.idx")
