@@ -44,6 +44,7 @@ enum class MsgType : uint16_t {
   kWriteLane = 16,       // S->W  payload: WriteLane; fds: [the lane's socket]
   kAdminProgress = 17,   // S->W  payload: AdminReply (code 0, no message) + bulk body: one streamed
                          //       response of a call still running; its kAdminReply ends it
+  kAdminFd = 18,         // S->W  no payload; fds: [a descriptor the call's kAdminReply, which follows, hands over]
 };
 
 struct MsgHeader {

@@ -105,18 +105,19 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterStream("VacuumVolumeCompact", &AdminService::VacuumVolumeCompact);
   RegisterAsync("VacuumVolumeCommit", &AdminService::VacuumVolumeCommit);
   RegisterAsync("VacuumVolumeCleanup", &AdminService::VacuumVolumeCleanup);
+  RegisterFd("kelp.OpenVolumeFile", &AdminService::OpenVolumeFile);
 }
 
 template <typename Req, typename Resp>
 void AdminService::Register(const char* name, grpc::Status (AdminService::*fn)(const Req&, Resp*)) {
   handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress) {
     Req req;
-    if (!req.ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "");
+    if (!req.ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "", -1);
     Resp resp;
     const grpc::Status s = (this->*fn)(req, &resp);
     std::string out;
     if (s.ok()) resp.SerializeToString(&out);
-    reply(s, out);
+    reply(s, out, -1);
   };
 }
 
@@ -124,12 +125,12 @@ template <typename Req, typename Resp>
 void AdminService::RegisterAsync(const char* name, void (AdminService::*fn)(const Req&, Resp*, Finish)) {
   handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress) {
     auto req = std::make_shared<Req>();
-    if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "");
+    if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "", -1);
     auto resp = std::make_shared<Resp>();
     (this->*fn)(*req, resp.get(), [req, resp, reply](grpc::Status s) {
       std::string out;
       if (s.ok()) resp->SerializeToString(&out);
-      reply(s, out);
+      reply(s, out, -1);
     });
   };
 }
@@ -138,21 +139,37 @@ template <typename Req>
 void AdminService::RegisterStream(const char* name, void (AdminService::*fn)(const Req&, Progress, Finish)) {
   handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress progress) {
     auto req = std::make_shared<Req>();
-    if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "");
+    if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "", -1);
     if (!progress) progress = [](const std::string&) {};
-    (this->*fn)(*req, std::move(progress), [req, reply](grpc::Status s) { reply(s, ""); });
+    (this->*fn)(*req, std::move(progress), [req, reply](grpc::Status s) { reply(s, "", -1); });
+  };
+}
+
+template <typename Req, typename Resp>
+void AdminService::RegisterFd(const char* name, void (AdminService::*fn)(const Req&, Resp*, FinishFd)) {
+  handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress) {
+    auto req = std::make_shared<Req>();
+    if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "", -1);
+    auto resp = std::make_shared<Resp>();
+    (this->*fn)(*req, resp.get(), [req, resp, reply](grpc::Status s, int fd) {
+      std::string out;
+      if (s.ok()) resp->SerializeToString(&out);
+      else if (fd >= 0) close(fd), fd = -1;
+      reply(s, out, fd);
+    });
   };
 }
 
 void AdminService::HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress) {
   auto it = handlers_.find(method);
-  if (it == handlers_.end()) return reply(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + method), "");
+  if (it == handlers_.end()) return reply(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + method), "", -1);
   it->second(request, std::move(reply), std::move(progress));
 }
 
 grpc::Status AdminService::Handle(const std::string& method, const std::string& request, std::string* response) {
   grpc::Status result(grpc::StatusCode::INTERNAL, method + " did not complete synchronously");
-  HandleAsync(method, request, [&](const grpc::Status& s, const std::string& out) {
+  HandleAsync(method, request, [&](const grpc::Status& s, const std::string& out, int fd) {
+    if (fd >= 0) close(fd);
     result = s;
     *response = out;
   });

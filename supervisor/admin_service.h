@@ -45,7 +45,9 @@ class AdminService {
   Status LoadState();
   const volume_server_pb::VolumeServerState& state() const { return state_; }
 
-  using Reply = std::function<void(const grpc::Status&, const std::string& response)>;
+  // `fd` (or -1) is a descriptor handed to the caller with the answer; the
+  // reply takes it over.
+  using Reply = std::function<void(const grpc::Status&, const std::string& response, int fd)>;
   // One streamed response (serialized), sent before the final reply.
   using Progress = std::function<void(const std::string& message)>;
   // Runs `method` on the serialized request; `reply` gets the serialized
@@ -67,6 +69,9 @@ class AdminService {
   void RegisterAsync(const char* name, void (AdminService::*fn)(const Req&, Resp*, Finish));
   template <typename Req>
   void RegisterStream(const char* name, void (AdminService::*fn)(const Req&, Progress, Finish));
+  using FinishFd = std::function<void(grpc::Status, int fd)>;  // fd: -1, or handed to the caller
+  template <typename Req, typename Resp>
+  void RegisterFd(const char* name, void (AdminService::*fn)(const Req&, Resp*, FinishFd));
   // `work` on the writer thread of `writer` (inline when there is none), then `done` on the loop.
   static void OnWriter(DiskWriter* writer, std::function<void()> work, std::function<void()> done);
   struct BatchDeleteJob;
@@ -106,6 +111,10 @@ class AdminService {
                           Finish finish);
   void VacuumVolumeCleanup(const volume_server_pb::VacuumVolumeCleanupRequest& req, volume_server_pb::VacuumVolumeCleanupResponse* resp,
                            Finish finish);
+  // Copy sources (admin_copy.cc). Internal: opens a volume's file read-only
+  // for the gRPC worker's CopyFile stream, after Go's checks.
+  void OpenVolumeFile(const volume_server_pb::CopyFileRequest& req, volume_server_pb::CopyFileResponse* resp, FinishFd finish);
+  void OpenEcVolumeFile(const volume_server_pb::CopyFileRequest& req, volume_server_pb::CopyFileResponse* resp, FinishFd finish);
   // Internal: what the gRPC worker tells the master when marking read-only.
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
 

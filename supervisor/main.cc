@@ -253,7 +253,8 @@ int main(int argc, char** argv) {
   pool.SetServerState(shared);
   pool.set_admin_handler([&](const std::string& method, const std::string& body, AdminReplyFn reply, AdminProgressFn progress) {
     admin.HandleAsync(
-        method, body, [reply](const grpc::Status& s, const std::string& out) { reply(int(s.error_code()), s.error_message(), out); },
+        method, body,
+        [reply](const grpc::Status& s, const std::string& out, int fd) { reply(int(s.error_code()), s.error_message(), out, fd); },
         std::move(progress));
   });
 

@@ -196,7 +196,15 @@ void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
     Worker* to = it->second;
     if (SendOrDrop(to, ipc::SendBulk(*to->channel, type, request_id, fixed, out))) UpdatePoll(to);
   };
-  auto reply = [send](int code, const std::string& message, const std::string& out) { send(ipc::MsgType::kAdminReply, code, message, out); };
+  auto reply = [this, send, serial, request_id](int code, const std::string& message, const std::string& out, int fd) {
+    if (fd >= 0) {
+      auto it = workers_.find(serial);
+      if (it != workers_.end() && !it->second->exited)
+        SendOrDrop(it->second, it->second->channel->Send(ipc::MsgType::kAdminFd, request_id, std::string_view(), &fd, 1));
+      close(fd);
+    }
+    send(ipc::MsgType::kAdminReply, code, message, out);
+  };
   auto progress = [send](const std::string& out) { send(ipc::MsgType::kAdminProgress, 0, "", out); };
   if (w->kind != Kind::kGrpc) return Drop(w, "sent an admin request but is not the gRPC worker");
   if (!m.AsPrefix(&req) || req.method_length == 0 || req.method_length > 128 || m.payload.size() < sizeof req + req.method_length ||
@@ -204,7 +212,7 @@ void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
       !ipc::ReadBulk(m, sizeof req + req.method_length, &body))
     return Drop(w, "sent a malformed admin request");
   const std::string method = m.payload.substr(sizeof req, req.method_length);
-  if (!admin_handler_) return reply(14 /* UNAVAILABLE */, "server is starting", "");
+  if (!admin_handler_) return reply(14 /* UNAVAILABLE */, "server is starting", "", -1);
   admin_handler_(method, body, reply, progress);
 }
 

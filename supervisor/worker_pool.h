@@ -44,7 +44,8 @@ struct WorkerPoolOptions {
 };
 
 // A decoded gRPC call from the gRPC worker, and the way to answer it.
-using AdminReplyFn = std::function<void(int grpc_code, const std::string& message, const std::string& body)>;
+// `fd` (or -1) goes to the caller first, in a kAdminFd message; it is closed here.
+using AdminReplyFn = std::function<void(int grpc_code, const std::string& message, const std::string& body, int fd)>;
 // One streamed response of a call that is still running (before its reply).
 using AdminProgressFn = std::function<void(const std::string& body)>;
 using AdminHandler = std::function<void(const std::string& method, const std::string& body, AdminReplyFn reply, AdminProgressFn progress)>;

@@ -1,5 +1,7 @@
 #include "worker-grpc/supervisor_client.h"
 
+#include <unistd.h>
+
 #include <poll.h>
 
 #include "common/log.h"
@@ -107,6 +109,18 @@ void SupervisorClient::OnMessage(ipc::Message& m) {
       cv_.notify_all();
       return;
     }
+    case ipc::MsgType::kAdminFd: {
+      if (m.fds.size() != 1 || !m.payload.empty()) {
+        KLOG_ERROR("malformed descriptor message from the supervisor");
+        return;
+      }
+      std::lock_guard lk(mu_);
+      auto it = pending_.find(m.header.request_id);
+      if (it == pending_.end() || it->second->fd >= 0) return;  // closed with the message
+      it->second->fd = m.fds[0];
+      m.fds.clear();
+      return;
+    }
     case ipc::MsgType::kServerState: {
       ipc::ServerStateView decoded;
       if (!ipc::DecodeServerState(m, &decoded)) return;
@@ -174,7 +188,20 @@ grpc::Status SupervisorClient::CallStream(const std::string& method, const googl
 
 grpc::Status SupervisorClient::Call(const std::string& method, const google::protobuf::Message& request,
                                     google::protobuf::Message* response) {
+  return CallForFd(method, request, response, nullptr);
+}
+
+grpc::Status SupervisorClient::CallForFd(const std::string& method, const google::protobuf::Message& request,
+                                         google::protobuf::Message* response, int* fd) {
+  if (fd) *fd = -1;
   Pending p;
+  // Whatever happens, a descriptor nobody takes is closed.
+  struct CloseUntaken {
+    Pending& p;
+    ~CloseUntaken() {
+      if (p.fd >= 0) close(p.fd);
+    }
+  } close_untaken{p};
   const uint64_t id = Begin(method, request, &p);
   if (id == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "volume server supervisor is gone");
   std::unique_lock lk(mu_);
@@ -183,6 +210,7 @@ grpc::Status SupervisorClient::Call(const std::string& method, const google::pro
   if (!answered) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "volume server supervisor did not answer");
   if (p.code != 0) return grpc::Status(grpc::StatusCode(p.code), p.message);
   if (!response->ParseFromString(p.body)) return grpc::Status(grpc::StatusCode::INTERNAL, "cannot decode supervisor reply");
+  if (fd) std::swap(*fd, p.fd);
   return grpc::Status::OK;
 }
 

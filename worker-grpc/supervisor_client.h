@@ -35,6 +35,10 @@ class SupervisorClient {
 
   // Forwards a decoded request; fills `response` on success.
   grpc::Status Call(const std::string& method, const google::protobuf::Message& request, google::protobuf::Message* response);
+  // The same, for a call that may hand over a descriptor: `*fd` gets it (the
+  // caller then owns it) or -1.
+  grpc::Status CallForFd(const std::string& method, const google::protobuf::Message& request, google::protobuf::Message* response,
+                         int* fd);
   // A call whose answer is a stream: `on_message` gets each streamed response
   // (serialized) as it arrives, and false from it abandons the call. No
   // deadline: it ends with the supervisor's final reply, or when it is gone.
@@ -49,6 +53,7 @@ class SupervisorClient {
     std::string message;
     std::string body;
     std::deque<std::string> streamed;  // kAdminProgress bodies not yet taken
+    int fd = -1;                       // from kAdminFd, owned until taken
   };
   // Sends the request and registers `p` under a new id (0: not sent).
   uint64_t Begin(const std::string& method, const google::protobuf::Message& request, Pending* p);

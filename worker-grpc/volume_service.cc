@@ -1,7 +1,14 @@
 #include "worker-grpc/volume_service.h"
 
-#include <chrono>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+
+#include "common/go_quote.h"
 #include "common/grpc_peer.h"
 #include "common/log.h"
 #include "proto/master.grpc.pb.h"
@@ -14,6 +21,19 @@ int64_t NowNs() {
 }
 
 constexpr auto kPingTimeout = std::chrono::seconds(10);
+
+// Go's checkVolumeFileExtension: a dot, then one or more ASCII letters or digits.
+bool IsVolumeFileExtension(const std::string& ext) {
+  if (ext.size() < 2 || ext[0] != '.') return false;
+  return std::all_of(ext.begin() + 1, ext.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  });
+}
+
+// A collection becomes part of a file name: one path element only.
+bool IsSafeCollection(const std::string& c) {
+  return c != "." && c != ".." && c.find_first_of("/\\") == std::string::npos;
+}
 
 }  // namespace
 
@@ -133,6 +153,50 @@ grpc::Status VolumeService::VacuumVolumeCompact(grpc::ServerContext* ctx, const 
     if (!msg.ParseFromString(body)) return true;
     return writer->Write(msg);
   });
+}
+
+// A copy source: the supervisor checks and opens the file read-only, this
+// worker streams it in Go's 2 MiB chunks. Open to every caller, as in Go:
+// volume servers call it on each other.
+grpc::Status VolumeService::CopyFile(grpc::ServerContext*, const volume_server_pb::CopyFileRequest* req,
+                                     grpc::ServerWriter<volume_server_pb::CopyFileResponse>* writer) {
+  if (!IsVolumeFileExtension(req->ext())) return grpc::Status(grpc::StatusCode::UNKNOWN, "invalid file extension " + GoQuote(req->ext()));
+  if (!IsSafeCollection(req->collection()))
+    return grpc::Status(grpc::StatusCode::UNKNOWN, "invalid collection " + GoQuote(req->collection()));
+  volume_server_pb::CopyFileResponse opened;
+  int fd = -1;
+  if (grpc::Status s = supervisor_->CallForFd("kelp.OpenVolumeFile", *req, &opened, &fd); !s.ok()) return s;
+  if (fd < 0) return grpc::Status::OK;  // absent, and the caller said that is fine
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  // Go converts stop_offset to a signed count: 2^63 and above sends no content.
+  const uint64_t want = req->stop_offset() > uint64_t(INT64_MAX) ? 0 : req->stop_offset();
+  constexpr size_t kChunk = 2 << 20;
+  std::string buf(kChunk, '\0');
+  uint64_t sent = 0;
+  bool first = true;
+  while (sent < want) {
+    const ssize_t n = pread(fd, buf.data(), kChunk, off_t(sent));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return grpc::Status(grpc::StatusCode::UNKNOWN, std::string("read: ") + std::strerror(errno));
+    if (n == 0) break;  // the end of the file before stop_offset: the caller checks the size
+    const size_t take = size_t(std::min<uint64_t>(uint64_t(n), want - sent));
+    volume_server_pb::CopyFileResponse msg;
+    msg.set_file_content(buf.data(), take);
+    if (first) msg.set_modified_ts_ns(opened.modified_ts_ns());
+    first = false;
+    if (!writer->Write(msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "the receiver went away");
+    sent += take;
+  }
+  if (first) {
+    // Nothing to send: one message still says the file exists, and when it changed.
+    volume_server_pb::CopyFileResponse msg;
+    msg.set_modified_ts_ns(opened.modified_ts_ns());
+    writer->Write(msg);
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace kelp

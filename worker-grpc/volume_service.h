@@ -65,6 +65,8 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   grpc::Status Ping(grpc::ServerContext*, const volume_server_pb::PingRequest* req, volume_server_pb::PingResponse* resp) override;
   grpc::Status VacuumVolumeCompact(grpc::ServerContext* ctx, const volume_server_pb::VacuumVolumeCompactRequest* req,
                                    grpc::ServerWriter<volume_server_pb::VacuumVolumeCompactResponse>* writer) override;
+  grpc::Status CopyFile(grpc::ServerContext* ctx, const volume_server_pb::CopyFileRequest* req,
+                        grpc::ServerWriter<volume_server_pb::CopyFileResponse>* writer) override;
 
 #define KELP_UNIMPLEMENTED(M)                                                                                    \
   grpc::Status M(grpc::ServerContext*, const volume_server_pb::M##Request*, volume_server_pb::M##Response*) override { \
@@ -103,7 +105,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_UNIMPLEMENTED_ADMIN(ScrubEcVolume)
   KELP_UNIMPLEMENTED_STREAM(VolumeIncrementalCopy)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeCopy)
-  KELP_UNIMPLEMENTED_STREAM(CopyFile)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(ReadAllNeedles)
   KELP_UNIMPLEMENTED_STREAM(VolumeTailSender)
   KELP_UNIMPLEMENTED_STREAM(VolumeEcShardRead)

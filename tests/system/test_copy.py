@@ -1,0 +1,92 @@
+"""Volume copy: CopyFile as a source (docs/copy-and-tail.md §2), against the
+Go volume server and kelp with the same expectations, and across the two: a
+Go server copies a volume out of kelp with VolumeCopy, and reads it."""
+import random
+
+import pytest
+import requests
+
+from grpc_stubs import call, vs_pb2, volume_stub
+from test_vacuum import KINDS, VID, assert_blobs, fill, start, with_volume
+
+ANY_REVISION = 0xFFFFFFFF
+INT64_MAX = (1 << 63) - 1
+
+
+def copy_file(stub, **fields):
+    """(code, details, [messages]) of one CopyFile stream read to its end."""
+    req = vs_pb2.CopyFileRequest(**fields)
+    return call(lambda r, timeout: list(stub.CopyFile(r, timeout=timeout)), req, timeout=60)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_copy_file_streams_the_volume_files(cluster, tmp_path, kind):
+    d = tmp_path / "v"
+    srv, stub = with_volume(cluster, kind, d)
+    big = random.Random(4).randbytes(5 << 20)  # more than two 2 MiB chunks
+    live, gone = fill(srv.url, VID, random.Random(3), n=12)
+    r = requests.post(f"{srv.url}/{VID},ff5eed1234", files={"file": ("big.bin", big)}, timeout=60)
+    assert r.status_code == 201, r.text
+    dat = (d / f"{VID}.dat").read_bytes()
+    idx = (d / f"{VID}.idx").read_bytes()
+
+    code, details, msgs = copy_file(stub, volume_id=VID, ext=".dat", compaction_revision=0, stop_offset=len(dat),
+                                    ignore_source_file_not_found=True)
+    assert code == "OK", details
+    assert b"".join(m.file_content for m in msgs) == dat
+    assert [len(m.file_content) for m in msgs[:-1]] == [2 << 20] * (len(msgs) - 1)  # Go's 2 MiB chunks
+    assert msgs[0].modified_ts_ns > 0 and all(m.modified_ts_ns == 0 for m in msgs[1:])  # only the first carries the time
+
+    # stop_offset counts the bytes sent; past the end the stream just ends.
+    code, _, msgs = copy_file(stub, volume_id=VID, ext=".idx", compaction_revision=ANY_REVISION, stop_offset=100)
+    assert code == "OK" and b"".join(m.file_content for m in msgs) == idx[:100]
+    code, _, msgs = copy_file(stub, volume_id=VID, ext=".idx", compaction_revision=ANY_REVISION, stop_offset=INT64_MAX)
+    assert code == "OK" and b"".join(m.file_content for m in msgs) == idx
+    # 2^63 and more is a negative count in Go: only the metadata message.
+    code, _, msgs = copy_file(stub, volume_id=VID, ext=".idx", compaction_revision=ANY_REVISION, stop_offset=1 << 63)
+    assert code == "OK" and len(msgs) == 1 and msgs[0].file_content == b"" and msgs[0].modified_ts_ns > 0
+    code, _, msgs = copy_file(stub, volume_id=VID, ext=".idx", compaction_revision=ANY_REVISION, stop_offset=0)
+    assert code == "OK" and len(msgs) == 1 and msgs[0].file_content == b"" and msgs[0].modified_ts_ns > 0
+
+    # A file the volume does not have: quietly nothing when the caller allows it (or wants no bytes).
+    assert copy_file(stub, volume_id=VID, ext=".ecj", stop_offset=10, ignore_source_file_not_found=True) == ("OK", "", [])
+    assert copy_file(stub, volume_id=VID, ext=".ecj", stop_offset=0) == ("OK", "", [])
+    code, details, _ = copy_file(stub, volume_id=VID, ext=".ecj", compaction_revision=ANY_REVISION, stop_offset=10)
+    assert (code, details) == ("UNKNOWN", f"open {d}/{VID}.ecj: no such file or directory")
+
+    # Refusals, in Go's order and words.
+    assert copy_file(stub, volume_id=VID, ext="dat", stop_offset=10)[:2] == ("UNKNOWN", 'invalid file extension "dat"')
+    assert copy_file(stub, volume_id=VID, ext=".dat.copying", stop_offset=10)[:2] == \
+        ("UNKNOWN", 'invalid file extension ".dat.copying"')
+    assert copy_file(stub, volume_id=VID, ext=".dat", collection="../x", stop_offset=10)[:2] == \
+        ("UNKNOWN", 'invalid collection "../x"')
+    assert copy_file(stub, volume_id=4242, ext=".dat", stop_offset=10)[:2] == ("UNKNOWN", "not found volume id 4242")
+    assert copy_file(stub, volume_id=VID, ext=".dat", compaction_revision=3, stop_offset=10)[:2] == \
+        ("UNKNOWN", f"volume {VID} is compacted")
+    assert copy_file(stub, volume_id=VID, ext=".ec00", is_ec_volume=True, stop_offset=10)[:2] == \
+        ("UNKNOWN", f"CopyFile not found ec volume id {VID}")
+    # An EC copy finds files by name in every location, whatever made them.
+    code, _, msgs = copy_file(stub, volume_id=VID, ext=".idx", is_ec_volume=True, stop_offset=INT64_MAX)
+    assert code == "OK" and b"".join(m.file_content for m in msgs) == idx
+    assert copy_file(stub, volume_id=VID, ext=".ecx", is_ec_volume=True, stop_offset=10, ignore_source_file_not_found=True) == \
+        ("OK", "", [])
+
+
+def test_go_copies_a_volume_out_of_kelp(cluster, tmp_path):
+    """A Go target pulls a kelp volume with VolumeCopy (CopyFile on kelp's side),
+    mounts it and serves every blob; deleted ones stay deleted."""
+    cluster.start_master()
+    kelp = start(cluster, "kelp", tmp_path / "kelp")
+    # Go 4.48 refuses copy sources on loopback without this flag.
+    go = cluster.start_go_volume(tmp_path / "go", extra=("-preStopSeconds=0", "-volume.allowUntrustedRemoteEndpoints"))
+    kstub = volume_stub(kelp.port)
+    assert call(kstub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, replication="000", version=3))[0] == "OK"
+    live, gone = fill(kelp.url, VID, random.Random(8), n=20)
+    gstub = volume_stub(go.port)
+    code, details, msgs = call(lambda r, timeout: list(gstub.VolumeCopy(r, timeout=timeout)),
+                               vs_pb2.VolumeCopyRequest(volume_id=VID, source_data_node=f"127.0.0.1:{kelp.port}"), timeout=60)
+    assert code == "OK", details
+    assert msgs and msgs[-1].last_append_at_ns > 0
+    assert (tmp_path / "go" / f"{VID}.dat").read_bytes() == (tmp_path / "kelp" / f"{VID}.dat").read_bytes()
+    assert (tmp_path / "go" / f"{VID}.idx").read_bytes() == (tmp_path / "kelp" / f"{VID}.idx").read_bytes()
+    assert_blobs(go.url, VID, live, gone, "on the Go copy")
