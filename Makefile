@@ -45,7 +45,7 @@ STORAGE_SRCS := $(wildcard storage/*.cc)
 SUPERVISOR_SRCS := $(filter-out supervisor/main.cc,$(wildcard supervisor/*.cc))
 HTTP_SRCS := $(filter-out worker-http/main.cc,$(wildcard worker-http/*.cc))
 GRPC_SRCS := $(filter-out worker-grpc/main.cc,$(wildcard worker-grpc/*.cc))
-PROTOS := proto/remote.proto proto/volume_server.proto proto/master.proto
+PROTOS := proto/remote.proto proto/volume_server.proto proto/master.proto proto/kelp_internal.proto
 PROTO_HDRS := $(patsubst %.proto,$(GEN)/%.pb.h,$(PROTOS)) $(patsubst %.proto,$(GEN)/%.grpc.pb.h,$(PROTOS))
 PROTO_OBJS := $(patsubst %.proto,$(OBJ)/gen/%.pb.o,$(PROTOS)) $(patsubst %.proto,$(OBJ)/gen/%.grpc.pb.o,$(PROTOS))
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
@@ -85,7 +85,7 @@ $(BIN)/kelp-worker-http: $(OBJ)/worker-http/main.o $(HTTP_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(VIPS_LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(COMMON_OBJS)
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(OBJ)/worker-grpc/peer_guard.o $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS) $(VIPS_LIBS)
 

@@ -74,6 +74,8 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.workers = workers > 0 ? int(workers) : int(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   c.file_size_limit_bytes = f.Int("fileSizeLimitMB") << 20;
   c.compaction_bytes_per_second = f.Int("compactionMBps") * 1048576;
+  c.maintenance_bytes_per_second = f.Int("maintenanceMBps") * 1048576;
+  c.allow_untrusted_remote_endpoints = f.Bool("volume.allowUntrustedRemoteEndpoints");
   c.idle_timeout_s = double(f.Int("idleTimeout"));
   c.read_mode = f.Str("readMode");
   c.concurrent_upload_limit_bytes = std::max(0LL, f.Int("concurrentUploadLimitMB")) << 20;

@@ -22,6 +22,10 @@ struct ServerConfig {
   int workers = 1;
   long long file_size_limit_bytes = 256ll << 20;
   long long compaction_bytes_per_second = 0;  // -compactionMBps; 0: unthrottled
+  long long maintenance_bytes_per_second = 0;  // -maintenanceMBps: volume copies
+  // -volume.allowUntrustedRemoteEndpoints: copy sources on loopback,
+  // link-local or unspecified addresses are refused without it (Go 4.48).
+  bool allow_untrusted_remote_endpoints = false;
   double idle_timeout_s = 30;
   std::string read_mode;
   // Go's in-flight data limits (0: none) and how long a request waits for room.

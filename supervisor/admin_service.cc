@@ -106,6 +106,9 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterAsync("VacuumVolumeCommit", &AdminService::VacuumVolumeCommit);
   RegisterAsync("VacuumVolumeCleanup", &AdminService::VacuumVolumeCleanup);
   RegisterFd("kelp.OpenVolumeFile", &AdminService::OpenVolumeFile);
+  RegisterAsync("kelp.BeginVolumeCopy", &AdminService::BeginVolumeCopy);
+  RegisterFd("kelp.OpenCopyTarget", &AdminService::OpenCopyTarget);
+  RegisterAsync("kelp.FinishVolumeCopy", &AdminService::FinishVolumeCopy);
 }
 
 template <typename Req, typename Resp>

@@ -21,6 +21,7 @@
 
 #include "common/server_config.h"
 #include "proto/master.pb.h"
+#include "proto/kelp_internal.pb.h"
 #include "proto/volume_server.pb.h"
 #include "supervisor/background_jobs.h"
 #include "supervisor/store.h"
@@ -115,6 +116,16 @@ class AdminService {
   // for the gRPC worker's CopyFile stream, after Go's checks.
   void OpenVolumeFile(const volume_server_pb::CopyFileRequest& req, volume_server_pb::CopyFileResponse* resp, FinishFd finish);
   void OpenEcVolumeFile(const volume_server_pb::CopyFileRequest& req, volume_server_pb::CopyFileResponse* resp, FinishFd finish);
+  // Copy targets (admin_copy.cc): the gRPC worker pulls a volume from a peer
+  // into files the supervisor creates and hands over write-only; the
+  // supervisor checks the result and mounts it. Internal calls.
+  void BeginVolumeCopy(const kelp_internal::VolumeCopyBegin& req, kelp_internal::VolumeCopyPlaced* resp, Finish finish);
+  void OpenCopyTarget(const kelp_internal::VolumeCopyOpen& req, kelp_internal::VolumeCopyOpened* resp, FinishFd finish);
+  void FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, volume_server_pb::VolumeCopyResponse* resp, Finish finish);
+ public:
+  // The gRPC worker is gone: copies it was driving are undone.
+  void AbortCopies();
+ private:
   // Internal: what the gRPC worker tells the master when marking read-only.
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
 
@@ -134,6 +145,12 @@ class AdminService {
   std::deque<std::function<void()>> state_waiting_;
   std::map<std::string, Handler> handlers_;
   BackgroundJobs* jobs_ = nullptr;
+  struct CopyJob {
+    size_t location = 0;
+    VolumeFileNames names;
+    bool finishing = false;
+  };
+  std::map<VolumeId, CopyJob> copies_;  // volumes being copied in
 };
 
 }  // namespace kelp

@@ -531,6 +531,7 @@ void WorkerPool::OnExit(Worker* w, int64_t status, int signal) {
               static_cast<long long>(status), signal, static_cast<unsigned long long>(lived));
   workers_.erase(w->serial);
   Forget(w);
+  if (w->kind == Kind::kGrpc && on_grpc_exit_) on_grpc_exit_();
   uv_poll_stop(&w->poll);
   w->poll_closed = true;
   RevokeLanes(w);

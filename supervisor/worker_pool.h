@@ -74,6 +74,7 @@ class WorkerPool {
   void set_admin_handler(AdminHandler h) { admin_handler_ = std::move(h); }
   // Runs each time a gRPC worker is listening.
   void set_on_grpc_ready(std::function<void()> fn) { on_grpc_ready_ = std::move(fn); }
+  void set_on_grpc_exit(std::function<void()> fn) { on_grpc_exit_ = std::move(fn); }
   // Volumes that appear or go away after start-up.
   void BroadcastAttach(Volume* v);
   void BroadcastReattach(Volume* v);
@@ -173,6 +174,7 @@ class WorkerPool {
   std::vector<DiskWriter*> to_wake_;
   AdminHandler admin_handler_;
   std::function<void()> on_grpc_ready_;
+  std::function<void()> on_grpc_exit_;  // what it drove (copies) is undone
   SharedServerState state_;
   uint64_t next_serial_ = 1;
   int restarts_ = 0;

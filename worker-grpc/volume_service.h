@@ -67,6 +67,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
                                    grpc::ServerWriter<volume_server_pb::VacuumVolumeCompactResponse>* writer) override;
   grpc::Status CopyFile(grpc::ServerContext* ctx, const volume_server_pb::CopyFileRequest* req,
                         grpc::ServerWriter<volume_server_pb::CopyFileResponse>* writer) override;
+  // volume_copy.cc
+  grpc::Status VolumeCopy(grpc::ServerContext* ctx, const volume_server_pb::VolumeCopyRequest* req,
+                          grpc::ServerWriter<volume_server_pb::VolumeCopyResponse>* writer) override;
 
 #define KELP_UNIMPLEMENTED(M)                                                                                    \
   grpc::Status M(grpc::ServerContext*, const volume_server_pb::M##Request*, volume_server_pb::M##Response*) override { \
@@ -104,7 +107,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_UNIMPLEMENTED_ADMIN(ScrubVolume)
   KELP_UNIMPLEMENTED_ADMIN(ScrubEcVolume)
   KELP_UNIMPLEMENTED_STREAM(VolumeIncrementalCopy)
-  KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeCopy)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(ReadAllNeedles)
   KELP_UNIMPLEMENTED_STREAM(VolumeTailSender)
   KELP_UNIMPLEMENTED_STREAM(VolumeEcShardRead)

@@ -90,3 +90,72 @@ def test_go_copies_a_volume_out_of_kelp(cluster, tmp_path):
     assert (tmp_path / "go" / f"{VID}.dat").read_bytes() == (tmp_path / "kelp" / f"{VID}.dat").read_bytes()
     assert (tmp_path / "go" / f"{VID}.idx").read_bytes() == (tmp_path / "kelp" / f"{VID}.idx").read_bytes()
     assert_blobs(go.url, VID, live, gone, "on the Go copy")
+
+
+def start_trusting(cluster, kind, d):
+    """A server that may copy from loopback peers (Go 4.48 refuses them otherwise)."""
+    if kind == "go":
+        return cluster.start_go_volume(d, extra=("-preStopSeconds=0", "-volume.allowUntrustedRemoteEndpoints"))
+    return cluster.start_kelp(d, extra=("-volume.allowUntrustedRemoteEndpoints",))
+
+
+def volume_copy(stub, vid, source, **extra):
+    req = vs_pb2.VolumeCopyRequest(volume_id=vid, source_data_node=f"127.0.0.1:{source.port}", **extra)
+    return call(lambda r, timeout: list(stub.VolumeCopy(r, timeout=timeout)), req, timeout=120)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_volume_copy_refuses_a_loopback_source_without_the_flag(cluster, tmp_path, kind):
+    cluster.start_master()
+    source = start(cluster, "go", tmp_path / "src")
+    target = start(cluster, kind, tmp_path / "dst")
+    code, details, _ = volume_copy(volume_stub(target.port), VID, source)
+    node = f"127.0.0.1:{source.port}"
+    assert (code, details) == ("UNKNOWN", f'invalid source data node {node}: remote endpoint "{node}" resolves to loopback address 127.0.0.1')
+    assert not list((tmp_path / "dst").glob(f"{VID}.*"))
+
+
+@pytest.mark.parametrize("source_kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_volume_copy_pulls_mounts_and_serves(cluster, tmp_path, kind, source_kind):
+    """A target of `kind` copies a volume from a source of `source_kind`: the
+    files are the source's byte for byte, the copy is mounted and serves every
+    blob, the last message carries the exact append time of the last record,
+    and a second copy replaces the first."""
+    cluster.start_master()
+    source = start_trusting(cluster, source_kind, tmp_path / "src")
+    sstub = volume_stub(source.port)
+    assert call(sstub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, collection="pics", replication="000",
+                                                                   version=3))[0] == "OK"
+    live, gone = fill(source.url, VID, random.Random(9), n=16)
+    target = start_trusting(cluster, kind, tmp_path / "dst")
+    tstub = volume_stub(target.port)
+    code, details, msgs = volume_copy(tstub, VID, source)
+    assert code == "OK", details
+    assert msgs[-1].last_append_at_ns > 0 and all(m.last_append_at_ns == 0 for m in msgs[:-1])
+    src_dat = (tmp_path / "src" / f"pics_{VID}.dat").read_bytes()
+    assert (tmp_path / "dst" / f"pics_{VID}.dat").read_bytes() == src_dat
+    assert (tmp_path / "dst" / f"pics_{VID}.idx").read_bytes() == (tmp_path / "src" / f"pics_{VID}.idx").read_bytes()
+    assert not list((tmp_path / "dst").glob("*.note")) and not list((tmp_path / "dst").glob("*.copying"))
+    assert_blobs(target.url, VID, live, gone, "on the copy")
+    code, _, status = call(tstub.VolumeStatus, vs_pb2.VolumeStatusRequest(volume_id=VID))
+    assert code == "OK" and status.volume_size == len(src_dat)
+
+    # The source changes; a second copy replaces the target's replica.
+    r = requests.post(f"{source.url}/{VID},7775eed1234", files={"file": ("late.txt", b"written after the first copy")}, timeout=30)
+    assert r.status_code == 201, r.text
+    code, details, msgs = volume_copy(tstub, VID, source)
+    assert code == "OK", details
+    got = requests.get(f"{target.url}/{VID},7775eed1234", timeout=10)
+    assert got.status_code == 200 and got.content == b"written after the first copy"
+    assert_blobs(target.url, VID, live, gone, "after the second copy")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_volume_copy_of_a_missing_volume_leaves_nothing(cluster, tmp_path, kind):
+    cluster.start_master()
+    source = start_trusting(cluster, "go", tmp_path / "src")
+    target = start_trusting(cluster, kind, tmp_path / "dst")
+    code, details, _ = volume_copy(volume_stub(target.port), 4242, source)
+    assert code == "UNKNOWN" and details.startswith("read volume file status failed, rpc error: code = "), details
+    assert not list((tmp_path / "dst").glob("4242*"))
