@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/collection_name.h"
+#include "common/go_quote.h"
 #include "common/file_util.h"
 #include "common/idx_entry.h"
 #include "common/log.h"
@@ -178,6 +180,9 @@ Status CheckCopiedSizes(const VolumeFileNames& n, uint64_t dat_size, uint64_t id
 void AdminService::BeginVolumeCopy(const kelp_internal::VolumeCopyBegin& req, kelp_internal::VolumeCopyPlaced* resp, Finish finish) {
   if (grpc::Status s = CheckMaintenance(); !s.ok()) return finish(s);
   const VolumeId id = req.volume_id();
+  // The collection comes from the peer, through the worker: it names files here.
+  if (!IsSafeCollectionName(req.collection()))
+    return finish(Unknown("invalid collection " + GoQuote(req.collection())));
   if (copies_.count(id) || store_->Busy(id)) return finish(Unknown("volume " + std::to_string(id) + " is being copied or changed"));
   auto place = [this, id, req, resp, finish] {
     NewVolumeSpec spec;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "common/collection_name.h"
 #include "common/file_id.h"
 #include "common/crc32c.h"
 #include "common/file_util.h"
@@ -56,9 +57,7 @@ std::string GoQuote(const std::string& s) {
 // be a single path element. Go checks this only when copying volumes; kelp
 // checks it wherever a collection reaches the disk.
 grpc::Status CheckCollection(const std::string& collection) {
-  if (collection == "." || collection == ".." || collection.find_first_of("/\\") != std::string::npos ||
-      collection.find('\0') != std::string::npos)
-    return Error("invalid collection " + GoQuote(collection));
+  if (!IsSafeCollectionName(collection)) return Error("invalid collection " + GoQuote(collection));
   return grpc::Status::OK;
 }
 

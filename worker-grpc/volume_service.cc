@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstring>
 
+#include "common/collection_name.h"
 #include "common/go_quote.h"
 #include "common/grpc_peer.h"
 #include "common/log.h"
@@ -30,10 +31,6 @@ bool IsVolumeFileExtension(const std::string& ext) {
   });
 }
 
-// A collection becomes part of a file name: one path element only.
-bool IsSafeCollection(const std::string& c) {
-  return c != "." && c != ".." && c.find_first_of("/\\") == std::string::npos;
-}
 
 }  // namespace
 
@@ -161,7 +158,7 @@ grpc::Status VolumeService::VacuumVolumeCompact(grpc::ServerContext* ctx, const 
 grpc::Status VolumeService::CopyFile(grpc::ServerContext*, const volume_server_pb::CopyFileRequest* req,
                                      grpc::ServerWriter<volume_server_pb::CopyFileResponse>* writer) {
   if (!IsVolumeFileExtension(req->ext())) return grpc::Status(grpc::StatusCode::UNKNOWN, "invalid file extension " + GoQuote(req->ext()));
-  if (!IsSafeCollection(req->collection()))
+  if (!IsSafeCollectionName(req->collection()))
     return grpc::Status(grpc::StatusCode::UNKNOWN, "invalid collection " + GoQuote(req->collection()));
   volume_server_pb::CopyFileResponse opened;
   int fd = -1;

@@ -159,3 +159,35 @@ def test_volume_copy_of_a_missing_volume_leaves_nothing(cluster, tmp_path, kind)
     code, details, _ = volume_copy(volume_stub(target.port), 4242, source)
     assert code == "UNKNOWN" and details.startswith("read volume file status failed, rpc error: code = "), details
     assert not list((tmp_path / "dst").glob("4242*"))
+
+
+def shell(cluster, commands):
+    import subprocess
+    from conftest import WEED
+    r = subprocess.run([WEED, "shell", f"-master=127.0.0.1:{cluster.master_port}"], input="lock\n" + commands + "\nunlock\nexit\n",
+                       capture_output=True, text=True, timeout=180)
+    return r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("pair", [("go", "kelp"), ("kelp", "go"), ("kelp", "kelp")])
+def test_shell_volume_copy_between_servers(cluster, tmp_path, pair):
+    """`weed shell volume.copy` from one server to the other: the master then
+    knows two replicas, and both serve every blob."""
+    source_kind, target_kind = pair
+    cluster.start_master()
+    source = start_trusting(cluster, source_kind, tmp_path / "src")
+    sstub = volume_stub(source.port)
+    assert call(sstub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, replication="000", version=3))[0] == "OK"
+    live, gone = fill(source.url, VID, random.Random(10), n=10)
+    target = start_trusting(cluster, target_kind, tmp_path / "dst")
+    out = shell(cluster, f"volume.copy -source 127.0.0.1:{source.port} -target 127.0.0.1:{target.port} -volumeId {VID}")
+    assert (tmp_path / "dst" / f"{VID}.dat").exists(), out
+    assert_blobs(target.url, VID, live, gone, "on the target: " + out)
+    import time
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        locs = requests.get(f"{cluster.master}/dir/lookup", params={"volumeId": VID}, timeout=10).json().get("locations", [])
+        if len(locs) == 2:
+            break
+        time.sleep(0.3)
+    assert sorted(l["url"] for l in locs) == sorted([f"127.0.0.1:{source.port}", f"127.0.0.1:{target.port}"]), (locs, out)

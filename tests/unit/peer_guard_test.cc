@@ -2,6 +2,7 @@
 // and gRPC errors in Go's words (worker-grpc/peer_guard.h).
 #include <doctest/doctest.h>
 
+#include "common/collection_name.h"
 #include "worker-grpc/peer_guard.h"
 
 using namespace kelp;
@@ -28,4 +29,10 @@ TEST_CASE("gRPC errors read as Go prints them") {
   CHECK(GoRpcError(grpc::Status(grpc::StatusCode::UNKNOWN, "volume 7 is compacted")) == "rpc error: code = Unknown desc = volume 7 is compacted");
   CHECK(GoRpcError(grpc::Status(grpc::StatusCode::NOT_FOUND, "x")) == "rpc error: code = NotFound desc = x");
   CHECK(GoRpcError(grpc::Status(grpc::StatusCode::UNAVAILABLE, "")) == "rpc error: code = Unavailable desc = ");
+}
+
+TEST_CASE("a collection that names files here is one path element") {
+  for (const char* ok : {"", "pics", "a.b", "x_y", "..."}) CHECK(IsSafeCollectionName(ok));
+  for (const char* bad : {".", "..", "../up", "a/b", "a\\b", "/abs"}) CHECK_FALSE(IsSafeCollectionName(bad));
+  CHECK_FALSE(IsSafeCollectionName(std::string_view("a\0b", 3)));
 }

@@ -1,0 +1,14 @@
+// A collection becomes part of a file name ("<collection>_<vid>.dat"), so it
+// must be one path element: not "." or "..", no '/', '\' or NUL. Go checks
+// this only when copying volumes; kelp checks it wherever a collection
+// reaches the disk, whoever sent it.
+#pragma once
+#include <string_view>
+
+namespace kelp {
+
+inline bool IsSafeCollectionName(std::string_view c) {
+  return c != "." && c != ".." && c.find_first_of(std::string_view("/\\\0", 3)) == std::string_view::npos;
+}
+
+}  // namespace kelp
