@@ -11,4 +11,13 @@ inline bool IsSafeCollectionName(std::string_view c) {
   return c != "." && c != ".." && c.find_first_of(std::string_view("/\\\0", 3)) == std::string_view::npos;
 }
 
+// Go's checkVolumeFileExtension: a dot, then one or more ASCII letters or
+// digits (".dat", ".ec07"; never a path).
+inline bool IsVolumeFileExtension(std::string_view ext) {
+  if (ext.size() < 2 || ext[0] != '.') return false;
+  for (char c : ext.substr(1))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
 }  // namespace kelp

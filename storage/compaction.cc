@@ -168,6 +168,8 @@ Result<CompactionOutcome> CopyLiveNeedles(const VolumeFileNames& names, int offs
   std::map<NeedleId, IdxEntry> live;
   if (Status s = ReadLiveRows(env, idx.get(), plan.idx_end, offset_bytes, &live); !s.ok()) return s;
 
+  // An older copy's index must never describe this copy's data.
+  if (env->Unlink(names.Cpx()) != 0 && errno != ENOENT) return Status::IOError(ErrnoMessage("remove " + names.Cpx()));
   Fd cpd(env, env->Open(names.Cpd(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (cpd.get() < 0) return Status::IOError(ErrnoMessage("create " + names.Cpd()));
   if (options.preallocate > 0) (void)fallocate(cpd.get(), FALLOC_FL_KEEP_SIZE, 0, options.preallocate);  // advisory, as Go's
@@ -321,6 +323,9 @@ Status SwapInCompacted(const VolumeFileNames& names, Env* env, bool* committed) 
   // Checked before the marker exists, so a refused commit leaves none.
   if (!FileExists(names.Cpd()) || !FileExists(names.Cpx()))
     return Status::IOError("volume " + std::to_string(names.id) + " compact swap aborted: missing .cpd/.cpx");
+  // Both copies' names must be durable before the marker is: a load that
+  // finds the marker renames what it finds.
+  if (Status s = SyncDirs(env, names); !s.ok()) return s;
   {
     Fd marker(env, env->Open(names.Cpc(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (marker.get() < 0) return Status::IOError("create commit marker " + names.Cpc() + ": " + GoErrno(errno));
@@ -354,6 +359,15 @@ Status RemoveCompactionFiles(const VolumeFileNames& names, Env* env) {
 Result<bool> ReconcileCompaction(const VolumeFileNames& names, Env* env) {
   const bool cpd = FileExists(names.Cpd()), cpx = FileExists(names.Cpx()), cpc = FileExists(names.Cpc());
   if (!cpd && !cpx && !cpc) return false;
+  if (cpc && cpd && !cpx) {
+    // The data's rename comes first, so a copy with its data but without its
+    // index never got past the marker's making: roll back, never pair the
+    // copy's .dat with the old .idx.
+    if (env->Unlink(names.Cpd()) != 0 || env->Unlink(names.Cpc()) != 0) return Status::IOError(ErrnoMessage("remove " + names.Cpd()));
+    if (Status s = SyncDirs(env, names); !s.ok()) return s;
+    KLOG_WARN("volume %u: a commit marker without the compacted index: rolled back", names.id);
+    return true;
+  }
   if (cpc) {
     bool renamed = false;
     if (cpd) {

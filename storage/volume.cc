@@ -705,6 +705,13 @@ CompactionStart Volume::BeginCopy() {
   return start;
 }
 
+void Volume::AbandonCopy() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  copy_start_.reset();
+  for (const std::string& p : {names_.Cpd(), names_.Cpx()})
+    if (env_->Unlink(p) != 0 && errno != ENOENT) KLOG_WARN("volume %u: remove %s: %s", id(), p.c_str(), std::strerror(errno));
+}
+
 double Volume::GarbageRatio() const {
   const SegmentCounters c = counters();
   if (c.content_size == 0) return 0;
@@ -720,6 +727,11 @@ double Volume::GarbageRatio() const {
 Result<std::unique_ptr<Volume>> Volume::CommitCompaction(bool* offline) {
   *offline = false;
   std::lock_guard<std::mutex> w(write_mu_);
+  // Unmounted or replaced while the commit was queued: another object may own the files now.
+  if (retired_) return Status::NotFound("volume " + std::to_string(id()) + " is not mounted");
+  // After a failed sync nothing since the last good one is known to be on
+  // disk: neither carried over nor synced again (see FailSync).
+  if (std::lock_guard<std::mutex> l(state_mu_); sync_failed_) return Status::IOError(load_warning_);
   // Without a copy in this process (a restart, or a cleanup), Go replays the
   // whole .idx against whatever .cpd there is, and fails on a missing one.
   if (!copy_start_ && idx_end_ > 0) {
@@ -738,8 +750,19 @@ Result<std::unique_ptr<Volume>> Volume::CommitCompaction(bool* offline) {
     return s;
   }
   bool committed = false;
-  if (Status swapped = SwapInCompacted(names_, env_, &committed); !swapped.ok()) {
-    if (!committed) return swapped;  // refused before the commit point: nothing changed
+  Status swapped = SwapInCompacted(names_, env_, &committed);
+  // From the commit point on, this object's descriptors are the old files,
+  // which the directory no longer names: nothing more may be written here,
+  // even if what follows fails.
+  if (committed) retired_ = true;
+  if (!swapped.ok()) {
+    if (!committed) {
+      // Refused before the commit point: the old files stand. The copy,
+      // with the tail carried over, is spent.
+      copy_start_.reset();
+      for (const std::string& p : {names_.Cpd(), names_.Cpx()}) env_->Unlink(p);
+      return swapped;
+    }
     // Past the commit point the copy is complete and durable: finish the
     // swap as a load would, or the volume cannot be served from this process.
     if (auto r = ReconcileCompaction(names_, env_); !r.ok()) {
@@ -752,8 +775,6 @@ Result<std::unique_ptr<Volume>> Volume::CommitCompaction(bool* offline) {
     *offline = true;
     return next.status();
   }
-  // The old files are gone from the directory; nothing more is written here.
-  retired_ = true;
   {
     std::lock_guard<std::mutex> l(state_mu_);
     next.value()->read_only_ = next.value()->read_only_ || read_only_;  // a commit never makes a volume writable

@@ -141,6 +141,8 @@ class Volume {
   // Syncs both files and records where the copy starts (the commit replays
   // the rest of the .idx). Blocks the volume's writes only for the syncs.
   CompactionStart BeginCopy();
+  // A copy that failed: its files are removed and a commit will not use them.
+  void AbandonCopy();
   // Go's garbage ratio: deleted bytes over content bytes, from the counters.
   double GarbageRatio() const;
   // The commit: with this volume's writes held, carries over what was

@@ -36,8 +36,11 @@ constexpr uint32_t kAnyRevision = 0xFFFFFFFFu;
 
 void AdminService::OpenVolumeFile(const volume_server_pb::CopyFileRequest& req, volume_server_pb::CopyFileResponse* resp,
                                   FinishFd finish) {
-  // The gRPC worker has checked the extension and collection (Go's texts).
+  // The gRPC worker has checked the extension and collection (Go's texts);
+  // they name a file here, so they are checked again.
   const VolumeId id = req.volume_id();
+  if (!IsVolumeFileExtension(req.ext())) return finish(Unknown("invalid file extension " + GoQuote(req.ext())), -1);
+  if (!IsSafeCollectionName(req.collection())) return finish(Unknown("invalid collection " + GoQuote(req.collection())), -1);
   if (req.is_ec_volume()) return OpenEcVolumeFile(req, resp, std::move(finish));
   std::shared_ptr<Volume> v = store_->Shared(id);
   if (!v) return finish(Unknown("not found volume id " + std::to_string(id)), -1);
@@ -281,12 +284,16 @@ void AdminService::FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, 
         if (Status s = settle(req.has_dat(), n.Dat()); !s.ok()) out->status = s;
         else if (Status v = settle(req.has_vif(), n.Vif()); !v.ok()) out->status = v;
         if (!req.has_idx()) unlink(n.Idx().c_str());
-        if (out->status.ok() && unlink(NotePath(n).c_str()) != 0 && errno != ENOENT)
-          out->status = Status::IOError("remove .note for volume " + std::to_string(n.id) + ": " + Lower(std::strerror(errno)));
         if (out->status.ok()) out->status = CheckCopiedSizes(n, req.dat_size(), req.idx_size());
         if (!out->status.ok()) return RemoveCopyFiles(n);
         env->SyncDir(n.dir);  // the renames outlive a power loss
         if (n.idx_dir != n.dir) env->SyncDir(n.idx_dir);
+        // Last: until the .note is gone, a load does not take these files for a volume.
+        if (unlink(NotePath(n).c_str()) != 0 && errno != ENOENT) {
+          out->status = Status::IOError("remove .note for volume " + std::to_string(n.id) + ": " + Lower(std::strerror(errno)));
+          return RemoveCopyFiles(n);
+        }
+        env->SyncDir(n.dir);
         out->last_append_at_ns = req.dat_timestamp_seconds() * 1000000000ull;
         if (req.has_dat())
           if (const uint64_t ns = LastAppendAtNs(n, offset_bytes); ns > 0) out->last_append_at_ns = ns;

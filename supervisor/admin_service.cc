@@ -363,7 +363,15 @@ void AdminService::SetReadOnlyOffLoop(VolumeId id, bool read_only, bool persist,
   auto result = std::make_shared<Status>();
   // The .vif is rewritten and synced on the writer thread; `v` keeps the
   // volume alive there even if it is unmounted meanwhile.
-  OnWriter(store_->WriterFor(id), [v, result, read_only, persist] { *result = v->SetReadOnly(read_only, persist); },
+  DiskWriter* writer = store_->WriterFor(id);
+  OnWriter(writer,
+           [v, writer, result, read_only, persist] {
+             // A vacuum commit queued ahead may have replaced `v`: mark its successor.
+             std::shared_ptr<Volume> target = v;
+             if (writer && v->retired())
+               if (std::shared_ptr<Volume> now = writer->Served(v->id())) target = now;
+             *result = target->SetReadOnly(read_only, persist);
+           },
            [this, id, result, what, finish] {
              if (!result->ok()) {
                KLOG_ERROR("mark volume %u %s: %s", id, what, result->message().c_str());

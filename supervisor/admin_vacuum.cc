@@ -92,6 +92,7 @@ void AdminService::VacuumVolumeCompact(const volume_server_pb::VacuumVolumeCompa
     };
     auto copied = CopyLiveNeedles(v->names(), offset_bytes, start, options, env);
     if (!copied.ok()) {
+      v->AbandonCopy();  // a later commit must not pair these leftovers with this copy's start
       KLOG_ERROR("compact volume %u: %s", v->id(), copied.status().message().c_str());
       *result = Unknown(CompactPrefix(v->id()) + copied.status().message());
       return;

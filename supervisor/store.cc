@@ -100,6 +100,11 @@ Status Store::LoadLocation(size_t li) {
       KLOG_WARN("volume %u found again in %s; keeping the first copy", names.id, loc.dir.c_str());
       continue;
     }
+    if (FileExists(names.Base(names.dir) + ".note")) {
+      // A copy into this server that never finished: not a volume (Go does not load it either).
+      KLOG_WARN("volume %u in %s is an unfinished copy (%s.note): not loaded", names.id, loc.dir.c_str(), names.Base(names.dir).c_str());
+      continue;
+    }
     FinishInterruptedCompaction(names);
     auto v = Volume::Load(names, offset_bytes_, env_);
     if (!v.ok()) {
@@ -207,6 +212,8 @@ void Store::ReplaceCompacted(std::shared_ptr<Volume> next) {
 }
 
 Result<std::shared_ptr<Volume>> Store::LoadLocated(const Located& where) const {
+  if (FileExists(where.names.Base(where.names.dir) + ".note"))
+    return Status::Unavailable("volume " + std::to_string(where.names.id) + " is an unfinished copy");
   FinishInterruptedCompaction(where.names);
   auto v = Volume::Load(where.names, offset_bytes_, env_);
   if (!v.ok()) return v.status();

@@ -23,13 +23,6 @@ int64_t NowNs() {
 
 constexpr auto kPingTimeout = std::chrono::seconds(10);
 
-// Go's checkVolumeFileExtension: a dot, then one or more ASCII letters or digits.
-bool IsVolumeFileExtension(const std::string& ext) {
-  if (ext.size() < 2 || ext[0] != '.') return false;
-  return std::all_of(ext.begin() + 1, ext.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  });
-}
 
 
 }  // namespace

@@ -238,10 +238,11 @@ TEST_CASE("compaction: a commit that fails before the marker leaves the volume s
     FsOp op;
     const char* path;
     bool committed;  // the failure comes after the marker exists
+    int skip = 0;
   };
   for (const Step step : {Step{FsOp::kPwrite, ".cpd", false}, Step{FsOp::kFdatasync, ".cpx", false}, Step{FsOp::kOpen, ".cpc", false},
                           Step{FsOp::kRename, ".dat", true}, Step{FsOp::kRename, ".idx", true},
-                          Step{FsOp::kSyncDir, "", true}}) {
+                          Step{FsOp::kSyncDir, "", false}, Step{FsOp::kSyncDir, "", true, 1}}) {
     CAPTURE(int(step.op));
     CAPTURE(step.path);
     FaultEnv env;
@@ -253,6 +254,7 @@ TEST_CASE("compaction: a commit that fails before the marker leaves the volume s
     FaultRule rule;
     rule.op = step.op;
     rule.path_part = step.path;
+    rule.skip = step.skip;
     env.Add(rule);
     bool offline = false;
     auto r = rig.volume->CommitCompaction(&offline);
@@ -262,7 +264,7 @@ TEST_CASE("compaction: a commit that fails before the marker leaves the volume s
       REQUIRE_FALSE(r.ok());
       CHECK_FALSE(offline);
       CHECK_FALSE(rig.volume->retired());
-      CHECK_FALSE(FileExists(rig.names.Cpc()));
+      CHECK_FALSE(rig.Leftovers());  // the spent copy is removed, and no marker was left
       rig.CheckReads(*rig.volume, 10);  // the old files still serve
       rig.Put(10, "still writable");
       rig.volume.reset();
@@ -320,4 +322,42 @@ TEST_CASE("fake tombstones: Go's bytes for version 3 and version 2") {
   const std::string want2 = std::string("\x12\x34\x56\x78\x01\x02\x03\x04\x05\x06\x07\x08", 12) + std::string(8, '\0') +
                             std::string("\x01\x02\x03\x04", 4);
   CHECK(v2 == want2);
+}
+
+TEST_CASE("compaction: a marker with the compacted data but not its index rolls back instead of pairing the copy with the old index") {
+  VacuumRig rig;
+  for (NeedleId id = 1; id <= 4; ++id) rig.Put(id, Data(id, 300));
+  rig.Remove(1);
+  const auto live = rig.live;
+  REQUIRE(CopyLiveNeedles(rig.names, kOffsetBytes, rig.volume->BeginCopy(), CompactionOptions{}, Env::Default()).ok());
+  const uint64_t old_size = std::filesystem::file_size(rig.names.Dat());
+  rig.volume.reset();
+  std::filesystem::remove(rig.names.Cpx());
+  { std::ofstream(rig.names.Cpc()).put('\0'); }
+  auto r = ReconcileCompaction(rig.names, Env::Default());
+  REQUIRE(r.ok());
+  CHECK_FALSE(rig.Leftovers());
+  CHECK(std::filesystem::file_size(rig.names.Dat()) == old_size);
+  auto v = Volume::Load(rig.names, kOffsetBytes);
+  REQUIRE(v.ok());
+  CHECK(v.value()->load_warning().empty());
+  rig.live = live;
+  rig.CheckReads(*v.value(), 5);
+}
+
+TEST_CASE("compaction: an abandoned copy leaves nothing a commit could use, and a retired volume does not commit") {
+  VacuumRig rig;
+  rig.Put(1, "one");
+  REQUIRE(CopyLiveNeedles(rig.names, kOffsetBytes, rig.volume->BeginCopy(), CompactionOptions{}, Env::Default()).ok());
+  rig.volume->AbandonCopy();
+  CHECK_FALSE(rig.Leftovers());
+  bool offline = false;
+  CHECK_FALSE(rig.volume->CommitCompaction(&offline).ok());
+  CHECK_FALSE(rig.Leftovers());
+  rig.CheckReads(*rig.volume, 2);
+  REQUIRE(CopyLiveNeedles(rig.names, kOffsetBytes, rig.volume->BeginCopy(), CompactionOptions{}, Env::Default()).ok());
+  rig.volume->Retire();
+  auto r = rig.volume->CommitCompaction(&offline);
+  CHECK(r.status().code() == Code::kNotFound);
+  CHECK(FileExists(rig.names.Cpd()));  // untouched: whoever owns the volume now decides
 }
