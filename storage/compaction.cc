@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <map>
 #include <system_error>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -18,6 +17,7 @@
 #include "common/idx_entry.h"
 #include "common/log.h"
 #include "common/needle.h"
+#include "common/throttle.h"
 
 namespace kelp {
 namespace {
@@ -80,27 +80,6 @@ Status ReadLiveRows(Env* env, int fd, uint64_t length, int offset_bytes, std::ma
   }
   return Status::Ok();
 }
-
-// Go's -compactionMBps: a 100 ms window; once it is over, sleep off the excess.
-class Throttle {
- public:
-  explicit Throttle(int64_t bytes_per_second) : limit_(bytes_per_second), start_(std::chrono::steady_clock::now()) {}
-  void Add(uint64_t bytes) {
-    if (limit_ <= 0) return;
-    counter_ += int64_t(bytes);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - start_ < std::chrono::milliseconds(100)) return;
-    const int64_t over = counter_ - limit_ / 10;
-    if (over > 0) std::this_thread::sleep_for(std::chrono::milliseconds(over * 1000 / limit_));
-    counter_ = 0;
-    start_ = std::chrono::steady_clock::now();
-  }
-
- private:
-  const int64_t limit_;
-  int64_t counter_ = 0;
-  std::chrono::steady_clock::time_point start_;
-};
 
 // Errors a needle can have for good: the copy leaves it behind (Go 4.21+).
 bool PermanentDamage(const Status& s) {

@@ -125,16 +125,10 @@ void AdminService::Register(const char* name, grpc::Status (AdminService::*fn)(c
 
 template <typename Req, typename Resp>
 void AdminService::RegisterAsync(const char* name, void (AdminService::*fn)(const Req&, Resp*, Finish)) {
-  handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress) {
-    auto req = std::make_shared<Req>();
-    if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "", -1);
-    auto resp = std::make_shared<Resp>();
-    (this->*fn)(*req, resp.get(), [req, resp, reply](grpc::Status s) {
-      std::string out;
-      if (s.ok()) resp->SerializeToString(&out);
-      reply(s, out, -1);
-    });
-  };
+  // An asynchronous call is one that hands over no descriptor.
+  RegisterFdOf<Req, Resp>(name, [this, fn](const Req& req, Resp* resp, FinishFd finish) {
+    (this->*fn)(req, resp, [finish = std::move(finish)](grpc::Status s) { finish(std::move(s), -1); });
+  });
 }
 
 template <typename Req>
@@ -149,11 +143,16 @@ void AdminService::RegisterStream(const char* name, void (AdminService::*fn)(con
 
 template <typename Req, typename Resp>
 void AdminService::RegisterFd(const char* name, void (AdminService::*fn)(const Req&, Resp*, FinishFd)) {
-  handlers_[name] = [this, fn](const std::string& in, Reply reply, Progress) {
+  RegisterFdOf<Req, Resp>(name, [this, fn](const Req& req, Resp* resp, FinishFd finish) { (this->*fn)(req, resp, std::move(finish)); });
+}
+
+template <typename Req, typename Resp>
+void AdminService::RegisterFdOf(const char* name, std::function<void(const Req&, Resp*, FinishFd)> run) {
+  handlers_[name] = [run = std::move(run)](const std::string& in, Reply reply, Progress) {
     auto req = std::make_shared<Req>();
     if (!req->ParseFromString(in)) return reply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cannot decode request"), "", -1);
     auto resp = std::make_shared<Resp>();
-    (this->*fn)(*req, resp.get(), [req, resp, reply](grpc::Status s, int fd) {
+    run(*req, resp.get(), [req, resp, reply](grpc::Status s, int fd) {
       std::string out;
       if (s.ok()) resp->SerializeToString(&out);
       else if (fd >= 0) close(fd), fd = -1;

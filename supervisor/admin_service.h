@@ -73,6 +73,9 @@ class AdminService {
   using FinishFd = std::function<void(grpc::Status, int fd)>;  // fd: -1, or handed to the caller
   template <typename Req, typename Resp>
   void RegisterFd(const char* name, void (AdminService::*fn)(const Req&, Resp*, FinishFd));
+  // The decoding and answering every asynchronous call shares.
+  template <typename Req, typename Resp>
+  void RegisterFdOf(const char* name, std::function<void(const Req&, Resp*, FinishFd)> run);
   // `work` on the writer thread of `writer` (inline when there is none), then `done` on the loop.
   static void OnWriter(DiskWriter* writer, std::function<void()> work, std::function<void()> done);
   struct BatchDeleteJob;

@@ -9,9 +9,9 @@
 
 #include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "common/file_util.h"
+#include "common/throttle.h"
 #include "common/log.h"
 #include "proto/kelp_internal.pb.h"
 #include "worker-grpc/peer_guard.h"
@@ -23,26 +23,6 @@ namespace {
 constexpr uint64_t kProgressStep = 128ull << 20;
 
 grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCode::UNKNOWN, m); }
-
-// Go's throttler: a 100 ms window, the excess slept off.
-class CopyThrottle {
- public:
-  explicit CopyThrottle(int64_t bytes_per_second) : limit_(bytes_per_second), start_(std::chrono::steady_clock::now()) {}
-  void Add(uint64_t n) {
-    if (limit_ <= 0) return;
-    counter_ += int64_t(n);
-    if (std::chrono::steady_clock::now() - start_ < std::chrono::milliseconds(100)) return;
-    const int64_t over = counter_ - limit_ / 10;
-    if (over > 0) std::this_thread::sleep_for(std::chrono::milliseconds(over * 1000 / limit_));
-    counter_ = 0;
-    start_ = std::chrono::steady_clock::now();
-  }
-
- private:
-  const int64_t limit_;
-  int64_t counter_ = 0;
-  std::chrono::steady_clock::time_point start_;
-};
 
 }  // namespace
 
@@ -84,7 +64,7 @@ grpc::Status VolumeService::VolumeCopy(grpc::ServerContext* ctx, const volume_se
     supervisor_->Call("kelp.FinishVolumeCopy", finish, &ignored);
     return Unknown(why);
   };
-  CopyThrottle throttle(req->io_byte_per_second() > 0 ? req->io_byte_per_second() : config_->maintenance_bytes_per_second);
+  Throttle throttle(req->io_byte_per_second() > 0 ? req->io_byte_per_second() : config_->maintenance_bytes_per_second);
   uint64_t threshold = kProgressStep;
   // One file: "" when pulled (or absent at the source), else Go's text.
   auto pull = [&](const std::string& ext, uint64_t stop_offset, bool ignore_missing, bool* present) -> std::string {
