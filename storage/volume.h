@@ -173,6 +173,7 @@ class Volume {
   const VolumeFileNames& names() const { return names_; }
   const SuperBlock& super_block() const { return super_block_; }
   uint8_t version() const { return super_block_.version; }
+  int offset_bytes() const { return offset_bytes_; }
   bool read_only() const;
   std::string load_warning() const;
   const TailRepair& tail_repair() const { return repair_; }

@@ -108,6 +108,9 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterAsync("kelp.BeginVolumeCopy", &AdminService::BeginVolumeCopy);
   RegisterFd("kelp.OpenCopyTarget", &AdminService::OpenCopyTarget);
   RegisterAsync("kelp.FinishVolumeCopy", &AdminService::FinishVolumeCopy);
+  RegisterFd("kelp.OpenTailFile", &AdminService::OpenTailFile);
+  RegisterAsync("kelp.AppendTailed", &AdminService::AppendTailed);
+  RegisterAsync("WriteNeedleBlob", &AdminService::WriteNeedleBlob);
 }
 
 template <typename Req, typename Resp>

@@ -125,6 +125,11 @@ class AdminService {
   void BeginVolumeCopy(const kelp_internal::VolumeCopyBegin& req, kelp_internal::VolumeCopyPlaced* resp, Finish finish);
   void OpenCopyTarget(const kelp_internal::VolumeCopyOpen& req, kelp_internal::VolumeCopyOpened* resp, FinishFd finish);
   void FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, volume_server_pb::VolumeCopyResponse* resp, Finish finish);
+  // Tails (admin_records.cc), internal: a volume's .dat or .idx for the gRPC
+  // worker to read, and a needle a peer's tail sent, to append here.
+  void OpenTailFile(const kelp_internal::VolumeFileOpen& req, kelp_internal::VolumeFileOpened* resp, FinishFd finish);
+  void AppendTailed(const kelp_internal::TailedNeedle& req, kelp_internal::TailedNeedleWritten*, Finish finish);
+  void WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobRequest& req, volume_server_pb::WriteNeedleBlobResponse*, Finish finish);
  public:
   // The gRPC worker is gone: copies it was driving are undone.
   void AbortCopies();

@@ -53,6 +53,7 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_FORWARDED_ADMIN(VacuumVolumeCleanup)
   KELP_FORWARDED(ReadNeedleBlob)
   KELP_FORWARDED(ReadNeedleMeta)
+  KELP_FORWARDED(WriteNeedleBlob)
   KELP_FORWARDED_ADMIN(SetState)
   KELP_FORWARDED_ADMIN(VolumeServerLeave)
 #undef KELP_FORWARDED
@@ -70,6 +71,16 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   // volume_copy.cc
   grpc::Status VolumeCopy(grpc::ServerContext* ctx, const volume_server_pb::VolumeCopyRequest* req,
                           grpc::ServerWriter<volume_server_pb::VolumeCopyResponse>* writer) override;
+  // volume_streams.cc
+  grpc::Status ReadAllNeedles(grpc::ServerContext* ctx, const volume_server_pb::ReadAllNeedlesRequest* req,
+                              grpc::ServerWriter<volume_server_pb::ReadAllNeedlesResponse>* writer) override;
+  grpc::Status VolumeIncrementalCopy(grpc::ServerContext* ctx, const volume_server_pb::VolumeIncrementalCopyRequest* req,
+                                     grpc::ServerWriter<volume_server_pb::VolumeIncrementalCopyResponse>* writer) override;
+  // volume_tail.cc
+  grpc::Status VolumeTailSender(grpc::ServerContext* ctx, const volume_server_pb::VolumeTailSenderRequest* req,
+                                grpc::ServerWriter<volume_server_pb::VolumeTailSenderResponse>* writer) override;
+  grpc::Status VolumeTailReceiver(grpc::ServerContext* ctx, const volume_server_pb::VolumeTailReceiverRequest* req,
+                                  volume_server_pb::VolumeTailReceiverResponse* resp) override;
 
 #define KELP_UNIMPLEMENTED(M)                                                                                    \
   grpc::Status M(grpc::ServerContext*, const volume_server_pb::M##Request*, volume_server_pb::M##Response*) override { \
@@ -92,8 +103,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
     return Unimplemented(#M);                                                                                               \
   }
   KELP_UNIMPLEMENTED_ADMIN(VolumeConsolidateIndex)
-  KELP_UNIMPLEMENTED(WriteNeedleBlob)
-  KELP_UNIMPLEMENTED_ADMIN(VolumeTailReceiver)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsGenerate)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsRebuild)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsCopy)
@@ -106,9 +115,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_UNIMPLEMENTED_ADMIN(FetchAndWriteNeedle)
   KELP_UNIMPLEMENTED_ADMIN(ScrubVolume)
   KELP_UNIMPLEMENTED_ADMIN(ScrubEcVolume)
-  KELP_UNIMPLEMENTED_STREAM(VolumeIncrementalCopy)
-  KELP_UNIMPLEMENTED_ADMIN_STREAM(ReadAllNeedles)
-  KELP_UNIMPLEMENTED_STREAM(VolumeTailSender)
   KELP_UNIMPLEMENTED_STREAM(VolumeEcShardRead)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatToRemote)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatFromRemote)

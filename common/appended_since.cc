@@ -1,0 +1,185 @@
+#include "common/appended_since.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "common/bytes.h"
+#include "common/idx_entry.h"
+#include "common/needle.h"
+#include "common/types.h"
+
+namespace kelp {
+namespace {
+
+// Reads exactly len bytes at offset, or says why not ("EOF" at the end).
+Status ReadExactly(int fd, void* buf, size_t len, uint64_t offset) {
+  size_t got = 0;
+  while (got < len) {
+    const ssize_t n = pread(fd, static_cast<char*>(buf) + got, len - got, off_t(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IOError(std::strerror(errno));
+    if (n == 0) return Status::IOError(got == 0 ? "EOF" : "unexpected EOF");
+    got += size_t(n);
+  }
+  return Status::Ok();
+}
+
+class Search {
+ public:
+  explicit Search(const VolumeFilesView& f) : f_(f), row_(IdxEntrySize(f.offset_bytes)) {}
+
+  int64_t rows() const { return int64_t(f_.idx_size / uint64_t(row_)); }
+
+  Result<uint64_t> OffsetOfRow(int64_t m) const {
+    uint8_t buf[32];
+    if (Status s = ReadExactly(f_.idx_fd, buf, size_t(row_), uint64_t(m) * uint64_t(row_)); !s.ok()) return s;
+    return DecodeIdxEntry(buf, f_.offset_bytes).ByteOffset();
+  }
+
+  // The record's append_at_ns, after reading and checking it whole (Go's
+  // readAppendAtNs parses the body, CRC included).
+  Result<uint64_t> AppendAtNs(uint64_t offset) const {
+    uint8_t head[kNeedleHeaderSize];
+    if (offset + kNeedleHeaderSize > f_.dat_size)
+      return Status::IOError("ReadNeedleHeader " + f_.dat_path + " [" + std::to_string(offset) + "," +
+                             std::to_string(offset + kNeedleHeaderSize) + "): EOF");
+    if (Status s = ReadExactly(f_.dat_fd, head, sizeof head, offset); !s.ok())
+      return Status::IOError("ReadNeedleHeader " + f_.dat_path + " [" + std::to_string(offset) + "," +
+                             std::to_string(offset + kNeedleHeaderSize) + "): " + s.message());
+    const NeedleHeader h = ParseNeedleHeader(head);
+    const uint64_t body_length = BodyLength(h.size, f_.version);
+    auto body_error = [&](const std::string& why) {
+      return Status::IOError("ReadNeedleBody offset " + std::to_string(offset) + ", bodyLength " + std::to_string(body_length) + ": " + why);
+    };
+    if (offset + kNeedleHeaderSize + body_length > f_.dat_size) return body_error("unexpected EOF");
+    std::string record(size_t(kNeedleHeaderSize + body_length), '\0');
+    std::memcpy(record.data(), head, sizeof head);
+    if (Status s = ReadExactly(f_.dat_fd, record.data() + kNeedleHeaderSize, size_t(body_length), offset + kNeedleHeaderSize); !s.ok())
+      return body_error(s.message());
+    ParsedNeedle n;
+    if (Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(record.data()), record.size(), h.size, f_.version, &n); !s.ok())
+      return body_error(s.message());
+    return n.append_at_ns;
+  }
+
+  struct Neighbour {
+    int64_t index = 0;
+    uint64_t offset = 0;
+    uint64_t ns = 0;
+  };
+  // The nearest row with a non-zero offset in direction `step` (Go's
+  // readLeftNs/readRightNs: running off either end gives offset 0 and time 0).
+  Result<Neighbour> NearestTimed(int64_t m, int step) const {
+    Neighbour n{m, 0, 0};
+    while (n.offset == 0) {
+      n.index += step;
+      if (n.index < 0 || n.index >= rows()) return n;
+      auto off = OffsetOfRow(n.index);
+      // Go's texts name the sides the other way round.
+      if (!off.ok()) return Status::IOError(std::string(step > 0 ? "read left entry at " : "read right entry at ") +
+                                            std::to_string(n.index) + ": " + off.status().message());
+      n.offset = off.value();
+    }
+    auto ns = AppendAtNs(n.offset);
+    if (!ns.ok()) return ns.status();
+    n.ns = ns.value();
+    return n;
+  }
+
+ private:
+  const VolumeFilesView& f_;
+  const int row_;
+};
+
+}  // namespace
+
+Result<AppendedAfter> FindFirstAppendedAfter(const VolumeFilesView& files, uint64_t since_ns) {
+  const int row = IdxEntrySize(files.offset_bytes);
+  if (files.idx_size % uint64_t(row) != 0)
+    return Status::Corruption("unexpected file " + files.idx_path + " size: " + std::to_string(files.idx_size));
+  Search search(files);
+  const int64_t count = search.rows();
+  const AppendedAfter none{true, 0};
+  int64_t lo = 0, hi = count;
+  while (lo < hi) {
+    const int64_t m = (lo + hi) / 2;
+    auto offset = search.OffsetOfRow(m);
+    if (!offset.ok()) return Status::IOError("read entry " + std::to_string(m) + ": " + offset.status().message());
+    if (offset.value() == 0) {
+      auto left = search.NearestTimed(m, -1);
+      if (!left.ok()) return left.status();
+      auto right = search.NearestTimed(m, +1);
+      if (!right.ok()) return right.status();
+      if (right.value().ns <= since_ns) {
+        lo = right.value().index;
+        if (lo == count) return none;
+        continue;
+      }
+      if (since_ns < left.value().ns) {
+        hi = left.value().index + 1;
+        continue;
+      }
+      return AppendedAfter{false, right.value().offset};
+    }
+    auto ns = search.AppendAtNs(offset.value());
+    if (!ns.ok())
+      return Status::IOError("read entry " + std::to_string(m) + " offset " + std::to_string(offset.value()) + ": " + ns.status().message());
+    if (ns.value() <= since_ns) lo = m + 1;
+    else hi = m;
+  }
+  if (lo == count) return none;
+  auto offset = search.OffsetOfRow(lo);
+  if (!offset.ok()) return offset.status();
+  return AppendedAfter{false, offset.value()};
+}
+
+Status ScanRecordsFrom(const VolumeFilesView& files, uint64_t from, size_t slice_limit,
+                       const std::function<Status(const RecordSlice&)>& visit, uint64_t* last_append_at_ns) {
+  if (slice_limit == 0) return Status::Invalid("slice limit 0");
+  uint64_t offset = from;
+  std::string head(kNeedleHeaderSize, '\0');
+  std::string slice;
+  while (offset + kNeedleHeaderSize <= files.dat_size) {
+    if (Status s = ReadExactly(files.dat_fd, head.data(), head.size(), offset); !s.ok())
+      return Status::IOError((offset == from ? "cannot read " + files.dat_path + " at offset " : std::string("cannot read needle header at offset ")) +
+                             std::to_string(offset) + ": " + s.message());
+    const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(head.data()));
+    const uint64_t body_length = BodyLength(h.size, files.version);
+    const uint64_t end = offset + kNeedleHeaderSize + body_length;
+    if (end > files.dat_size || end < offset) break;  // not whole yet, or a size no record has
+    RecordSlice r;
+    r.offset = offset;
+    r.header = head;
+    r.body_length = body_length;
+    uint64_t at = 0;
+    do {
+      const size_t take = size_t(std::min<uint64_t>(slice_limit, body_length - at));
+      slice.resize(take);
+      if (Status s = ReadExactly(files.dat_fd, slice.data(), take, offset + kNeedleHeaderSize + at); !s.ok() && take > 0)
+        return Status::IOError("cannot read needle body at offset " + std::to_string(offset) + ": " + s.message());
+      // The append time sits 4 bytes after the size field's bytes (v3).
+      const uint64_t ts_at = uint64_t(h.size) + kNeedleChecksumSize;
+      if (files.version == 3 && ts_at >= at && ts_at + kTimestampSize <= at + take)
+        *last_append_at_ns = GetU64(reinterpret_cast<const uint8_t*>(slice.data()) + (ts_at - at));
+      else if (files.version == 3 && ts_at < at + take && ts_at + kTimestampSize > at) {
+        // The time straddles two slices: read it on its own.
+        uint8_t ts[kTimestampSize];
+        if (ReadExactly(files.dat_fd, ts, sizeof ts, offset + kNeedleHeaderSize + ts_at).ok()) *last_append_at_ns = GetU64(ts);
+      } else if (files.version != 3) {
+        *last_append_at_ns = 0;
+      }
+      r.body = slice;
+      r.body_at = at;
+      at += take;
+      r.last = at >= body_length;
+      if (Status s = visit(r); !s.ok()) return s;
+    } while (at < body_length);
+    offset = end;
+  }
+  return Status::Ok();
+}
+
+}  // namespace kelp

@@ -1,0 +1,168 @@
+// Whole needle records that come over gRPC, and the files tails read.
+// Tails, both ends: as a source, the gRPC worker reads a mounted volume's
+// .idx and .dat through read-only descriptors opened here, bounded by sizes
+// taken between two writes. As a receiver, it hands each needle a peer sent
+// to the supervisor, which checks it as it checks a worker's upload and
+// appends it through the volume's writer. WriteNeedleBlob appends a record a
+// peer read with ReadNeedleBlob (volume.check.disk).
+// (upstream: weed/server/volume_grpc_tail.go, volume_grpc_read_write.go,
+// weed/storage/volume_write.go; docs/copy-and-tail.md §7-§9)
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "common/bytes.h"
+#include "common/needle.h"
+#include "supervisor/admin_service.h"
+
+namespace kelp {
+namespace {
+
+grpc::Status Unknown(const std::string& message) { return grpc::Status(grpc::StatusCode::UNKNOWN, message); }
+
+std::string LowerFirst(std::string s) {
+  if (!s.empty()) s[0] = char(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+}  // namespace
+
+void AdminService::OpenTailFile(const kelp_internal::VolumeFileOpen& req, kelp_internal::VolumeFileOpened* resp, FinishFd finish) {
+  const VolumeId id = req.volume_id();
+  if (req.ext() != ".dat" && req.ext() != ".idx") return finish(Unknown("a tail reads only .dat and .idx"), -1);
+  std::shared_ptr<Volume> v = store_->Shared(id);
+  if (!v) return finish(Unknown("not found volume id " + std::to_string(id)), -1);
+  const std::string path = req.ext() == ".dat" ? v->names().Dat() : v->names().Idx();
+  struct Opened {
+    int fd = -1;
+    int error = 0;
+    uint64_t dat_size = 0, idx_size = 0;
+  };
+  auto opened = std::make_shared<Opened>();
+  // On the writer, between two batches: the .idx size and the .dat size then
+  // agree (every row below one names a record below the other).
+  OnWriter(
+      store_->WriterFor(id),
+      [v, path, opened] {
+        opened->idx_size = v->idx_size();
+        opened->dat_size = v->dat_size();
+        opened->fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (opened->fd < 0) opened->error = errno;
+      },
+      [v, opened, path, resp, finish = std::move(finish)] {
+        if (opened->fd < 0) return finish(Unknown("open " + path + ": " + LowerFirst(std::strerror(opened->error))), -1);
+        resp->set_version(v->version());
+        resp->set_compaction_revision(v->super_block().compaction_revision);
+        resp->set_dat_size(opened->dat_size);
+        resp->set_idx_size(opened->idx_size);
+        resp->set_offset_bytes(uint32_t(v->offset_bytes()));
+        resp->set_path(path);
+        finish(grpc::Status::OK, opened->fd);
+      });
+}
+
+void AdminService::AppendTailed(const kelp_internal::TailedNeedle& req, kelp_internal::TailedNeedleWritten*, Finish finish) {
+  const VolumeId id = req.volume_id();
+  std::shared_ptr<Volume> v = store_->Shared(id);
+  if (!v) return finish(Unknown("volume " + std::to_string(id) + " not found on " + config_->ip + ":" + std::to_string(config_->port)));
+  // The worker re-encoded what a peer sent; the supervisor trusts neither.
+  auto record = std::make_shared<std::string>(req.record());
+  const auto* bytes = reinterpret_cast<const uint8_t*>(record->data());
+  if (Status s = ValidateRecord(bytes, record->size()); !s.ok()) return finish(Unknown(s.message()));
+  const NeedleHeader h = ParseNeedleHeader(bytes);
+  if (req.tombstone() && h.size != 0) return finish(Unknown("a tombstone of needle " + std::to_string(h.id) + " with data"));
+  auto result = std::make_shared<Status>();
+  OnWriter(
+      store_->WriterFor(id),
+      [v, record, result, h, tombstone = req.tombstone()] {
+        if (tombstone) {
+          auto deleted = v->Delete(h.id, h.cookie);
+          *result = deleted.ok() ? Status::Ok() : deleted.status();
+          return;
+        }
+        auto appended = v->Append(reinterpret_cast<uint8_t*>(record->data()), record->size());
+        *result = appended.ok() ? Status::Ok() : appended.status();
+      },
+      [this, req, v, result, finish = std::move(finish)] {
+        // A vacuum commit retired the volume meanwhile: its successor takes the needle.
+        if (result->code() == Code::kNotFound && store_->Shared(req.volume_id()) && store_->Shared(req.volume_id()) != v)
+          return AppendTailed(req, nullptr, finish);
+        if (!result->ok()) return finish(Unknown(result->message()));
+        if (hooks_.volume_mutated) hooks_.volume_mutated(req.volume_id());
+        finish(grpc::Status::OK);
+      });
+}
+
+// Go checks the blob against the size and the volume's version and appends
+// it as sent; kelp also refuses what is not one well-formed record (bad CRC,
+// odd padding), which Go would append and later fail to read.
+void AdminService::WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobRequest& req, volume_server_pb::WriteNeedleBlobResponse*,
+                                   Finish finish) {
+  if (auto s = CheckMaintenance(); !s.ok()) return finish(s);
+  const VolumeId vid = req.volume_id();
+  std::shared_ptr<Volume> v = store_->Shared(vid);
+  if (!v) return finish(Unknown("not found volume id " + std::to_string(vid)));
+  const std::string prefix = "write blob needle " + std::to_string(req.needle_id()) + " size " + std::to_string(req.size()) + ": ";
+  const std::string& blob = req.needle_blob();
+  const std::string id_text = "needle " + std::to_string(req.needle_id());
+  if (v->read_only()) return finish(Unknown(prefix + "volume " + std::to_string(vid) + " is read only"));
+  if (blob.size() < size_t(kNeedleHeaderSize))
+    return finish(Unknown(prefix + id_text + " blob of " + std::to_string(blob.size()) + " bytes is shorter than a needle header"));
+  const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(blob.data()));
+  if (int32_t(h.size) != req.size())
+    return finish(Unknown(prefix + id_text + " size " + std::to_string(req.size()) + " does not match its blob header size " +
+                          std::to_string(int32_t(h.size))));
+  const uint8_t version = v->version();
+  if (req.size() < 0 || blob.size() != ActualSize(h.size, version))
+    return finish(Unknown(prefix + id_text + " blob of " + std::to_string(blob.size()) + " bytes does not match the " +
+                          std::to_string(ActualSize(uint32_t(req.size()), version)) + " bytes size " + std::to_string(req.size()) +
+                          " takes in a version " + std::to_string(version) + " volume"));
+  if (version != 2 && version != 3) return finish(Unknown(prefix + "unsupported version " + std::to_string(version) + "!"));
+  // The record in version-3 form (the volume writes its own version back).
+  auto record = std::make_shared<std::string>(size_t(ActualSize(h.size, 3)), '\0');
+  auto* p = reinterpret_cast<uint8_t*>(record->data());
+  std::memcpy(p, blob.data(), kNeedleHeaderSize + h.size + kNeedleChecksumSize);
+  if (version == 3) {
+    std::memcpy(p + kNeedleHeaderSize + h.size + kNeedleChecksumSize, blob.data() + kNeedleHeaderSize + h.size + kNeedleChecksumSize,
+                record->size() - (kNeedleHeaderSize + h.size + kNeedleChecksumSize));
+  } else {
+    uint8_t canonical[8] = {0};
+    PutU32(canonical, h.size);
+    std::memcpy(p + kNeedleHeaderSize + h.size + kNeedleChecksumSize + kTimestampSize, canonical, PaddingLength(h.size, 3));
+  }
+  // Go indexes the blob under the request's id whatever its header says, and
+  // the needle then cannot be read; kelp refuses the mismatch.
+  if (h.id != req.needle_id())
+    return finish(Unknown(prefix + id_text + " blob holds needle " + std::to_string(h.id)));
+  if (Status s = ValidateRecord(p, record->size()); !s.ok()) return finish(Unknown(prefix + s.message()));
+  auto result = std::make_shared<Status>();
+  auto unchanged = std::make_shared<bool>(false);
+  OnWriter(
+      store_->WriterFor(vid),
+      [v, record, result, unchanged] {
+        const auto* r = reinterpret_cast<const uint8_t*>(record->data());
+        const NeedleHeader nh = ParseNeedleHeader(r);
+        // Go's "already exists": the same cookie, checksum and data are not written again.
+        if (auto live = v->Lookup(nh.id); live && !live->deleted && live->size == nh.size) {
+          std::string old_record;
+          ParsedNeedle old, now;
+          if (v->ReadNeedle(nh.id, &old_record, &old).ok() && ParseNeedle(r, record->size(), nh.size, 3, &now).ok() &&
+              old.header.cookie == now.header.cookie && old.checksum == now.checksum && old.data == now.data) {
+            *unchanged = true;
+            return;
+          }
+        }
+        auto appended = v->Append(reinterpret_cast<uint8_t*>(record->data()), record->size());
+        *result = appended.ok() ? Status::Ok() : appended.status();
+      },
+      [this, vid, prefix, result, unchanged, finish = std::move(finish)] {
+        if (!result->ok()) return finish(Unknown(prefix + result->message()));
+        if (!*unchanged && hooks_.volume_mutated) hooks_.volume_mutated(vid);
+        finish(grpc::Status::OK);
+      });
+}
+
+}  // namespace kelp
