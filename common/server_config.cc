@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "common/host_address.h"
 #include "common/types.h"
 
 namespace kelp {
@@ -47,10 +48,9 @@ Result<ServerConfig> BuildServerConfig(const Flags& f) {
   c.port = int(f.Int("port"));
   if (c.port <= 0 || c.port > 65535) return Status::Invalid("invalid -port " + std::to_string(c.port));
   c.grpc_port = f.Int("port.grpc") > 0 ? int(f.Int("port.grpc")) : c.port + 10000;
-  c.ip = f.Str("ip");
+  // Go: an empty -ip is the detected address, and an empty -ip.bind is -ip.
+  c.ip = f.Str("ip").empty() ? DetectedHostAddress() : f.Str("ip");
   c.bind_ip = f.Str("ip.bind").empty() ? c.ip : f.Str("ip.bind");
-  if (c.bind_ip.empty()) c.bind_ip = "0.0.0.0";
-  if (c.ip.empty()) c.ip = "127.0.0.1";
   const auto dirs = SplitComma(f.Str("dir"));
   if (dirs.empty()) return Status::Invalid("-dir is empty");
   const auto maxes = SplitComma(f.Str("max"));

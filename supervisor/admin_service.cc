@@ -111,6 +111,9 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterFd("kelp.OpenTailFile", &AdminService::OpenTailFile);
   RegisterAsync("kelp.AppendTailed", &AdminService::AppendTailed);
   RegisterAsync("WriteNeedleBlob", &AdminService::WriteNeedleBlob);
+  Register("VolumeConsolidateIndex", &AdminService::VolumeConsolidateIndex);
+  RegisterFd("kelp.OpenReceivedFile", &AdminService::OpenReceivedFile);
+  RegisterAsync("kelp.FinishReceivedFile", &AdminService::FinishReceivedFile);
 }
 
 template <typename Req, typename Resp>
@@ -728,6 +731,16 @@ void AdminService::RunSetState(const volume_server_pb::SetStateRequest& req, vol
 
 grpc::Status AdminService::VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*) {
   if (hooks_.leave) hooks_.leave();
+  return grpc::Status::OK;
+}
+
+// Go moves an index left beside the .dat (an EC decode does that) into the
+// location's -dir.idx. kelp loads and creates every index in the location's
+// index directory, so a mounted volume's index is already where it belongs.
+grpc::Status AdminService::VolumeConsolidateIndex(const volume_server_pb::VolumeConsolidateIndexRequest& req,
+                                                  volume_server_pb::VolumeConsolidateIndexResponse*) {
+  if (auto s = CheckMaintenance(); !s.ok()) return s;
+  if (!store_->Find(req.volume_id())) return Error("volume " + std::to_string(req.volume_id()) + " not found on disk");
   return grpc::Status::OK;
 }
 

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <map>
+#include <set>
 #include <string>
 
 #include <grpcpp/support/status.h>
@@ -104,6 +105,8 @@ class AdminService {
   grpc::Status GetState(const volume_server_pb::GetStateRequest&, volume_server_pb::GetStateResponse* resp);
   void SetState(const volume_server_pb::SetStateRequest& req, volume_server_pb::SetStateResponse* resp, Finish finish);
   grpc::Status VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*);
+  grpc::Status VolumeConsolidateIndex(const volume_server_pb::VolumeConsolidateIndexRequest& req,
+                                      volume_server_pb::VolumeConsolidateIndexResponse*);
   // Needle and volume reads for maintenance (admin_reads.cc).
   grpc::Status VolumeSyncStatus(const volume_server_pb::VolumeSyncStatusRequest& req, volume_server_pb::VolumeSyncStatusResponse* resp);
   void ReadNeedleBlob(const volume_server_pb::ReadNeedleBlobRequest& req, volume_server_pb::ReadNeedleBlobResponse* resp, Finish finish);
@@ -130,9 +133,14 @@ class AdminService {
   void OpenTailFile(const kelp_internal::VolumeFileOpen& req, kelp_internal::VolumeFileOpened* resp, FinishFd finish);
   void AppendTailed(const kelp_internal::TailedNeedle& req, kelp_internal::TailedNeedleWritten*, Finish finish);
   void WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobRequest& req, volume_server_pb::WriteNeedleBlobResponse*, Finish finish);
+  // ReceiveFile (admin_receive.cc), internal: the file a push goes into, and its end.
+  void OpenReceivedFile(const kelp_internal::ReceiveFileOpen& req, kelp_internal::ReceiveFileOpened* resp, FinishFd finish);
+  void FinishReceivedFile(const kelp_internal::ReceiveFileFinish& req, kelp_internal::ReceiveFileFinished*, Finish finish);
  public:
-  // The gRPC worker is gone: copies it was driving are undone.
+  // The gRPC worker is gone: copies it was driving are undone, and files it
+  // was receiving removed.
   void AbortCopies();
+  void AbortReceives();
  private:
   // Internal: what the gRPC worker tells the master when marking read-only.
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
@@ -159,6 +167,7 @@ class AdminService {
     bool finishing = false;
   };
   std::map<VolumeId, CopyJob> copies_;  // volumes being copied in
+  std::set<std::string> receiving_;     // files ReceiveFile is writing
 };
 
 }  // namespace kelp

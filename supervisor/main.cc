@@ -282,7 +282,10 @@ int main(int argc, char** argv) {
     heartbeat_started = true;
     heartbeat.Start();
   });
-  pool.set_on_grpc_exit([&] { admin.AbortCopies(); });
+  pool.set_on_grpc_exit([&] {
+    admin.AbortCopies();
+    admin.AbortReceives();
+  });
   pool.Start();
   KLOG_INFO("kelp-volume %s listening on %s:%d, %zu volume(s), %d http worker(s), %d-byte offsets", kKelpVersion,
             cfg.bind_ip.c_str(), cfg.port, store.volumes().size(), cfg.workers, kBuildOffsetBytes);

@@ -56,6 +56,7 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_FORWARDED(WriteNeedleBlob)
   KELP_FORWARDED_ADMIN(SetState)
   KELP_FORWARDED_ADMIN(VolumeServerLeave)
+  KELP_FORWARDED_ADMIN(VolumeConsolidateIndex)
 #undef KELP_FORWARDED
 #undef KELP_FORWARDED_ADMIN
 
@@ -102,7 +103,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
     if (grpc::Status denied = AdmitAdmin(ctx, #M); !denied.ok()) return denied;                                            \
     return Unimplemented(#M);                                                                                               \
   }
-  KELP_UNIMPLEMENTED_ADMIN(VolumeConsolidateIndex)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsGenerate)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsRebuild)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsCopy)
@@ -126,10 +126,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   grpc::Status Query(grpc::ServerContext*, const volume_server_pb::QueryRequest*, grpc::ServerWriter<volume_server_pb::QueriedStripe>*) override {
     return Unimplemented("Query");
   }
-  grpc::Status ReceiveFile(grpc::ServerContext*, grpc::ServerReader<volume_server_pb::ReceiveFileRequest>*,
-                           volume_server_pb::ReceiveFileResponse*) override {
-    return Unimplemented("ReceiveFile");
-  }
+  // receive_file.cc
+  grpc::Status ReceiveFile(grpc::ServerContext* ctx, grpc::ServerReader<volume_server_pb::ReceiveFileRequest>* reader,
+                           volume_server_pb::ReceiveFileResponse* resp) override;
 
  private:
   static grpc::Status Unimplemented(const char* method);

@@ -191,3 +191,124 @@ def test_shell_volume_copy_between_servers(cluster, tmp_path, pair):
             break
         time.sleep(0.3)
     assert sorted(l["url"] for l in locs) == sorted([f"127.0.0.1:{source.port}", f"127.0.0.1:{target.port}"]), (locs, out)
+
+
+# ---- ReceiveFile (docs/copy-and-tail.md §4) ----
+
+def receive_file(stub, messages):
+    """(code, details, response) of one ReceiveFile client stream."""
+    return call(lambda r, timeout: stub.ReceiveFile(iter(r), timeout=timeout), messages, timeout=60)
+
+
+def info_msg(**f):
+    return vs_pb2.ReceiveFileRequest(info=vs_pb2.ReceiveFileInfo(**f))
+
+
+def chunk(data):
+    return vs_pb2.ReceiveFileRequest(file_content=data)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_receive_file_writes_pushed_files_where_go_puts_them(cluster, tmp_path, kind):
+    """An EC shard and a staged volume file pushed in chunks land under Go's
+    names with every byte; Go's in-band refusals leave nothing behind."""
+    d = tmp_path / "v"
+    srv, stub = with_volume(cluster, kind, d)
+    data = random.Random(11).randbytes(200_000)
+    code, details, r = receive_file(stub, [info_msg(volume_id=77, ext=".ec03", collection="c", is_ec_volume=True, shard_id=3,
+                                                    file_size=len(data)), chunk(data[:65536]), chunk(data[65536:])])
+    assert (code, r.error, r.bytes_written) == ("OK", "", len(data)), details
+    assert (d / "c_77.ec03").read_bytes() == data
+    # A later push replaces the file.
+    code, _, r = receive_file(stub, [info_msg(volume_id=77, ext=".ec03", collection="c", is_ec_volume=True), chunk(b"short")])
+    assert (code, r.error, r.bytes_written) == ("OK", "", 5) and (d / "c_77.ec03").read_bytes() == b"short"
+    # A regular volume this server does not hold is staged for an EC decode when a disk type is named.
+    code, _, r = receive_file(stub, [info_msg(volume_id=78, ext=".dat", disk_type="hdd"), chunk(b"staged")])
+    assert (code, r.error) == ("OK", "") and (d / "78.dat.copying").read_bytes() == b"staged"
+    (d / "78.dat.copying").unlink()
+
+    before = sorted(p.name for p in d.iterdir())
+    refusals = [
+        ([chunk(b"x")], "file info must be sent first"),
+        ([vs_pb2.ReceiveFileRequest()], "unknown message type"),
+        ([info_msg(volume_id=77, ext=".ec/x", is_ec_volume=True)], 'invalid file extension ".ec/x"'),
+        ([info_msg(volume_id=77, ext=".ec01", collection="../up", is_ec_volume=True)], 'invalid collection "../up"'),
+        ([info_msg(volume_id=4242, ext=".dat")], "volume 4242 not found"),
+        ([info_msg(volume_id=77, ext=".ec01", is_ec_volume=True, disk_id=5)], "invalid disk_id 5: only have 1 disks"),
+        ([info_msg(volume_id=79, ext=".dat", disk_type="ssd")], "no ssd disk location with a free slot for volume 79"),
+    ]
+    for msgs, text in refusals:
+        code, details, r = receive_file(stub, msgs)
+        assert (code, r.error, r.bytes_written) == ("OK", text, 0), (kind, details)
+    assert sorted(p.name for p in d.iterdir()) == before
+    # An empty stream writes nothing.
+    code, _, r = receive_file(stub, [])
+    assert (code, r.error, r.bytes_written) == ("OK", "", 0)
+
+    state = call(stub.GetState, vs_pb2.GetStateRequest())[2].state
+    assert call(stub.SetState, vs_pb2.SetStateRequest(state=vs_pb2.VolumeServerState(maintenance=True, version=state.version)))[0] == "OK"
+    code, details, _ = receive_file(stub, [info_msg(volume_id=77, ext=".ec04", is_ec_volume=True), chunk(b"y")])
+    assert code == "UNKNOWN" and details.endswith("is in maintenance mode"), details
+    assert not (d / "77.ec04").exists()
+
+
+def test_receive_file_never_replaces_a_mounted_volumes_data(cluster, tmp_path):
+    """Go truncates a mounted volume's .dat or .idx when a peer pushes one;
+    kelp refuses, and the volume keeps serving."""
+    d = tmp_path / "v"
+    srv, stub = with_volume(cluster, "kelp", d)
+    live, gone = fill(srv.url, VID, random.Random(12), n=6)
+    files = {ext: (d / f"{VID}{ext}").read_bytes() for ext in (".dat", ".idx")}
+    for ext in (".dat", ".idx"):
+        code, _, r = receive_file(volume_stub(srv.port), [info_msg(volume_id=VID, ext=ext), chunk(b"garbage")])
+        assert (code, r.error) == ("OK", f"volume {VID} is mounted: its {ext} is not replaced while in use")
+    assert {ext: (d / f"{VID}{ext}").read_bytes() for ext in (".dat", ".idx")} == files
+    assert_blobs(srv.url, VID, live, gone)
+
+
+# ---- VolumeConsolidateIndex ----
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_consolidate_index(cluster, tmp_path, kind):
+    srv, stub = with_volume(cluster, kind, tmp_path / "v")
+    req = vs_pb2.VolumeConsolidateIndexRequest
+    assert call(stub.VolumeConsolidateIndex, req(volume_id=VID))[0] == "OK"  # no -dir.idx: nothing to move
+    assert call(stub.VolumeConsolidateIndex, req(volume_id=4242))[:2] == ("UNKNOWN", "volume 4242 not found on disk")
+
+
+def test_a_receive_the_grpc_worker_abandons_by_dying_leaves_no_file(cluster, tmp_path):
+    """kill -9 of the gRPC worker in the middle of a push: the half-written
+    shard is removed, the worker comes back, and a new push succeeds."""
+    import os
+    import signal
+    import threading
+    import time
+    from conftest import worker_pids
+    d = tmp_path / "v"
+    srv, stub = with_volume(cluster, "kelp", d)
+    started = threading.Event()
+
+    def slow():
+        yield info_msg(volume_id=77, ext=".ec05", is_ec_volume=True)
+        yield chunk(b"half of a shard")
+        started.set()
+        time.sleep(30)
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=receive_file(stub, slow())))
+    t.start()
+    assert started.wait(20)
+    deadline = time.time() + 10
+    while not (d / "77.ec05").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (d / "77.ec05").exists()
+    [pid] = worker_pids(srv.pid, "grpc")
+    os.kill(pid, signal.SIGKILL)
+    t.join(60)
+    assert result["r"][0] != "OK"
+    deadline = time.time() + 20
+    while (d / "77.ec05").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not (d / "77.ec05").exists()
+    fresh = volume_stub(srv.port)
+    code, _, r = receive_file(fresh, [info_msg(volume_id=77, ext=".ec05", is_ec_volume=True), chunk(b"whole")])
+    assert (code, r.error) == ("OK", "") and (d / "77.ec05").read_bytes() == b"whole"
