@@ -7,12 +7,15 @@
 #include <string>
 
 #include "common/bytes.h"
+#include "common/crc32c.h"
 #include "common/idx_entry.h"
 #include "common/needle.h"
 #include "common/types.h"
 
 namespace kelp {
 namespace {
+
+constexpr uint64_t kProbeWhole = 2 << 20;
 
 // Reads exactly len bytes at offset, or says why not ("EOF" at the end).
 Status ReadExactly(int fd, void* buf, size_t len, uint64_t offset) {
@@ -55,14 +58,46 @@ class Search {
       return Status::IOError("ReadNeedleBody offset " + std::to_string(offset) + ", bodyLength " + std::to_string(body_length) + ": " + why);
     };
     if (offset + kNeedleHeaderSize + body_length > f_.dat_size) return body_error("unexpected EOF");
-    std::string record(size_t(kNeedleHeaderSize + body_length), '\0');
-    std::memcpy(record.data(), head, sizeof head);
-    if (Status s = ReadExactly(f_.dat_fd, record.data() + kNeedleHeaderSize, size_t(body_length), offset + kNeedleHeaderSize); !s.ok())
-      return body_error(s.message());
-    ParsedNeedle n;
-    if (Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(record.data()), record.size(), h.size, f_.version, &n); !s.ok())
-      return body_error(s.message());
-    return n.append_at_ns;
+    // Go reads and checks the whole record. A record up to one slice is read
+    // so; a bigger one is checked in slices, its data CRC computed as it goes.
+    if (body_length <= kProbeWhole) {
+      std::string record(size_t(kNeedleHeaderSize + body_length), '\0');
+      std::memcpy(record.data(), head, sizeof head);
+      if (Status s = ReadExactly(f_.dat_fd, record.data() + kNeedleHeaderSize, size_t(body_length), offset + kNeedleHeaderSize); !s.ok())
+        return body_error(s.message());
+      ParsedNeedle n;
+      if (Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(record.data()), record.size(), h.size, f_.version, &n); !s.ok())
+        return body_error(s.message());
+      return n.append_at_ns;
+    }
+    const uint64_t body_at = offset + kNeedleHeaderSize;
+    uint64_t data_at = body_at, data_size = h.size;
+    if (f_.version != 1) {
+      uint8_t len4[4];
+      if (Status s = ReadExactly(f_.dat_fd, len4, sizeof len4, body_at); !s.ok()) return body_error(s.message());
+      data_size = GetU32(len4);
+      data_at = body_at + 4;
+      if (data_size + 4 > h.size) return body_error("index out of range 1: needle data corrupted");
+    }
+    uint32_t crc = 0;
+    std::string chunk;
+    for (uint64_t at = 0; at < data_size;) {
+      chunk.resize(size_t(std::min<uint64_t>(kProbeWhole, data_size - at)));
+      if (Status s = ReadExactly(f_.dat_fd, chunk.data(), chunk.size(), data_at + at); !s.ok()) return body_error(s.message());
+      crc = Crc32cUpdate(crc, chunk.data(), chunk.size());
+      at += chunk.size();
+    }
+    uint8_t tail[kNeedleChecksumSize + kTimestampSize];
+    const size_t tail_len = f_.version == 3 ? sizeof tail : size_t(kNeedleChecksumSize);
+    if (Status s = ReadExactly(f_.dat_fd, tail, tail_len, body_at + h.size); !s.ok()) return body_error(s.message());
+    const uint32_t stored = GetU32(tail);
+    if (data_size > 0 && crc != stored && LegacyCrcValue(crc) != stored) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "invalid CRC for needle %llx (got %08x, want %08x), data on disk corrupted: needle data corrupted",
+                    static_cast<unsigned long long>(h.id), crc, stored);
+      return body_error(msg);
+    }
+    return f_.version == 3 ? GetU64(tail + kNeedleChecksumSize) : 0;
   }
 
   struct Neighbour {
@@ -96,7 +131,9 @@ class Search {
 
 }  // namespace
 
-Result<AppendedAfter> FindFirstAppendedAfter(const VolumeFilesView& files, uint64_t since_ns) {
+namespace {
+
+Result<AppendedAfter> SearchRows(const VolumeFilesView& files, uint64_t since_ns) {
   const int row = IdxEntrySize(files.offset_bytes);
   if (files.idx_size % uint64_t(row) != 0)
     return Status::Corruption("unexpected file " + files.idx_path + " size: " + std::to_string(files.idx_size));
@@ -136,6 +173,17 @@ Result<AppendedAfter> FindFirstAppendedAfter(const VolumeFilesView& files, uint6
   return AppendedAfter{false, offset.value()};
 }
 
+}  // namespace
+
+Result<AppendedAfter> FindFirstAppendedAfter(const VolumeFilesView& files, uint64_t since_ns) {
+  const uint64_t first_record = files.first_record;
+  auto found = SearchRows(files, since_ns);
+  // Go can end on a row with offset 0 and then reads from the superblock;
+  // kelp starts at the first record instead.
+  if (found.ok() && !found.value().nothing_newer && found.value().offset < first_record) return AppendedAfter{false, first_record};
+  return found;
+}
+
 Status ScanRecordsFrom(const VolumeFilesView& files, uint64_t from, size_t slice_limit,
                        const std::function<Status(const RecordSlice&)>& visit, uint64_t* last_append_at_ns) {
   if (slice_limit == 0) return Status::Invalid("slice limit 0");
@@ -149,7 +197,9 @@ Status ScanRecordsFrom(const VolumeFilesView& files, uint64_t from, size_t slice
     const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(head.data()));
     const uint64_t body_length = BodyLength(h.size, files.version);
     const uint64_t end = offset + kNeedleHeaderSize + body_length;
-    if (end > files.dat_size || end < offset) break;  // not whole yet, or a size no record has
+    if (end > files.dat_size || end < offset)
+      return Status::Corruption("cannot read needle header at offset " + std::to_string(offset) + ": record of " +
+                                std::to_string(end - offset) + " bytes runs past the end of the data at " + std::to_string(files.dat_size));
     RecordSlice r;
     r.offset = offset;
     r.header = head;

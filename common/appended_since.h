@@ -25,12 +25,14 @@ struct VolumeFilesView {
   int offset_bytes = 4;
   uint64_t dat_size = 0;
   uint64_t idx_size = 0;
+  uint64_t idx_file_size = 0;  // the .idx file's own size when opened (scrubs compare it)
+  uint64_t first_record = 8;   // the superblock's size: where records start
   std::string dat_path, idx_path;  // for Go's error texts
 };
 
 struct AppendedAfter {
   bool nothing_newer = true;
-  uint64_t offset = 0;  // the first record appended after the time, in bytes
+  uint64_t offset = 0;  // the first record appended after the time, in bytes (never inside the superblock)
 };
 
 // Go's search, probe for probe: a lower bound over the .idx rows in file
@@ -53,8 +55,9 @@ struct RecordSlice {
 
 // Visits every record from `from` up to `files.dat_size`, in file order, with
 // bodies cut into slices of at most `slice_limit` bytes (memory stays bounded
-// whatever the needle size). Stops at the first record that does not end
-// within dat_size. A visitor error ends the scan with it. `*last_append_at_ns`
+// whatever the needle size). dat_size is a record boundary, so a record that
+// does not end within it is damage and ends the scan with an error, as does
+// a visitor's error. `*last_append_at_ns`
 // gets the append time of the last record visited (0 on versions 1 and 2).
 Status ScanRecordsFrom(const VolumeFilesView& files, uint64_t from, size_t slice_limit,
                        const std::function<Status(const RecordSlice&)>& visit, uint64_t* last_append_at_ns);

@@ -395,10 +395,12 @@ void Volume::PutOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std:
     m->status = Status::Invalid("needle record length does not match its size field");
     return;
   }
-  const auto old = LookupForWrite(h.id, *pending);
+  const NeedleId key = m->index_id ? m->index_id : h.id;
+  const auto old = LookupForWrite(key, *pending);
   m->replaced.reset();
-  if (old && !old->deleted && old->offset_units != 0) {
-    m->replaced = old->size;
+  const bool overwrites = old && !old->deleted && old->offset_units != 0;
+  if (overwrites) m->replaced = old->size;
+  if (overwrites && m->check_cookie) {
     uint8_t oh[kNeedleHeaderSize];
     if (Status s = EnvPreadFull(env_, dat_fd_, oh, sizeof oh, off_t(old->offset_units * kNeedlePaddingSize)); !s.ok()) {
       m->status = s;
@@ -440,8 +442,8 @@ void Volume::PutOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std:
   }
   dat_end_ += bytes_len;
   const uint64_t units = offset / kNeedlePaddingSize;
-  EncodeIdx(h.id, units, int32_t(h.size), idx_out);
-  pending->push_back({h.id, IndexValue{units, h.size, false, true}});
+  EncodeIdx(key, units, int32_t(h.size), idx_out);
+  pending->push_back({key, IndexValue{units, h.size, false, true}});
   m->offset = offset;
   m->size = h.size;
   m->status = Status::Ok();
@@ -523,7 +525,7 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
     UndoDat(dat_start);
     const std::string why = OsReason(s);
     for (Mutation* m : applied) {
-      const NeedleId nid = m->kind == Mutation::Kind::kPut ? ParseNeedleHeader(m->record).id : m->id;
+      const NeedleId nid = m->kind != Mutation::Kind::kPut ? m->id : m->index_id ? m->index_id : ParseNeedleHeader(m->record).id;
       const std::string text = "index needle " + std::to_string(nid) + " of volume " + std::to_string(id()) + " at offset " +
                                std::to_string(m->offset) + ": write " + names_.Idx() + ": " + why;
       m->status = s.code() == Code::kFull ? Status::Full(text) : Status::IOError(text);
@@ -536,7 +538,7 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
   for (Mutation* m : applied) {
     if (m->kind == Mutation::Kind::kPut) {
       const NeedleHeader h = ParseNeedleHeader(m->record);
-      RecordPut(h.id, h.size, std::nullopt);
+      RecordPut(m->index_id ? m->index_id : h.id, h.size, std::nullopt);
       counters_.last_modified_s = last_append_at_ns_ / 1000000000ull;
       if (m->replaced) {  // a replaced live needle counts as deleted too (Go's metrics)
         counters_.deleted_count++;
@@ -616,11 +618,13 @@ void Volume::FailSync(const std::string& why) {
   KLOG_ERROR("volume %u is read-only from now on: %s", id(), why.c_str());
 }
 
-Result<AppendOutcome> Volume::Append(uint8_t* record, size_t len) {
+Result<AppendOutcome> Volume::Append(uint8_t* record, size_t len, NeedleId index_id, bool check_cookie) {
   if (Status s = ValidateRecord(record, len); !s.ok()) return s;
   Mutation m;
   m.record = record;
   m.length = len;
+  m.index_id = index_id;
+  m.check_cookie = check_cookie;
   Mutation* one = &m;
   Apply(&one, 1);
   if (!m.status.ok()) return m.status;

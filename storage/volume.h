@@ -59,6 +59,11 @@ struct Mutation {
   // (ValidateRecord). Its append_at_ns is patched in place.
   uint8_t* record = nullptr;
   size_t length = 0;
+  // kPut: the key the .idx files it under; 0 is the record's own id (Go's
+  // WriteNeedleBlob may file a needle under another key).
+  NeedleId index_id = 0;
+  // kPut: an overwrite must carry the live needle's cookie (WriteNeedleBlob skips that check).
+  bool check_cookie = true;
   // kDelete
   NeedleId id = 0;
   Cookie cookie = 0;
@@ -116,7 +121,7 @@ class Volume {
   // the batch. Each mutation gets its own status.
   void Apply(Mutation* const* batch, size_t count);
   // One-mutation conveniences.
-  Result<AppendOutcome> Append(uint8_t* record, size_t len);
+  Result<AppendOutcome> Append(uint8_t* record, size_t len, NeedleId index_id = 0, bool check_cookie = true);
   Result<uint32_t> Delete(NeedleId id, Cookie cookie, uint64_t append_at_ns_hint = 0);
 
   // Reads and verifies the live needle `id`; `record` owns the bytes `out` views.

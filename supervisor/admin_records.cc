@@ -8,11 +8,13 @@
 // (upstream: weed/server/volume_grpc_tail.go, volume_grpc_read_write.go,
 // weed/storage/volume_write.go; docs/copy-and-tail.md §7-§9)
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "common/bytes.h"
 #include "common/needle.h"
@@ -37,33 +39,76 @@ void AdminService::OpenTailFile(const kelp_internal::VolumeFileOpen& req, kelp_i
   if (!v) return finish(Unknown("not found volume id " + std::to_string(id)), -1);
   const std::string path = req.ext() == ".dat" ? v->names().Dat() : v->names().Idx();
   struct Opened {
+    bool retired = false;
     int fd = -1;
     int error = 0;
-    uint64_t dat_size = 0, idx_size = 0;
+    uint64_t dat_size = 0, idx_size = 0, idx_file_size = 0;
   };
   auto opened = std::make_shared<Opened>();
   // On the writer, between two batches: the .idx size and the .dat size then
-  // agree (every row below one names a record below the other).
+  // agree (every row below one names a record below the other). A volume a
+  // vacuum commit retired meanwhile has new files under its names: the call
+  // starts over with its successor.
   OnWriter(
       store_->WriterFor(id),
       [v, path, opened] {
+        if ((opened->retired = v->retired())) return;
         opened->idx_size = v->idx_size();
         opened->dat_size = v->dat_size();
         opened->fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (opened->fd < 0) opened->error = errno;
+        struct stat st;
+        if (opened->fd >= 0 && fstat(opened->fd, &st) == 0) opened->idx_file_size = uint64_t(st.st_size);
       },
-      [v, opened, path, resp, finish = std::move(finish)] {
+      [this, req, v, opened, path, resp, finish = std::move(finish)] {
+        if (opened->retired) return OpenTailFile(req, resp, finish);
         if (opened->fd < 0) return finish(Unknown("open " + path + ": " + LowerFirst(std::strerror(opened->error))), -1);
         resp->set_version(v->version());
         resp->set_compaction_revision(v->super_block().compaction_revision);
         resp->set_dat_size(opened->dat_size);
         resp->set_idx_size(opened->idx_size);
+        if (req.ext() == ".idx") resp->set_idx_file_size(opened->idx_file_size);
         resp->set_offset_bytes(uint32_t(v->offset_bytes()));
+        resp->set_super_block_size(v->super_block().BlockSize());
         resp->set_path(path);
         finish(grpc::Status::OK, opened->fd);
       });
 }
 
+namespace {
+
+// Go's "already exists" (isFileUnchanged, WriteNeedleBlob): the live needle
+// under `key` has this record's size, cookie, checksum and data.
+bool SameAsLive(const Volume& v, NeedleId key, const uint8_t* record, size_t length) {
+  const NeedleHeader h = ParseNeedleHeader(record);
+  const auto live = v.Lookup(key);
+  if (!live || live->deleted || live->offset_units == 0 || live->size != h.size) return false;
+  std::string old_record;
+  ParsedNeedle old, now;
+  return v.ReadNeedle(key, &old_record, &old).ok() && ParseNeedle(record, length, h.size, 3, &now).ok() &&
+         old.header.cookie == now.header.cookie && old.checksum == now.checksum && old.data == now.data;
+}
+
+// The cookie of the live needle `id`, if there is one.
+std::optional<Cookie> LiveCookie(const Volume& v, NeedleId id) {
+  const auto live = v.Lookup(id);
+  if (!live || live->deleted || live->offset_units == 0) return std::nullopt;
+  std::string head;
+  if (!v.ReadAt(live->offset_units * kNeedlePaddingSize, kNeedleHeaderSize, &head).ok() || head.size() != size_t(kNeedleHeaderSize))
+    return std::nullopt;
+  return ParseNeedleHeader(reinterpret_cast<const uint8_t*>(head.data())).cookie;
+}
+
+std::string CookieMismatch(Cookie c) {
+  char msg[64];
+  std::snprintf(msg, sizeof msg, "mismatching cookie %x", c);
+  return msg;
+}
+
+}  // namespace
+
+// Go's WriteVolumeNeedle for a tailed needle: an identical one is not written
+// again, a zero cookie takes the live needle's, another cookie is refused.
 void AdminService::AppendTailed(const kelp_internal::TailedNeedle& req, kelp_internal::TailedNeedleWritten*, Finish finish) {
   const VolumeId id = req.volume_id();
   std::shared_ptr<Volume> v = store_->Shared(id);
@@ -75,23 +120,37 @@ void AdminService::AppendTailed(const kelp_internal::TailedNeedle& req, kelp_int
   const NeedleHeader h = ParseNeedleHeader(bytes);
   if (req.tombstone() && h.size != 0) return finish(Unknown("a tombstone of needle " + std::to_string(h.id) + " with data"));
   auto result = std::make_shared<Status>();
+  auto changed = std::make_shared<bool>(true);
   OnWriter(
       store_->WriterFor(id),
-      [v, record, result, h, tombstone = req.tombstone()] {
+      [v, record, result, changed, h, tombstone = req.tombstone()] {
+        auto* r = reinterpret_cast<uint8_t*>(record->data());
+        const std::optional<Cookie> live = LiveCookie(*v, h.id);
+        if (h.cookie == 0 && live) PutU32(r, *live);
+        const Cookie cookie = ParseNeedleHeader(r).cookie;
+        if (live && *live != cookie) {
+          *result = Status::CookieMismatch(CookieMismatch(cookie));
+          return;
+        }
         if (tombstone) {
-          auto deleted = v->Delete(h.id, h.cookie);
+          auto deleted = v->Delete(h.id, cookie);
           *result = deleted.ok() ? Status::Ok() : deleted.status();
           return;
         }
-        auto appended = v->Append(reinterpret_cast<uint8_t*>(record->data()), record->size());
+        if (SameAsLive(*v, h.id, r, record->size())) {
+          *changed = false;
+          return;
+        }
+        auto appended = v->Append(r, record->size());
         *result = appended.ok() ? Status::Ok() : appended.status();
       },
-      [this, req, v, result, finish = std::move(finish)] {
+      [this, req, v, result, changed, finish = std::move(finish)] {
         // A vacuum commit retired the volume meanwhile: its successor takes the needle.
-        if (result->code() == Code::kNotFound && store_->Shared(req.volume_id()) && store_->Shared(req.volume_id()) != v)
+        if (result->code() == Code::kNotFound && v->retired() && store_->Shared(req.volume_id()) &&
+            store_->Shared(req.volume_id()) != v)
           return AppendTailed(req, nullptr, finish);
         if (!result->ok()) return finish(Unknown(result->message()));
-        if (hooks_.volume_mutated) hooks_.volume_mutated(req.volume_id());
+        if (*changed && hooks_.volume_mutated) hooks_.volume_mutated(req.volume_id());
         finish(grpc::Status::OK);
       });
 }
@@ -133,32 +192,22 @@ void AdminService::WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobReques
     PutU32(canonical, h.size);
     std::memcpy(p + kNeedleHeaderSize + h.size + kNeedleChecksumSize + kTimestampSize, canonical, PaddingLength(h.size, 3));
   }
-  // Go indexes the blob under the request's id whatever its header says, and
-  // the needle then cannot be read; kelp refuses the mismatch.
-  if (h.id != req.needle_id())
-    return finish(Unknown(prefix + id_text + " blob holds needle " + std::to_string(h.id)));
   if (Status s = ValidateRecord(p, record->size()); !s.ok()) return finish(Unknown(prefix + s.message()));
   auto result = std::make_shared<Status>();
   auto unchanged = std::make_shared<bool>(false);
+  // Filed under the request's id whatever the header says, with no cookie
+  // check, as Go does (a needle can be cloned under another key).
   OnWriter(
       store_->WriterFor(vid),
-      [v, record, result, unchanged] {
-        const auto* r = reinterpret_cast<const uint8_t*>(record->data());
-        const NeedleHeader nh = ParseNeedleHeader(r);
-        // Go's "already exists": the same cookie, checksum and data are not written again.
-        if (auto live = v->Lookup(nh.id); live && !live->deleted && live->size == nh.size) {
-          std::string old_record;
-          ParsedNeedle old, now;
-          if (v->ReadNeedle(nh.id, &old_record, &old).ok() && ParseNeedle(r, record->size(), nh.size, 3, &now).ok() &&
-              old.header.cookie == now.header.cookie && old.checksum == now.checksum && old.data == now.data) {
-            *unchanged = true;
-            return;
-          }
-        }
-        auto appended = v->Append(reinterpret_cast<uint8_t*>(record->data()), record->size());
+      [v, record, result, unchanged, key = NeedleId(req.needle_id())] {
+        auto* r = reinterpret_cast<uint8_t*>(record->data());
+        if ((*unchanged = SameAsLive(*v, key, r, record->size()))) return;
+        auto appended = v->Append(r, record->size(), key, false);
         *result = appended.ok() ? Status::Ok() : appended.status();
       },
-      [this, vid, prefix, result, unchanged, finish = std::move(finish)] {
+      [this, req, v, vid, prefix, result, unchanged, finish = std::move(finish)] {
+        if (result->code() == Code::kNotFound && v->retired() && store_->Shared(vid) && store_->Shared(vid) != v)
+          return WriteNeedleBlob(req, nullptr, finish);
         if (!result->ok()) return finish(Unknown(prefix + result->message()));
         if (!*unchanged && hooks_.volume_mutated) hooks_.volume_mutated(vid);
         finish(grpc::Status::OK);

@@ -25,10 +25,11 @@ grpc::Status OpenVolumeFiles(SupervisorClient* supervisor, uint32_t vid, VolumeF
     if (out->idx.fd < 0 || out->dat.fd < 0)
       return grpc::Status(grpc::StatusCode::UNKNOWN, "not found volume id " + std::to_string(vid));
     // A vacuum committed between the two opens: the files do not belong together.
-    if (idx.compaction_revision() != dat.compaction_revision() && attempt < 3) {
+    if (idx.compaction_revision() != dat.compaction_revision()) {
       out->idx.Reset();
       out->dat.Reset();
-      continue;
+      if (attempt < 3) continue;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "volume " + std::to_string(vid) + " is being vacuumed: try again");
     }
     VolumeFilesView& v = out->view;
     v.dat_fd = out->dat.fd;
@@ -37,6 +38,8 @@ grpc::Status OpenVolumeFiles(SupervisorClient* supervisor, uint32_t vid, VolumeF
     v.offset_bytes = int(dat.offset_bytes());
     v.idx_size = idx.idx_size();  // taken first,
     v.dat_size = dat.dat_size();  // so the .dat bound covers every row below it
+    v.idx_file_size = idx.idx_file_size();
+    v.first_record = dat.super_block_size();
     v.dat_path = dat.path();
     v.idx_path = idx.path();
     return grpc::Status::OK;

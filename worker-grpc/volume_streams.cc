@@ -15,7 +15,6 @@
 #include "common/crc32c.h"
 #include "common/idx_entry.h"
 #include "common/needle.h"
-#include "common/super_block.h"
 #include "worker-grpc/volume_files.h"
 #include "worker-grpc/volume_service.h"
 
@@ -47,14 +46,6 @@ Result<std::unordered_map<NeedleId, uint64_t>> CurrentOffsets(const VolumeFilesV
   return at;
 }
 
-Result<uint64_t> FirstRecordOffset(const VolumeFilesView& f) {
-  uint8_t head[kSuperBlockSize];
-  if (pread(f.dat_fd, head, sizeof head, 0) != ssize_t(sizeof head)) return Status::IOError("cannot read the superblock of " + f.dat_path);
-  auto sb = ParseSuperBlockHeader(head);
-  if (!sb.ok()) return sb.status();
-  return uint64_t(kSuperBlockSize) + ((sb.value().version == 2 || sb.value().version == 3) ? ExtraSizeOf(head) : 0);
-}
-
 }  // namespace
 
 grpc::Status VolumeService::ReadAllNeedles(grpc::ServerContext* ctx, const volume_server_pb::ReadAllNeedlesRequest* req,
@@ -65,12 +56,10 @@ grpc::Status VolumeService::ReadAllNeedles(grpc::ServerContext* ctx, const volum
     if (grpc::Status s = OpenVolumeFiles(supervisor_, vid, &files); !s.ok()) return s;
     auto current = CurrentOffsets(files.view);
     if (!current.ok()) return Unknown(current.status().message());
-    auto first = FirstRecordOffset(files.view);
-    if (!first.ok()) return Unknown(first.status().message());
     std::string record;
     uint64_t ignored_ns = 0;
     Status scan = ScanRecordsFrom(
-        files.view, first.value(), std::numeric_limits<uint32_t>::max(),
+        files.view, files.view.first_record, std::numeric_limits<uint32_t>::max(),
         [&](const RecordSlice& r) -> Status {
           const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(r.header.data()));
           auto it = current.value().find(h.id);

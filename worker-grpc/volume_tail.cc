@@ -159,16 +159,25 @@ grpc::Status VolumeService::VolumeTailReceiver(grpc::ServerContext* ctx, const v
     if (msg.needle_header().empty()) continue;  // a heartbeat
     const uint8_t version = msg.version() == 0 ? 3 : uint8_t(msg.version());
     const std::string header = msg.needle_header();
+    if (header.size() != size_t(kNeedleHeaderSize)) return fail(Unknown("needle header of " + std::to_string(header.size()) + " bytes"));
+    // A needle's slices repeat its header and add up to its body, no more:
+    // what a peer sends cannot grow this process beyond one needle.
+    const uint64_t body_length = BodyLength(ParseNeedleHeader(reinterpret_cast<const uint8_t*>(header.data())).size, version);
     std::string body = msg.needle_body();
-    bool ended = false;
     while (!msg.is_last_chunk()) {
+      if (body.size() > body_length) break;
       if (!reader->Read(&msg)) {
-        ended = true;  // Go parses what arrived of the needle
-        break;
+        // Go parses a needle cut short by the end of the stream; kelp
+        // applies nothing it did not receive whole.
+        if (grpc::Status s = reader->Finish(); !s.ok()) return s;
+        return Unknown("the source's stream ended inside needle " +
+                       std::to_string(ParseNeedleHeader(reinterpret_cast<const uint8_t*>(header.data())).id));
       }
+      if (msg.needle_header() != header) return fail(Unknown("a needle's slices name different needles"));
       body += msg.needle_body();
     }
-    if (header.size() != size_t(kNeedleHeaderSize)) return fail(Unknown("needle header of " + std::to_string(header.size()) + " bytes"));
+    if (body.size() > body_length)
+      return fail(Unknown("needle body of " + std::to_string(body.size()) + " bytes, more than its size allows"));
     std::string error;
     const std::string record = CanonicalRecord(header, body, version, &error);
     if (record.empty()) return fail(Unknown(error));
@@ -181,7 +190,6 @@ grpc::Status VolumeService::VolumeTailReceiver(grpc::ServerContext* ctx, const v
     append.set_tombstone(h.size == 0 && GetU32(reinterpret_cast<const uint8_t*>(record.data()) + kNeedleHeaderSize) != 0);
     kelp_internal::TailedNeedleWritten written;
     if (grpc::Status s = supervisor_->Call("kelp.AppendTailed", append, &written); !s.ok()) return fail(s);
-    if (ended) break;
   }
   // The source's own answer, code and text, is the call's (as in Go).
   return reader->Finish();

@@ -142,8 +142,8 @@ def receive(stub, vid, source, since_ns, idle=1, timeout=120):
 @pytest.mark.parametrize("pair", PAIRS)
 def test_tail_receiver_brings_a_copy_up_to_date(cluster, tmp_path, pair):
     """VolumeCopy, then writes on the source (new blobs, an overwrite, a
-    delete), then VolumeTailReceiver: the target serves what the source serves
-    and counts at least as much (the move's check)."""
+    delete), then VolumeTailReceiver while more writes arrive: the target
+    serves what the source serves and counts at least as much (the move's check)."""
     source_kind, target_kind = pair
     cluster.start_master()
     source = start_trusting(cluster, source_kind, tmp_path / "src")
@@ -166,7 +166,17 @@ def test_tail_receiver_brings_a_copy_up_to_date(cluster, tmp_path, pair):
     del live[20]
     gone.add(20)
 
-    code, details, _ = receive(tstub, VID, source, since)
+    # More writes while the receiver follows the source (as in a move).
+    def live_writes():
+        for key in range(40, 52):
+            data = f"written during the tail {key}".encode()
+            upload(source.url, VID, key, data)
+            live[key] = data
+            time.sleep(0.25)
+    writer = threading.Thread(target=live_writes)
+    writer.start()
+    code, details, _ = receive(tstub, VID, source, since, idle=2)
+    writer.join()
     assert code == "OK", details
     # Go writes a tailed deletion as an empty needle: the deleted blob then
     # reads as an empty file. kelp applies it as the delete it was.
@@ -210,7 +220,8 @@ def test_tail_receiver_refuses_a_loopback_source_without_the_flag(cluster, tmp_p
 def test_shell_volume_move(cluster, tmp_path, pair):
     """`weed shell volume.move`: VolumeCopy and a tail on the target, then the
     source's replica is deleted; the master knows only the target, which
-    serves every blob, including those written while the copy ran."""
+    serves every blob. (The source is read-only during a move, so writes in
+    flight are covered by the receiver test above.)"""
     source_kind, target_kind = pair
     cluster.start_master()
     source = start_trusting(cluster, source_kind, tmp_path / "src")
@@ -327,6 +338,13 @@ def test_write_needle_blob_repairs_a_replica(cluster, tmp_path, pair):
     before = (tmp_path / "dst" / f"{VID}.dat").stat().st_size
     assert call(tstub.WriteNeedleBlob, req)[0] == "OK"
     assert (tmp_path / "dst" / f"{VID}.dat").stat().st_size == before  # "already exists"
+    # Filed under another key, the same record reads there as itself (Go's clone).
+    clone = vs_pb2.WriteNeedleBlobRequest(volume_id=VID, needle_id=6, size=size, needle_blob=blob)
+    assert call(tstub.WriteNeedleBlob, clone)[:2] == ("OK", "")
+    r = requests.get(f"{dst.url}/{fid(VID, 6)}", timeout=10)
+    assert r.status_code == 200 and r.content == data
+    code, details, st = call(tstub.VolumeNeedleStatus, vs_pb2.VolumeNeedleStatusRequest(volume_id=VID, needle_id=6))
+    assert code == "OK" and st.needle_id == 5, details
 
 
 @pytest.mark.parametrize("kind", KINDS)

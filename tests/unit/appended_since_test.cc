@@ -117,6 +117,47 @@ TEST_CASE("append-time search: the first record strictly after the time, or noth
   }
 }
 
+TEST_CASE("append-time search: after a vacuum the times along the .idx are not monotonic; the answer is the binary search's, not the first later record") {
+  Files f;
+  // Times by row: 50, 10, 40, 20, 60 (a compacted .idx is in key order).
+  const uint64_t times[] = {50, 10, 40, 20, 60};
+  for (int i = 0; i < 5; ++i) f.Add(NeedleId(i + 1), "row " + std::to_string(i), times[i]);
+  const VolumeFilesView v = f.View();
+  // Go's probes for since=45: row 2 (40 <= 45), row 4 (60 > 45), row 3 (20 <= 45): row 4, though row 0 (50) is later too.
+  CHECK(Found(v, 45) == f.offsets[4]);
+  CHECK(Found(v, 30) == f.offsets[2]);  // row 2 (40 > 30), row 1 (10 <= 30)
+  CHECK(Found(v, 5) == f.offsets[0]);
+  CHECK(Found(v, 55) == f.offsets[4]);
+  CHECK(NothingNewer(v, 60));
+}
+
+TEST_CASE("append-time search: a record bigger than one slice is checked in slices, CRC included") {
+  Files f;
+  const std::string big(5 << 20, 'b');
+  f.Add(1, "small", 10);
+  f.Add(2, big, 20);
+  f.Add(3, "after", 30);
+  SUBCASE("whole") {
+    const VolumeFilesView v = f.View();
+    CHECK(Found(v, 15) == f.offsets[1]);
+    CHECK(Found(v, 20) == f.offsets[2]);
+  }
+  SUBCASE("a damaged byte in the middle of the big data") {
+    f.dat_bytes[f.offsets[1] + 16 + 4 + (3 << 20)] ^= 1;
+    const VolumeFilesView v = f.View();
+    auto r = FindFirstAppendedAfter(v, 15);  // probes row 1 first
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find("invalid CRC for needle 2") != std::string::npos);
+  }
+  SUBCASE("a row with offset 0 first: its left neighbour is the start of the file, the answer the first record") {
+    Files z;
+    z.Row(9, 0, -1);
+    z.Add(1, "a", 10);
+    const VolumeFilesView v = z.View();
+    CHECK(Found(v, 0) == 8);
+  }
+}
+
 TEST_CASE("append-time search: Go's error texts") {
   Files f;
   f.Add(1, "a", 10);
@@ -178,9 +219,10 @@ TEST_CASE("record scan: every record from an offset, bodies in bounded slices, n
     REQUIRE(ScanRecordsFrom(v, f.offsets[1], 16, [](const RecordSlice&) { return Status::Ok(); }, &ns_of_big).ok());
     CHECK(ns_of_big == 200);
   }
-  SUBCASE("a bound inside the last record: it is not visited") {
+  SUBCASE("a record that runs past the bound is damage: the scan ends with an error after the whole ones") {
     v.dat_size = f.dat_bytes.size() - 3;
-    REQUIRE(ScanRecordsFrom(v, f.offsets[0], 1 << 20, visit, &last_ns).ok());
+    Status s = ScanRecordsFrom(v, f.offsets[0], 1 << 20, visit, &last_ns);
+    CHECK(s.message().rfind("cannot read needle header at offset " + std::to_string(f.offsets[2]) + ": ", 0) == 0);
     REQUIRE(seen.size() == 2);
     CHECK(seen[1].offset == f.offsets[1]);
     CHECK(last_ns == 200);
