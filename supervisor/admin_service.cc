@@ -113,6 +113,7 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterAsync("WriteNeedleBlob", &AdminService::WriteNeedleBlob);
   Register("VolumeConsolidateIndex", &AdminService::VolumeConsolidateIndex);
   RegisterFd("kelp.OpenReceivedFile", &AdminService::OpenReceivedFile);
+  Register("kelp.ListVolumes", &AdminService::ListVolumes);
   RegisterAsync("kelp.FinishReceivedFile", &AdminService::FinishReceivedFile);
 }
 
@@ -741,6 +742,13 @@ grpc::Status AdminService::VolumeConsolidateIndex(const volume_server_pb::Volume
                                                   volume_server_pb::VolumeConsolidateIndexResponse*) {
   if (auto s = CheckMaintenance(); !s.ok()) return s;
   if (!store_->Find(req.volume_id())) return Error("volume " + std::to_string(req.volume_id()) + " not found on disk");
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListVolumes(const kelp_internal::VolumeIdList&, kelp_internal::VolumeIdList* resp) {
+  for (size_t loc = 0; loc < store_->locations().size(); ++loc)
+    for (const auto& [id, v] : store_->volumes())  // a map: ascending ids
+      if (store_->LocationOf(id) == loc) resp->add_ids(id);
   return grpc::Status::OK;
 }
 

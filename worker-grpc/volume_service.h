@@ -77,6 +77,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
                               grpc::ServerWriter<volume_server_pb::ReadAllNeedlesResponse>* writer) override;
   grpc::Status VolumeIncrementalCopy(grpc::ServerContext* ctx, const volume_server_pb::VolumeIncrementalCopyRequest* req,
                                      grpc::ServerWriter<volume_server_pb::VolumeIncrementalCopyResponse>* writer) override;
+  // volume_scrub.cc
+  grpc::Status ScrubVolume(grpc::ServerContext* ctx, const volume_server_pb::ScrubVolumeRequest* req,
+                           volume_server_pb::ScrubVolumeResponse* resp) override;
   // volume_tail.cc
   grpc::Status VolumeTailSender(grpc::ServerContext* ctx, const volume_server_pb::VolumeTailSenderRequest* req,
                                 grpc::ServerWriter<volume_server_pb::VolumeTailSenderResponse>* writer) override;
@@ -113,7 +116,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsToVolume)
   KELP_UNIMPLEMENTED(VolumeEcShardsInfo)
   KELP_UNIMPLEMENTED_ADMIN(FetchAndWriteNeedle)
-  KELP_UNIMPLEMENTED_ADMIN(ScrubVolume)
   KELP_UNIMPLEMENTED_ADMIN(ScrubEcVolume)
   KELP_UNIMPLEMENTED_STREAM(VolumeEcShardRead)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatToRemote)

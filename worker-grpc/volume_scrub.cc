@@ -1,0 +1,205 @@
+// ScrubVolume: checks volumes from their files as they are on disk, as Go
+// does (its tests damage the files behind the server's back). The index
+// check reads every .idx row: overlapping records and a size that is not
+// whole rows are damage. The full check also reads every record a row names
+// (size, body, CRC) and compares the .dat size with what the rows add up to.
+// It runs here, in the gRPC worker, on read-only descriptors, while writes
+// go on: what a check sees is bounded by the sizes the supervisor took
+// between two writes. Broken volumes can be marked read-only, persisted.
+// (upstream: weed/server/volume_grpc_scrub.go, weed/storage/volume_checking.go;
+// docs/scrub-query-receive.md §2)
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/idx_entry.h"
+#include "common/needle.h"
+#include "proto/kelp_internal.pb.h"
+#include "worker-grpc/volume_files.h"
+#include "worker-grpc/volume_service.h"
+
+namespace kelp {
+namespace {
+
+constexpr int kModeIndex = 1, kModeFull = 2, kModeLocal = 3, kModeReads = 5;
+
+grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCode::UNKNOWN, m); }
+
+struct Row {
+  IdxEntry entry;
+  size_t position = 0;  // 1-based, in file order
+  bool deleted() const { return entry.size < 0; }
+};
+
+uint64_t RecordBytes(const Row& r, uint8_t version) { return ActualSize(r.deleted() ? 0 : uint32_t(r.entry.size), version); }
+
+// Go prints a needle id in these texts with %x of its hex string: the hex of
+// the hex digits' ASCII codes.
+std::string HexOfHexString(NeedleId id) {
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(id));
+  std::string out;
+  for (const char* c = hex; *c; ++c) {
+    char two[4];
+    std::snprintf(two, sizeof two, "%02x", static_cast<unsigned char>(*c));
+    out += two;
+  }
+  return out;
+}
+
+struct VolumeScrub {
+  const VolumeFilesView& f;
+  uint32_t vid;
+  std::vector<Row> rows;
+  std::vector<std::string> errors;
+
+  bool ReadRows() {
+    const size_t row = size_t(IdxEntrySize(f.offset_bytes));
+    std::string bytes(size_t(f.idx_file_size / row * row), '\0');
+    for (size_t got = 0; got < bytes.size();) {
+      const ssize_t n = pread(f.idx_fd, bytes.data() + got, bytes.size() - got, off_t(got));
+      if (n <= 0) {
+        errors.push_back("failed to read IDX file " + f.idx_path + " for volume " + std::to_string(vid) + ": " +
+                         (n < 0 ? std::strerror(errno) : "EOF"));
+        return false;
+      }
+      got += size_t(n);
+    }
+    for (size_t at = 0; at < bytes.size(); at += row)
+      rows.push_back({DecodeIdxEntry(reinterpret_cast<const uint8_t*>(bytes.data()) + at, f.offset_bytes), at / row + 1});
+    return true;
+  }
+
+  // False when the index is empty: then the only question is whether the
+  // .dat holds anything past its superblock.
+  bool CheckEmptyIndex() {
+    if (f.idx_file_size != 0) return true;
+    if (f.dat_size > kSuperBlockSize)
+      errors.push_back("zero-size IDX file for volume " + std::to_string(vid) + " with store size " + std::to_string(f.dat_size));
+    return false;
+  }
+
+  void CheckIndex() {
+    std::vector<const Row*> placed;
+    for (const Row& r : rows)
+      if (!(r.entry.offset_units == 0 && r.deleted())) placed.push_back(&r);
+    std::sort(placed.begin(), placed.end(), [](const Row* a, const Row* b) {
+      return a->entry.offset_units != b->entry.offset_units ? a->entry.offset_units < b->entry.offset_units : a->entry.size < b->entry.size;
+    });
+    for (size_t i = 1; i < placed.size(); ++i) {
+      const Row& prev = *placed[i - 1];
+      const Row& cur = *placed[i];
+      const uint64_t prev_start = prev.entry.ByteOffset(), prev_end = prev_start + RecordBytes(prev, f.version) - 1;
+      const uint64_t start = cur.entry.ByteOffset(), end = start + RecordBytes(cur, f.version) - 1;
+      if (start <= prev_end)
+        errors.push_back("needle " + std::to_string(cur.entry.id) + " (#" + std::to_string(cur.position) + ") at [" + std::to_string(start) +
+                         "-" + std::to_string(end) + "] overlaps needle " + std::to_string(prev.entry.id) + " at [" +
+                         std::to_string(prev_start) + "-" + std::to_string(prev_end) + "]");
+    }
+    const uint64_t whole = uint64_t(rows.size()) * uint64_t(IdxEntrySize(f.offset_bytes));
+    if (whole != f.idx_file_size)
+      errors.push_back("expected an index file of size " + std::to_string(f.idx_file_size) + ", got " + std::to_string(whole));
+  }
+
+  std::string ReadError(const Row& r, const std::string& why) {
+    return "failed to read needle " + std::to_string(r.entry.id) + " on volume " + std::to_string(vid) + ": " + why;
+  }
+
+  void CheckData() {
+    uint64_t total = 0;
+    std::string record;
+    for (const Row& r : rows) {
+      if (r.entry.offset_units == 0 && r.deleted()) continue;
+      total += RecordBytes(r, f.version);
+      // Go 4.48 reads a deletion's own record too: a size-0 needle at the row's offset.
+      const uint64_t at = r.entry.ByteOffset();
+      const uint32_t size = r.deleted() ? 0 : uint32_t(r.entry.size);
+      record.resize(size_t(ActualSize(size, f.version)));
+      size_t got = 0;
+      while (got < record.size()) {
+        const ssize_t n = pread(f.dat_fd, record.data() + got, record.size() - got, off_t(at + got));
+        if (n <= 0) break;
+        got += size_t(n);
+      }
+      if (got < record.size()) {
+        errors.push_back(ReadError(r, got == 0 ? "EOF" : "unexpected EOF"));
+        continue;
+      }
+      const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(record.data()));
+      if (h.size != size) {
+        errors.push_back(ReadError(r, "size mismatch: entry not found: offset " + std::to_string(at) + " found id " + HexOfHexString(h.id) +
+                                          " size " + std::to_string(int32_t(h.size)) + ", expected size " + std::to_string(size)));
+        continue;
+      }
+      ParsedNeedle n;
+      if (Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(record.data()), record.size(), size, f.version, &n); !s.ok())
+        errors.push_back(ReadError(r, s.message()));
+    }
+    const uint64_t want = total + kSuperBlockSize;
+    if (f.dat_size < want)
+      errors.push_back("data file for volume " + std::to_string(vid) + " is smaller (" + std::to_string(f.dat_size) + ") than the " +
+                       std::to_string(rows.size()) + " needles it contains (" + std::to_string(want) + ")");
+    else if (f.dat_size > want)
+      errors.push_back("data file size for volume " + std::to_string(vid) + " (" + std::to_string(f.dat_size) +
+                       ") doesn't match the size for " + std::to_string(rows.size()) + " needles read (" + std::to_string(want) + ")");
+  }
+};
+
+}  // namespace
+
+grpc::Status VolumeService::ScrubVolume(grpc::ServerContext* ctx, const volume_server_pb::ScrubVolumeRequest* req,
+                                        volume_server_pb::ScrubVolumeResponse* resp) {
+  if (grpc::Status denied = AdmitAdmin(ctx, "ScrubVolume"); !denied.ok()) return denied;
+  const bool explicit_ids = req->volume_ids_size() > 0;
+  std::vector<uint32_t> ids(req->volume_ids().begin(), req->volume_ids().end());
+  if (!explicit_ids) {
+    kelp_internal::VolumeIdList all;
+    if (grpc::Status s = supervisor_->Call("kelp.ListVolumes", kelp_internal::VolumeIdList(), &all); !s.ok()) return s;
+    ids.assign(all.ids().begin(), all.ids().end());
+  }
+  const int mode = int(req->mode());
+  std::vector<uint32_t> broken;
+  for (const uint32_t vid : ids) {
+    VolumeFiles files;
+    if (grpc::Status s = OpenVolumeFiles(supervisor_, vid, &files); !s.ok()) {
+      if (s.error_message() != "not found volume id " + std::to_string(vid)) return s;
+      if (explicit_ids) return Unknown("volume id " + std::to_string(vid) + " not found");
+      continue;  // unmounted since the list was taken
+    }
+    if (mode != kModeIndex && mode != kModeFull && mode != kModeLocal && mode != kModeReads)
+      return Unknown("unsupported volume scrub mode " + std::to_string(mode));
+    VolumeScrub scrub{files.view, vid, {}, {}};
+    if (scrub.CheckEmptyIndex() && scrub.ReadRows()) {
+      scrub.CheckIndex();
+      if (mode != kModeIndex) scrub.CheckData();
+    }
+    resp->set_total_volumes(resp->total_volumes() + 1);
+    resp->set_total_files(resp->total_files() + scrub.rows.size());
+    if (!scrub.errors.empty()) {
+      broken.push_back(vid);
+      resp->add_broken_volume_ids(vid);
+      for (const std::string& e : scrub.errors) resp->add_details(e);
+    }
+  }
+  if (req->mark_broken_volumes_readonly()) {
+    std::string failures;
+    for (const uint32_t vid : broken) {
+      volume_server_pb::VolumeMarkReadonlyRequest mark;
+      mark.set_volume_id(vid);
+      mark.set_persist(true);
+      volume_server_pb::VolumeMarkReadonlyResponse ignored;
+      if (grpc::Status s = VolumeMarkReadonly(ctx, &mark, &ignored); !s.ok()) {
+        resp->add_details(s.error_message());
+        failures += (failures.empty() ? "" : "\n") + s.error_message();
+      } else {
+        resp->add_details("volume " + std::to_string(vid) + " is now read-only");
+      }
+    }
+    if (!failures.empty()) return Unknown(failures);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace kelp
