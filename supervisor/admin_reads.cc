@@ -160,4 +160,36 @@ void AdminService::ReadNeedleMeta(const volume_server_pb::ReadNeedleMetaRequest&
            });
 }
 
+// For Query: the needle's stored data (no gunzip), read on the writer as
+// every admin read is. A size-0 needle is not read, as in Go.
+void AdminService::ReadNeedleData(const kelp_internal::NeedleRead& req, kelp_internal::NeedleData* resp, Finish finish) {
+  std::shared_ptr<Volume> v = store_->Shared(req.volume_id());
+  if (!v) return finish(Unknown("volume " + std::to_string(req.volume_id()) + " not found"));
+  struct Out {
+    Status status;
+    std::string record;
+    ParsedNeedle needle;
+    bool empty = false;
+  };
+  auto out = std::make_shared<Out>();
+  const NeedleId id = req.needle_id();
+  OnWriter(store_->WriterFor(req.volume_id()),
+           [v, out, id] {
+             if (auto live = v->Lookup(id); live && !live->deleted && live->offset_units != 0 && live->size == 0) {
+               out->empty = true;
+               return;
+             }
+             out->status = v->ReadNeedle(id, &out->record, &out->needle);
+           },
+           [out, resp, finish] {
+             if (!out->status.ok()) return finish(Unknown(out->status.message()));
+             if (!out->empty) {
+               resp->set_cookie(out->needle.header.cookie);
+               resp->set_size(out->needle.header.size);
+               resp->set_data(out->needle.data.data(), out->needle.data.size());
+             }
+             finish(grpc::Status::OK);
+           });
+}
+
 }  // namespace kelp

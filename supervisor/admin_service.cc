@@ -114,6 +114,7 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   Register("VolumeConsolidateIndex", &AdminService::VolumeConsolidateIndex);
   RegisterFd("kelp.OpenReceivedFile", &AdminService::OpenReceivedFile);
   Register("kelp.ListVolumes", &AdminService::ListVolumes);
+  RegisterAsync("kelp.ReadNeedleData", &AdminService::ReadNeedleData);
   RegisterAsync("kelp.FinishReceivedFile", &AdminService::FinishReceivedFile);
 }
 

@@ -113,6 +113,7 @@ class AdminService {
   grpc::Status VolumeSyncStatus(const volume_server_pb::VolumeSyncStatusRequest& req, volume_server_pb::VolumeSyncStatusResponse* resp);
   void ReadNeedleBlob(const volume_server_pb::ReadNeedleBlobRequest& req, volume_server_pb::ReadNeedleBlobResponse* resp, Finish finish);
   void ReadNeedleMeta(const volume_server_pb::ReadNeedleMetaRequest& req, volume_server_pb::ReadNeedleMetaResponse* resp, Finish finish);
+  void ReadNeedleData(const kelp_internal::NeedleRead& req, kelp_internal::NeedleData* resp, Finish finish);
   // Vacuum (admin_vacuum.cc).
   grpc::Status VacuumVolumeCheck(const volume_server_pb::VacuumVolumeCheckRequest& req, volume_server_pb::VacuumVolumeCheckResponse* resp);
   void VacuumVolumeCompact(const volume_server_pb::VacuumVolumeCompactRequest& req, Progress progress, Finish finish);

@@ -125,9 +125,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
 #undef KELP_UNIMPLEMENTED_ADMIN
 #undef KELP_UNIMPLEMENTED_ADMIN_STREAM
 
-  grpc::Status Query(grpc::ServerContext*, const volume_server_pb::QueryRequest*, grpc::ServerWriter<volume_server_pb::QueriedStripe>*) override {
-    return Unimplemented("Query");
-  }
+  // volume_query.cc
+  grpc::Status Query(grpc::ServerContext* ctx, const volume_server_pb::QueryRequest* req,
+                     grpc::ServerWriter<volume_server_pb::QueriedStripe>* writer) override;
   // receive_file.cc
   grpc::Status ReceiveFile(grpc::ServerContext* ctx, grpc::ServerReader<volume_server_pb::ReceiveFileRequest>* reader,
                            volume_server_pb::ReceiveFileResponse* resp) override;
