@@ -26,6 +26,7 @@ struct VolumeFilesView {
   uint64_t dat_size = 0;
   uint64_t idx_size = 0;
   uint64_t idx_file_size = 0;  // the .idx file's own size when opened (scrubs compare it)
+  uint64_t dat_size_with_idx = 0;  // the .dat size taken in the same step as idx_size and idx_file_size
   uint64_t first_record = 8;   // the superblock's size: where records start
   std::string dat_path, idx_path;  // for Go's error texts
 };

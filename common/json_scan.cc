@@ -130,8 +130,7 @@ int Compare(std::string_view a, std::string_view b) { return a.compare(b); }
 
 }  // namespace
 
-std::vector<std::string_view> TopLevelValues(std::string_view data) {
-  std::vector<std::string_view> out;
+void ForEachTopLevelValue(std::string_view data, const std::function<bool(std::string_view)>& visit) {
   size_t i = 0;
   while (i < data.size()) {
     if (!StartsValue(data[i])) {
@@ -139,9 +138,17 @@ std::vector<std::string_view> TopLevelValues(std::string_view data) {
       continue;
     }
     const size_t end = ValueEnd(data, i);
-    out.push_back(data.substr(i, end - i));
+    if (!visit(data.substr(i, end - i))) return;
     i = end;
   }
+}
+
+std::vector<std::string_view> TopLevelValues(std::string_view data) {
+  std::vector<std::string_view> out;
+  ForEachTopLevelValue(data, [&](std::string_view v) {
+    out.push_back(v);
+    return true;
+  });
   return out;
 }
 

@@ -6,6 +6,7 @@
 // beyond finding where each value ends. Malformed input never reads out of
 // bounds: an unterminated value runs to the end of the data.
 #pragma once
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +20,9 @@ struct Value {
   std::string_view raw;  // the value's text, quotes and all
 };
 
-// The top-level values of `data` in order; bytes that start no value are skipped.
+// The top-level values of `data` in order; bytes that start no value are
+// skipped. `visit` returning false stops the walk.
+void ForEachTopLevelValue(std::string_view data, const std::function<bool(std::string_view)>& visit);
 std::vector<std::string_view> TopLevelValues(std::string_view data);
 
 // The value at `path` inside `value` (an object or array), or kMissing.

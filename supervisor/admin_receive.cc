@@ -57,6 +57,12 @@ void AdminService::OpenReceivedFile(const kelp_internal::ReceiveFileOpen& req, k
   const auto& locations = store_->locations();
   const std::string base = BaseName(info.collection(), info.volume_id());
   std::string path;
+  // A mounted volume's live files are never the target, whatever the request calls them.
+  if (Volume* v = store_->Find(info.volume_id()); v && v->collection() == info.collection() && IsLiveVolumeFile(info.ext()))
+    return refuse("volume " + std::to_string(info.volume_id()) + " is mounted: its " + info.ext() + " is not replaced while in use");
+  // Nor a copy's files while it runs.
+  if (copies_.count(info.volume_id()))
+    return refuse("volume " + std::to_string(info.volume_id()) + " is being copied here");
   if (info.is_ec_volume()) {
     // kelp mounts no EC volume yet, so none is in the way.
     size_t where = locations.size();

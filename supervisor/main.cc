@@ -1,6 +1,7 @@
 // kelp-volume: the supervisor. Owns the volume files, the listening sockets and
 // the index segments; runs the HTTP workers. See docs/architecture.md.
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
@@ -54,8 +55,17 @@ int Listen(const std::string& ip, int port) {
     a->sin_port = htons(uint16_t(port));
     const std::string host = ip == "localhost" ? "127.0.0.1" : ip;
     if (inet_pton(AF_INET, host.c_str(), &a->sin_addr) != 1) {
-      KLOG_ERROR("cannot parse listen address %s", ip.c_str());
-      return -1;
+      // A name (Go resolves -ip=volume1 too): its first IPv4 address.
+      addrinfo hints{};
+      hints.ai_family = AF_INET;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* found = nullptr;
+      if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || !found) {
+        KLOG_ERROR("cannot resolve listen address %s", ip.c_str());
+        return -1;
+      }
+      a->sin_addr = reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr;
+      freeaddrinfo(found);
     }
     len = sizeof *a;
   }

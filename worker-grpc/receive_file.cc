@@ -48,7 +48,7 @@ grpc::Status VolumeService::ReceiveFile(grpc::ServerContext* ctx, grpc::ServerRe
     f.set_path(opened.path());
     f.set_failed(failed);
     kelp_internal::ReceiveFileFinished ignored;
-    supervisor_->Call("kelp.FinishReceivedFile", f, &ignored);
+    return supervisor_->Call("kelp.FinishReceivedFile", f, &ignored);
   };
   uint64_t written = 0;
   while (reader->Read(&msg)) {
@@ -80,7 +80,12 @@ grpc::Status VolumeService::ReceiveFile(grpc::ServerContext* ctx, grpc::ServerRe
   }
   fdatasync(file.fd);  // Go syncs and ignores the result
   file.Reset();
-  done(false);
+  // The supervisor no longer knows the file (it removed it when it took this
+  // worker for gone): the push did not land.
+  if (grpc::Status s = done(false); !s.ok()) {
+    resp->set_error("failed to write file: " + s.error_message());
+    return grpc::Status::OK;
+  }
   resp->set_bytes_written(written);
   return grpc::Status::OK;
 }

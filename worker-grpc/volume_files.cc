@@ -39,6 +39,7 @@ grpc::Status OpenVolumeFiles(SupervisorClient* supervisor, uint32_t vid, VolumeF
     v.idx_size = idx.idx_size();  // taken first,
     v.dat_size = dat.dat_size();  // so the .dat bound covers every row below it
     v.idx_file_size = idx.idx_file_size();
+    v.dat_size_with_idx = idx.dat_size();
     v.first_record = dat.super_block_size();
     v.dat_path = dat.path();
     v.idx_path = idx.path();

@@ -15,6 +15,9 @@
 namespace kelp {
 namespace {
 
+// One stripe is one gRPC message; the worker's limit is far above this.
+constexpr size_t kMaxStripeBytes = 64u << 20;
+
 grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCode::UNKNOWN, m); }
 
 // Go parses the volume id with its error ignored: not a number reads as 0,
@@ -50,8 +53,14 @@ grpc::Status VolumeService::Query(grpc::ServerContext*, const volume_server_pb::
     if (!req->input_serialization().has_json_input()) continue;
     const auto& filter = req->filter();
     std::string records;
-    for (const std::string_view line : json::TopLevelValues(needle.data()))
+    bool too_big = false;
+    json::ForEachTopLevelValue(needle.data(), [&](std::string_view line) {
       if (json::FilterPasses(line, filter.field(), filter.operand(), filter.value())) records += json::Project(line, selections);
+      too_big = records.size() > kMaxStripeBytes;
+      return !too_big;
+    });
+    // Go builds any size and then fails to send it; kelp stops first.
+    if (too_big) return Unknown("query result for " + fid + " exceeds " + std::to_string(kMaxStripeBytes) + " bytes");
     volume_server_pb::QueriedStripe stripe;
     stripe.set_records(records);
     if (!writer->Write(stripe)) return grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away");

@@ -80,6 +80,8 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   // volume_scrub.cc
   grpc::Status ScrubVolume(grpc::ServerContext* ctx, const volume_server_pb::ScrubVolumeRequest* req,
                            volume_server_pb::ScrubVolumeResponse* resp) override;
+  grpc::Status ScrubEcVolume(grpc::ServerContext* ctx, const volume_server_pb::ScrubEcVolumeRequest* req,
+                             volume_server_pb::ScrubEcVolumeResponse* resp) override;
   // volume_tail.cc
   grpc::Status VolumeTailSender(grpc::ServerContext* ctx, const volume_server_pb::VolumeTailSenderRequest* req,
                                 grpc::ServerWriter<volume_server_pb::VolumeTailSenderResponse>* writer) override;
@@ -116,7 +118,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsToVolume)
   KELP_UNIMPLEMENTED(VolumeEcShardsInfo)
   KELP_UNIMPLEMENTED_ADMIN(FetchAndWriteNeedle)
-  KELP_UNIMPLEMENTED_ADMIN(ScrubEcVolume)
   KELP_UNIMPLEMENTED_STREAM(VolumeEcShardRead)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatToRemote)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatFromRemote)

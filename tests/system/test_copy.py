@@ -260,8 +260,9 @@ def test_receive_file_never_replaces_a_mounted_volumes_data(cluster, tmp_path):
     live, gone = fill(srv.url, VID, random.Random(12), n=6)
     files = {ext: (d / f"{VID}{ext}").read_bytes() for ext in (".dat", ".idx")}
     for ext in (".dat", ".idx"):
-        code, _, r = receive_file(volume_stub(srv.port), [info_msg(volume_id=VID, ext=ext), chunk(b"garbage")])
-        assert (code, r.error) == ("OK", f"volume {VID} is mounted: its {ext} is not replaced while in use")
+        for ec in (False, True):  # an EC push names the same files
+            code, _, r = receive_file(volume_stub(srv.port), [info_msg(volume_id=VID, ext=ext, is_ec_volume=ec), chunk(b"garbage")])
+            assert (code, r.error) == ("OK", f"volume {VID} is mounted: its {ext} is not replaced while in use"), ec
     assert {ext: (d / f"{VID}{ext}").read_bytes() for ext in (".dat", ".idx")} == files
     assert_blobs(srv.url, VID, live, gone)
 

@@ -136,3 +136,37 @@ def test_broken_volumes_are_marked_read_only(both, maintenance):
         assert list(r.broken_volume_ids) == [VID] and r.details[-1] == f"volume {VID} is now read-only", kind
         assert call(stub.VolumeStatus, vs_pb2.VolumeStatusRequest(volume_id=VID))[2].is_read_only, kind
         assert json.loads((d / f"{VID}.vif").read_text()).get("readOnly") is True, kind
+
+
+def test_scrubs_while_writes_go_on_find_nothing(both):
+    """Writes keep landing during every scrub (Go holds them, kelp does not);
+    a healthy volume is never reported broken."""
+    import threading
+    for kind, (srv, stub, d) in both.items():
+        stop = threading.Event()
+
+        def writes():
+            key = 100
+            while not stop.is_set():
+                upload(srv.url, VID, key, b"x" * (key % 700 + 1))
+                key += 1
+        t = threading.Thread(target=writes)
+        t.start()
+        try:
+            for _ in range(15):
+                for mode in (INDEX, FULL):
+                    code, details, r = scrub(stub, mode, [VID])
+                    assert code == "OK" and list(r.broken_volume_ids) == [], (kind, mode, details, list(r.details))
+        finally:
+            stop.set()
+            t.join()
+
+
+def test_ec_scrub_without_ec_volumes(both):
+    for kind, (srv, stub, d) in both.items():
+        req = vs_pb2.ScrubEcVolumeRequest
+        code, details, r = call(stub.ScrubEcVolume, req(mode=INDEX))
+        assert code == "OK" and (r.total_volumes, list(r.broken_volume_ids)) == (0, []), (kind, details)
+        assert call(stub.ScrubEcVolume, req(mode=INDEX, volume_ids=[4242]))[:2] == ("UNKNOWN", "EC volume id 4242 not found"), kind
+        assert call(stub.ScrubEcVolume, req(mode=INDEX, force_deleted_needles_check=True))[:2] == \
+            ("UNKNOWN", "deleted needle checks are only supported for FULL and READS scrubs"), kind
