@@ -114,6 +114,7 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   Register("VolumeConsolidateIndex", &AdminService::VolumeConsolidateIndex);
   RegisterFd("kelp.OpenReceivedFile", &AdminService::OpenReceivedFile);
   Register("kelp.ListVolumes", &AdminService::ListVolumes);
+  Register("kelp.CheckMaintenance", &AdminService::MaintenanceGate);
   RegisterAsync("kelp.ReadNeedleData", &AdminService::ReadNeedleData);
   RegisterAsync("kelp.FinishReceivedFile", &AdminService::FinishReceivedFile);
 }
@@ -745,6 +746,8 @@ grpc::Status AdminService::VolumeConsolidateIndex(const volume_server_pb::Volume
   if (!store_->Find(req.volume_id())) return Error("volume " + std::to_string(req.volume_id()) + " not found on disk");
   return grpc::Status::OK;
 }
+
+grpc::Status AdminService::MaintenanceGate(const kelp_internal::Nothing&, kelp_internal::Nothing*) { return CheckMaintenance(); }
 
 grpc::Status AdminService::ListVolumes(const kelp_internal::VolumeIdList&, kelp_internal::VolumeIdList* resp) {
   for (size_t loc = 0; loc < store_->locations().size(); ++loc)

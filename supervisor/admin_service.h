@@ -107,6 +107,8 @@ class AdminService {
   grpc::Status VolumeServerLeave(const volume_server_pb::VolumeServerLeaveRequest&, volume_server_pb::VolumeServerLeaveResponse*);
   grpc::Status VolumeConsolidateIndex(const volume_server_pb::VolumeConsolidateIndexRequest& req,
                                       volume_server_pb::VolumeConsolidateIndexResponse*);
+  // Internal: Go's maintenance refusal, for gates the gRPC worker must pass first.
+  grpc::Status MaintenanceGate(const kelp_internal::Nothing&, kelp_internal::Nothing*);
   // Internal: the mounted volumes a scrub without ids checks.
   grpc::Status ListVolumes(const kelp_internal::VolumeIdList&, kelp_internal::VolumeIdList* resp);
   // Needle and volume reads for maintenance (admin_reads.cc).

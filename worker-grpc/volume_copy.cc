@@ -29,6 +29,11 @@ grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCod
 grpc::Status VolumeService::VolumeCopy(grpc::ServerContext* ctx, const volume_server_pb::VolumeCopyRequest* req,
                                        grpc::ServerWriter<volume_server_pb::VolumeCopyResponse>* writer) {
   if (grpc::Status denied = AdmitAdmin(ctx, "VolumeCopy"); !denied.ok()) return denied;
+  // Maintenance mode refuses before the source is looked at (Go's order).
+  {
+    kelp_internal::Nothing none;
+    if (grpc::Status s = supervisor_->Call("kelp.CheckMaintenance", none, &none); !s.ok()) return s;
+  }
   const uint32_t vid = req->volume_id();
   const std::string& node = req->source_data_node();
   if (!config_->allow_untrusted_remote_endpoints)

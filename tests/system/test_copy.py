@@ -313,3 +313,17 @@ def test_a_receive_the_grpc_worker_abandons_by_dying_leaves_no_file(cluster, tmp
     fresh = volume_stub(srv.port)
     code, _, r = receive_file(fresh, [info_msg(volume_id=77, ext=".ec05", is_ec_volume=True), chunk(b"whole")])
     assert (code, r.error) == ("OK", "") and (d / "77.ec05").read_bytes() == b"whole"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_volume_copy_in_maintenance_mode_refuses_before_dialling(cluster, tmp_path, kind):
+    """Maintenance mode answers first, before the source is checked or dialled
+    (nothing listens at the source here)."""
+    cluster.start_master()
+    target = start_trusting(cluster, kind, tmp_path / "dst")
+    stub = volume_stub(target.port)
+    state = call(stub.GetState, vs_pb2.GetStateRequest())[2].state
+    assert call(stub.SetState, vs_pb2.SetStateRequest(state=vs_pb2.VolumeServerState(maintenance=True, version=state.version)))[0] == "OK"
+    req = vs_pb2.VolumeCopyRequest(volume_id=VID, source_data_node="127.0.0.1:1234")
+    code, details, _ = call(lambda r, timeout: list(stub.VolumeCopy(r, timeout=timeout)), req, timeout=30)
+    assert code == "UNKNOWN" and details.endswith("is in maintenance mode"), details
