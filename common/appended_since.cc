@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -185,7 +186,8 @@ Result<AppendedAfter> FindFirstAppendedAfter(const VolumeFilesView& files, uint6
 }
 
 Status ScanRecordsFrom(const VolumeFilesView& files, uint64_t from, size_t slice_limit,
-                       const std::function<Status(const RecordSlice&)>& visit, uint64_t* last_append_at_ns) {
+                       const std::function<Status(const RecordSlice&)>& visit, uint64_t* last_append_at_ns,
+                       const std::function<bool(uint64_t offset, std::string_view header)>& wanted) {
   if (slice_limit == 0) return Status::Invalid("slice limit 0");
   uint64_t offset = from;
   std::string head(kNeedleHeaderSize, '\0');
@@ -200,33 +202,33 @@ Status ScanRecordsFrom(const VolumeFilesView& files, uint64_t from, size_t slice
     if (end > files.dat_size || end < offset)
       return Status::Corruption("cannot read needle header at offset " + std::to_string(offset) + ": record of " +
                                 std::to_string(end - offset) + " bytes runs past the end of the data at " + std::to_string(files.dat_size));
+    if (wanted && !wanted(offset, head)) {
+      offset = end;
+      continue;
+    }
     RecordSlice r;
     r.offset = offset;
     r.header = head;
     r.body_length = body_length;
+    // v3's append time sits 4 bytes after the size field's bytes; its bytes
+    // are gathered from whichever slices hold them.
+    const uint64_t ts_at = uint64_t(h.size) + kNeedleChecksumSize;
+    uint8_t ts[kTimestampSize] = {0};
     uint64_t at = 0;
     do {
       const size_t take = size_t(std::min<uint64_t>(slice_limit, body_length - at));
       slice.resize(take);
       if (Status s = ReadExactly(files.dat_fd, slice.data(), take, offset + kNeedleHeaderSize + at); !s.ok() && take > 0)
         return Status::IOError("cannot read needle body at offset " + std::to_string(offset) + ": " + s.message());
-      // The append time sits 4 bytes after the size field's bytes (v3).
-      const uint64_t ts_at = uint64_t(h.size) + kNeedleChecksumSize;
-      if (files.version == 3 && ts_at >= at && ts_at + kTimestampSize <= at + take)
-        *last_append_at_ns = GetU64(reinterpret_cast<const uint8_t*>(slice.data()) + (ts_at - at));
-      else if (files.version == 3 && ts_at < at + take && ts_at + kTimestampSize > at) {
-        // The time straddles two slices: read it on its own.
-        uint8_t ts[kTimestampSize];
-        if (ReadExactly(files.dat_fd, ts, sizeof ts, offset + kNeedleHeaderSize + ts_at).ok()) *last_append_at_ns = GetU64(ts);
-      } else if (files.version != 3) {
-        *last_append_at_ns = 0;
-      }
+      const uint64_t lo = std::max(ts_at, at), hi = std::min(ts_at + kTimestampSize, at + take);
+      if (files.version == 3 && lo < hi) std::memcpy(ts + (lo - ts_at), slice.data() + (lo - at), size_t(hi - lo));
       r.body = slice;
       r.body_at = at;
       at += take;
       r.last = at >= body_length;
       if (Status s = visit(r); !s.ok()) return s;
     } while (at < body_length);
+    *last_append_at_ns = files.version == 3 ? GetU64(ts) : 0;
     offset = end;
   }
   return Status::Ok();

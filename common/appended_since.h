@@ -58,9 +58,11 @@ struct RecordSlice {
 // bodies cut into slices of at most `slice_limit` bytes (memory stays bounded
 // whatever the needle size). dat_size is a record boundary, so a record that
 // does not end within it is damage and ends the scan with an error, as does
-// a visitor's error. `*last_append_at_ns`
-// gets the append time of the last record visited (0 on versions 1 and 2).
+// a visitor's error. `*last_append_at_ns` gets the append time of the last
+// record visited whole (0 on versions 1 and 2). With `wanted`, a record it
+// turns down (by offset and header) is stepped over without reading its body.
 Status ScanRecordsFrom(const VolumeFilesView& files, uint64_t from, size_t slice_limit,
-                       const std::function<Status(const RecordSlice&)>& visit, uint64_t* last_append_at_ns);
+                       const std::function<Status(const RecordSlice&)>& visit, uint64_t* last_append_at_ns,
+                       const std::function<bool(uint64_t offset, std::string_view header)>& wanted = nullptr);
 
 }  // namespace kelp

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -12,6 +13,12 @@
 namespace kelp {
 
 std::string ErrnoMessage(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+std::string GoErrno(int e) {
+  std::string s = std::strerror(e);
+  if (!s.empty()) s[0] = char(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
 
 Status PreadFull(int fd, void* buf, size_t len, off_t offset) {
   auto* p = static_cast<char*>(buf);

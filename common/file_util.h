@@ -9,6 +9,8 @@
 namespace kelp {
 
 std::string ErrnoMessage(const std::string& what);
+// An errno as Go prints syscall errors: strerror in lower case ("no such file or directory").
+std::string GoErrno(int e);
 // Full pread/pwrite loops; a short read at EOF is an error.
 Status PreadFull(int fd, void* buf, size_t len, off_t offset);
 Status PwriteFull(int fd, const void* buf, size_t len, off_t offset);

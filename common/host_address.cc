@@ -12,8 +12,7 @@ namespace kelp {
 namespace {
 
 struct Candidate {
-  unsigned index;
-  size_t order;  // getifaddrs order within one interface
+  unsigned index;  // the interface's; getifaddrs order is kept within one
   std::string address;
 };
 
@@ -29,8 +28,7 @@ std::string DetectedHostAddress() {
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) return "";
   std::vector<Candidate> v4, v6;
-  size_t order = 0;
-  for (ifaddrs* i = list; i; i = i->ifa_next, ++order) {
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
     if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
     const sockaddr* sa = i->ifa_addr;
     if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || IsLoopback(sa)) continue;
@@ -38,12 +36,12 @@ std::string DetectedHostAddress() {
     const unsigned index = if_nametoindex(i->ifa_name);
     if (sa->sa_family == AF_INET) {
       inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, text, sizeof text);
-      v4.push_back({index, order, text});
+      v4.push_back({index, text});
     } else {
       const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
       if (IN6_IS_ADDR_LINKLOCAL(&a)) continue;
       inet_ntop(AF_INET6, &a, text, sizeof text);
-      v6.push_back({index, order, text});
+      v6.push_back({index, text});
     }
   }
   freeifaddrs(list);

@@ -5,6 +5,9 @@
 // A size of -1 is a tombstone; entries are replayed in order, last one wins.
 #pragma once
 #include <cstdint>
+#include <functional>
+
+#include "common/status.h"
 
 #include "common/types.h"
 
@@ -23,5 +26,10 @@ constexpr int IdxEntrySize(int offset_bytes) { return kNeedleIdSize + offset_byt
 
 void EncodeIdxEntry(const IdxEntry& e, int offset_bytes, uint8_t* out);
 IdxEntry DecodeIdxEntry(const uint8_t* in, int offset_bytes);
+
+// Every whole row in the first `size` bytes of an .idx open on `fd`, in
+// order, read in blocks of a few thousand rows. A failed read ends the walk
+// with its reason.
+Status ForEachIdxEntry(int fd, uint64_t size, int offset_bytes, const std::function<void(const IdxEntry&)>& visit);
 
 }  // namespace kelp

@@ -126,8 +126,6 @@ void AppendUtf8(std::string* out, unsigned cp) {
   }
 }
 
-int Compare(std::string_view a, std::string_view b) { return a.compare(b); }
-
 }  // namespace
 
 void ForEachTopLevelValue(std::string_view data, const std::function<bool(std::string_view)>& visit) {
@@ -141,15 +139,6 @@ void ForEachTopLevelValue(std::string_view data, const std::function<bool(std::s
     if (!visit(data.substr(i, end - i))) return;
     i = end;
   }
-}
-
-std::vector<std::string_view> TopLevelValues(std::string_view data) {
-  std::vector<std::string_view> out;
-  ForEachTopLevelValue(data, [&](std::string_view v) {
-    out.push_back(v);
-    return true;
-  });
-  return out;
 }
 
 Value Get(std::string_view value, std::string_view path) {
@@ -225,7 +214,7 @@ bool FilterPasses(std::string_view line, std::string_view field, std::string_vie
   switch (v.type) {
     case Type::kString: {
       const std::string s = Unescape(v.raw);
-      const int c = Compare(s, want);
+      const int c = std::string_view(s).compare(want);
       if (op == "=") return c == 0;
       if (op == "!=") return c != 0;
       if (op == "<") return c < 0;

@@ -23,7 +23,6 @@ struct Value {
 // The top-level values of `data` in order; bytes that start no value are
 // skipped. `visit` returning false stops the walk.
 void ForEachTopLevelValue(std::string_view data, const std::function<bool(std::string_view)>& visit);
-std::vector<std::string_view> TopLevelValues(std::string_view data);
 
 // The value at `path` inside `value` (an object or array), or kMissing.
 Value Get(std::string_view value, std::string_view path);

@@ -92,13 +92,35 @@ EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out) {
   PutU32(p, l.checksum);
   PutU64(p + 4, f.append_at_ns);
   p += kNeedleChecksumSize + kTimestampSize;
-  // Go's writer emits its padding from a scratch buffer whose bytes 12..15 hold
-  // the big-endian size and the rest zeros; reproduce it so records are identical.
-  uint8_t pad[8] = {0};
-  PutU32(pad, l.size);
-  const uint32_t padding = PaddingLength(l.size, 3);
-  std::memcpy(p, pad, padding);
+  PutPaddingV3(p, l.size);
   return l;
+}
+
+void PutPaddingV3(uint8_t* p, uint32_t size) {
+  uint8_t pad[8] = {0};
+  PutU32(pad, size);
+  std::memcpy(p, pad, PaddingLength(size, 3));
+}
+
+void RecordToV3(std::string* record, uint32_t checksum) {
+  const uint32_t size = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(record->data())).size;
+  record->resize(size_t(ActualSize(size, 3)));
+  auto* tail = reinterpret_cast<uint8_t*>(record->data()) + kNeedleHeaderSize + size;
+  PutU32(tail, checksum);
+  PutU64(tail + kNeedleChecksumSize, 0);
+  PutPaddingV3(tail + kNeedleChecksumSize + kTimestampSize, size);
+}
+
+std::string GoHexOfNeedleId(NeedleId id) {
+  char hex[24];
+  std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(id));
+  std::string out;
+  for (const char* c = hex; *c; ++c) {
+    char two[3];
+    std::snprintf(two, sizeof two, "%02x", static_cast<unsigned char>(*c));
+    out += two;
+  }
+  return out;
 }
 
 std::string EncodeNeedleV3(const NeedleFields& f) {

@@ -74,6 +74,20 @@ EncodedLayout PlanNeedleV3(const NeedleFields& f);
 EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out);
 std::string EncodeNeedleV3(const NeedleFields& f);
 
+// Go's padding after a version-3 record's append_at_ns (PaddingLength(size, 3)
+// bytes at `p`): its writer pads from a scratch buffer holding the big-endian
+// size then zeros, and kelp's records are byte for byte Go's.
+void PutPaddingV3(uint8_t* p, uint32_t size);
+
+// Makes a whole version-2 or version-3 record in `record` the version-3 record
+// kelp appends: header and body fields kept, `checksum` as the data checksum,
+// append_at_ns 0 (the writer stamps it), Go's padding.
+void RecordToV3(std::string* record, uint32_t checksum);
+
+// A needle id as Go's %x prints a NeedleId in its size-mismatch texts: the
+// hex digits of its String(), hex-encoded again (id 1 prints "31").
+std::string GoHexOfNeedleId(NeedleId id);
+
 struct NeedleHeader {
   Cookie cookie = 0;
   NeedleId id = 0;

@@ -46,13 +46,6 @@ class Fd {
   int fd_;
 };
 
-// Go prints syscall errors in lower case: "no such file or directory".
-std::string GoErrno(int e) {
-  std::string s = std::strerror(e);
-  if (!s.empty()) s[0] = char(std::tolower(static_cast<unsigned char>(s[0])));
-  return s;
-}
-
 // Go's TTL in minutes, computed as it does (uint32).
 uint32_t TtlMinutes(const Ttl& t) {
   if (t.empty()) return 0;

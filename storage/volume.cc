@@ -15,9 +15,20 @@
 
 namespace kelp {
 
+std::string VolumeFileNames::File(const std::string& ext) const {
+  const bool index = ext == ".idx" || ext == ".cpx" || ext == ".ldb" || ext == ".cpldb" || ext == ".rdb";
+  return Base(index ? idx_dir : dir) + ext;
+}
+
 std::string VolumeFileNames::Base(const std::string& d) const {
   const std::string name = collection.empty() ? std::to_string(id) : collection + "_" + std::to_string(id);
   return d + "/" + name;
+}
+
+std::string CookieMismatchText(Cookie cookie) {
+  char msg[64];
+  std::snprintf(msg, sizeof msg, "mismatching cookie %x", cookie);
+  return msg;
 }
 
 Status ValidateRecord(const uint8_t* record, size_t length) {
@@ -29,8 +40,8 @@ Status ValidateRecord(const uint8_t* record, size_t length) {
   if (Status s = ParseNeedle(record, length, h.size, 3, &n); !s.ok()) return Status::Invalid("needle record rejected: " + s.message());
   // Padding is fixed by the format: the record must be exactly what an encoder writes.
   const uint8_t* pad = record + kNeedleHeaderSize + h.size + kNeedleChecksumSize + kTimestampSize;
-  uint8_t want[8] = {0};
-  PutU32(want, h.size);
+  uint8_t want[8];
+  PutPaddingV3(want, h.size);
   if (std::memcmp(pad, want, PaddingLength(h.size, 3)) != 0) return Status::Invalid("needle record padding is not canonical");
   return Status::Ok();
 }
@@ -407,9 +418,7 @@ void Volume::PutOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std:
       return;
     }
     if (ParseNeedleHeader(oh).cookie != h.cookie) {
-      char msg[64];
-      std::snprintf(msg, sizeof msg, "mismatching cookie %x", h.cookie);
-      m->status = Status::CookieMismatch(msg);
+      m->status = Status::CookieMismatch(CookieMismatchText(h.cookie));
       return;
     }
   }

@@ -38,6 +38,9 @@ struct VolumeFileNames {
   VolumeId id = 0;
 
   std::string Base(const std::string& d) const;  // d/collection_id or d/id
+  // Go's Volume.FileName: index files (.idx, .cpx, .ldb, .cpldb, .rdb) in
+  // idx_dir, every other extension in dir.
+  std::string File(const std::string& ext) const;
   std::string Dat() const { return Base(dir) + ".dat"; }
   std::string Idx() const { return Base(idx_dir) + ".idx"; }
   std::string Vif() const { return Base(dir) + ".vif"; }
@@ -75,6 +78,9 @@ struct Mutation {
   uint32_t size = 0;    // kPut: the needle size; kDelete: the deleted needle's size (0: absent)
   std::optional<uint32_t> replaced;  // kPut: the size of the live needle it overwrote
 };
+
+// Go's refusal of an overwrite or delete that names the needle with another cookie.
+std::string CookieMismatchText(Cookie cookie);
 
 // A record from a worker is appended only if it is one well-formed version-3
 // needle of exactly `length` bytes whose data CRC matches.

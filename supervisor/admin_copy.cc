@@ -13,8 +13,9 @@
 
 #include "common/bytes.h"
 #include "common/collection_name.h"
-#include "common/go_quote.h"
 #include "common/file_util.h"
+#include "common/go_error.h"
+#include "common/go_quote.h"
 #include "common/idx_entry.h"
 #include "common/log.h"
 #include "common/needle.h"
@@ -22,13 +23,6 @@
 
 namespace kelp {
 namespace {
-
-grpc::Status Unknown(const std::string& message) { return grpc::Status(grpc::StatusCode::UNKNOWN, message); }
-
-// Go keeps these beside the .idx (in -dir.idx); every other file beside the .dat.
-bool LivesInIdxDir(const std::string& ext) {
-  return ext == ".idx" || ext == ".cpx" || ext == ".ldb" || ext == ".cpldb" || ext == ".rdb";
-}
 
 constexpr uint32_t kAnyRevision = 0xFFFFFFFFu;
 
@@ -39,15 +33,15 @@ void AdminService::OpenVolumeFile(const volume_server_pb::CopyFileRequest& req, 
   // The gRPC worker has checked the extension and collection (Go's texts);
   // they name a file here, so they are checked again.
   const VolumeId id = req.volume_id();
-  if (!IsVolumeFileExtension(req.ext())) return finish(Unknown("invalid file extension " + GoQuote(req.ext())), -1);
-  if (!IsSafeCollectionName(req.collection())) return finish(Unknown("invalid collection " + GoQuote(req.collection())), -1);
+  if (!IsVolumeFileExtension(req.ext())) return finish(GoError("invalid file extension " + GoQuote(req.ext())), -1);
+  if (!IsSafeCollectionName(req.collection())) return finish(GoError("invalid collection " + GoQuote(req.collection())), -1);
   if (req.is_ec_volume()) return OpenEcVolumeFile(req, resp, std::move(finish));
   std::shared_ptr<Volume> v = store_->Shared(id);
-  if (!v) return finish(Unknown("not found volume id " + std::to_string(id)), -1);
+  if (!v) return finish(GoError("not found volume id " + std::to_string(id)), -1);
   if (req.compaction_revision() != kAnyRevision && req.compaction_revision() != v->super_block().compaction_revision)
-    return finish(Unknown("volume " + std::to_string(id) + " is compacted"), -1);
+    return finish(GoError("volume " + std::to_string(id) + " is compacted"), -1);
   const VolumeFileNames names = v->names();
-  const std::string path = names.Base(LivesInIdxDir(req.ext()) ? names.idx_dir : names.dir) + req.ext();
+  const std::string path = names.File(req.ext());
   const bool missing_is_empty = req.ignore_source_file_not_found() || req.stop_offset() == 0;
   struct Opened {
     int fd = -1;
@@ -72,9 +66,7 @@ void AdminService::OpenVolumeFile(const volume_server_pb::CopyFileRequest& req, 
       [opened, path, missing_is_empty, resp, finish = std::move(finish)] {
         if (opened->fd < 0) {
           if (opened->error == ENOENT && missing_is_empty) return finish(grpc::Status::OK, -1);
-          std::string why = std::strerror(opened->error);
-          if (!why.empty()) why[0] = char(std::tolower(static_cast<unsigned char>(why[0])));
-          return finish(Unknown("open " + path + ": " + why), -1);
+          return finish(GoError("open " + path + ": " + GoErrno(opened->error)), -1);
         }
         resp->set_modified_ts_ns(opened->mtime_ns);
         finish(grpc::Status::OK, opened->fd);
@@ -112,7 +104,7 @@ void AdminService::OpenEcVolumeFile(const volume_server_pb::CopyFileRequest& req
   OnWriter(store_->LocationWriter(0), std::move(work), [id, opened, ignore_missing, resp, finish = std::move(finish)] {
     if (opened->fd < 0) {
       if (ignore_missing) return finish(grpc::Status::OK, -1);
-      return finish(Unknown("CopyFile not found ec volume id " + std::to_string(id)), -1);
+      return finish(GoError("CopyFile not found ec volume id " + std::to_string(id)), -1);
     }
     resp->set_modified_ts_ns(opened->mtime_ns);
     finish(grpc::Status::OK, opened->fd);
@@ -120,11 +112,6 @@ void AdminService::OpenEcVolumeFile(const volume_server_pb::CopyFileRequest& req
 }
 
 namespace {
-
-std::string Lower(std::string why) {
-  if (!why.empty()) why[0] = char(std::tolower(static_cast<unsigned char>(why[0])));
-  return why;
-}
 
 std::string TempOf(const std::string& path) { return path + ".copying"; }
 
@@ -165,13 +152,13 @@ Status CheckCopiedSizes(const VolumeFileNames& n, uint64_t dat_size, uint64_t id
   struct stat st;
   if (stat(n.Idx().c_str(), &st) != 0) {
     if (idx_size != 0)
-      return Status::IOError("stat idx file " + n.Idx() + " failed: stat " + n.Idx() + ": " + Lower(std::strerror(errno)));
+      return Status::IOError("stat idx file " + n.Idx() + " failed: stat " + n.Idx() + ": " + GoErrno(errno));
   } else if (uint64_t(st.st_size) != idx_size) {
     return Status::IOError("idx file " + n.Idx() + " size [" + std::to_string(st.st_size) + "] is not same as origin file size [" +
                            std::to_string(idx_size) + "]");
   }
   if (stat(n.Dat().c_str(), &st) != 0)
-    return Status::IOError("get dat file info failed, stat " + n.Dat() + ": " + Lower(std::strerror(errno)));
+    return Status::IOError("get dat file info failed, stat " + n.Dat() + ": " + GoErrno(errno));
   if (uint64_t(st.st_size) != dat_size)
     return Status::IOError("the dat file size [" + std::to_string(st.st_size) + "] is not same as origin file size [" +
                            std::to_string(dat_size) + "]");
@@ -185,15 +172,15 @@ void AdminService::BeginVolumeCopy(const kelp_internal::VolumeCopyBegin& req, ke
   const VolumeId id = req.volume_id();
   // The collection comes from the peer, through the worker: it names files here.
   if (!IsSafeCollectionName(req.collection()))
-    return finish(Unknown("invalid collection " + GoQuote(req.collection())));
-  if (copies_.count(id) || store_->Busy(id)) return finish(Unknown("volume " + std::to_string(id) + " is being copied or changed"));
+    return finish(GoError("invalid collection " + GoQuote(req.collection())));
+  if (copies_.count(id) || store_->Busy(id)) return finish(GoError("volume " + std::to_string(id) + " is being copied or changed"));
   auto place = [this, id, req, resp, finish] {
     NewVolumeSpec spec;
     spec.id = id;
     spec.collection = req.collection();
     spec.disk_type = req.disk_type() == "hdd" ? "" : req.disk_type();
     auto where = store_->PickLocation(spec);
-    if (!where.ok()) return finish(Unknown("no space left for disk type " + (spec.disk_type.empty() ? std::string("hdd") : spec.disk_type)));
+    if (!where.ok()) return finish(GoError("no space left for disk type " + (spec.disk_type.empty() ? std::string("hdd") : spec.disk_type)));
     CopyJob job{where.value(), store_->NamesIn(where.value(), req.collection(), id), false};
     // Busy until mounted or undone: no allocation or mount of the id meanwhile.
     store_->BeginBusy(id, job.location, true);
@@ -217,24 +204,24 @@ void AdminService::BeginVolumeCopy(const kelp_internal::VolumeCopyBegin& req, ke
             copies_.erase(it);
           }
           store_->EndBusy(id);
-          finish(Unknown("write .note for volume " + std::to_string(id) + ": " + result->message()));
+          finish(GoError("write .note for volume " + std::to_string(id) + ": " + result->message()));
         });
   };
   if (!store_->Find(id)) return place();
   // A replica here is replaced, never merged: deleted first, as Go does.
   Status s = DeleteOffLoop(id, false, place);
-  if (!s.ok()) return finish(Unknown("failed to delete existing volume " + std::to_string(id) + ": " + s.message()));
+  if (!s.ok()) return finish(GoError("failed to delete existing volume " + std::to_string(id) + ": " + s.message()));
 }
 
 void AdminService::OpenCopyTarget(const kelp_internal::VolumeCopyOpen& req, kelp_internal::VolumeCopyOpened* resp, FinishFd finish) {
   auto it = copies_.find(req.volume_id());
-  if (it == copies_.end() || it->second.finishing) return finish(Unknown("volume " + std::to_string(req.volume_id()) + " is not being copied"), -1);
+  if (it == copies_.end() || it->second.finishing) return finish(GoError("volume " + std::to_string(req.volume_id()) + " is not being copied"), -1);
   const VolumeFileNames& n = it->second.names;
   std::string final_path;
   if (req.ext() == ".dat") final_path = n.Dat();
   else if (req.ext() == ".idx") final_path = n.Idx();
   else if (req.ext() == ".vif") final_path = n.Vif();
-  else return finish(Unknown("a copy writes .dat, .idx and .vif only"), -1);
+  else return finish(GoError("a copy writes .dat, .idx and .vif only"), -1);
   // Go writes the optional files (.dat, .vif) under a temporary name, so a
   // source without one never truncates a good local file; the .idx in place.
   const std::string path = req.ext() == ".idx" ? final_path : TempOf(final_path);
@@ -248,7 +235,7 @@ void AdminService::OpenCopyTarget(const kelp_internal::VolumeCopyOpen& req, kelp
         if (*fd < 0) *err = errno;
       },
       [fd, err, final_path, finish] {
-        if (*fd < 0) return finish(Unknown("open file " + final_path + ": open " + final_path + ": " + Lower(std::strerror(*err))), -1);
+        if (*fd < 0) return finish(GoError("open file " + final_path + ": open " + final_path + ": " + GoErrno(*err)), -1);
         finish(grpc::Status::OK, *fd);
       });
 }
@@ -256,7 +243,7 @@ void AdminService::OpenCopyTarget(const kelp_internal::VolumeCopyOpen& req, kelp
 void AdminService::FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, volume_server_pb::VolumeCopyResponse* resp, Finish finish) {
   const VolumeId id = req.volume_id();
   auto it = copies_.find(id);
-  if (it == copies_.end() || it->second.finishing) return finish(Unknown("volume " + std::to_string(id) + " is not being copied"));
+  if (it == copies_.end() || it->second.finishing) return finish(GoError("volume " + std::to_string(id) + " is not being copied"));
   it->second.finishing = true;
   const CopyJob job = it->second;
   struct Outcome {
@@ -278,7 +265,7 @@ void AdminService::FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, 
         auto settle = [&](bool present, const std::string& final_path) {
           if (!present) return unlink(TempOf(final_path).c_str()), Status::Ok();
           if (rename(TempOf(final_path).c_str(), final_path.c_str()) != 0)
-            return Status::IOError("commit copied file " + final_path + ": " + Lower(std::strerror(errno)));
+            return Status::IOError("commit copied file " + final_path + ": " + GoErrno(errno));
           return Status::Ok();
         };
         if (Status s = settle(req.has_dat(), n.Dat()); !s.ok()) out->status = s;
@@ -290,7 +277,7 @@ void AdminService::FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, 
         if (n.idx_dir != n.dir) env->SyncDir(n.idx_dir);
         // Last: until the .note is gone, a load does not take these files for a volume.
         if (unlink(NotePath(n).c_str()) != 0 && errno != ENOENT) {
-          out->status = Status::IOError("remove .note for volume " + std::to_string(n.id) + ": " + Lower(std::strerror(errno)));
+          out->status = Status::IOError("remove .note for volume " + std::to_string(n.id) + ": " + GoErrno(errno));
           return RemoveCopyFiles(n);
         }
         env->SyncDir(n.dir);
@@ -301,7 +288,7 @@ void AdminService::FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, 
       [this, id, job, out, resp, finish] {
         copies_.erase(id);
         store_->EndBusy(id);
-        if (!out->status.ok()) return finish(Unknown(out->status.message()));
+        if (!out->status.ok()) return finish(GoError(out->status.message()));
         // Mounted as VolumeMount does: the load checks everything the peer sent.
         Store::Located located{job.location, job.names};
         auto loaded = std::make_shared<Result<std::shared_ptr<Volume>>>(Status::NotFound(""));
@@ -311,7 +298,7 @@ void AdminService::FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, 
             [this, id, job, located, loaded, out, resp, finish] {
               if (!loaded->ok()) {
                 RemoveCopyFiles(job.names);
-                return finish(Unknown("failed to mount or validate volume " + std::to_string(id) + ": " + loaded->status().message()));
+                return finish(GoError("failed to mount or validate volume " + std::to_string(id) + ": " + loaded->status().message()));
               }
               Join(std::move(loaded->value()), located.location);
               resp->set_last_append_at_ns(out->last_append_at_ns);

@@ -7,13 +7,12 @@
 
 #include "common/bytes.h"
 #include "common/crc32c.h"
+#include "common/go_error.h"
 #include "common/needle.h"
 #include "supervisor/admin_service.h"
 
 namespace kelp {
 namespace {
-
-grpc::Status Unknown(const std::string& message) { return grpc::Status(grpc::StatusCode::UNKNOWN, message); }
 
 // Go's GetActualSize for any int32 size: ActualSize, and for a negative size
 // (a request may carry a tombstone's) the same sum with Go's signed remainder.
@@ -43,14 +42,7 @@ Status ReadNeedleMetaOnce(const Volume& v, int64_t offset, int32_t requested_siz
     *size_mismatch = true;
     // Go formats the id with %x, which applies to NeedleId's String() (the id
     // in hex): the hex digits come out hex-encoded again ("1" -> "31").
-    char id_hex[24];
-    std::snprintf(id_hex, sizeof id_hex, "%" PRIx64, uint64_t(out->needle.header.id));
-    std::string id_text;
-    for (const char* c = id_hex; *c; ++c) {
-      char two[3];
-      std::snprintf(two, sizeof two, "%02x", static_cast<unsigned char>(*c));
-      id_text += two;
-    }
+    const std::string id_text = GoHexOfNeedleId(out->needle.header.id);
     char text[200];
     std::snprintf(text, sizeof text, "size mismatch for entry at offset %" PRId64 ": found id %s size %d, expected size %d", offset,
                   id_text.c_str(), int32_t(out->needle.header.size), int32_t(size));
@@ -100,7 +92,7 @@ Status ReadNeedleMetaAt(const Volume& v, int64_t offset, int32_t size, MetaRead*
 grpc::Status AdminService::VolumeSyncStatus(const volume_server_pb::VolumeSyncStatusRequest& req,
                                             volume_server_pb::VolumeSyncStatusResponse* resp) {
   const Volume* v = store_->Find(req.volume_id());
-  if (!v) return Unknown("not found volume id " + std::to_string(req.volume_id()));
+  if (!v) return GoError("not found volume id " + std::to_string(req.volume_id()));
   const SuperBlock& sb = v->super_block();
   resp->set_volume_id(v->id());
   resp->set_collection(v->collection());
@@ -116,7 +108,7 @@ grpc::Status AdminService::VolumeSyncStatus(const volume_server_pb::VolumeSyncSt
 void AdminService::ReadNeedleBlob(const volume_server_pb::ReadNeedleBlobRequest& req, volume_server_pb::ReadNeedleBlobResponse* resp,
                                   Finish finish) {
   std::shared_ptr<Volume> v = store_->Shared(req.volume_id());
-  if (!v) return finish(Unknown("not found volume id " + std::to_string(req.volume_id())));
+  if (!v) return finish(GoError("not found volume id " + std::to_string(req.volume_id())));
   const int64_t offset = req.offset();
   const int32_t size = req.size();
   const int64_t length = GoActualSize(size, v->version());
@@ -129,7 +121,7 @@ void AdminService::ReadNeedleBlob(const volume_server_pb::ReadNeedleBlobRequest&
            },
            [out, resp, offset, size, finish] {
              if (!out->status.ok()) {
-               return finish(Unknown("read needle blob offset " + std::to_string(offset) + " size " + std::to_string(size) + ": " +
+               return finish(GoError("read needle blob offset " + std::to_string(offset) + " size " + std::to_string(size) + ": " +
                                      out->status.message()));
              }
              resp->set_needle_blob(std::move(out->bytes));
@@ -141,7 +133,7 @@ void AdminService::ReadNeedleMeta(const volume_server_pb::ReadNeedleMetaRequest&
                                   Finish finish) {
   std::shared_ptr<Volume> v = store_->Shared(req.volume_id());
   if (!v) {
-    return finish(Unknown("not found volume id " + std::to_string(req.volume_id()) +
+    return finish(GoError("not found volume id " + std::to_string(req.volume_id()) +
                           " and read needle metadata at ec shards is not supported"));
   }
   auto out = std::make_shared<MetaRead>();
@@ -149,7 +141,7 @@ void AdminService::ReadNeedleMeta(const volume_server_pb::ReadNeedleMetaRequest&
   const int32_t size = req.size();
   OnWriter(store_->WriterFor(req.volume_id()), [v, out, offset, size] { out->status = ReadNeedleMetaAt(*v, offset, size, out.get()); },
            [out, resp, finish] {
-             if (!out->status.ok()) return finish(Unknown(out->status.message()));
+             if (!out->status.ok()) return finish(GoError(out->status.message()));
              const ParsedNeedle& n = out->needle;
              resp->set_cookie(n.header.cookie);
              resp->set_last_modified(n.last_modified);
@@ -164,7 +156,7 @@ void AdminService::ReadNeedleMeta(const volume_server_pb::ReadNeedleMetaRequest&
 // every admin read is. A size-0 needle is not read, as in Go.
 void AdminService::ReadNeedleData(const kelp_internal::NeedleRead& req, kelp_internal::NeedleData* resp, Finish finish) {
   std::shared_ptr<Volume> v = store_->Shared(req.volume_id());
-  if (!v) return finish(Unknown("volume " + std::to_string(req.volume_id()) + " not found"));
+  if (!v) return finish(GoError("volume " + std::to_string(req.volume_id()) + " not found"));
   struct Out {
     Status status;
     std::string record;
@@ -182,7 +174,7 @@ void AdminService::ReadNeedleData(const kelp_internal::NeedleRead& req, kelp_int
              out->status = v->ReadNeedle(id, &out->record, &out->needle);
            },
            [out, resp, finish] {
-             if (!out->status.ok()) return finish(Unknown(out->status.message()));
+             if (!out->status.ok()) return finish(GoError(out->status.message()));
              if (!out->empty) {
                resp->set_cookie(out->needle.header.cookie);
                resp->set_size(out->needle.header.size);

@@ -11,32 +11,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 
 #include "common/bytes.h"
+#include "common/file_util.h"
+#include "common/go_error.h"
 #include "common/needle.h"
 #include "supervisor/admin_service.h"
 
 namespace kelp {
-namespace {
-
-grpc::Status Unknown(const std::string& message) { return grpc::Status(grpc::StatusCode::UNKNOWN, message); }
-
-std::string LowerFirst(std::string s) {
-  if (!s.empty()) s[0] = char(std::tolower(static_cast<unsigned char>(s[0])));
-  return s;
-}
-
-}  // namespace
-
 void AdminService::OpenTailFile(const kelp_internal::VolumeFileOpen& req, kelp_internal::VolumeFileOpened* resp, FinishFd finish) {
   const VolumeId id = req.volume_id();
-  if (req.ext() != ".dat" && req.ext() != ".idx") return finish(Unknown("a tail reads only .dat and .idx"), -1);
+  if (req.ext() != ".dat" && req.ext() != ".idx") return finish(GoError("a tail reads only .dat and .idx"), -1);
   std::shared_ptr<Volume> v = store_->Shared(id);
-  if (!v) return finish(Unknown("not found volume id " + std::to_string(id)), -1);
+  if (!v) return finish(GoError("not found volume id " + std::to_string(id)), -1);
   const std::string path = req.ext() == ".dat" ? v->names().Dat() : v->names().Idx();
   struct Opened {
     bool retired = false;
@@ -51,23 +41,23 @@ void AdminService::OpenTailFile(const kelp_internal::VolumeFileOpen& req, kelp_i
   // starts over with its successor.
   OnWriter(
       store_->WriterFor(id),
-      [v, path, opened] {
+      [v, path, opened, is_idx = req.ext() == ".idx"] {
         if ((opened->retired = v->retired())) return;
         opened->idx_size = v->idx_size();
         opened->dat_size = v->dat_size();
         opened->fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (opened->fd < 0) opened->error = errno;
         struct stat st;
-        if (opened->fd >= 0 && fstat(opened->fd, &st) == 0) opened->idx_file_size = uint64_t(st.st_size);
+        if (is_idx && opened->fd >= 0 && fstat(opened->fd, &st) == 0) opened->idx_file_size = uint64_t(st.st_size);
       },
       [this, req, v, opened, path, resp, finish = std::move(finish)] {
         if (opened->retired) return OpenTailFile(req, resp, finish);
-        if (opened->fd < 0) return finish(Unknown("open " + path + ": " + LowerFirst(std::strerror(opened->error))), -1);
+        if (opened->fd < 0) return finish(GoError("open " + path + ": " + GoErrno(opened->error)), -1);
         resp->set_version(v->version());
         resp->set_compaction_revision(v->super_block().compaction_revision);
         resp->set_dat_size(opened->dat_size);
         resp->set_idx_size(opened->idx_size);
-        if (req.ext() == ".idx") resp->set_idx_file_size(opened->idx_file_size);
+        resp->set_idx_file_size(opened->idx_file_size);
         resp->set_offset_bytes(uint32_t(v->offset_bytes()));
         resp->set_super_block_size(v->super_block().BlockSize());
         resp->set_path(path);
@@ -99,43 +89,40 @@ std::optional<Cookie> LiveCookie(const Volume& v, NeedleId id) {
   return ParseNeedleHeader(reinterpret_cast<const uint8_t*>(head.data())).cookie;
 }
 
-std::string CookieMismatch(Cookie c) {
-  char msg[64];
-  std::snprintf(msg, sizeof msg, "mismatching cookie %x", c);
-  return msg;
-}
-
 }  // namespace
 
 // Go's WriteVolumeNeedle for a tailed needle: an identical one is not written
-// again, a zero cookie takes the live needle's, another cookie is refused.
+// again, a zero cookie takes the live needle's, another cookie is refused
+// (by the volume's own check for a put, here for a delete).
 void AdminService::AppendTailed(const kelp_internal::TailedNeedle& req, kelp_internal::TailedNeedleWritten*, Finish finish) {
   const VolumeId id = req.volume_id();
   std::shared_ptr<Volume> v = store_->Shared(id);
-  if (!v) return finish(Unknown("volume " + std::to_string(id) + " not found on " + config_->ip + ":" + std::to_string(config_->port)));
+  if (!v) return finish(GoError("volume " + std::to_string(id) + " not found on " + config_->ip + ":" + std::to_string(config_->port)));
   // The worker re-encoded what a peer sent; the supervisor trusts neither.
   auto record = std::make_shared<std::string>(req.record());
   const auto* bytes = reinterpret_cast<const uint8_t*>(record->data());
-  if (Status s = ValidateRecord(bytes, record->size()); !s.ok()) return finish(Unknown(s.message()));
+  if (Status s = ValidateRecord(bytes, record->size()); !s.ok()) return finish(GoError(s.message()));
   const NeedleHeader h = ParseNeedleHeader(bytes);
-  if (req.tombstone() && h.size != 0) return finish(Unknown("a tombstone of needle " + std::to_string(h.id) + " with data"));
+  if (req.tombstone() && h.size != 0) return finish(GoError("a tombstone of needle " + std::to_string(h.id) + " with data"));
   auto result = std::make_shared<Status>();
   auto changed = std::make_shared<bool>(true);
   OnWriter(
       store_->WriterFor(id),
       [v, record, result, changed, h, tombstone = req.tombstone()] {
         auto* r = reinterpret_cast<uint8_t*>(record->data());
-        const std::optional<Cookie> live = LiveCookie(*v, h.id);
-        if (h.cookie == 0 && live) PutU32(r, *live);
-        const Cookie cookie = ParseNeedleHeader(r).cookie;
-        if (live && *live != cookie) {
-          *result = Status::CookieMismatch(CookieMismatch(cookie));
-          return;
-        }
-        if (tombstone) {
-          auto deleted = v->Delete(h.id, cookie);
-          *result = deleted.ok() ? Status::Ok() : deleted.status();
-          return;
+        if (h.cookie == 0 || tombstone) {
+          const std::optional<Cookie> live = LiveCookie(*v, h.id);
+          if (h.cookie == 0 && live) PutU32(r, *live);
+          const Cookie cookie = ParseNeedleHeader(r).cookie;
+          if (tombstone) {
+            if (live && *live != cookie) {
+              *result = Status::CookieMismatch(CookieMismatchText(cookie));
+              return;
+            }
+            auto deleted = v->Delete(h.id, cookie);
+            *result = deleted.ok() ? Status::Ok() : deleted.status();
+            return;
+          }
         }
         if (SameAsLive(*v, h.id, r, record->size())) {
           *changed = false;
@@ -145,11 +132,8 @@ void AdminService::AppendTailed(const kelp_internal::TailedNeedle& req, kelp_int
         *result = appended.ok() ? Status::Ok() : appended.status();
       },
       [this, req, v, result, changed, finish = std::move(finish)] {
-        // A vacuum commit retired the volume meanwhile: its successor takes the needle.
-        if (result->code() == Code::kNotFound && v->retired() && store_->Shared(req.volume_id()) &&
-            store_->Shared(req.volume_id()) != v)
-          return AppendTailed(req, nullptr, finish);
-        if (!result->ok()) return finish(Unknown(result->message()));
+        if (RetiredForSuccessor(v, *result)) return AppendTailed(req, nullptr, finish);
+        if (!result->ok()) return finish(GoError(result->message()));
         if (*changed && hooks_.volume_mutated) hooks_.volume_mutated(req.volume_id());
         finish(grpc::Status::OK);
       });
@@ -163,36 +147,28 @@ void AdminService::WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobReques
   if (auto s = CheckMaintenance(); !s.ok()) return finish(s);
   const VolumeId vid = req.volume_id();
   std::shared_ptr<Volume> v = store_->Shared(vid);
-  if (!v) return finish(Unknown("not found volume id " + std::to_string(vid)));
+  if (!v) return finish(GoError("not found volume id " + std::to_string(vid)));
   const std::string prefix = "write blob needle " + std::to_string(req.needle_id()) + " size " + std::to_string(req.size()) + ": ";
   const std::string& blob = req.needle_blob();
   const std::string id_text = "needle " + std::to_string(req.needle_id());
-  if (v->read_only()) return finish(Unknown(prefix + "volume " + std::to_string(vid) + " is read only"));
+  if (v->read_only()) return finish(GoError(prefix + "volume " + std::to_string(vid) + " is read only"));
   if (blob.size() < size_t(kNeedleHeaderSize))
-    return finish(Unknown(prefix + id_text + " blob of " + std::to_string(blob.size()) + " bytes is shorter than a needle header"));
+    return finish(GoError(prefix + id_text + " blob of " + std::to_string(blob.size()) + " bytes is shorter than a needle header"));
   const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(blob.data()));
   if (int32_t(h.size) != req.size())
-    return finish(Unknown(prefix + id_text + " size " + std::to_string(req.size()) + " does not match its blob header size " +
+    return finish(GoError(prefix + id_text + " size " + std::to_string(req.size()) + " does not match its blob header size " +
                           std::to_string(int32_t(h.size))));
   const uint8_t version = v->version();
   if (req.size() < 0 || blob.size() != ActualSize(h.size, version))
-    return finish(Unknown(prefix + id_text + " blob of " + std::to_string(blob.size()) + " bytes does not match the " +
+    return finish(GoError(prefix + id_text + " blob of " + std::to_string(blob.size()) + " bytes does not match the " +
                           std::to_string(ActualSize(uint32_t(req.size()), version)) + " bytes size " + std::to_string(req.size()) +
                           " takes in a version " + std::to_string(version) + " volume"));
-  if (version != 2 && version != 3) return finish(Unknown(prefix + "unsupported version " + std::to_string(version) + "!"));
+  if (version != 2 && version != 3) return finish(GoError(prefix + "unsupported version " + std::to_string(version) + "!"));
   // The record in version-3 form (the volume writes its own version back).
-  auto record = std::make_shared<std::string>(size_t(ActualSize(h.size, 3)), '\0');
-  auto* p = reinterpret_cast<uint8_t*>(record->data());
-  std::memcpy(p, blob.data(), kNeedleHeaderSize + h.size + kNeedleChecksumSize);
-  if (version == 3) {
-    std::memcpy(p + kNeedleHeaderSize + h.size + kNeedleChecksumSize, blob.data() + kNeedleHeaderSize + h.size + kNeedleChecksumSize,
-                record->size() - (kNeedleHeaderSize + h.size + kNeedleChecksumSize));
-  } else {
-    uint8_t canonical[8] = {0};
-    PutU32(canonical, h.size);
-    std::memcpy(p + kNeedleHeaderSize + h.size + kNeedleChecksumSize + kTimestampSize, canonical, PaddingLength(h.size, 3));
-  }
-  if (Status s = ValidateRecord(p, record->size()); !s.ok()) return finish(Unknown(prefix + s.message()));
+  auto record = std::make_shared<std::string>(blob);
+  if (version == 2) RecordToV3(record.get(), GetU32(reinterpret_cast<const uint8_t*>(blob.data()) + kNeedleHeaderSize + h.size));
+  if (Status s = ValidateRecord(reinterpret_cast<const uint8_t*>(record->data()), record->size()); !s.ok())
+    return finish(GoError(prefix + s.message()));
   auto result = std::make_shared<Status>();
   auto unchanged = std::make_shared<bool>(false);
   // Filed under the request's id whatever the header says, with no cookie
@@ -206,12 +182,17 @@ void AdminService::WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobReques
         *result = appended.ok() ? Status::Ok() : appended.status();
       },
       [this, req, v, vid, prefix, result, unchanged, finish = std::move(finish)] {
-        if (result->code() == Code::kNotFound && v->retired() && store_->Shared(vid) && store_->Shared(vid) != v)
-          return WriteNeedleBlob(req, nullptr, finish);
-        if (!result->ok()) return finish(Unknown(prefix + result->message()));
+        if (RetiredForSuccessor(v, *result)) return WriteNeedleBlob(req, nullptr, finish);
+        if (!result->ok()) return finish(GoError(prefix + result->message()));
         if (!*unchanged && hooks_.volume_mutated) hooks_.volume_mutated(vid);
         finish(grpc::Status::OK);
       });
+}
+
+bool AdminService::RetiredForSuccessor(const std::shared_ptr<Volume>& v, const Status& result) const {
+  if (result.code() != Code::kNotFound || !v->retired()) return false;
+  const std::shared_ptr<Volume> now = store_->Shared(v->id());
+  return now && now != v;
 }
 
 }  // namespace kelp

@@ -138,6 +138,9 @@ class AdminService {
   void OpenTailFile(const kelp_internal::VolumeFileOpen& req, kelp_internal::VolumeFileOpened* resp, FinishFd finish);
   void AppendTailed(const kelp_internal::TailedNeedle& req, kelp_internal::TailedNeedleWritten*, Finish finish);
   void WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobRequest& req, volume_server_pb::WriteNeedleBlobResponse*, Finish finish);
+  // `result` failed because a vacuum commit retired `v` after it was looked
+  // up: the call is to start over with the volume now mounted under its id.
+  bool RetiredForSuccessor(const std::shared_ptr<Volume>& v, const Status& result) const;
   // ReceiveFile (admin_receive.cc), internal: the file a push goes into, and its end.
   void OpenReceivedFile(const kelp_internal::ReceiveFileOpen& req, kelp_internal::ReceiveFileOpened* resp, FinishFd finish);
   void FinishReceivedFile(const kelp_internal::ReceiveFileFinish& req, kelp_internal::ReceiveFileFinished*, Finish finish);

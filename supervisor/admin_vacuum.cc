@@ -8,14 +8,13 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/go_error.h"
 #include "common/log.h"
 #include "storage/compaction.h"
 #include "supervisor/admin_service.h"
 
 namespace kelp {
 namespace {
-
-grpc::Status Unknown(const std::string& message) { return grpc::Status(grpc::StatusCode::UNKNOWN, message); }
 
 // Go 4.48: NOT_FOUND, the handler's prefix (if any), then the store's text.
 grpc::Status NotFound(const std::string& prefix, VolumeId id, const char* during) {
@@ -62,7 +61,7 @@ void AdminService::VacuumVolumeCompact(const volume_server_pb::VacuumVolumeCompa
   if (store_->env()->Statvfs(v->names().dir, &st) == 0) {
     const uint64_t free = uint64_t(st.f_bavail) * uint64_t(st.f_bsize);
     if (free < need)
-      return finish(Unknown(CompactPrefix(id) + "insufficient free space for compaction: need " + std::to_string(need) + " bytes (volume: " +
+      return finish(GoError(CompactPrefix(id) + "insufficient free space for compaction: need " + std::to_string(need) + " bytes (volume: " +
                             std::to_string(dat) + ", index: " + std::to_string(idx) + "), but only " + std::to_string(free) +
                             " bytes available"));
   }
@@ -94,7 +93,7 @@ void AdminService::VacuumVolumeCompact(const volume_server_pb::VacuumVolumeCompa
     if (!copied.ok()) {
       v->AbandonCopy();  // a later commit must not pair these leftovers with this copy's start
       KLOG_ERROR("compact volume %u: %s", v->id(), copied.status().message().c_str());
-      *result = Unknown(CompactPrefix(v->id()) + copied.status().message());
+      *result = GoError(CompactPrefix(v->id()) + copied.status().message());
       return;
     }
     const CompactionOutcome& o = copied.value();
@@ -116,7 +115,7 @@ void AdminService::VacuumVolumeCommit(const volume_server_pb::VacuumVolumeCommit
   if (grpc::Status s = CheckMaintenance(); !s.ok()) return finish(s);
   const VolumeId id = req.volume_id();
   if (jobs_ && jobs_->stopping())
-    return finish(Unknown(CommitPrefix(id) + "volume id " + std::to_string(id) + " skips compact because volume is stopping"));
+    return finish(GoError(CommitPrefix(id) + "volume id " + std::to_string(id) + " skips compact because volume is stopping"));
   std::shared_ptr<Volume> v = store_->Shared(id);
   if (!v) return finish(NotFound(CommitPrefix(id), id, "commit compact"));
   const bool read_only = v->read_only();  // as it was before the commit
@@ -153,7 +152,7 @@ void AdminService::VacuumVolumeCommit(const volume_server_pb::VacuumVolumeCommit
             KLOG_ERROR("volume %u is offline until it is mounted again or the server restarts", id);
             Unmount(id);
           }
-          return finish(Unknown(CommitPrefix(id) + outcome->status.message()));
+          return finish(GoError(CommitPrefix(id) + outcome->status.message()));
         }
         if (store_->Shared(id) == v) {
           store_->ReplaceCompacted(outcome->next);
@@ -180,7 +179,7 @@ void AdminService::VacuumVolumeCleanup(const volume_server_pb::VacuumVolumeClean
   // On the writer: serialised with a commit's swap, never inside it.
   OnWriter(
       store_->WriterFor(id), [names, env, result] { *result = RemoveCompactionFiles(names, env); },
-      [id, result, finish = std::move(finish)] { finish(result->ok() ? grpc::Status::OK : Unknown(CleanupPrefix(id) + result->message())); });
+      [id, result, finish = std::move(finish)] { finish(result->ok() ? grpc::Status::OK : GoError(CleanupPrefix(id) + result->message())); });
 }
 
 }  // namespace kelp

@@ -190,6 +190,9 @@ int main(int argc, char** argv) {
     }
   }
   opts.server_args = flags.value().SetArgs();
+  // The address detected for an empty -ip is the supervisor's: workers are
+  // told it rather than detecting their own.
+  if (flags.value().Str("ip").empty()) opts.server_args.push_back("-ip=" + cfg.ip);
   opts.listen_fds = listen_fds;
   opts.gauges_fd = gauges_fd.value();
   opts.gauges = gauges.value();

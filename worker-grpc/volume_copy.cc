@@ -11,8 +11,9 @@
 #include <cstring>
 
 #include "common/file_util.h"
-#include "common/throttle.h"
+#include "common/go_error.h"
 #include "common/log.h"
+#include "common/throttle.h"
 #include "proto/kelp_internal.pb.h"
 #include "worker-grpc/peer_guard.h"
 #include "worker-grpc/volume_service.h"
@@ -21,8 +22,6 @@ namespace kelp {
 namespace {
 
 constexpr uint64_t kProgressStep = 128ull << 20;
-
-grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCode::UNKNOWN, m); }
 
 }  // namespace
 
@@ -36,10 +35,8 @@ grpc::Status VolumeService::VolumeCopy(grpc::ServerContext* ctx, const volume_se
   }
   const uint32_t vid = req->volume_id();
   const std::string& node = req->source_data_node();
-  if (!config_->allow_untrusted_remote_endpoints)
-    if (const std::string why = BlockedPeerAddress(node); !why.empty()) return Unknown("invalid source data node " + node + ": " + why);
-
-  auto stub = volume_server_pb::VolumeServer::NewStub(grpc::CreateChannel(MasterGrpcAddress(node), grpc::InsecureChannelCredentials()));
+  std::unique_ptr<volume_server_pb::VolumeServer::Stub> stub;
+  if (grpc::Status s = DialSource(node, "data node", &stub); !s.ok()) return s;
   volume_server_pb::ReadVolumeFileStatusRequest status_req;
   status_req.set_volume_id(vid);
   volume_server_pb::ReadVolumeFileStatusResponse status;
@@ -47,9 +44,9 @@ grpc::Status VolumeService::VolumeCopy(grpc::ServerContext* ctx, const volume_se
     grpc::ClientContext c;
     c.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(1));
     if (grpc::Status s = stub->ReadVolumeFileStatus(&c, status_req, &status); !s.ok())
-      return Unknown("read volume file status failed, " + GoRpcError(s));
+      return GoError("read volume file status failed, " + GoRpcError(s));
   }
-  if (status.volume_info().files_size() > 0) return Unknown("volume " + std::to_string(vid) + " is tiered to remote storage, which kelp does not copy");
+  if (status.volume_info().files_size() > 0) return GoError("volume " + std::to_string(vid) + " is tiered to remote storage, which kelp does not copy");
 
   kelp_internal::VolumeCopyBegin begin;
   begin.set_volume_id(vid);
@@ -67,7 +64,7 @@ grpc::Status VolumeService::VolumeCopy(grpc::ServerContext* ctx, const volume_se
     finish.set_error(why);
     volume_server_pb::VolumeCopyResponse ignored;
     supervisor_->Call("kelp.FinishVolumeCopy", finish, &ignored);
-    return Unknown(why);
+    return GoError(why);
   };
   Throttle throttle(req->io_byte_per_second() > 0 ? req->io_byte_per_second() : config_->maintenance_bytes_per_second);
   uint64_t threshold = kProgressStep;

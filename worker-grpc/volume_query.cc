@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "common/file_id.h"
+#include "common/go_error.h"
 #include "common/json_scan.h"
 #include "proto/kelp_internal.pb.h"
 #include "worker-grpc/volume_service.h"
@@ -17,8 +18,6 @@ namespace {
 
 // One stripe is one gRPC message; the worker's limit is far above this.
 constexpr size_t kMaxStripeBytes = 64u << 20;
-
-grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCode::UNKNOWN, m); }
 
 // Go parses the volume id with its error ignored: not a number reads as 0,
 // and a big one wraps to 32 bits (strconv.ParseUint, then uint32()).
@@ -40,9 +39,9 @@ grpc::Status VolumeService::Query(grpc::ServerContext*, const volume_server_pb::
   const std::vector<std::string> selections(req->selections().begin(), req->selections().end());
   for (const std::string& fid : req->from_file_ids()) {
     auto parts = SplitFileId(fid);
-    if (!parts.ok()) return Unknown(parts.status().message());
+    if (!parts.ok()) return GoError(parts.status().message());
     auto key = ParseFidWithDelta(parts.value().key);
-    if (!key.ok()) return Unknown(key.status().message());
+    if (!key.ok()) return GoError(key.status().message());
     kelp_internal::NeedleRead read;
     read.set_volume_id(LenientVolumeId(parts.value().vid));
     read.set_needle_id(key.value().id);
@@ -60,7 +59,7 @@ grpc::Status VolumeService::Query(grpc::ServerContext*, const volume_server_pb::
       return !too_big;
     });
     // Go builds any size and then fails to send it; kelp stops first.
-    if (too_big) return Unknown("query result for " + fid + " exceeds " + std::to_string(kMaxStripeBytes) + " bytes");
+    if (too_big) return GoError("query result for " + fid + " exceeds " + std::to_string(kMaxStripeBytes) + " bytes");
     volume_server_pb::QueriedStripe stripe;
     stripe.set_records(records);
     if (!writer->Write(stripe)) return grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away");

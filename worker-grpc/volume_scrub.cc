@@ -14,6 +14,8 @@
 #include <cstring>
 #include <vector>
 
+#include "common/file_util.h"
+#include "common/go_error.h"
 #include "common/idx_entry.h"
 #include "common/needle.h"
 #include "proto/kelp_internal.pb.h"
@@ -25,8 +27,6 @@ namespace {
 
 constexpr int kModeIndex = 1, kModeFull = 2, kModeLocal = 3, kModeReads = 5;
 
-grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCode::UNKNOWN, m); }
-
 struct Row {
   IdxEntry entry;
   size_t position = 0;  // 1-based, in file order
@@ -35,20 +35,6 @@ struct Row {
 
 uint64_t RecordBytes(const Row& r, uint8_t version) { return ActualSize(r.deleted() ? 0 : uint32_t(r.entry.size), version); }
 
-// Go prints a needle id in these texts with %x of its hex string: the hex of
-// the hex digits' ASCII codes.
-std::string HexOfHexString(NeedleId id) {
-  char hex[32];
-  std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(id));
-  std::string out;
-  for (const char* c = hex; *c; ++c) {
-    char two[4];
-    std::snprintf(two, sizeof two, "%02x", static_cast<unsigned char>(*c));
-    out += two;
-  }
-  return out;
-}
-
 struct VolumeScrub {
   const VolumeFilesView& f;
   uint32_t vid;
@@ -56,20 +42,11 @@ struct VolumeScrub {
   std::vector<std::string> errors;
 
   bool ReadRows() {
-    const size_t row = size_t(IdxEntrySize(f.offset_bytes));
-    std::string bytes(size_t(f.idx_file_size / row * row), '\0');
-    for (size_t got = 0; got < bytes.size();) {
-      const ssize_t n = pread(f.idx_fd, bytes.data() + got, bytes.size() - got, off_t(got));
-      if (n <= 0) {
-        errors.push_back("failed to read IDX file " + f.idx_path + " for volume " + std::to_string(vid) + ": " +
-                         (n < 0 ? std::strerror(errno) : "EOF"));
-        return false;
-      }
-      got += size_t(n);
-    }
-    for (size_t at = 0; at < bytes.size(); at += row)
-      rows.push_back({DecodeIdxEntry(reinterpret_cast<const uint8_t*>(bytes.data()) + at, f.offset_bytes), at / row + 1});
-    return true;
+    Status s = ForEachIdxEntry(f.idx_fd, f.idx_file_size, f.offset_bytes, [&](const IdxEntry& e) { rows.push_back({e, rows.size() + 1}); });
+    if (s.ok()) return true;
+    rows.clear();
+    errors.push_back("failed to read IDX file " + f.idx_path + " for volume " + std::to_string(vid) + ": " + s.message());
+    return false;
   }
 
   // False when the index is empty: then the only question is whether the
@@ -122,19 +99,13 @@ struct VolumeScrub {
         continue;
       }
       record.resize(size_t(ActualSize(size, f.version)));
-      size_t got = 0;
-      while (got < record.size()) {
-        const ssize_t n = pread(f.dat_fd, record.data() + got, record.size() - got, off_t(at + got));
-        if (n <= 0) break;
-        got += size_t(n);
-      }
-      if (got < record.size()) {
+      if (!PreadFull(f.dat_fd, record.data(), record.size(), off_t(at)).ok()) {
         errors.push_back(ReadError(r, "EOF"));  // Go's text for a record cut short too
         continue;
       }
       const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(record.data()));
       if (h.size != size) {
-        errors.push_back(ReadError(r, "size mismatch: entry not found: offset " + std::to_string(at) + " found id " + HexOfHexString(h.id) +
+        errors.push_back(ReadError(r, "size mismatch: entry not found: offset " + std::to_string(at) + " found id " + GoHexOfNeedleId(h.id) +
                                           " size " + std::to_string(int32_t(h.size)) + ", expected size " + std::to_string(size)));
         continue;
       }
@@ -170,11 +141,11 @@ grpc::Status VolumeService::ScrubVolume(grpc::ServerContext* ctx, const volume_s
     VolumeFiles files;
     if (grpc::Status s = OpenVolumeFiles(supervisor_, vid, &files); !s.ok()) {
       if (s.error_message() != "not found volume id " + std::to_string(vid)) return s;
-      if (explicit_ids) return Unknown("volume id " + std::to_string(vid) + " not found");
+      if (explicit_ids) return GoError("volume id " + std::to_string(vid) + " not found");
       continue;  // unmounted since the list was taken
     }
     if (mode != kModeIndex && mode != kModeFull && mode != kModeLocal && mode != kModeReads)
-      return Unknown("unsupported volume scrub mode " + std::to_string(mode));
+      return GoError("unsupported volume scrub mode " + std::to_string(mode));
     // The .idx file's size and the .dat size from one step of the writer:
     // writes that land meanwhile are past both and not looked at.
     VolumeFilesView view = files.view;
@@ -206,7 +177,7 @@ grpc::Status VolumeService::ScrubVolume(grpc::ServerContext* ctx, const volume_s
         resp->add_details("volume " + std::to_string(vid) + " is now read-only");
       }
     }
-    if (!failures.empty()) return Unknown(failures);
+    if (!failures.empty()) return GoError(failures);
   }
   return grpc::Status::OK;
 }
@@ -218,8 +189,8 @@ grpc::Status VolumeService::ScrubEcVolume(grpc::ServerContext* ctx, const volume
   if (grpc::Status denied = AdmitAdmin(ctx, "ScrubEcVolume"); !denied.ok()) return denied;
   const int mode = int(req->mode());
   if (req->force_deleted_needles_check() && mode != kModeFull && mode != kModeReads)
-    return Unknown("deleted needle checks are only supported for FULL and READS scrubs");
-  if (req->volume_ids_size() > 0) return Unknown("EC volume id " + std::to_string(req->volume_ids(0)) + " not found");
+    return GoError("deleted needle checks are only supported for FULL and READS scrubs");
+  if (req->volume_ids_size() > 0) return GoError("EC volume id " + std::to_string(req->volume_ids(0)) + " not found");
   return grpc::Status::OK;
 }
 

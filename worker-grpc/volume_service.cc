@@ -9,10 +9,12 @@
 #include <cstring>
 
 #include "common/collection_name.h"
+#include "common/go_error.h"
 #include "common/go_quote.h"
 #include "common/grpc_peer.h"
 #include "common/log.h"
 #include "proto/master.grpc.pb.h"
+#include "worker-grpc/peer_guard.h"
 
 namespace kelp {
 namespace {
@@ -148,6 +150,15 @@ grpc::Status VolumeService::VacuumVolumeCompact(grpc::ServerContext* ctx, const 
 // A copy source: the supervisor checks and opens the file read-only, this
 // worker streams it in Go's 2 MiB chunks. Open to every caller, as in Go:
 // volume servers call it on each other.
+grpc::Status VolumeService::DialSource(const std::string& node, const char* what,
+                                       std::unique_ptr<volume_server_pb::VolumeServer::Stub>* stub) const {
+  if (!config_->allow_untrusted_remote_endpoints)
+    if (const std::string why = BlockedPeerAddress(node); !why.empty())
+      return GoError(std::string("invalid source ") + what + " " + node + ": " + why);
+  *stub = volume_server_pb::VolumeServer::NewStub(grpc::CreateChannel(MasterGrpcAddress(node), grpc::InsecureChannelCredentials()));
+  return grpc::Status::OK;
+}
+
 grpc::Status VolumeService::CopyFile(grpc::ServerContext*, const volume_server_pb::CopyFileRequest* req,
                                      grpc::ServerWriter<volume_server_pb::CopyFileResponse>* writer) {
   if (!IsVolumeFileExtension(req->ext())) return grpc::Status(grpc::StatusCode::UNKNOWN, "invalid file extension " + GoQuote(req->ext()));

@@ -13,6 +13,7 @@
 #include "common/appended_since.h"
 #include "common/bytes.h"
 #include "common/crc32c.h"
+#include "common/go_error.h"
 #include "common/idx_entry.h"
 #include "common/needle.h"
 #include "worker-grpc/volume_files.h"
@@ -23,26 +24,14 @@ namespace {
 
 constexpr size_t kBlock = 2 << 20;  // Go's BufferSizeLimit
 
-grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCode::UNKNOWN, m); }
-
 // Where each needle's current record starts, as Go's in-memory map keeps it:
 // a delete leaves the key at the offset of its last put.
 Result<std::unordered_map<NeedleId, uint64_t>> CurrentOffsets(const VolumeFilesView& f) {
   std::unordered_map<NeedleId, uint64_t> at;
-  const size_t row = size_t(IdxEntrySize(f.offset_bytes));
-  std::string buf(row * 4096, '\0');
-  for (uint64_t done = 0; done + row <= f.idx_size;) {
-    const size_t want = size_t(std::min<uint64_t>(buf.size(), (f.idx_size - done) / row * row));
-    const ssize_t n = pread(f.idx_fd, buf.data(), want, off_t(done));
-    if (n <= 0) return Status::IOError("read " + f.idx_path + ": " + (n < 0 ? std::strerror(errno) : "EOF"));
-    const size_t whole = size_t(n) / row * row;
-    if (whole == 0) return Status::IOError("read " + f.idx_path + ": short read");
-    for (size_t i = 0; i < whole; i += row) {
-      const IdxEntry e = DecodeIdxEntry(reinterpret_cast<const uint8_t*>(buf.data()) + i, f.offset_bytes);
-      if (!e.IsDeleted()) at[e.id] = e.ByteOffset();
-    }
-    done += whole;
-  }
+  Status s = ForEachIdxEntry(f.idx_fd, f.idx_size, f.offset_bytes, [&](const IdxEntry& e) {
+    if (!e.IsDeleted()) at[e.id] = e.ByteOffset();
+  });
+  if (!s.ok()) return Status::IOError("read " + f.idx_path + ": " + s.message());
   return at;
 }
 
@@ -55,15 +44,13 @@ grpc::Status VolumeService::ReadAllNeedles(grpc::ServerContext* ctx, const volum
     VolumeFiles files;
     if (grpc::Status s = OpenVolumeFiles(supervisor_, vid, &files); !s.ok()) return s;
     auto current = CurrentOffsets(files.view);
-    if (!current.ok()) return Unknown(current.status().message());
+    if (!current.ok()) return GoError(current.status().message());
     std::string record;
     uint64_t ignored_ns = 0;
     Status scan = ScanRecordsFrom(
         files.view, files.view.first_record, std::numeric_limits<uint32_t>::max(),
         [&](const RecordSlice& r) -> Status {
           const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(r.header.data()));
-          auto it = current.value().find(h.id);
-          if (it == current.value().end() || it->second != r.offset) return Status::Ok();  // superseded
           record.assign(r.header);
           record.append(r.body);
           ParsedNeedle n;
@@ -84,8 +71,13 @@ grpc::Status VolumeService::ReadAllNeedles(grpc::ServerContext* ctx, const volum
           if (!writer->Write(msg)) return Status::IOError("the caller went away");
           return Status::Ok();
         },
-        &ignored_ns);
-    if (!scan.ok()) return Unknown(scan.message());
+        &ignored_ns,
+        // Only the record the map names for its key is sent: superseded ones are not read.
+        [&](uint64_t offset, std::string_view header) {
+          auto it = current.value().find(ParseNeedleHeader(reinterpret_cast<const uint8_t*>(header.data())).id);
+          return it != current.value().end() && it->second == offset;
+        });
+    if (!scan.ok()) return GoError(scan.message());
   }
   return grpc::Status::OK;
 }
@@ -95,7 +87,7 @@ grpc::Status VolumeService::VolumeIncrementalCopy(grpc::ServerContext*, const vo
   VolumeFiles files;
   if (grpc::Status s = OpenVolumeFiles(supervisor_, req->volume_id(), &files); !s.ok()) return s;
   auto found = FindFirstAppendedAfter(files.view, req->since_ns());
-  if (!found.ok()) return Unknown("fail to locate by appendAtNs " + std::to_string(req->since_ns()) + ": " + found.status().message());
+  if (!found.ok()) return GoError("fail to locate by appendAtNs " + std::to_string(req->since_ns()) + ": " + found.status().message());
   if (found.value().nothing_newer) return grpc::Status::OK;
   // Go reads whole 2 MiB blocks past its stop offset, possibly into a record
   // being appended; kelp stops at the last whole record.
@@ -105,7 +97,7 @@ grpc::Status VolumeService::VolumeIncrementalCopy(grpc::ServerContext*, const vo
     const size_t want = size_t(std::min<uint64_t>(kBlock, stop - at));
     const ssize_t n = pread(files.view.dat_fd, buf.data(), want, off_t(at));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Unknown("read " + files.view.dat_path + ": " + std::strerror(errno));
+    if (n < 0) return GoError("read " + files.view.dat_path + ": " + std::strerror(errno));
     if (n == 0) break;
     volume_server_pb::VolumeIncrementalCopyResponse msg;
     msg.set_file_content(buf.data(), size_t(n));

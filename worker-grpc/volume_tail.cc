@@ -14,11 +14,11 @@
 #include <thread>
 
 #include "common/appended_since.h"
-#include "worker-grpc/volume_files.h"
 #include "common/bytes.h"
+#include "common/go_error.h"
 #include "common/needle.h"
 #include "proto/kelp_internal.pb.h"
-#include "worker-grpc/peer_guard.h"
+#include "worker-grpc/volume_files.h"
 #include "worker-grpc/volume_service.h"
 
 namespace kelp {
@@ -26,8 +26,6 @@ namespace {
 
 constexpr size_t kBodySlice = 2 << 20;  // Go's BufferSizeLimit
 constexpr auto kCycle = std::chrono::seconds(2);
-
-grpc::Status Unknown(const std::string& m) { return grpc::Status(grpc::StatusCode::UNKNOWN, m); }
 
 // Sleeps one cycle; false when the caller went away meanwhile.
 bool WaitCycle(grpc::ServerContext* ctx) {
@@ -39,41 +37,24 @@ bool WaitCycle(grpc::ServerContext* ctx) {
   return !ctx->IsCancelled();
 }
 
-// A tailed needle as the canonical version-3 record kelp appends: the fields
-// Go parses from the stream (CRC checked), re-encoded as Go's write path
-// would, with the data checksum in its current form. "" and `*error` set
-// when Go's parse would fail.
-std::string CanonicalRecord(const std::string& header, const std::string& body, uint8_t version, std::string* error) {
-  std::string record = header + body;
-  const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(header.data()));
-  if (version != 2 && version != 3) {
-    *error = "unsupported version " + std::to_string(version) + "!";
-    return "";
-  }
-  const uint64_t need = uint64_t(h.size) + kNeedleChecksumSize + (version == 3 ? kTimestampSize : 0);
-  if (body.size() < need) {
-    *error = "needle " + std::to_string(h.id) + " body of " + std::to_string(body.size()) + " bytes is shorter than its size " +
-             std::to_string(h.size);
-    return "";
-  }
+// Makes a tailed needle (`record`: its header, then the body slices as they
+// came) the canonical version-3 record kelp appends, in place: the fields Go
+// parses from the stream (CRC checked), with the data checksum in its current
+// form. Go's parse error otherwise.
+Status CanonicalizeRecord(std::string* record, uint8_t version) {
+  const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(record->data()));
+  if (version != 2 && version != 3) return Status::Invalid("unsupported version " + std::to_string(version) + "!");
+  const size_t body = record->size() - kNeedleHeaderSize;
+  if (body < uint64_t(h.size) + kNeedleChecksumSize + (version == 3 ? kTimestampSize : 0))
+    return Status::Invalid("needle " + std::to_string(h.id) + " body of " + std::to_string(body) + " bytes is shorter than its size " +
+                           std::to_string(h.size));
   // ParseNeedle wants the whole record; a short tail (Go tolerates a
   // missing padding) is padded out first.
-  record.resize(size_t(ActualSize(h.size, version)), '\0');
+  record->resize(size_t(ActualSize(h.size, version)), '\0');
   ParsedNeedle n;
-  if (Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(record.data()), record.size(), h.size, version, &n); !s.ok()) {
-    *error = s.message();
-    return "";
-  }
-  std::string out(size_t(ActualSize(h.size, 3)), '\0');
-  auto* p = reinterpret_cast<uint8_t*>(out.data());
-  std::memcpy(p, record.data(), kNeedleHeaderSize + h.size);
-  PutU32(p + kNeedleHeaderSize + h.size, n.checksum);
-  // append_at_ns stays 0: the supervisor stamps its own.
-  uint8_t* pad = p + kNeedleHeaderSize + h.size + kNeedleChecksumSize + kTimestampSize;
-  uint8_t canonical[8] = {0};
-  PutU32(canonical, h.size);
-  std::memcpy(pad, canonical, PaddingLength(h.size, 3));
-  return out;
+  if (Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(record->data()), record->size(), h.size, version, &n); !s.ok()) return s;
+  RecordToV3(record, n.checksum);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -88,14 +69,14 @@ grpc::Status VolumeService::VolumeTailSender(grpc::ServerContext* ctx, const vol
     if (grpc::Status s = OpenVolumeFiles(supervisor_, vid, &files); !s.ok()) return s;
     const uint32_t version = files.view.version;
     auto found = FindFirstAppendedAfter(files.view, last);
-    if (!found.ok()) return Unknown("streamFollow: fail to locate by appendAtNs " + std::to_string(last) + ": " + found.status().message());
+    if (!found.ok()) return GoError("streamFollow: fail to locate by appendAtNs " + std::to_string(last) + ": " + found.status().message());
     uint64_t reached = last;
     if (found.value().nothing_newer) {
       // A heartbeat keeps the receiver's connection alive.
       volume_server_pb::VolumeTailSenderResponse beat;
       beat.set_is_last_chunk(true);
       beat.set_version(version);
-      if (!writer->Write(beat)) return Unknown("streamFollow: the receiver went away");
+      if (!writer->Write(beat)) return GoError("streamFollow: the receiver went away");
     } else {
       Status scan = ScanRecordsFrom(
           files.view, found.value().offset, kBodySlice,
@@ -109,7 +90,7 @@ grpc::Status VolumeService::VolumeTailSender(grpc::ServerContext* ctx, const vol
             return Status::Ok();
           },
           &reached);
-      if (!scan.ok()) return Unknown("streamFollow: " + scan.message());
+      if (!scan.ok()) return GoError("streamFollow: " + scan.message());
     }
     if (!WaitCycle(ctx)) return grpc::Status(grpc::StatusCode::CANCELLED, "the receiver went away");
     if (req->idle_timeout_seconds() == 0) {
@@ -133,13 +114,10 @@ grpc::Status VolumeService::VolumeTailReceiver(grpc::ServerContext* ctx, const v
     volume_server_pb::VolumeStatusRequest probe;
     probe.set_volume_id(vid);
     volume_server_pb::VolumeStatusResponse ignored;
-    if (!supervisor_->Call("VolumeStatus", probe, &ignored).ok()) return Unknown("receiver not found volume id " + std::to_string(vid));
+    if (!supervisor_->Call("VolumeStatus", probe, &ignored).ok()) return GoError("receiver not found volume id " + std::to_string(vid));
   }
-  const std::string& source = req->source_volume_server();
-  if (!config_->allow_untrusted_remote_endpoints)
-    if (const std::string why = BlockedPeerAddress(source); !why.empty()) return Unknown("invalid source volume server " + source + ": " + why);
-
-  auto stub = volume_server_pb::VolumeServer::NewStub(grpc::CreateChannel(MasterGrpcAddress(source), grpc::InsecureChannelCredentials()));
+  std::unique_ptr<volume_server_pb::VolumeServer::Stub> stub;
+  if (grpc::Status s = DialSource(req->source_volume_server(), "volume server", &stub); !s.ok()) return s;
   volume_server_pb::VolumeTailSenderRequest tail;
   tail.set_volume_id(vid);
   tail.set_since_ns(req->since_ns());
@@ -159,35 +137,32 @@ grpc::Status VolumeService::VolumeTailReceiver(grpc::ServerContext* ctx, const v
     if (msg.needle_header().empty()) continue;  // a heartbeat
     const uint8_t version = msg.version() == 0 ? 3 : uint8_t(msg.version());
     const std::string header = msg.needle_header();
-    if (header.size() != size_t(kNeedleHeaderSize)) return fail(Unknown("needle header of " + std::to_string(header.size()) + " bytes"));
+    if (header.size() != size_t(kNeedleHeaderSize)) return fail(GoError("needle header of " + std::to_string(header.size()) + " bytes"));
     // A needle's slices repeat its header and add up to its body, no more:
     // what a peer sends cannot grow this process beyond one needle.
-    const uint64_t body_length = BodyLength(ParseNeedleHeader(reinterpret_cast<const uint8_t*>(header.data())).size, version);
-    std::string body = msg.needle_body();
-    while (!msg.is_last_chunk()) {
-      if (body.size() > body_length) break;
+    const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(header.data()));
+    const uint64_t body_length = BodyLength(h.size, version);
+    std::string record = header;  // the body's slices follow in place
+    record += msg.needle_body();
+    while (!msg.is_last_chunk() && record.size() - kNeedleHeaderSize <= body_length) {
       if (!reader->Read(&msg)) {
         // Go parses a needle cut short by the end of the stream; kelp
         // applies nothing it did not receive whole.
         if (grpc::Status s = reader->Finish(); !s.ok()) return s;
-        return Unknown("the source's stream ended inside needle " +
-                       std::to_string(ParseNeedleHeader(reinterpret_cast<const uint8_t*>(header.data())).id));
+        return GoError("the source's stream ended inside needle " + std::to_string(h.id));
       }
-      if (msg.needle_header() != header) return fail(Unknown("a needle's slices name different needles"));
-      body += msg.needle_body();
+      if (msg.needle_header() != header) return fail(GoError("a needle's slices name different needles"));
+      record += msg.needle_body();
     }
-    if (body.size() > body_length)
-      return fail(Unknown("needle body of " + std::to_string(body.size()) + " bytes, more than its size allows"));
-    std::string error;
-    const std::string record = CanonicalRecord(header, body, version, &error);
-    if (record.empty()) return fail(Unknown(error));
+    if (record.size() - kNeedleHeaderSize > body_length)
+      return fail(GoError("needle body of " + std::to_string(record.size() - kNeedleHeaderSize) + " bytes, more than its size allows"));
+    if (Status s = CanonicalizeRecord(&record, version); !s.ok()) return fail(GoError(s.message()));
     kelp_internal::TailedNeedle append;
     append.set_volume_id(vid);
-    append.set_record(record);
     // A deletion's record: no data, and the checksum of the needle it deleted
     // (an empty upload's checksum is 0).
-    const NeedleHeader h = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(record.data()));
     append.set_tombstone(h.size == 0 && GetU32(reinterpret_cast<const uint8_t*>(record.data()) + kNeedleHeaderSize) != 0);
+    append.set_record(std::move(record));
     kelp_internal::TailedNeedleWritten written;
     if (grpc::Status s = supervisor_->Call("kelp.AppendTailed", append, &written); !s.ok()) return fail(s);
   }

@@ -169,28 +169,44 @@ def shell(cluster, commands):
     return r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("pair", [("go", "kelp"), ("kelp", "go"), ("kelp", "kelp")])
-def test_shell_volume_copy_between_servers(cluster, tmp_path, pair):
-    """`weed shell volume.copy` from one server to the other: the master then
-    knows two replicas, and both serve every blob."""
+def shell_between(cluster, tmp_path, pair, command, seed, n):
+    """A master, a filled volume VID on a source of pair[0], an empty target of
+    pair[1] (both trusting loopback peers), then `weed shell <command> -source
+    -target -volumeId`. Returns (source, target, live, gone, shell output)."""
     source_kind, target_kind = pair
     cluster.start_master()
     source = start_trusting(cluster, source_kind, tmp_path / "src")
     sstub = volume_stub(source.port)
     assert call(sstub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, replication="000", version=3))[0] == "OK"
-    live, gone = fill(source.url, VID, random.Random(10), n=10)
+    live, gone = fill(source.url, VID, random.Random(seed), n=n)
     target = start_trusting(cluster, target_kind, tmp_path / "dst")
-    out = shell(cluster, f"volume.copy -source 127.0.0.1:{source.port} -target 127.0.0.1:{target.port} -volumeId {VID}")
+    out = shell(cluster, f"{command} -source 127.0.0.1:{source.port} -target 127.0.0.1:{target.port} -volumeId {VID}")
+    return source, target, live, gone, out
+
+
+def master_locations(cluster, vid, servers):
+    """The urls the master's /dir/lookup gives for `vid`, once they are those
+    of `servers` (or after 30 s: the caller's assertion says what they were)."""
+    import time
+    want = sorted(f"127.0.0.1:{s.port}" for s in servers)
+    deadline = time.time() + 30
+    while True:
+        locs = requests.get(f"{cluster.master}/dir/lookup", params={"volumeId": vid}, timeout=10).json().get("locations", [])
+        urls = sorted(l["url"] for l in locs)
+        if urls == want or time.time() > deadline:
+            return urls
+        time.sleep(0.3)
+
+
+@pytest.mark.parametrize("pair", [("go", "kelp"), ("kelp", "go"), ("kelp", "kelp")])
+def test_shell_volume_copy_between_servers(cluster, tmp_path, pair):
+    """`weed shell volume.copy` from one server to the other: the master then
+    knows two replicas, and both serve every blob."""
+    source, target, live, gone, out = shell_between(cluster, tmp_path, pair, "volume.copy", seed=10, n=10)
     assert (tmp_path / "dst" / f"{VID}.dat").exists(), out
     assert_blobs(target.url, VID, live, gone, "on the target: " + out)
-    import time
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        locs = requests.get(f"{cluster.master}/dir/lookup", params={"volumeId": VID}, timeout=10).json().get("locations", [])
-        if len(locs) == 2:
-            break
-        time.sleep(0.3)
-    assert sorted(l["url"] for l in locs) == sorted([f"127.0.0.1:{source.port}", f"127.0.0.1:{target.port}"]), (locs, out)
+    urls = master_locations(cluster, VID, [source, target])
+    assert urls == sorted([f"127.0.0.1:{source.port}", f"127.0.0.1:{target.port}"]), (urls, out)
 
 
 # ---- ReceiveFile (docs/copy-and-tail.md §4) ----

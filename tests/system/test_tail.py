@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from grpc_stubs import call, vs_pb2, volume_stub
-from test_copy import shell, start_trusting, volume_copy
+from test_copy import master_locations, shell_between, start_trusting, volume_copy
 from test_vacuum import KINDS, VID, assert_blobs, delete, fid, fill, idx_rows, upload, with_volume
 
 PAIRS = [("go", "kelp"), ("kelp", "go"), ("kelp", "kelp")]
@@ -222,23 +222,11 @@ def test_shell_volume_move(cluster, tmp_path, pair):
     source's replica is deleted; the master knows only the target, which
     serves every blob. (The source is read-only during a move, so writes in
     flight are covered by the receiver test above.)"""
-    source_kind, target_kind = pair
-    cluster.start_master()
-    source = start_trusting(cluster, source_kind, tmp_path / "src")
-    sstub = volume_stub(source.port)
-    assert call(sstub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, replication="000", version=3))[0] == "OK"
-    live, gone = fill(source.url, VID, random.Random(23), n=20)
-    target = start_trusting(cluster, target_kind, tmp_path / "dst")
-    out = shell(cluster, f"volume.move -source 127.0.0.1:{source.port} -target 127.0.0.1:{target.port} -volumeId {VID}")
+    source, target, live, gone, out = shell_between(cluster, tmp_path, pair, "volume.move", seed=23, n=20)
     assert not list((tmp_path / "src").glob(f"{VID}.*")), out
     assert_blobs(target.url, VID, live, gone, "on the target: " + out)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        locs = requests.get(f"{cluster.master}/dir/lookup", params={"volumeId": VID}, timeout=10).json().get("locations", [])
-        if [l["url"] for l in locs] == [f"127.0.0.1:{target.port}"]:
-            break
-        time.sleep(0.3)
-    assert [l["url"] for l in locs] == [f"127.0.0.1:{target.port}"], (locs, out)
+    urls = master_locations(cluster, VID, [target])
+    assert urls == [f"127.0.0.1:{target.port}"], (urls, out)
     # The moved volume takes writes on its new server.
     upload(target.url, VID, 99, b"after the move")
     assert requests.get(f"{target.url}/{fid(VID, 99)}", timeout=10).content == b"after the move"

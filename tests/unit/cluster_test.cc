@@ -170,6 +170,42 @@ TEST_CASE("admin requests are decoded, validated and answered with Go's texts") 
   CHECK(again.error_message() == "delete volume 3 not found on disk: volume not found");
 }
 
+TEST_CASE("a push is finished only under a path the supervisor opened for it: a gRPC worker cannot make it remove another file") {
+  testing::TempDir d;
+  Store store({{d.path.string(), d.path.string(), 8, "", "", 8}}, 4);
+  REQUIRE(store.LoadAll().ok());
+  const ServerConfig cfg = TestConfig();
+  AdminHooks hooks;
+  hooks.volumes_changed = [] {};
+  AdminService admin(&store, &cfg, hooks);
+  std::string in, out;
+  const fs::path victim = d.path / "keep.me";
+  std::ofstream(victim) << "x";
+  kelp_internal::ReceiveFileFinish finish;
+  finish.set_path(victim.string());
+  finish.set_failed(true);
+  finish.SerializeToString(&in);
+  CHECK(admin.Handle("kelp.FinishReceivedFile", in, &out).error_message() == "no file " + victim.string() + " is being received");
+  CHECK(fs::exists(victim));
+
+  kelp_internal::ReceiveFileOpen open;
+  open.mutable_info()->set_volume_id(77);
+  open.mutable_info()->set_ext(".ec01");
+  open.mutable_info()->set_is_ec_volume(true);
+  open.SerializeToString(&in);
+  REQUIRE(admin.Handle("kelp.OpenReceivedFile", in, &out).ok());
+  kelp_internal::ReceiveFileOpened opened;
+  REQUIRE(opened.ParseFromString(out));
+  CHECK(opened.error().empty());
+  CHECK(opened.path() == (d.path / "77.ec01").string());
+  CHECK(fs::exists(d.path / "77.ec01"));
+  finish.set_path(opened.path());
+  finish.SerializeToString(&in);
+  CHECK(admin.Handle("kelp.FinishReceivedFile", in, &out).ok());
+  CHECK_FALSE(fs::exists(d.path / "77.ec01"));  // a failed push is removed
+  CHECK_FALSE(admin.Handle("kelp.FinishReceivedFile", in, &out).ok());  // and finished once
+}
+
 TEST_CASE("vacuum over the admin calls: Go's texts, one vacuum at a time, no delete while compacting, and a commit that swaps") {
   testing::TempDir d;
   Store store({{d.path.string(), d.path.string(), 8, "", "", 8}}, 4);

@@ -8,6 +8,15 @@ using namespace kelp::json;
 
 namespace {
 
+std::vector<std::string_view> TopLevelValues(std::string_view data) {
+  std::vector<std::string_view> out;
+  ForEachTopLevelValue(data, [&](std::string_view v) {
+    out.push_back(v);
+    return true;
+  });
+  return out;
+}
+
 std::string Run(std::string_view data, const std::vector<std::string>& selections, std::string_view field, std::string_view op,
                 std::string_view value) {
   std::string out;
