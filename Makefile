@@ -40,11 +40,13 @@ ifeq ($(SANITIZE),1)
 endif
 
 COMMON_SRCS := $(wildcard common/*.cc) $(wildcard ipc/*.cc)
-# The writer (Volume, the I/O seam, the disk writers): only the supervisor links it.
+# The writer (Volume, the I/O seam, the disk writers, compaction): only the
+# supervisor and the job worker link it.
 STORAGE_SRCS := $(wildcard storage/*.cc)
 SUPERVISOR_SRCS := $(filter-out supervisor/main.cc,$(wildcard supervisor/*.cc))
 HTTP_SRCS := $(filter-out worker-http/main.cc,$(wildcard worker-http/*.cc))
 GRPC_SRCS := $(filter-out worker-grpc/main.cc,$(wildcard worker-grpc/*.cc))
+JOB_SRCS := $(filter-out worker-ec/main.cc,$(wildcard worker-ec/*.cc))
 PROTOS := proto/remote.proto proto/volume_server.proto proto/master.proto proto/kelp_internal.proto
 PROTO_HDRS := $(patsubst %.proto,$(GEN)/%.pb.h,$(PROTOS)) $(patsubst %.proto,$(GEN)/%.grpc.pb.h,$(PROTOS))
 PROTO_OBJS := $(patsubst %.proto,$(OBJ)/gen/%.pb.o,$(PROTOS)) $(patsubst %.proto,$(OBJ)/gen/%.grpc.pb.o,$(PROTOS))
@@ -55,7 +57,7 @@ objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
 # The build id (ipc/build_id.h): a digest of every source and the build options,
 # rewritten only when it changes so that an unchanged tree does not relink.
-BUILD_ID := $(shell { cat $(sort $(wildcard common/* ipc/* storage/* supervisor/* worker-http/* worker-grpc/* proto/*)) Makefile; \
+BUILD_ID := $(shell { cat $(sort $(wildcard common/* ipc/* storage/* supervisor/* worker-http/* worker-grpc/* worker-ec/* proto/*)) Makefile; \
   echo "$(OFFSET_BYTES) $(SANITIZE) $(FAULTS)"; } | sha256sum | cut -c1-64)
 ifneq ($(MAKECMDGOALS),clean)
 $(shell mkdir -p $(GEN) && echo '#define KELP_BUILD_ID "$(BUILD_ID)"' > $(GEN)/build_id.gen.h.new && \
@@ -67,11 +69,13 @@ STORAGE_OBJS := $(call objs,$(STORAGE_SRCS))
 SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS)) $(STORAGE_OBJS) $(PROTO_OBJS)
 GRPC_OBJS := $(call objs,$(GRPC_SRCS)) $(PROTO_OBJS)
 HTTP_OBJS := $(call objs,$(HTTP_SRCS)) $(LLHTTP_OBJS)
+# The job worker writes new files only, through the same I/O seam: it links the writer code.
+JOB_OBJS := $(call objs,$(JOB_SRCS)) $(STORAGE_OBJS)
 
 .PHONY: all deps run test unit system fuzz clean
 # Keep fuzz objects between runs (they are intermediates of pattern rules).
 .SECONDARY:
-all: $(BIN)/kelp-volume $(BIN)/kelp-worker-http $(BIN)/kelp-worker-grpc
+all: $(BIN)/kelp-volume $(BIN)/kelp-worker-http $(BIN)/kelp-worker-grpc $(BIN)/kelp-worker-ec
 
 $(BIN)/kelp-volume: $(OBJ)/supervisor/main.o $(SUPERVISOR_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
@@ -80,6 +84,10 @@ $(BIN)/kelp-volume: $(OBJ)/supervisor/main.o $(SUPERVISOR_OBJS) $(COMMON_OBJS)
 $(BIN)/kelp-worker-grpc: $(OBJ)/worker-grpc/main.o $(GRPC_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS)
+
+$(BIN)/kelp-worker-ec: $(OBJ)/worker-ec/main.o $(JOB_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/kelp-worker-http: $(OBJ)/worker-http/main.o $(HTTP_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)

@@ -1,6 +1,9 @@
-// Go's maintenance throttle (weed/util/throttler.go's rule): bytes are
-// counted in a 100 ms window; once the window is over, the excess over a
-// tenth of the rate is slept off. A rate of 0 or less never sleeps.
+// The -compactionMBps / -maintenanceMBps limit. Bytes are paced against the
+// clock from the first one: after Add, the bytes counted in the current
+// window never run ahead of the rate by more than the time already slept
+// off. (Go's rule checks only every 100 ms, so a copy that fits in 100 ms
+// is never slowed; this one is.) Windows restart each second, so an idle
+// spell earns no burst credit beyond that. A rate of 0 or less never sleeps.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -14,11 +17,14 @@ class Throttle {
   void Add(uint64_t bytes) {
     if (limit_ <= 0) return;
     counter_ += int64_t(bytes);
-    if (std::chrono::steady_clock::now() - start_ < std::chrono::milliseconds(100)) return;
-    const int64_t over = counter_ - limit_ / 10;
-    if (over > 0) std::this_thread::sleep_for(std::chrono::milliseconds(over * 1000 / limit_));
-    counter_ = 0;
-    start_ = std::chrono::steady_clock::now();
+    using namespace std::chrono;
+    const auto due = start_ + microseconds(counter_ * 1000000 / limit_);
+    const auto now = steady_clock::now();
+    if (due > now) std::this_thread::sleep_until(due);
+    if (steady_clock::now() - start_ >= seconds(1)) {
+      counter_ = 0;
+      start_ = steady_clock::now();
+    }
   }
 
  private:

@@ -45,6 +45,11 @@ enum class MsgType : uint16_t {
   kAdminProgress = 17,   // S->W  payload: AdminReply (code 0, no message) + bulk body: one streamed
                          //       response of a call still running; its kAdminReply ends it
   kAdminFd = 18,         // S->W  no payload; fds: [a descriptor the call's kAdminReply, which follows, hands over]
+  // A job worker's channel (ipc/job_messages.h): one job, then the process exits.
+  kCompactJob = 19,   // S->J  payload: CompactJob + superblock bytes; fds: [.idx, .dat read-only; .cpd, .cpx to write]
+  kJobProgress = 20,  // J->S  payload: JobProgress
+  kCompactDone = 21,  // J->S  payload: CompactDone (the job's last message)
+  kJobFailed = 22,    // J->S  payload: the error text (the job's last message)
 };
 
 struct MsgHeader {

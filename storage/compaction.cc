@@ -130,25 +130,40 @@ std::string FakeTombstone(NeedleId id, uint8_t version, uint64_t append_at_ns) {
   return out;
 }
 
-Result<CompactionOutcome> CopyLiveNeedles(const VolumeFileNames& names, int offset_bytes, const CompactionStart& plan,
-                                          const CompactionOptions& options, Env* env) {
-  const uint8_t version = plan.super_block.version;
-  Fd idx(env, env->Open(names.Idx(), O_RDONLY | O_CLOEXEC, 0));
-  if (idx.get() < 0) return Status::IOError(ErrnoMessage("open " + names.Idx()));
-  Fd dat(env, env->Open(names.Dat(), O_RDONLY | O_CLOEXEC, 0));
-  if (dat.get() < 0) return Status::IOError(ErrnoMessage("open " + names.Dat()));
-  std::map<NeedleId, IdxEntry> live;
-  if (Status s = ReadLiveRows(env, idx.get(), plan.idx_end, offset_bytes, &live); !s.ok()) return s;
-
+Result<CompactionFiles> OpenCompactionFiles(const VolumeFileNames& names, int64_t preallocate, Env* env) {
+  CompactionFiles files(env);
+  files.idx = env->Open(names.Idx(), O_RDONLY | O_CLOEXEC, 0);
+  if (files.idx < 0) return Status::IOError(ErrnoMessage("open " + names.Idx()));
+  files.dat = env->Open(names.Dat(), O_RDONLY | O_CLOEXEC, 0);
+  if (files.dat < 0) return Status::IOError(ErrnoMessage("open " + names.Dat()));
   // An older copy's index must never describe this copy's data.
   if (env->Unlink(names.Cpx()) != 0 && errno != ENOENT) return Status::IOError(ErrnoMessage("remove " + names.Cpx()));
-  Fd cpd(env, env->Open(names.Cpd(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (cpd.get() < 0) return Status::IOError(ErrnoMessage("create " + names.Cpd()));
-  if (options.preallocate > 0) (void)fallocate(cpd.get(), FALLOC_FL_KEEP_SIZE, 0, options.preallocate);  // advisory, as Go's
+  files.cpd = env->Open(names.Cpd(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (files.cpd < 0) return Status::IOError(ErrnoMessage("create " + names.Cpd()));
+  if (preallocate > 0) (void)fallocate(files.cpd, FALLOC_FL_KEEP_SIZE, 0, preallocate);  // advisory, as Go's
+  files.cpx = env->Open(names.Cpx(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (files.cpx < 0) return Status::IOError(ErrnoMessage("create " + names.Cpx()));
+  return files;
+}
+
+CompactionFiles::~CompactionFiles() {
+  for (int fd : {idx, dat, cpd, cpx})
+    if (fd >= 0) env_->Close(fd);
+}
+
+CompactionFiles::CompactionFiles(CompactionFiles&& o) noexcept : idx(o.idx), dat(o.dat), cpd(o.cpd), cpx(o.cpx), env_(o.env_) {
+  o.idx = o.dat = o.cpd = o.cpx = -1;
+}
+
+Result<CompactionOutcome> CopyLiveNeedlesInto(const CompactionFiles& files, const VolumeFileNames& names, int offset_bytes,
+                                              const CompactionStart& plan, const CompactionOptions& options, Env* env) {
+  const uint8_t version = plan.super_block.version;
+  std::map<NeedleId, IdxEntry> live;
+  if (Status s = ReadLiveRows(env, files.idx, plan.idx_end, offset_bytes, &live); !s.ok()) return s;
   SuperBlock sb = plan.super_block;
   sb.compaction_revision = uint16_t(sb.compaction_revision + 1);
   const std::string block = sb.Encode();
-  if (Status s = EnvPwriteFull(env, cpd.get(), block.data(), block.size(), 0); !s.ok()) return s;
+  if (Status s = EnvPwriteFull(env, files.cpd, block.data(), block.size(), 0); !s.ok()) return s;
 
   CompactionOutcome out;
   uint64_t end = block.size();
@@ -163,7 +178,7 @@ Result<CompactionOutcome> CopyLiveNeedles(const VolumeFileNames& names, int offs
     const uint32_t size = uint32_t(e.size);
     rec.resize(ActualSize(size, version));
     ParsedNeedle n;
-    Status s = EnvPreadFull(env, dat.get(), rec.data(), rec.size(), off_t(e.ByteOffset()));
+    Status s = EnvPreadFull(env, files.dat, rec.data(), rec.size(), off_t(e.ByteOffset()));
     if (s.ok()) s = ParseNeedle(rec.data(), rec.size(), size, version, &n);
     else if (s.code() != Code::kCorruption) return Status::IOError("cannot hydrate needle from file: " + s.message());
     if (!s.ok()) {
@@ -179,7 +194,7 @@ Result<CompactionOutcome> CopyLiveNeedles(const VolumeFileNames& names, int offs
       continue;
     }
     const std::string bytes = Reencode(n, rec.data(), rec.size(), version);
-    if (Status w = EnvPwriteFull(env, cpd.get(), bytes.data(), bytes.size(), off_t(end)); !w.ok()) return w;
+    if (Status w = EnvPwriteFull(env, files.cpd, bytes.data(), bytes.size(), off_t(end)); !w.ok()) return w;
     const uint32_t new_size = ParseNeedleHeader(reinterpret_cast<const uint8_t*>(bytes.data())).size;
     const size_t at = idx_rows.size();
     idx_rows.resize(at + size_t(entry));
@@ -197,13 +212,74 @@ Result<CompactionOutcome> CopyLiveNeedles(const VolumeFileNames& names, int offs
       return Status::IOError("volume " + std::to_string(names.id) + " unexpected new data size: " + std::to_string(end) +
                              " does not match size of content minus deleted: " + std::to_string(expected));
   }
-  Fd cpx(env, env->Open(names.Cpx(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (cpx.get() < 0) return Status::IOError(ErrnoMessage("create " + names.Cpx()));
-  if (Status s = EnvPwriteFull(env, cpx.get(), idx_rows.data(), idx_rows.size(), 0); !s.ok()) return s;
-  if (env->Fdatasync(cpx.get()) != 0) return Status::IOError("sync compacted idx " + names.Cpx() + ": " + GoErrno(errno));
-  if (env->Fdatasync(cpd.get()) != 0 || cpd.Release() != 0)
-    return Status::IOError("close compacted dat " + names.Cpd() + ": " + GoErrno(errno));
+  if (Status s = EnvPwriteFull(env, files.cpx, idx_rows.data(), idx_rows.size(), 0); !s.ok()) return s;
+  if (env->Fdatasync(files.cpx) != 0) return Status::IOError("sync compacted idx " + names.Cpx() + ": " + GoErrno(errno));
+  if (env->Fdatasync(files.cpd) != 0) return Status::IOError("close compacted dat " + names.Cpd() + ": " + GoErrno(errno));
   return out;
+}
+
+Result<CompactionOutcome> CopyLiveNeedles(const VolumeFileNames& names, int offset_bytes, const CompactionStart& plan,
+                                          const CompactionOptions& options, Env* env) {
+  auto files = OpenCompactionFiles(names, options.preallocate, env);
+  if (!files.ok()) return files.status();
+  auto out = CopyLiveNeedlesInto(files.value(), names, offset_bytes, plan, options, env);
+  if (!out.ok()) return out;
+  const int cpd = files.value().cpd;
+  files.value().cpd = -1;
+  if (env->Close(cpd) != 0) return Status::IOError("close compacted dat " + names.Cpd() + ": " + GoErrno(errno));
+  return out;
+}
+
+Status CheckCompactedCopy(const VolumeFileNames& names, int offset_bytes, const CompactionStart& plan, const CompactionOutcome& claimed,
+                          Env* env) {
+  auto bad = [&](const std::string& why) { return Status::Corruption("the compaction job's output is not a copy of volume " + std::to_string(names.id) + ": " + why); };
+  Fd idx(env, env->Open(names.Idx(), O_RDONLY | O_CLOEXEC, 0));
+  if (idx.get() < 0) return Status::IOError(ErrnoMessage("open " + names.Idx()));
+  std::map<NeedleId, IdxEntry> live;
+  if (Status s = ReadLiveRows(env, idx.get(), plan.idx_end, offset_bytes, &live); !s.ok()) return s;
+  if (claimed.copied + claimed.dropped + claimed.expired != live.size())
+    return bad(std::to_string(claimed.copied) + " copied, " + std::to_string(claimed.dropped) + " dropped and " + std::to_string(claimed.expired) +
+               " expired of " + std::to_string(live.size()) + " live needles");
+  Fd cpd(env, env->Open(names.Cpd(), O_RDONLY | O_CLOEXEC, 0));
+  if (cpd.get() < 0) return Status::IOError(ErrnoMessage("open " + names.Cpd()));
+  Fd cpx(env, env->Open(names.Cpx(), O_RDONLY | O_CLOEXEC, 0));
+  if (cpx.get() < 0) return Status::IOError(ErrnoMessage("open " + names.Cpx()));
+  auto cpd_size = EnvFileSize(env, cpd.get());
+  if (!cpd_size.ok()) return cpd_size.status();
+  auto cpx_size = EnvFileSize(env, cpx.get());
+  if (!cpx_size.ok()) return cpx_size.status();
+  const uint64_t entry = uint64_t(IdxEntrySize(offset_bytes));
+  if (uint64_t(cpd_size.value()) != claimed.cpd_size) return bad(".cpd holds " + std::to_string(cpd_size.value()) + " bytes, not " + std::to_string(claimed.cpd_size));
+  if (uint64_t(cpx_size.value()) != claimed.copied * entry) return bad(".cpx holds " + std::to_string(cpx_size.value()) + " bytes for " + std::to_string(claimed.copied) + " needles");
+
+  SuperBlock expected = plan.super_block;
+  expected.compaction_revision = uint16_t(expected.compaction_revision + 1);
+  const std::string block = expected.Encode();
+  std::string head(block.size(), '\0');
+  if (Status s = EnvPreadFull(env, cpd.get(), head.data(), head.size(), 0); !s.ok()) return s;
+  if (head != block) return bad("its superblock is not the volume's with the revision bumped");
+
+  // Rows in ascending id order, each a live id, records back to back from the
+  // superblock to the end of .cpd, each headed by its row's id and size.
+  const uint8_t version = plan.super_block.version;
+  std::vector<uint8_t> rows(size_t(cpx_size.value()));
+  if (Status s = EnvPreadFull(env, cpx.get(), rows.data(), rows.size(), 0); !s.ok()) return s;
+  uint64_t at = block.size();
+  NeedleId previous = 0;
+  for (size_t i = 0; i < claimed.copied; ++i) {
+    const IdxEntry e = DecodeIdxEntry(rows.data() + i * entry, offset_bytes);
+    if (i > 0 && e.id <= previous) return bad(".cpx ids are not ascending at row " + std::to_string(i));
+    previous = e.id;
+    if (!live.count(e.id)) return bad("needle " + GoHexOfNeedleId(e.id) + " is not live in the volume");
+    if (e.ByteOffset() != at || e.size < 0) return bad(".cpx row " + std::to_string(i) + " does not follow the record before it");
+    uint8_t header[kNeedleHeaderSize];
+    if (Status s = EnvPreadFull(env, cpd.get(), header, sizeof header, off_t(at)); !s.ok()) return bad("row " + std::to_string(i) + ": " + s.message());
+    const NeedleHeader h = ParseNeedleHeader(header);
+    if (h.id != e.id || h.size != uint32_t(e.size)) return bad("the record at " + std::to_string(at) + " is not the one its row names");
+    at += ActualSize(uint32_t(e.size), version);
+  }
+  if (at != claimed.cpd_size) return bad("the records end at " + std::to_string(at) + ", .cpd at " + std::to_string(claimed.cpd_size));
+  return Status::Ok();
 }
 
 Status CarryOverWrites(const VolumeFileNames& names, int offset_bytes, uint64_t idx_from, uint16_t revision, uint8_t version, Env* env) {

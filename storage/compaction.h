@@ -37,11 +37,41 @@ struct CompactionOutcome {
   uint64_t cpd_size = 0;
 };
 
-// Writes <base>.cpd (superblock with the revision bumped, then every live
-// needle in ascending id order, re-encoded) and <base>.cpx, both fsynced.
-// Reads the .idx and .dat through their own descriptors; never touches them.
+// The four descriptors of a copy: the old .idx and .dat read-only, and the
+// new .cpd (read-write) and .cpx (write-only), created empty. Closed with it.
+struct CompactionFiles {
+  explicit CompactionFiles(Env* env) : env_(env) {}
+  ~CompactionFiles();
+  CompactionFiles(CompactionFiles&& o) noexcept;
+  CompactionFiles& operator=(CompactionFiles&&) = delete;
+  int idx = -1, dat = -1, cpd = -1, cpx = -1;
+
+ private:
+  Env* env_;
+};
+
+// Opens the old files and creates the new ones (an older .cpx is removed
+// first), reserving `preallocate` bytes of .cpd.
+Result<CompactionFiles> OpenCompactionFiles(const VolumeFileNames& names, int64_t preallocate, Env* env);
+
+// The copy itself, over descriptors only (the job worker runs it): writes the
+// superblock with the revision bumped, then every live needle of the plan's
+// .idx prefix in ascending id order, re-encoded, and their rows to .cpx; both
+// fsynced. `names` is used in messages only.
+Result<CompactionOutcome> CopyLiveNeedlesInto(const CompactionFiles& files, const VolumeFileNames& names, int offset_bytes,
+                                              const CompactionStart& plan, const CompactionOptions& options, Env* env);
+
+// Opens and copies in one call (tests, and servers without a job worker).
 Result<CompactionOutcome> CopyLiveNeedles(const VolumeFileNames& names, int offset_bytes, const CompactionStart& plan,
                                           const CompactionOptions& options, Env* env);
+
+// What the supervisor checks of a copy another process wrote before a commit
+// may use it: the outcome accounts for every live needle of the plan; .cpd
+// starts with the expected superblock; .cpx rows are live ids in ascending
+// order whose records lie back to back to the end of .cpd, each headed by its
+// row's id and size. (Needle bodies are not re-read: every read checks their CRC.)
+Status CheckCompactedCopy(const VolumeFileNames& names, int offset_bytes, const CompactionStart& plan, const CompactionOutcome& claimed,
+                          Env* env);
 
 // Go's makeupDiff: appends to .cpd/.cpx what the old .idx holds past
 // `idx_from` (the newest row per key): live needles as raw bytes, anything

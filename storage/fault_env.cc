@@ -98,12 +98,13 @@ std::string FaultEnv::PathOf(int fd) {
   return it == paths_.end() ? std::string() : it->second;
 }
 
-const FaultRule* FaultEnv::Check(FsOp op, const std::string& path) {
+const FaultRule* FaultEnv::Check(FsOp op, const std::string& path, const std::string& other_path) {
   const FaultRule* due = nullptr;
   {
     std::lock_guard<std::mutex> l(mu_);
     for (Armed& a : rules_) {
-      if (a.rule.op != op || !Matches(path, a.rule.path_part)) continue;
+      if (a.rule.op != op) continue;
+      if (!Matches(path, a.rule.path_part) && (other_path.empty() || !Matches(other_path, a.rule.path_part))) continue;
       if (a.seen++ < a.rule.skip) continue;
       if (a.rule.times >= 0 && a.acted >= a.rule.times) continue;
       a.acted++;
@@ -180,7 +181,7 @@ int FaultEnv::Fdatasync(int fd) {
 }
 
 int FaultEnv::Rename(const std::string& from, const std::string& to) {
-  if (const FaultRule* r = Check(FsOp::kRename, to)) return errno = r->error, -1;
+  if (const FaultRule* r = Check(FsOp::kRename, from, to)) return errno = r->error, -1;
   return base_->Rename(from, to);
 }
 
@@ -199,14 +200,19 @@ int FaultEnv::SyncDir(const std::string& dir) {
   return base_->SyncDir(dir);
 }
 
-Env* ProcessEnv() {
+void FaultEnv::Adopt(int fd, const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  paths_[fd] = path;
+}
+
+Env* ProcessEnv(const char* variable) {
 #ifdef KELP_FAULT_INJECTION
-  static Env* env = []() -> Env* {
-    const char* spec = std::getenv("KELP_FAULTS");
+  static Env* env = [variable]() -> Env* {
+    const char* spec = std::getenv(variable);
     if (!spec || !*spec) return Env::Default();
     auto rules = ParseFaultRules(spec);
     if (!rules.ok()) {
-      KLOG_ERROR("KELP_FAULTS: %s", rules.status().message().c_str());
+      KLOG_ERROR("%s: %s", variable, rules.status().message().c_str());
       std::exit(2);
     }
     auto* f = new FaultEnv;
@@ -216,6 +222,7 @@ Env* ProcessEnv() {
   }();
   return env;
 #else
+  (void)variable;
   return Env::Default();
 #endif
 }

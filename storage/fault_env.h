@@ -20,7 +20,7 @@ enum class FsOp { kOpen, kPread, kPwrite, kFtruncate, kFdatasync, kRename, kUnli
 struct FaultRule {
   enum class Action { kFail, kShortWrite, kStall, kCrash, kTornCrash };
   FsOp op = FsOp::kPwrite;
-  std::string path_part;    // "" matches every file
+  std::string path_part;    // part of the path (either of a rename's); "" matches every file
   int skip = 0;             // matching calls let through before the rule acts
   int times = 1;            // calls it acts on; -1: every one after `skip`
   Action action = Action::kFail;
@@ -52,6 +52,7 @@ class FaultEnv final : public Env {
   int Unlink(const std::string& path) override;
   int Statvfs(const std::string& path, struct statvfs* st) override;
   int SyncDir(const std::string& dir) override;
+  void Adopt(int fd, const std::string& path) override;
 
  private:
   struct Armed {
@@ -60,7 +61,7 @@ class FaultEnv final : public Env {
     int acted = 0;
   };
   // The action due for this call, if any; stalls and crashes happen inside.
-  const FaultRule* Check(FsOp op, const std::string& path);
+  const FaultRule* Check(FsOp op, const std::string& path, const std::string& other_path = {});
   std::string PathOf(int fd);
 
   Env* base_;
@@ -70,8 +71,10 @@ class FaultEnv final : public Env {
   int fired_ = 0;
 };
 
-// The Env the supervisor runs on: the real one, or in builds made with fault
-// injection (the test build) a FaultEnv armed from $KELP_FAULTS.
-Env* ProcessEnv();
+// The Env a process runs on: the real one, or in builds made with fault
+// injection (the test build) a FaultEnv armed from the environment variable
+// (the supervisor's $KELP_FAULTS, a job worker's $KELP_JOB_FAULTS). The
+// first call decides, for the life of the process.
+Env* ProcessEnv(const char* variable = "KELP_FAULTS");
 
 }  // namespace kelp

@@ -25,6 +25,7 @@
 #include "proto/kelp_internal.pb.h"
 #include "proto/volume_server.pb.h"
 #include "supervisor/background_jobs.h"
+#include "supervisor/job_workers.h"
 #include "supervisor/store.h"
 
 namespace kelp {
@@ -58,6 +59,8 @@ class AdminService {
   void HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress = nullptr);
   // Vacuum copies run there (without it, inline).
   void set_jobs(BackgroundJobs* jobs) { jobs_ = jobs; }
+  // Where a vacuum's copy runs; without one (tests), on the background thread.
+  void set_job_workers(JobWorkers* workers) { job_workers_ = workers; }
   // The same, for callers without writer threads (tests): every call then
   // completes before it returns.
   grpc::Status Handle(const std::string& method, const std::string& request, std::string* response);
@@ -169,6 +172,7 @@ class AdminService {
   std::deque<std::function<void()>> state_waiting_;
   std::map<std::string, Handler> handlers_;
   BackgroundJobs* jobs_ = nullptr;
+  JobWorkers* job_workers_ = nullptr;
   struct CopyJob {
     size_t location = 0;
     VolumeFileNames names;

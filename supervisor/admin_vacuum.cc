@@ -1,5 +1,5 @@
-// The vacuum RPCs: Check on the loop from the counters, the copy on a
-// background thread (writes go on meanwhile), commit and cleanup on the
+// The vacuum RPCs: Check on the loop from the counters, the copy in a job
+// process waited for on a background thread (writes go on meanwhile), commit and cleanup on the
 // volume's disk writer thread, serialised with its writes. Texts and codes
 // are Go 4.48's (docs/vacuum.md).
 #include <sys/statvfs.h>
@@ -74,7 +74,8 @@ void AdminService::VacuumVolumeCompact(const volume_server_pb::VacuumVolumeCompa
   const int offset_bytes = store_->offset_bytes();
   Env* env = store_->env();
   BackgroundJobs* jobs = jobs_;
-  auto work = [v, options, result, offset_bytes, env, jobs, progress](const BackgroundJobs::Post& post) mutable {
+  JobWorkers* job_workers = job_workers_;
+  auto work = [v, options, result, offset_bytes, env, jobs, job_workers, progress](const BackgroundJobs::Post& post) mutable {
     const CompactionStart start = v->BeginCopy();
     uint64_t threshold = kProgressStep;
     options.progress = [&](uint64_t processed) {
@@ -89,7 +90,9 @@ void AdminService::VacuumVolumeCompact(const volume_server_pb::VacuumVolumeCompa
       }
       return true;
     };
-    auto copied = CopyLiveNeedles(v->names(), offset_bytes, start, options, env);
+    // In a job process when there is a job worker: its crash fails this copy alone.
+    auto copied = job_workers ? job_workers->Compact(v->names(), offset_bytes, start, options, env, [jobs] { return jobs && jobs->stopping(); })
+                              : CopyLiveNeedles(v->names(), offset_bytes, start, options, env);
     if (!copied.ok()) {
       v->AbandonCopy();  // a later commit must not pair these leftovers with this copy's start
       KLOG_ERROR("compact volume %u: %s", v->id(), copied.status().message().c_str());

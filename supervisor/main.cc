@@ -181,7 +181,9 @@ int main(int argc, char** argv) {
   WorkerPoolOptions opts;
   // Opened once: every worker this supervisor ever starts runs these images,
   // even after a package upgrade replaces the files (docs/architecture.md).
-  for (auto [name, fd] : {std::pair{"kelp-worker-http", &opts.http_worker_exe}, std::pair{"kelp-worker-grpc", &opts.grpc_worker_exe}}) {
+  int job_worker_exe = -1;
+  for (auto [name, fd] : {std::pair{"kelp-worker-http", &opts.http_worker_exe}, std::pair{"kelp-worker-grpc", &opts.grpc_worker_exe},
+                          std::pair{"kelp-worker-ec", &job_worker_exe}}) {
     const std::string path = ExeDir() + "/" + name;
     *fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (*fd < 0) {
@@ -257,6 +259,8 @@ int main(int argc, char** argv) {
   AdminService admin(&store, &cfg, hooks);
   admin_ptr = &admin;
   admin.set_jobs(&jobs);
+  JobWorkers job_workers(job_worker_exe);
+  admin.set_job_workers(&job_workers);
   if (Status s = admin.LoadState(); !s.ok()) {
     KLOG_ERROR("%s", s.message().c_str());
     return 1;

@@ -361,3 +361,62 @@ TEST_CASE("compaction: an abandoned copy leaves nothing a commit could use, and 
   CHECK(r.status().code() == Code::kNotFound);
   CHECK(FileExists(rig.names.Cpd()));  // untouched: whoever owns the volume now decides
 }
+
+// The job worker is not trusted: what it claims and what it wrote are checked
+// against the volume before a commit may use them.
+TEST_CASE("compaction: the check of a job's copy accepts a true copy and refuses every kind of lie") {
+  VacuumRig rig;
+  for (NeedleId id = 1; id <= 6; ++id) rig.Put(id, Data(id, 50 * id));
+  rig.Remove(2);
+  const CompactionStart start = rig.volume->BeginCopy();
+  auto copied = CopyLiveNeedles(rig.names, kOffsetBytes, start, CompactionOptions{}, Env::Default());
+  REQUIRE(copied.ok());
+  const CompactionOutcome truth = copied.value();
+  REQUIRE(truth.copied == 5);
+  CHECK(CheckCompactedCopy(rig.names, kOffsetBytes, start, truth, Env::Default()).ok());
+
+  SUBCASE("counts that do not add up to the live needles") {
+    CompactionOutcome lie = truth;
+    lie.copied = 4;
+    lie.expired = 0;
+    CHECK(CheckCompactedCopy(rig.names, kOffsetBytes, start, lie, Env::Default()).code() == Code::kCorruption);
+    lie = truth;
+    lie.dropped = 1;
+    CHECK(CheckCompactedCopy(rig.names, kOffsetBytes, start, lie, Env::Default()).code() == Code::kCorruption);
+  }
+  SUBCASE("a size that is not the file's") {
+    CompactionOutcome lie = truth;
+    lie.cpd_size += 8;
+    CHECK(CheckCompactedCopy(rig.names, kOffsetBytes, start, lie, Env::Default()).code() == Code::kCorruption);
+  }
+  const std::string cpx = ReadWholeFileOrEmpty(rig.names.Cpx());
+  const std::string cpd = ReadWholeFileOrEmpty(rig.names.Cpd());
+  auto rewrite = [](const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  SUBCASE("a row naming a deleted needle") {
+    std::string bad = cpx;
+    // The first row is needle 1: make it needle 2, which was deleted (order still ascending).
+    PutU64(reinterpret_cast<uint8_t*>(bad.data()), 2);
+    rewrite(rig.names.Cpx(), bad);
+    CHECK(CheckCompactedCopy(rig.names, kOffsetBytes, start, truth, Env::Default()).code() == Code::kCorruption);
+  }
+  SUBCASE("rows out of order") {
+    const size_t entry = size_t(IdxEntrySize(kOffsetBytes));
+    std::string bad = cpx.substr(entry, entry) + cpx.substr(0, entry) + cpx.substr(2 * entry);
+    rewrite(rig.names.Cpx(), bad);
+    CHECK(CheckCompactedCopy(rig.names, kOffsetBytes, start, truth, Env::Default()).code() == Code::kCorruption);
+  }
+  SUBCASE("a record that is not the one its row names") {
+    std::string bad = cpd;
+    bad[8 + 4 + 7] ^= 0x01;  // the first record's id, low byte
+    rewrite(rig.names.Cpd(), bad);
+    CHECK(CheckCompactedCopy(rig.names, kOffsetBytes, start, truth, Env::Default()).code() == Code::kCorruption);
+  }
+  SUBCASE("a superblock without the revision bumped") {
+    std::string bad = cpd;
+    bad[5] = 0;  // revision 1 -> 0
+    rewrite(rig.names.Cpd(), bad);
+    CHECK(CheckCompactedCopy(rig.names, kOffsetBytes, start, truth, Env::Default()).code() == Code::kCorruption);
+  }
+}

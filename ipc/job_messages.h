@@ -1,0 +1,40 @@
+// The supervisor <-> job worker protocol (kelp-worker-ec). A job worker is
+// started for one job and gets fd 3, a SOCK_SEQPACKET socket, framed as every
+// other channel (ipc/messages.h). The supervisor sends the job with the
+// descriptors it may use: the inputs read-only, and output files it created
+// empty that nothing mounted reads. The worker answers any number of
+// kJobProgress, then exactly one kCompactDone or kJobFailed, and exits.
+// Nothing the worker says is trusted: the supervisor checks the outputs
+// before it uses them (storage/compaction.h CheckCompactedCopy), and a worker
+// that dies, lies or breaks the protocol fails its job alone.
+#pragma once
+#include <cstdint>
+
+#include "ipc/messages.h"
+
+namespace kelp::ipc {
+
+// A vacuum's copy (storage/compaction.h CopyLiveNeedlesInto). The volume's
+// superblock, as encoded in its .dat, follows the struct.
+struct CompactJob {
+  char build_id[kBuildIdLength];  // the supervisor's; a worker of another build refuses
+  uint32_t volume_id;
+  uint8_t offset_bytes;
+  uint8_t reserved8[3];
+  uint64_t idx_end, dat_end;
+  uint64_t content_bytes, deleted_bytes;
+  int64_t bytes_per_second;  // 0: unthrottled
+  uint64_t now_s;            // "now" for TTL expiry
+  uint32_t super_block_length;
+  uint32_t reserved32;
+};
+
+struct JobProgress {
+  uint64_t processed;  // the source offset reached
+};
+
+struct CompactDone {
+  uint64_t copied, dropped, dropped_bytes, expired, cpd_size;
+};
+
+}  // namespace kelp::ipc
