@@ -29,6 +29,8 @@ GRPC_LIBS := $(shell pkg-config --libs grpc++ protobuf 2>/dev/null)
 # libvips (image transforms), only where it is used; its headers are system headers.
 VIPS_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags vips 2>/dev/null))
 VIPS_LIBS := $(shell pkg-config --libs vips 2>/dev/null)
+# xxHash: the heartbeat's volume digest (supervisor only).
+XXHASH_LIBS := -lxxhash
 ifeq ($(FAULTS),1)
   CPPFLAGS += -DKELP_FAULT_INJECTION
 endif
@@ -79,7 +81,7 @@ all: $(BIN)/kelp-volume $(BIN)/kelp-worker-http $(BIN)/kelp-worker-grpc $(BIN)/k
 
 $(BIN)/kelp-volume: $(OBJ)/supervisor/main.o $(SUPERVISOR_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS) $(XXHASH_LIBS)
 
 $(BIN)/kelp-worker-grpc: $(OBJ)/worker-grpc/main.o $(GRPC_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
@@ -95,7 +97,7 @@ $(BIN)/kelp-worker-http: $(OBJ)/worker-http/main.o $(HTTP_OBJS) $(COMMON_OBJS)
 
 $(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(OBJ)/worker-grpc/peer_guard.o $(COMMON_OBJS)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS) $(VIPS_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS) $(VIPS_LIBS) $(XXHASH_LIBS)
 
 $(OBJ)/worker-http/image_ops.o: CPPFLAGS += $(VIPS_CFLAGS)
 

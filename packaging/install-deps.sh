@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   build-essential pkg-config curl python3-venv
   libuv1-dev node-llhttp nlohmann-json3-dev libsodium-dev libssl-dev libjerasure-dev doctest-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libisal-dev libsystemd-dev zlib1g-dev libtomlplusplus-dev libvips-dev
+  libisal-dev libsystemd-dev zlib1g-dev libtomlplusplus-dev libvips-dev libxxhash-dev
   clang libclang-rt-14-dev
   wrk
 )

@@ -63,6 +63,7 @@ void HeartbeatClient::QueueFullReport(bool ahead) {
     if (!connected_) return;
   }
   auto hb = events_.full_report();
+  report_.Shape(&hb);
   {
     std::lock_guard lk(mu_);
     if (!connected_) return;
@@ -145,13 +146,17 @@ std::string HeartbeatClient::Session(const std::string& master) {
   auto stream = stub->SendHeartbeat(&context);
   KLOG_INFO("heartbeat to: %s", master.c_str());
 
-  // The first message of every session is a full report.
-  auto request_full = [this] { PostToLoop([this] { QueueFullReport(true); }); };
+  // The first message of every session is a full report: this master may
+  // know nothing of this server, and has not said it compares digests.
+  auto request_report = [this] { PostToLoop([this] { QueueFullReport(true); }); };
   {
     std::lock_guard lk(mu_);
     want_full_ = true;
   }
-  request_full();
+  PostToLoop([this] {
+    report_.Reset();
+    QueueFullReport(true);
+  });
 
   std::string leader;
   std::thread reader([&] {
@@ -166,7 +171,15 @@ std::string HeartbeatClient::Session(const std::string& master) {
         const uint64_t limit = resp.volume_size_limit();
         PostToLoop([this, limit] { events_.volume_size_limit(limit); });
       }
-      if (resp.resend_full_volume_list()) request_full();
+      // Posted in order: a report built after these reflects them.
+      if (resp.volume_digest_supported()) PostToLoop([this] { report_.AcceptDeltas(); });
+      if (resp.resend_full_volume_list()) {
+        KLOG_INFO("master %s asked for the full volume list", master.c_str());
+        PostToLoop([this] {
+          report_.RequestFullList();
+          QueueFullReport(false);
+        });
+      }
       if (!resp.leader().empty() && resp.leader() != master) {
         KLOG_INFO("volume server found a new master %s instead of %s", resp.leader().c_str(), master.c_str());
         leader = resp.leader();
@@ -192,7 +205,7 @@ std::string HeartbeatClient::Session(const std::string& master) {
         if (!want_full_) {
           want_full_ = true;
           lk.unlock();
-          request_full();
+          request_report();
         }
       }
       continue;

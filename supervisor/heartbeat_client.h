@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "proto/master.grpc.pb.h"
+#include "supervisor/volume_report.h"
 
 namespace kelp {
 
@@ -44,7 +45,8 @@ class HeartbeatClient {
   void Stop();
   // Queues a delta; dropped while disconnected (the next full report covers it).
   void SendDelta(master_pb::Heartbeat delta);
-  // Sends a full report now instead of at the next pulse.
+  // Sends a report now instead of at the next pulse (the changes only, once
+  // the master compares digests).
   void SendFullReportSoon();
 
  private:
@@ -52,8 +54,8 @@ class HeartbeatClient {
   // One connection's lifetime; returns the leader to try next, if the master named one.
   std::string Session(const std::string& master);
   void PostToLoop(std::function<void()> fn);
-  // On the loop: builds a full report and queues it, `ahead` of any deltas
-  // (a session's first report) or after them.
+  // On the loop: builds a report (shaped by `report_`) and queues it, `ahead`
+  // of any deltas (a session's first report, a pulse) or after them.
   void QueueFullReport(bool ahead);
   static void OnAsync(uv_async_t* h);
 
@@ -73,6 +75,7 @@ class HeartbeatClient {
   bool want_full_ = false;
   bool session_over_ = false;
   grpc::ClientContext* context_ = nullptr;  // the live session's, for Stop()
+  VolumeReportState report_;  // loop thread only
 };
 
 }  // namespace kelp

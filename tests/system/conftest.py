@@ -98,13 +98,13 @@ class Cluster:
         self.procs = []
         self.master_port = None
 
-    def start_master(self, volume_size_limit_mb=64):
+    def start_master(self, volume_size_limit_mb=64, extra=()):
         self.master_port = free_port()
         mdir = self.tmp / "master"
         mdir.mkdir(exist_ok=True)
         p = Proc([WEED, "master", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-port={self.master_port}",
                   f"-mdir={mdir}", "-peers=none", f"-volumeSizeLimitMB={volume_size_limit_mb}",
-                  "-defaultReplication=000"], self.tmp / "master.log")
+                  "-defaultReplication=000"] + list(extra), self.tmp / "master.log")
         self.procs.append(p)
         wait_http(f"http://127.0.0.1:{self.master_port}/dir/status")
         return p

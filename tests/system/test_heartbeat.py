@@ -1,0 +1,84 @@
+"""The heartbeat's digest protocol against the real Go master: once the master
+says it compares digests, pulses carry only the volumes that changed and the
+ones that left, and the master's copy stays current without whole lists.
+
+The master's own counters (its Prometheus metrics) say what it received: whole
+lists, changed-volume heartbeats, digest matches and mismatches. The Go volume
+server runs the same scenario as the reference."""
+import random
+import re
+import time
+
+import pytest
+import requests
+
+from conftest import free_port
+from grpc_stubs import call, vs_pb2, volume_stub
+from test_cluster import volume_list
+from test_vacuum import delete, upload
+
+PULSE = 1
+
+
+def start_server(cluster, kind, d):
+    if kind == "go":
+        return cluster.start_go_volume(d, extra=("-preStopSeconds=0",))  # Go 4.48 pulses every 5 s, fixed
+    return cluster.start_kelp(d, extra=(f"-pulseSeconds={PULSE}",))
+
+
+def heartbeat_counts(metrics_port):
+    """{type: count} of the master's received_heartbeats counter."""
+    text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(r'^SeaweedFS_master_received_heartbeats\{type="([^"]+)"\} (\S+)$', text, re.M)}
+
+
+def wait_for(pred, timeout=30, what=""):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}: {last}")
+
+
+@pytest.mark.parametrize("kind", ("go", "kelp"))
+def test_pulses_carry_changes_and_the_master_stays_current(cluster, tmp_path, kind):
+    metrics_port = free_port()
+    cluster.start_master(extra=(f"-metricsPort={metrics_port}", "-metricsIp=127.0.0.1"))
+    srv = start_server(cluster, kind, tmp_path / "v")
+    node = f"127.0.0.1:{srv.port}"
+    stub = volume_stub(srv.port)
+    for vid in (3, 4):
+        assert call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=vid, replication="000", version=3))[0] == "OK"
+
+    # Quiet pulses: matched digests, and whole lists stop once the master has one.
+    wait_for(lambda: heartbeat_counts(metrics_port).get("volumeDigestMatch", 0) >= 3, what="three matched digests")
+    quiet = heartbeat_counts(metrics_port)
+
+    # Writes and deletes on volume 3 only: the master's file counts follow.
+    rng = random.Random(5)
+    for key in range(1, 9):
+        upload(srv.url, 3, key, rng.randbytes(rng.randint(100, 5000)))
+    for key in (2, 5):
+        delete(srv.url, 3, key)
+    vols = wait_for(lambda: (lambda v: v if v.get(3, {}).get("FileCount") == "8" and v.get(3, {}).get("DeleteCount") == "2"
+                             else None)(volume_list(cluster, node)), what="the master's view of volume 3")
+    assert vols[4].get("FileCount", "0") == "0", vols
+
+    # Volume 4 leaves: the master forgets it.
+    assert call(stub.VolumeDelete, vs_pb2.VolumeDeleteRequest(volume_id=4))[0] == "OK"
+    wait_for(lambda: 4 not in volume_list(cluster, node), what="the master to drop volume 4")
+    wait_for(lambda: heartbeat_counts(metrics_port).get("volumeDigestMatch", 0) >= quiet.get("volumeDigestMatch", 0) + 3,
+             what="matched digests after the changes")
+
+    after = heartbeat_counts(metrics_port)
+    log = (cluster.tmp / "master.log").read_text(errors="replace")
+    assert after.get("volumeDigestMismatch", 0) == 0, (after, log[-3000:])
+    assert "requesting the full volume list" not in log and "still disagrees" not in log, log[-3000:]
+    # The changes went as changed-volume heartbeats, not as whole lists at each pulse.
+    assert after.get("changedVolumes", 0) >= 1, after
+    pulses = after.get("volumeDigestMatch", 0)
+    assert after.get("Volumes", 0) <= 2 < pulses, after
