@@ -16,11 +16,26 @@ constexpr auto kDialSlice = std::chrono::milliseconds(500);
 constexpr auto kDialTimeout = std::chrono::seconds(5);
 // Go waits this long before following a master's pointer to the leader.
 constexpr auto kLeaderSwitchDelay = std::chrono::seconds(3);
+// How many times Go reconnects when the master names its directories as
+// duplicates before it gives up (the master may still hold a stale session).
+constexpr int kDuplicateRetries = 3;
+
+// Go's %v of a []string.
+std::string GoList(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? " " : "") + items[i];
+  return out + "]";
+}
 
 }  // namespace
 
-HeartbeatClient::HeartbeatClient(uv_loop_t* loop, std::vector<std::string> masters, int pulse_seconds, MasterEvents events)
-    : loop_(loop), masters_(std::move(masters)), pulse_seconds_(pulse_seconds), events_(std::move(events)) {
+HeartbeatClient::HeartbeatClient(uv_loop_t* loop, std::vector<std::string> masters, int pulse_seconds, MasterEvents events,
+                                 std::vector<DirectoryId> directories)
+    : loop_(loop),
+      masters_(std::move(masters)),
+      pulse_seconds_(pulse_seconds),
+      events_(std::move(events)),
+      directories_(std::move(directories)) {
   uv_async_init(loop_, &async_, &HeartbeatClient::OnAsync);
   async_.data = this;
 }
@@ -115,6 +130,20 @@ void HeartbeatClient::Run() {
         master = leader;
       }
       leader = Session(master);
+      bool duplicate;
+      {
+        std::lock_guard lk(mu_);
+        duplicate = duplicate_session_;
+        duplicate_session_ = false;
+      }
+      if (duplicate) {
+        // Go's backoff: 2 s, 4 s, 8 s.
+        const auto delay = std::chrono::seconds(2 << duplicate_retries_++);
+        KLOG_INFO("Waiting %llds before retrying due to duplicate UUID detection...", static_cast<long long>(delay.count()));
+        if (!wait(delay)) return;
+        continue;
+      }
+      duplicate_retries_ = 0;
       if (leader.empty() && !wait(std::chrono::seconds(pulse_seconds_))) return;
     }
   }
@@ -163,8 +192,26 @@ std::string HeartbeatClient::Session(const std::string& master) {
     master_pb::HeartbeatResponse resp;
     while (stream->Read(&resp)) {
       if (resp.duplicated_uuids_size() > 0) {
-        KLOG_ERROR("master %s reports this server's volume directories as duplicated (another server uses the same directory?)",
-                   master.c_str());
+        std::vector<std::string> dirs;
+        for (const DirectoryId& d : directories_)
+          for (const std::string& uuid : resp.duplicated_uuids())
+            if (uuid == d.uuid) dirs.push_back(d.dir);
+        if (duplicate_retries_ < kDuplicateRetries) {
+          KLOG_ERROR("Master reported duplicate volume directories: %s (retry %d/%d)", GoList(dirs).c_str(), duplicate_retries_ + 1,
+                     kDuplicateRetries);
+          std::lock_guard lk(mu_);
+          duplicate_session_ = true;
+        } else {
+          const std::string why = "Shut down Volume Server due to persistent duplicate volume directories after " +
+                                  std::to_string(kDuplicateRetries) + " retries: " + GoList(dirs);
+          KLOG_ERROR("%s", why.c_str());
+          KLOG_ERROR("Please check if another volume server is using the same directory");
+          PostToLoop([this, why] {
+            if (events_.duplicate_directories) events_.duplicate_directories(why);
+          });
+          std::lock_guard lk(mu_);
+          stop_ = true;  // no more sessions: the server is shutting down
+        }
         break;
       }
       if (resp.volume_size_limit() != 0) {

@@ -29,11 +29,21 @@ struct MasterEvents {
   std::function<master_pb::Heartbeat()> full_report;      // loop thread
   std::function<void(uint64_t)> volume_size_limit;        // loop thread
   std::function<void(bool, const std::string&)> registered;  // loop thread; master's HTTP address
+  // The master still reports these directories as another server's after
+  // the retries: the server must shut down (loop thread).
+  std::function<void(const std::string&)> duplicate_directories;
+};
+
+// A data directory as the master knows it: its path and its vol_dir.uuid.
+struct DirectoryId {
+  std::string dir;
+  std::string uuid;
 };
 
 class HeartbeatClient {
  public:
-  HeartbeatClient(uv_loop_t* loop, std::vector<std::string> masters, int pulse_seconds, MasterEvents events);
+  HeartbeatClient(uv_loop_t* loop, std::vector<std::string> masters, int pulse_seconds, MasterEvents events,
+                  std::vector<DirectoryId> directories = {});
   ~HeartbeatClient();
 
   void Start();
@@ -63,6 +73,11 @@ class HeartbeatClient {
   std::vector<std::string> masters_;
   int pulse_seconds_;
   MasterEvents events_;
+  const std::vector<DirectoryId> directories_;
+  // Sessions in a row the master ended by naming duplicate directories
+  // (stream thread only); Go retries 3 times, 2, 4 and 8 s apart, then exits.
+  int duplicate_retries_ = 0;
+  bool duplicate_session_ = false;  // under mu_: the last session ended that way
   uv_async_t async_{};
   std::thread thread_;
 

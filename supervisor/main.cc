@@ -224,7 +224,16 @@ int main(int argc, char** argv) {
     shared.master = master;
     pool.SetServerState(shared);
   };
-  HeartbeatClient heartbeat(loop, cfg.masters, cfg.pulse_seconds, events);
+  Server* server_ptr = nullptr;
+  int exit_code = 0;
+  events.duplicate_directories = [&](const std::string& why) {
+    // Go exits at once; kelp leaves the master and drains first, then exits 1.
+    exit_code = 1;
+    if (server_ptr) Stop(server_ptr, why.c_str());
+  };
+  std::vector<DirectoryId> directories;
+  for (const DiskLocation& loc : store.locations()) directories.push_back(DirectoryId{loc.dir, loc.uuid});
+  HeartbeatClient heartbeat(loop, cfg.masters, cfg.pulse_seconds, events, directories);
   heartbeat_ptr = &heartbeat;
 
   AdminHooks hooks;
@@ -276,6 +285,7 @@ int main(int argc, char** argv) {
   });
 
   Server server{loop, &pool, &heartbeat, &cfg};
+  server_ptr = &server;
 
   uv_signal_init(loop, &server.sigterm);
   uv_signal_init(loop, &server.sigint);
@@ -319,5 +329,5 @@ int main(int argc, char** argv) {
   heartbeat.Stop();
   store.StopWriters();  // syncs every volume
   KLOG_INFO("stopped");
-  return 0;
+  return exit_code;
 }

@@ -8,11 +8,12 @@ server runs the same scenario as the reference."""
 import random
 import re
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import WEED, Proc, free_port
 from grpc_stubs import call, vs_pb2, volume_stub
 from test_cluster import volume_list
 from test_vacuum import delete, upload
@@ -82,3 +83,37 @@ def test_pulses_carry_changes_and_the_master_stays_current(cluster, tmp_path, ki
     assert after.get("changedVolumes", 0) >= 1, after
     pulses = after.get("volumeDigestMatch", 0)
     assert after.get("Volumes", 0) <= 2 < pulses, after
+
+
+@pytest.mark.parametrize("kind", ("go", "kelp"))
+def test_a_directory_another_server_registered_shuts_the_server_down(cluster, tmp_path, kind):
+    """Two servers whose directories carry the same vol_dir.uuid (a copied or
+    doubly mounted directory): the master names the uuid to the second, which
+    reconnects three times (2, 4 and 8 s apart, in case the master held a stale
+    session) and then shuts down with status 1, its files untouched."""
+    cluster.start_master()
+    first = cluster.start_go_volume(tmp_path / "first", extra=("-preStopSeconds=0",))
+    uuid = (tmp_path / "first" / "vol_dir.uuid").read_text()
+    d = tmp_path / "second"
+    d.mkdir()
+    (d / "vol_dir.uuid").write_text(uuid)
+    if kind == "go":
+        # Started by hand: start_go_volume waits for a registration that never comes.
+        port = free_port()
+        srv = Proc([WEED, "volume", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-port={port}", f"-dir={d}", "-max=4",
+                    f"-master=127.0.0.1:{cluster.master_port}", "-preStopSeconds=0"], tmp_path / "second.log")
+        cluster.procs.append(srv)
+        log = tmp_path / "second.log"
+    else:
+        srv = cluster.start_kelp(d)
+        log = Path(srv.log_path)
+    deadline = time.time() + 90
+    while srv.p.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    text = log.read_text(errors="replace")
+    assert srv.p.poll() == 1, text[-3000:]
+    assert f"Shut down Volume Server due to persistent duplicate volume directories after 3 retries: [{d}]" in text, text[-3000:]
+    assert text.count("(retry ") == 3, text[-3000:]
+    assert (d / "vol_dir.uuid").read_text() == uuid
+    # The first server is still the directory's registered owner.
+    assert requests.get(first.url + "/healthz", timeout=5).status_code == 200
