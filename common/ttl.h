@@ -17,6 +17,7 @@ struct Ttl {
 
   bool empty() const { return count == 0 || unit == 0; }
   uint64_t Seconds() const;
+  uint32_t Minutes() const { return empty() ? 0 : uint32_t(Seconds() / 60); }  // Go's Minutes(), in uint32
   std::string String() const;  // "" when empty, e.g. "3d"
   uint32_t ToUint32() const { return count == 0 ? 0 : uint32_t(count) << 8 | unit; }
   void ToBytes(uint8_t* out) const { out[0] = count; out[1] = unit; }

@@ -46,12 +46,6 @@ class Fd {
   int fd_;
 };
 
-// Go's TTL in minutes, computed as it does (uint32).
-uint32_t TtlMinutes(const Ttl& t) {
-  if (t.empty()) return 0;
-  return uint32_t(t.Seconds() / 60);
-}
-
 uint64_t WallNs() {
   return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
@@ -168,7 +162,7 @@ Result<CompactionOutcome> CopyLiveNeedlesInto(const CompactionFiles& files, cons
   CompactionOutcome out;
   uint64_t end = block.size();
   const uint64_t now_s = options.now_s ? options.now_s : WallNs() / 1000000000ull;
-  const uint32_t ttl_minutes = TtlMinutes(plan.super_block.ttl);
+  const uint32_t ttl_minutes = plan.super_block.ttl.Minutes();
   Throttle throttle(options.bytes_per_second);
   std::vector<uint8_t> idx_rows;
   const int entry = IdxEntrySize(offset_bytes);

@@ -18,6 +18,7 @@
 #include "storage/env.h"
 #include "common/log.h"
 #include "supervisor/heartbeat_report.h"
+#include "supervisor/ttl_expiry.h"
 
 namespace kelp {
 namespace {
@@ -325,6 +326,18 @@ Status AdminService::DeleteOffLoop(VolumeId id, bool only_empty, std::function<v
              done();
            });
   return Status::Ok();
+}
+
+void AdminService::RemoveExpiredVolumes(uint64_t now_s) {
+  std::vector<VolumeId> due;
+  for (const auto& [vid, v] : store_->volumes())
+    if (TtlStateOf(v->super_block().ttl, v->dat_size(), store_->volume_size_limit(), v->counters().last_modified_s, now_s) ==
+        TtlState::kRemovable)
+      due.push_back(vid);
+  for (VolumeId id : due) {
+    Status s = DeleteOffLoop(id, false, [id] { KLOG_INFO("volume %u is deleted", id); });
+    if (!s.ok()) KLOG_WARN("delete volume %u: %s", id, s.message().c_str());
+  }
 }
 
 // Go 4.48 deletes and marks read-only in maintenance mode too. The answer

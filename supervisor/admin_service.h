@@ -57,6 +57,9 @@ class AdminService {
   // response, on the loop, possibly after this returns. A streaming method
   // sends its messages through `progress` first, and replies with none.
   void HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress = nullptr);
+  // Removes the TTL volumes whose removal time has come (Go does it as it
+  // builds each heartbeat). On the loop.
+  void RemoveExpiredVolumes(uint64_t now_s);
   // Vacuum copies run there (without it, inline).
   void set_jobs(BackgroundJobs* jobs) { jobs_ = jobs; }
   // Where a vacuum's copy runs; without one (tests), on the background thread.

@@ -2,6 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <ctime>
+
+#include "common/log.h"
+#include "supervisor/ttl_expiry.h"
+
 namespace kelp {
 
 void FillIdentity(const ServerIdentity& who, master_pb::Heartbeat* hb) {
@@ -54,7 +59,14 @@ master_pb::Heartbeat FullReport(const Store& store, const ServerIdentity& who) {
   master_pb::Heartbeat hb;
   FillIdentity(who, &hb);
   uint64_t max_file_key = 0;
+  const uint64_t now_s = uint64_t(std::time(nullptr));
   for (const auto& [vid, v] : store.volumes()) {
+    // An expired TTL volume is no longer announced (AdminService removes it).
+    if (TtlStateOf(v->super_block().ttl, v->dat_size(), store.volume_size_limit(), v->counters().last_modified_s, now_s) !=
+        TtlState::kLive) {
+      KLOG_INFO("volume %u is expired", vid);
+      continue;
+    }
     *hb.add_volumes() = VolumeReport(store, *v);
     max_file_key = std::max(max_file_key, v->counters().max_file_key);
   }

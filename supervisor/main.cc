@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <fcntl.h>
+
+#include <ctime>
 #include <unistd.h>
 #include <sodium.h>
 #include <uv.h>
@@ -211,7 +213,10 @@ int main(int argc, char** argv) {
     return who;
   };
   MasterEvents events;
-  events.full_report = [&] { return FullReport(store, identity()); };
+  events.full_report = [&] {
+    if (admin_ptr) admin_ptr->RemoveExpiredVolumes(uint64_t(std::time(nullptr)));
+    return FullReport(store, identity());
+  };
   events.volume_size_limit = [&](uint64_t limit) {
     if (limit == store.volume_size_limit()) return;
     KLOG_INFO("volume size limit from master: %llu bytes", static_cast<unsigned long long>(limit));

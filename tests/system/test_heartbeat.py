@@ -5,6 +5,7 @@ ones that left, and the master's copy stays current without whole lists.
 The master's own counters (its Prometheus metrics) say what it received: whole
 lists, changed-volume heartbeats, digest matches and mismatches. The Go volume
 server runs the same scenario as the reference."""
+import os
 import random
 import re
 import time
@@ -16,15 +17,15 @@ import requests
 from conftest import WEED, Proc, free_port
 from grpc_stubs import call, vs_pb2, volume_stub
 from test_cluster import volume_list
-from test_vacuum import delete, upload
+from test_vacuum import delete, fid, upload
 
 PULSE = 1
 
 
-def start_server(cluster, kind, d):
+def start_server(cluster, kind, d, port=None):
     if kind == "go":
-        return cluster.start_go_volume(d, extra=("-preStopSeconds=0",))  # Go 4.48 pulses every 5 s, fixed
-    return cluster.start_kelp(d, extra=(f"-pulseSeconds={PULSE}",))
+        return cluster.start_go_volume(d, port=port, extra=("-preStopSeconds=0",))  # Go 4.48 pulses every 5 s, fixed
+    return cluster.start_kelp(d, port=port, extra=(f"-pulseSeconds={PULSE}",))
 
 
 def heartbeat_counts(metrics_port):
@@ -117,3 +118,34 @@ def test_a_directory_another_server_registered_shuts_the_server_down(cluster, tm
     assert (d / "vol_dir.uuid").read_text() == uuid
     # The first server is still the directory's registered owner.
     assert requests.get(first.url + "/healthz", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ("kelp",))
+def test_an_expired_ttl_volume_is_dropped_and_removed(cluster, tmp_path, kind):
+    """A TTL volume whose newest write is older than its TTL (plus the removal
+    delay) is left out of the heartbeat and its files are removed; a TTL
+    volume written just now, and a volume without TTL, stay."""
+    cluster.start_master()
+    d = tmp_path / "v"
+    srv = start_server(cluster, kind, d)
+    node = f"127.0.0.1:{srv.port}"
+    stub = volume_stub(srv.port)
+    for vid, ttl in ((5, "1m"), (6, "1m"), (7, "")):
+        req = vs_pb2.AllocateVolumeRequest(volume_id=vid, replication="000", ttl=ttl, version=3)
+        assert call(stub.AllocateVolume, req)[0] == "OK"
+        upload(srv.url, vid, 1, b"short-lived " + str(vid).encode(), params={"ttl": ttl} if ttl else None)
+    wait_for(lambda: {5, 6, 7} <= set(volume_list(cluster, node)), what="the master to list the volumes")
+    # Volume 5 was last written ten minutes ago, as the server will read it at load (the .dat's mtime).
+    srv.stop()
+    cluster.procs.remove(srv)
+    old = time.time() - 600
+    os.utime(d / "5.dat", (old, old))
+    srv = start_server(cluster, kind, d, port=srv.port)
+    wait_for(lambda: not (d / "5.dat").exists() and not (d / "5.idx").exists(), timeout=60, what="volume 5's files to be removed")
+    vols = wait_for(lambda: (lambda v: v if 5 not in v and {6, 7} <= set(v) else None)(volume_list(cluster, node)),
+                    what="the master to drop volume 5 only")
+    assert (d / "6.dat").exists() and (d / "7.dat").exists(), vols
+    for vid in (6, 7):
+        r = requests.get(f"{srv.url}/{fid(vid, 1)}", timeout=10)
+        assert r.status_code == 200 and r.content == b"short-lived " + str(vid).encode(), (vid, r.status_code)
+    assert requests.get(f"{srv.url}/{fid(5, 1)}", timeout=10).status_code == 404
