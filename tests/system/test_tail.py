@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from grpc_stubs import call, vs_pb2, volume_stub
-from test_copy import master_locations, shell_between, start_trusting, volume_copy
+from test_copy import start_trusting, volume_copy
 from test_vacuum import KINDS, VID, assert_blobs, delete, fid, fill, idx_rows, upload, with_volume
 
 PAIRS = [("go", "kelp"), ("kelp", "go"), ("kelp", "kelp")]
@@ -212,24 +212,6 @@ def test_tail_receiver_refuses_a_loopback_source_without_the_flag(cluster, tmp_p
     node = f"127.0.0.1:{source.port}"
     assert receive(stub, VID, source, 0)[:2] == \
         ("UNKNOWN", f'invalid source volume server {node}: remote endpoint "{node}" resolves to loopback address 127.0.0.1')
-
-
-# ---- weed shell volume.move ----
-
-@pytest.mark.parametrize("pair", PAIRS)
-def test_shell_volume_move(cluster, tmp_path, pair):
-    """`weed shell volume.move`: VolumeCopy and a tail on the target, then the
-    source's replica is deleted; the master knows only the target, which
-    serves every blob. (The source is read-only during a move, so writes in
-    flight are covered by the receiver test above.)"""
-    source, target, live, gone, out = shell_between(cluster, tmp_path, pair, "volume.move", seed=23, n=20)
-    assert not list((tmp_path / "src").glob(f"{VID}.*")), out
-    assert_blobs(target.url, VID, live, gone, "on the target: " + out)
-    urls = master_locations(cluster, VID, [target])
-    assert urls == [f"127.0.0.1:{target.port}"], (urls, out)
-    # The moved volume takes writes on its new server.
-    upload(target.url, VID, 99, b"after the move")
-    assert requests.get(f"{target.url}/{fid(VID, 99)}", timeout=10).content == b"after the move"
 
 
 # ---- VolumeIncrementalCopy ----
