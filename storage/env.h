@@ -39,6 +39,28 @@ class Env {
   static Env* Default();
 };
 
+// A descriptor closed on every path out.
+class Fd {
+ public:
+  Fd(Env* env, int fd) : env_(env), fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) env_->Close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now and reports the close's own error.
+  int Release() {
+    const int rc = env_->Close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  Env* env_;
+  int fd_;
+};
+
 // Status-returning loops over an Env.
 // Reads until `len` bytes or the end of the file; `got` says how many.
 Status EnvPreadUpTo(Env* env, int fd, void* buf, size_t len, off_t offset, size_t* got);
