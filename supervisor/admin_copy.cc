@@ -174,14 +174,15 @@ void AdminService::BeginVolumeCopy(const kelp_internal::VolumeCopyBegin& req, ke
   if (!IsSafeCollectionName(req.collection()))
     return finish(GoError("invalid collection " + GoQuote(req.collection())));
   if (copies_.count(id) || store_->Busy(id)) return finish(GoError("volume " + std::to_string(id) + " is being copied or changed"));
-  auto place = [this, id, req, resp, finish] {
+  const uint64_t owner = caller_;
+  auto place = [this, id, req, resp, finish, owner] {
     NewVolumeSpec spec;
     spec.id = id;
     spec.collection = req.collection();
     spec.disk_type = req.disk_type() == "hdd" ? "" : req.disk_type();
     auto where = store_->PickLocation(spec);
     if (!where.ok()) return finish(GoError("no space left for disk type " + (spec.disk_type.empty() ? std::string("hdd") : spec.disk_type)));
-    CopyJob job{where.value(), store_->NamesIn(where.value(), req.collection(), id), false};
+    CopyJob job{where.value(), store_->NamesIn(where.value(), req.collection(), id), false, owner};
     // Busy until mounted or undone: no allocation or mount of the id meanwhile.
     store_->BeginBusy(id, job.location, true);
     copies_[id] = job;
@@ -215,7 +216,8 @@ void AdminService::BeginVolumeCopy(const kelp_internal::VolumeCopyBegin& req, ke
 
 void AdminService::OpenCopyTarget(const kelp_internal::VolumeCopyOpen& req, kelp_internal::VolumeCopyOpened* resp, FinishFd finish) {
   auto it = copies_.find(req.volume_id());
-  if (it == copies_.end() || it->second.finishing) return finish(GoError("volume " + std::to_string(req.volume_id()) + " is not being copied"), -1);
+  if (it == copies_.end() || it->second.finishing || it->second.owner != caller_)
+    return finish(GoError("volume " + std::to_string(req.volume_id()) + " is not being copied"), -1);
   const VolumeFileNames& n = it->second.names;
   std::string final_path;
   if (req.ext() == ".dat") final_path = n.Dat();
@@ -243,7 +245,8 @@ void AdminService::OpenCopyTarget(const kelp_internal::VolumeCopyOpen& req, kelp
 void AdminService::FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, volume_server_pb::VolumeCopyResponse* resp, Finish finish) {
   const VolumeId id = req.volume_id();
   auto it = copies_.find(id);
-  if (it == copies_.end() || it->second.finishing) return finish(GoError("volume " + std::to_string(id) + " is not being copied"));
+  if (it == copies_.end() || it->second.finishing || it->second.owner != caller_)
+    return finish(GoError("volume " + std::to_string(id) + " is not being copied"));
   it->second.finishing = true;
   const CopyJob job = it->second;
   struct Outcome {
@@ -307,9 +310,9 @@ void AdminService::FinishVolumeCopy(const kelp_internal::VolumeCopyFinish& req, 
       });
 }
 
-void AdminService::AbortCopies() {
+void AdminService::AbortCopies(uint64_t caller) {
   for (auto it = copies_.begin(); it != copies_.end();) {
-    if (it->second.finishing) {
+    if (it->second.finishing || it->second.owner != caller) {
       ++it;
       continue;
     }

@@ -98,7 +98,7 @@ void AdminService::OpenReceivedFile(const kelp_internal::ReceiveFileOpen& req, k
   }
   if (receiving_.count(path)) return refuse("failed to create file: " + path + " is being received already");
   // Reserved now, created on the location's writer thread (file work stays off the loop).
-  receiving_.insert(path);
+  receiving_.emplace(path, caller_);
   auto opened = std::make_shared<std::pair<int, int>>(-1, 0);  // fd, errno
   OnWriter(
       store_->LocationWriter(where),
@@ -124,18 +124,24 @@ void AdminService::OpenReceivedFile(const kelp_internal::ReceiveFileOpen& req, k
 void AdminService::FinishReceivedFile(const kelp_internal::ReceiveFileFinish& req, kelp_internal::ReceiveFileFinished*, Finish finish) {
   // Only a file this server is receiving may be named: the worker cannot
   // make the supervisor remove anything else.
-  if (!receiving_.erase(req.path())) return finish(GoError("no file " + req.path() + " is being received"));
+  auto it = receiving_.find(req.path());
+  if (it == receiving_.end() || it->second != caller_) return finish(GoError("no file " + req.path() + " is being received"));
+  receiving_.erase(it);
   if (req.failed() && unlink(req.path().c_str()) != 0 && errno != ENOENT)
     KLOG_WARN("receive: cannot remove %s: %s", req.path().c_str(), std::strerror(errno));
   finish(grpc::Status::OK);
 }
 
-void AdminService::AbortReceives() {
-  for (const std::string& path : receiving_) {
-    KLOG_WARN("receive of %s abandoned by the gRPC worker: removed", path.c_str());
-    unlink(path.c_str());
+void AdminService::AbortReceives(uint64_t caller) {
+  for (auto it = receiving_.begin(); it != receiving_.end();) {
+    if (it->second != caller) {
+      ++it;
+      continue;
+    }
+    KLOG_WARN("receive of %s abandoned by the gRPC worker: removed", it->first.c_str());
+    unlink(it->first.c_str());
+    it = receiving_.erase(it);
   }
-  receiving_.clear();
 }
 
 }  // namespace kelp

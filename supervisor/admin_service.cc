@@ -171,10 +171,13 @@ void AdminService::RegisterFdOf(const char* name, std::function<void(const Req&,
   };
 }
 
-void AdminService::HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress) {
+void AdminService::HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress,
+                               uint64_t caller) {
   auto it = handlers_.find(method);
   if (it == handlers_.end()) return reply(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + method), "", -1);
+  caller_ = caller;
   it->second(request, std::move(reply), std::move(progress));
+  caller_ = 0;
 }
 
 grpc::Status AdminService::Handle(const std::string& method, const std::string& request, std::string* response) {

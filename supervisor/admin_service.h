@@ -56,7 +56,10 @@ class AdminService {
   // Runs `method` on the serialized request; `reply` gets the serialized
   // response, on the loop, possibly after this returns. A streaming method
   // sends its messages through `progress` first, and replies with none.
-  void HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress = nullptr);
+  // `caller` names the worker that asked (0: none in particular): copies and
+  // pushes it starts are its own, undone when it goes (AbortCopies).
+  void HandleAsync(const std::string& method, const std::string& request, Reply reply, Progress progress = nullptr,
+                   uint64_t caller = 0);
   // Removes the TTL volumes whose removal time has come (Go does it as it
   // builds each heartbeat). On the loop.
   void RemoveExpiredVolumes(uint64_t now_s);
@@ -151,10 +154,10 @@ class AdminService {
   void OpenReceivedFile(const kelp_internal::ReceiveFileOpen& req, kelp_internal::ReceiveFileOpened* resp, FinishFd finish);
   void FinishReceivedFile(const kelp_internal::ReceiveFileFinish& req, kelp_internal::ReceiveFileFinished*, Finish finish);
  public:
-  // The gRPC worker is gone: copies it was driving are undone, and files it
-  // was receiving removed.
-  void AbortCopies();
-  void AbortReceives();
+  // gRPC worker `caller` is gone: the copies it was driving are undone, and
+  // the files it was receiving removed. Other workers' are left alone.
+  void AbortCopies(uint64_t caller);
+  void AbortReceives(uint64_t caller);
  private:
   // Internal: what the gRPC worker tells the master when marking read-only.
   grpc::Status VolumeShortInfo(const volume_server_pb::VolumeStatusRequest& req, master_pb::VolumeShortInformationMessage* resp);
@@ -180,9 +183,13 @@ class AdminService {
     size_t location = 0;
     VolumeFileNames names;
     bool finishing = false;
+    uint64_t owner = 0;  // the worker driving it
   };
-  std::map<VolumeId, CopyJob> copies_;  // volumes being copied in
-  std::set<std::string> receiving_;     // files ReceiveFile is writing
+  std::map<VolumeId, CopyJob> copies_;          // volumes being copied in
+  std::map<std::string, uint64_t> receiving_;  // files ReceiveFile is writing, and the worker pushing each
+  // The worker whose request is being dispatched; valid only during
+  // HandleAsync's synchronous part, so handlers read it on entry.
+  uint64_t caller_ = 0;
 };
 
 }  // namespace kelp

@@ -282,11 +282,12 @@ int main(int argc, char** argv) {
   shared.maintenance = admin.state().maintenance();
   shared.state_version = admin.state().version();
   pool.SetServerState(shared);
-  pool.set_admin_handler([&](const std::string& method, const std::string& body, AdminReplyFn reply, AdminProgressFn progress) {
+  pool.set_admin_handler([&](uint64_t caller, const std::string& method, const std::string& body, AdminReplyFn reply,
+                             AdminProgressFn progress) {
     admin.HandleAsync(
         method, body,
         [reply](const grpc::Status& s, const std::string& out, int fd) { reply(int(s.error_code()), s.error_message(), out, fd); },
-        std::move(progress));
+        std::move(progress), caller);
   });
 
   Server server{loop, &pool, &heartbeat, &cfg};
@@ -314,9 +315,11 @@ int main(int argc, char** argv) {
     heartbeat_started = true;
     heartbeat.Start();
   });
-  pool.set_on_grpc_exit([&] {
-    admin.AbortCopies();
-    admin.AbortReceives();
+  // Only what that worker drove: during a reload the old worker's exit must
+  // not undo the new one's copies and pushes.
+  pool.set_on_grpc_exit([&](uint64_t serial) {
+    admin.AbortCopies(serial);
+    admin.AbortReceives(serial);
   });
   pool.Start();
   KLOG_INFO("kelp-volume %s listening on %s:%d, %zu volume(s), %d http worker(s), %d-byte offsets", kKelpVersion,

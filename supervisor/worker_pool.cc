@@ -213,7 +213,7 @@ void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
     return Drop(w, "sent a malformed admin request");
   const std::string method = m.payload.substr(sizeof req, req.method_length);
   if (!admin_handler_) return reply(14 /* UNAVAILABLE */, "server is starting", "", -1);
-  admin_handler_(method, body, reply, progress);
+  admin_handler_(serial, method, body, reply, progress);
 }
 
 void WorkerPool::SendInitialState(Worker* w) {
@@ -531,7 +531,7 @@ void WorkerPool::OnExit(Worker* w, int64_t status, int signal) {
               static_cast<long long>(status), signal, static_cast<unsigned long long>(lived));
   workers_.erase(w->serial);
   Forget(w);
-  if (w->kind == Kind::kGrpc && on_grpc_exit_) on_grpc_exit_();
+  if (w->kind == Kind::kGrpc && on_grpc_exit_) on_grpc_exit_(w->serial);
   uv_poll_stop(&w->poll);
   w->poll_closed = true;
   RevokeLanes(w);

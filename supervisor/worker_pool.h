@@ -48,7 +48,9 @@ struct WorkerPoolOptions {
 using AdminReplyFn = std::function<void(int grpc_code, const std::string& message, const std::string& body, int fd)>;
 // One streamed response of a call that is still running (before its reply).
 using AdminProgressFn = std::function<void(const std::string& body)>;
-using AdminHandler = std::function<void(const std::string& method, const std::string& body, AdminReplyFn reply, AdminProgressFn progress)>;
+// `caller` is the serial of the worker that sent the request.
+using AdminHandler =
+    std::function<void(uint64_t caller, const std::string& method, const std::string& body, AdminReplyFn reply, AdminProgressFn progress)>;
 
 // What every worker is told about the server as a whole.
 struct SharedServerState {
@@ -74,7 +76,7 @@ class WorkerPool {
   void set_admin_handler(AdminHandler h) { admin_handler_ = std::move(h); }
   // Runs each time a gRPC worker is listening.
   void set_on_grpc_ready(std::function<void()> fn) { on_grpc_ready_ = std::move(fn); }
-  void set_on_grpc_exit(std::function<void()> fn) { on_grpc_exit_ = std::move(fn); }
+  void set_on_grpc_exit(std::function<void(uint64_t serial)> fn) { on_grpc_exit_ = std::move(fn); }
   // Volumes that appear or go away after start-up.
   void BroadcastAttach(Volume* v);
   void BroadcastReattach(Volume* v);
@@ -174,7 +176,7 @@ class WorkerPool {
   std::vector<DiskWriter*> to_wake_;
   AdminHandler admin_handler_;
   std::function<void()> on_grpc_ready_;
-  std::function<void()> on_grpc_exit_;  // what it drove (copies) is undone
+  std::function<void(uint64_t serial)> on_grpc_exit_;  // what it drove (copies) is undone
   SharedServerState state_;
   uint64_t next_serial_ = 1;
   int restarts_ = 0;

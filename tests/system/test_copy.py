@@ -1,6 +1,7 @@
 """Volume copy: CopyFile as a source (docs/copy-and-tail.md §2), against the
 Go volume server and kelp with the same expectations, and across the two: a
 Go server copies a volume out of kelp with VolumeCopy, and reads it."""
+import os
 import random
 
 import pytest
@@ -343,3 +344,104 @@ def test_volume_copy_in_maintenance_mode_refuses_before_dialling(cluster, tmp_pa
     req = vs_pb2.VolumeCopyRequest(volume_id=VID, source_data_node="127.0.0.1:1234")
     code, details, _ = call(lambda r, timeout: list(stub.VolumeCopy(r, timeout=timeout)), req, timeout=30)
     assert code == "UNKNOWN" and details.endswith("is in maintenance mode"), details
+
+
+def grpc_listeners(pid, port):
+    """The sockets of process `pid` that listen on TCP `port` (IPv4 or IPv6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f[9])
+    from pathlib import Path
+    held = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held.add(target)
+    except OSError:
+        pass
+    return held
+
+
+def test_a_reload_undoes_only_the_old_grpc_workers_pushes(cluster, tmp_path):
+    """SIGHUP replaces the gRPC worker: the old one drains (its open push is
+    cut when its grace ends and that file removed), while a push the new worker
+    started meanwhile goes on and completes."""
+    import grpc
+    import signal
+    import threading
+    import time
+    from conftest import worker_pids
+    from grpc_stubs import vs_grpc
+    d = tmp_path / "v"
+    srv, stub = with_volume(cluster, "kelp", d)
+    [old] = worker_pids(srv.pid, "grpc")
+    hold_a, release_b = threading.Event(), threading.Event()
+
+    def push_a():
+        yield info_msg(volume_id=77, ext=".ec01", is_ec_volume=True)
+        yield chunk(b"pushed to the old worker")
+        hold_a.wait(60)
+
+    def push_b():
+        yield info_msg(volume_id=78, ext=".ec02", is_ec_volume=True)
+        yield chunk(b"first half, ")
+        release_b.wait(60)
+        yield chunk(b"second half")
+    results = {}
+    ta = threading.Thread(target=lambda: results.update(a=receive_file(stub, push_a())))
+    ta.start()
+    deadline = time.time() + 20
+    while not (d / "77.ec01").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (d / "77.ec01").exists()
+
+    os.kill(srv.pid, signal.SIGHUP)
+    # The new worker listens, and the old one no longer does: a new
+    # connection can only reach the new one.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        new = [p for p in worker_pids(srv.pid, "grpc") if p != old]
+        if new and grpc_listeners(new[0], srv.port + 10000) and not grpc_listeners(old, srv.port + 10000):
+            break
+        time.sleep(0.05)
+    assert new and not grpc_listeners(old, srv.port + 10000), "the old gRPC worker never stopped listening"
+    channel = grpc.insecure_channel(f"127.0.0.1:{srv.port + 10000}", options=[("grpc.use_local_subchannel_pool", 1)])
+    grpc.channel_ready_future(channel).result(timeout=20)
+    fresh = vs_grpc.VolumeServerStub(channel)
+    tb = threading.Thread(target=lambda: results.update(b=receive_file(fresh, push_b())))
+    tb.start()
+    deadline = time.time() + 20
+    while not (d / "78.ec02").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (d / "78.ec02").exists()
+
+    # The old worker's grace ends with push A still open: it exits.
+    deadline = time.time() + 30
+    while os.path.exists(f"/proc/{old}") and time.time() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{old}")
+    hold_a.set()
+    ta.join(30)
+    assert results["a"][0] != "OK"
+    deadline = time.time() + 20
+    while (d / "77.ec01").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not (d / "77.ec01").exists()
+
+    release_b.set()
+    tb.join(30)
+    code, details, r = results["b"]
+    assert (code, details, r.error) == ("OK", "", "")
+    assert (d / "78.ec02").read_bytes() == b"first half, second half"
+    channel.close()
