@@ -101,6 +101,12 @@ $(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(O
 
 $(OBJ)/worker-http/image_ops.o: CPPFLAGS += $(VIPS_CFLAGS)
 
+# The codec comparison of benchmarks/ec_codec.cc (not part of `all`).
+$(BIN)/ec-codec-bench: $(OBJ)/benchmarks/ec_codec.o $(OBJ)/common/rs_codec.o
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lJerasure -lgf_complete -lisal
+$(OBJ)/benchmarks/ec_codec.o: CPPFLAGS += -isystem /usr/include/jerasure
+
 # Every object may include generated headers: generate them first.
 $(OBJ)/%.o: %.cc | $(PROTO_HDRS)
 	@mkdir -p $(@D)

@@ -69,6 +69,13 @@ Result<VolumeInfo> DecodeVolumeInfo(const std::string& text) {
     if (!r->is_string()) return Status::Corruption("failed to unmarshal volume info: replication is not a string");
     v.replication = r->get<std::string>();
   }
+  if (auto ec = j.find("ecShardConfig"); ec != j.end() && !ec->is_null()) {
+    EcShardConfigInfo c;
+    if (!ec->is_object() || !IntField(*ec, "dataShards", &c.data_shards) || !IntField(*ec, "parityShards", &c.parity_shards) ||
+        !IntField(*ec, "encodeTsNs", &c.encode_ts_ns) || !IntField(*ec, "blockSize", &c.block_size))
+      return Status::Corruption("failed to unmarshal volume info: ecShardConfig has a field of the wrong type or out of range");
+    v.ec_shard_config = c;
+  }
   v.has_remote_files = j.contains("files") && j["files"].is_array() && !j["files"].empty();
   v.original_json = text;
   return v;
@@ -91,7 +98,17 @@ std::string EncodeVolumeInfo(const VolumeInfo& v) {
   j["datFileSize"] = std::to_string(v.dat_file_size);
   j["expireAtSec"] = std::to_string(v.expire_at_sec);
   j["readOnly"] = v.read_only;
-  if (!j.contains("ecShardConfig")) j["ecShardConfig"] = nullptr;
+  if (v.ec_shard_config) {
+    const EcShardConfigInfo& c = *v.ec_shard_config;
+    nlohmann::ordered_json ec;
+    ec["dataShards"] = c.data_shards;
+    ec["parityShards"] = c.parity_shards;
+    ec["encodeTsNs"] = std::to_string(c.encode_ts_ns);
+    ec["blockSize"] = std::to_string(c.block_size);
+    j["ecShardConfig"] = ec;
+  } else if (!j.contains("ecShardConfig")) {
+    j["ecShardConfig"] = nullptr;
+  }
   j["readOnlyCanDelete"] = v.read_only_can_delete;
   return j.dump(2);
 }

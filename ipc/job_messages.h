@@ -3,7 +3,8 @@
 // other channel (ipc/messages.h). The supervisor sends the job with the
 // descriptors it may use: the inputs read-only, and output files it created
 // empty that nothing mounted reads. The worker answers any number of
-// kJobProgress, then exactly one kCompactDone or kJobFailed, and exits.
+// kJobProgress, then exactly one answer (kCompactDone, kEcGenerateDone or
+// kJobFailed), and exits.
 // Nothing the worker says is trusted: the supervisor checks the outputs
 // before it uses them (storage/compaction.h CheckCompactedCopy), and a worker
 // that dies, lies or breaks the protocol fails its job alone.
@@ -35,6 +36,36 @@ struct JobProgress {
 
 struct CompactDone {
   uint64_t copied, dropped, dropped_bytes, expired, cpd_size;
+};
+
+// Erasure coding of a volume (storage/ec_encode.h): the .ecx, then
+// data_shards + parity_shards shard files in the uniform layout. The shard
+// descriptors follow in kJobFiles messages, four at a time, in shard order.
+struct EcGenerateJob {
+  char build_id[kBuildIdLength];
+  uint32_t volume_id;
+  uint8_t offset_bytes;
+  uint8_t data_shards, parity_shards;
+  uint8_t reserved8;
+  uint64_t idx_end, dat_end;  // the snapshot: rows and bytes below these
+  uint64_t block_size;        // bytes per shard
+  int64_t bytes_per_second;   // 0: unthrottled
+};
+
+struct JobFiles {
+  uint32_t first;  // index of the first descriptor in the job's list of outputs
+  uint32_t count;
+};
+
+// One run of checksums of one shard, in order; a shard's whole list may take
+// several messages.
+struct EcChecksums {
+  uint32_t shard;
+  uint32_t count;
+};
+
+struct EcGenerateDone {
+  uint64_t ecx_rows;
 };
 
 }  // namespace kelp::ipc

@@ -50,6 +50,10 @@ enum class MsgType : uint16_t {
   kJobProgress = 20,  // J->S  payload: JobProgress
   kCompactDone = 21,  // J->S  payload: CompactDone (the job's last message)
   kJobFailed = 22,    // J->S  payload: the error text (the job's last message)
+  kEcGenerateJob = 23,   // S->J  payload: EcGenerateJob; fds: [.idx, .dat read-only; .ecx to write]
+  kJobFiles = 24,        // S->J  payload: JobFiles; fds: [up to four more outputs, in order]
+  kEcChecksums = 25,     // J->S  payload: EcChecksums + that many little-endian CRC-32C values
+  kEcGenerateDone = 26,  // J->S  payload: EcGenerateDone (the job's last message)
 };
 
 struct MsgHeader {

@@ -105,6 +105,7 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterStream("VacuumVolumeCompact", &AdminService::VacuumVolumeCompact);
   RegisterAsync("VacuumVolumeCommit", &AdminService::VacuumVolumeCommit);
   RegisterAsync("VacuumVolumeCleanup", &AdminService::VacuumVolumeCleanup);
+  RegisterAsync("VolumeEcShardsGenerate", &AdminService::VolumeEcShardsGenerate);
   RegisterFd("kelp.OpenVolumeFile", &AdminService::OpenVolumeFile);
   RegisterAsync("kelp.BeginVolumeCopy", &AdminService::BeginVolumeCopy);
   RegisterFd("kelp.OpenCopyTarget", &AdminService::OpenCopyTarget);

@@ -130,6 +130,9 @@ class AdminService {
   void VacuumVolumeCompact(const volume_server_pb::VacuumVolumeCompactRequest& req, Progress progress, Finish finish);
   void VacuumVolumeCommit(const volume_server_pb::VacuumVolumeCommitRequest& req, volume_server_pb::VacuumVolumeCommitResponse* resp,
                           Finish finish);
+  // admin_ec.cc
+  void VolumeEcShardsGenerate(const volume_server_pb::VolumeEcShardsGenerateRequest& req, volume_server_pb::VolumeEcShardsGenerateResponse* resp,
+                              Finish finish);
   void VacuumVolumeCleanup(const volume_server_pb::VacuumVolumeCleanupRequest& req, volume_server_pb::VacuumVolumeCleanupResponse* resp,
                            Finish finish);
   // Copy sources (admin_copy.cc). Internal: opens a volume's file read-only

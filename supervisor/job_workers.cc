@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <memory>
+#include <algorithm>
 #include <optional>
 
 #include "common/log.h"
@@ -17,6 +19,7 @@
 #include "ipc/job_channel.h"
 #include "ipc/job_messages.h"
 #include "ipc/worker_side.h"
+#include "storage/ec_encode.h"
 
 extern char** environ;
 
@@ -81,10 +84,7 @@ Result<pid_t> JobWorkers::Spawn(int channel_fd, const std::string& title) {
   return pid;
 }
 
-Result<CompactionOutcome> JobWorkers::Compact(const VolumeFileNames& names, int offset_bytes, const CompactionStart& plan,
-                                              const CompactionOptions& options, Env* env, const std::function<bool()>& stop) {
-  auto files = OpenCompactionFiles(names, options.preallocate, env);
-  if (!files.ok()) return files.status();
+Result<JobWorkers::Launched> JobWorkers::Launch(const std::string& title) {
   int pair[2];
   if (!ipc::Channel::Pair(pair)) return Status::IOError("job channel: " + std::string(std::strerror(errno)));
   // The child's end must not sit at fd 3 already: dup2 onto itself would
@@ -94,69 +94,52 @@ Result<CompactionOutcome> JobWorkers::Compact(const VolumeFileNames& names, int 
     close(pair[1]);
     pair[1] = moved;
   }
-  ipc::Channel ch(pair[0]);
-  const std::string title = "kelp-volume: compact job volume " + std::to_string(names.id);
+  auto ch = std::make_unique<ipc::Channel>(pair[0]);
   auto pid = pair[1] >= 0 ? Spawn(pair[1], title) : Result<pid_t>(Status::IOError("job channel: " + std::string(std::strerror(errno))));
   if (pair[1] >= 0) close(pair[1]);
   if (!pid.ok()) return pid.status();
-  const std::string who = "compaction job of volume " + std::to_string(names.id) + " (pid " + std::to_string(pid.value()) + ")";
-  KLOG_INFO("started %s", who.c_str());
+  return Launched{pid.value(), std::move(ch)};
+}
 
-  ipc::CompactJob job{};
-  std::strncpy(job.build_id, ipc::BuildId(), sizeof job.build_id - 1);
-  job.volume_id = names.id;
-  job.offset_bytes = uint8_t(offset_bytes);
-  job.idx_end = plan.idx_end;
-  job.dat_end = plan.dat_end;
-  job.content_bytes = plan.content_bytes;
-  job.deleted_bytes = plan.deleted_bytes;
-  job.bytes_per_second = options.bytes_per_second;
-  job.now_s = options.now_s ? options.now_s : uint64_t(std::time(nullptr));
-  const std::string block = plan.super_block.Encode();
-  job.super_block_length = uint32_t(block.size());
-  std::string tail = block;
-  for (const std::string* part : {&names.dir, &names.idx_dir}) tail += *part + '\0';
-  tail += names.collection;
-  const int fds[4] = {files.value().idx, files.value().dat, files.value().cpd, files.value().cpx};
-  if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kCompactJob, job, tail, fds, 4)) {
-    const int status = KillAndReap(pid.value());
-    return Status::IOError(who + " " + ExitText(status) + " before it took the job");
-  }
-
-  // Until the job's last message: progress, then one answer.
-  std::optional<ipc::CompactDone> done;
+Status JobWorkers::Await(Launched& job, const std::string& who, const std::function<bool()>& stop, const OnMessage& on_message) {
+  // Until the job's last message: any number of others, then one answer.
+  bool answered = false;
   std::string failure;
   for (;;) {
     if (stop && stop()) {
-      KillAndReap(pid.value());
+      KillAndReap(job.pid);
       return Status::IOError("interrupted");
     }
     ipc::Message m;
-    const ipc::RecvResult r = ipc::RecvWithin(ch, &m, kStopPollMs);
+    const ipc::RecvResult r = ipc::RecvWithin(*job.ch, &m, kStopPollMs);
     if (r == ipc::RecvResult::kEmpty) continue;
     if (r != ipc::RecvResult::kMessage) break;  // the job is gone
     const bool has_fds = !m.fds.empty();
     m.CloseFds();
-    ipc::JobProgress p;
-    ipc::CompactDone d;
-    if (!has_fds && m.type() == ipc::MsgType::kJobProgress && m.As(&p)) {
-      if (options.progress && !options.progress(p.processed)) {
-        KillAndReap(pid.value());
-        return Status::IOError("interrupted");
-      }
-      continue;
+    if (has_fds) {
+      failure = "broke the job protocol";
+      break;
     }
-    if (!has_fds && m.type() == ipc::MsgType::kCompactDone && m.As(&d)) done = d;
-    else if (!has_fds && m.type() == ipc::MsgType::kJobFailed) failure = m.payload.empty() ? "failed" : m.payload;
+    if (m.type() == ipc::MsgType::kJobFailed) {
+      failure = m.payload.empty() ? "failed" : m.payload;
+      break;
+    }
+    const Step step = on_message(m);
+    if (step == Step::kMore) continue;
+    if (step == Step::kInterrupted) {
+      KillAndReap(job.pid);
+      return Status::IOError("interrupted");
+    }
+    if (step == Step::kAnswer) answered = true;
     else failure = "broke the job protocol";
     break;
   }
   // A job that answered, or hung up, exits at once: it gets a moment to
   // finish, then is killed. Anything it sends after its answer is a lie.
-  if (done || !failure.empty()) {
+  if (answered || !failure.empty()) {
     ipc::Message rest;
     for (int waited = 0; waited < kExitGraceMs; waited += kStopPollMs) {
-      const ipc::RecvResult r = ipc::RecvWithin(ch, &rest, kStopPollMs);
+      const ipc::RecvResult r = ipc::RecvWithin(*job.ch, &rest, kStopPollMs);
       rest.CloseFds();
       if (r == ipc::RecvResult::kClosed || r == ipc::RecvResult::kError) break;
       if (r == ipc::RecvResult::kMessage) {
@@ -165,22 +148,135 @@ Result<CompactionOutcome> JobWorkers::Compact(const VolumeFileNames& names, int 
       }
     }
   }
-  const int status = failure == "broke the job protocol" ? KillAndReap(pid.value()) : ReapWithin(pid.value(), kExitGraceMs);
+  const int status = failure == "broke the job protocol" ? KillAndReap(job.pid) : ReapWithin(job.pid, kExitGraceMs);
   if (!failure.empty()) {
     KLOG_ERROR("%s: %s", who.c_str(), failure.c_str());
     return Status::IOError(failure);
   }
-  if (!done || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    const std::string why = who + " " + ExitText(status) + (done ? " after it answered" : "");
+  if (!answered || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string why = who + " " + ExitText(status) + (answered ? " after it answered" : "");
     KLOG_ERROR("%s", why.c_str());
     return Status::IOError(why);
   }
-  CompactionOutcome out{done->copied, done->dropped, done->dropped_bytes, done->expired, done->cpd_size};
-  if (Status s = CheckCompactedCopy(names, offset_bytes, plan, out, env); !s.ok()) {
-    KLOG_ERROR("%s: %s", who.c_str(), s.message().c_str());
+  return Status::Ok();
+}
+
+Status JobWorkers::Send(Launched& job, const std::string& who, const std::function<bool(ipc::Channel&)>& send) {
+  if (send(*job.ch)) return Status::Ok();
+  const int status = KillAndReap(job.pid);
+  return Status::IOError(who + " " + ExitText(status) + " before it took the job");
+}
+
+Result<CompactionOutcome> JobWorkers::Compact(const VolumeFileNames& names, int offset_bytes, const CompactionStart& plan,
+                                              const CompactionOptions& options, Env* env, const std::function<bool()>& stop) {
+  auto files = OpenCompactionFiles(names, options.preallocate, env);
+  if (!files.ok()) return files.status();
+  auto launched = Launch("kelp-volume: compact job volume " + std::to_string(names.id));
+  if (!launched.ok()) return launched.status();
+  Launched& job = launched.value();
+  const std::string who = "compaction job of volume " + std::to_string(names.id) + " (pid " + std::to_string(job.pid) + ")";
+  KLOG_INFO("started %s", who.c_str());
+
+  ipc::CompactJob request{};
+  std::strncpy(request.build_id, ipc::BuildId(), sizeof request.build_id - 1);
+  request.volume_id = names.id;
+  request.offset_bytes = uint8_t(offset_bytes);
+  request.idx_end = plan.idx_end;
+  request.dat_end = plan.dat_end;
+  request.content_bytes = plan.content_bytes;
+  request.deleted_bytes = plan.deleted_bytes;
+  request.bytes_per_second = options.bytes_per_second;
+  request.now_s = options.now_s ? options.now_s : uint64_t(std::time(nullptr));
+  const std::string block = plan.super_block.Encode();
+  request.super_block_length = uint32_t(block.size());
+  std::string tail = block;
+  for (const std::string* part : {&names.dir, &names.idx_dir}) tail += *part + '\0';
+  tail += names.collection;
+  const int fds[4] = {files.value().idx, files.value().dat, files.value().cpd, files.value().cpx};
+  if (Status s = Send(job, who, [&](ipc::Channel& ch) { return ipc::SendStructAndFlush(ch, ipc::MsgType::kCompactJob, request, tail, fds, 4); });
+      !s.ok())
     return s;
+
+  std::optional<ipc::CompactDone> done;
+  Status s = Await(job, who, stop, [&](const ipc::Message& m) {
+    ipc::JobProgress p;
+    ipc::CompactDone d;
+    if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return options.progress && !options.progress(p.processed) ? Step::kInterrupted : Step::kMore;
+    if (m.type() == ipc::MsgType::kCompactDone && m.As(&d)) {
+      done = d;
+      return Step::kAnswer;
+    }
+    return Step::kBroken;
+  });
+  if (!s.ok()) return s;
+  CompactionOutcome out{done->copied, done->dropped, done->dropped_bytes, done->expired, done->cpd_size};
+  if (Status checked = CheckCompactedCopy(names, offset_bytes, plan, out, env); !checked.ok()) {
+    KLOG_ERROR("%s: %s", who.c_str(), checked.message().c_str());
+    return checked;
   }
   return out;
+}
+
+Result<std::vector<std::vector<uint32_t>>> JobWorkers::EcGenerate(const EcGeneratePlan& plan, const EcGenerateFiles& files,
+                                                                  const std::function<bool(uint64_t)>& progress, const std::function<bool()>& stop) {
+  const size_t total = size_t(plan.data_shards + plan.parity_shards);
+  if (files.shards.size() != total) return Status::Invalid("erasure coding job without its shard files");
+  auto launched = Launch("kelp-volume: ec encode job volume " + std::to_string(plan.volume_id));
+  if (!launched.ok()) return launched.status();
+  Launched& job = launched.value();
+  const std::string who = "erasure coding job of volume " + std::to_string(plan.volume_id) + " (pid " + std::to_string(job.pid) + ")";
+  KLOG_INFO("started %s", who.c_str());
+
+  ipc::EcGenerateJob request{};
+  std::strncpy(request.build_id, ipc::BuildId(), sizeof request.build_id - 1);
+  request.volume_id = plan.volume_id;
+  request.offset_bytes = uint8_t(plan.offset_bytes);
+  request.data_shards = uint8_t(plan.data_shards);
+  request.parity_shards = uint8_t(plan.parity_shards);
+  request.idx_end = plan.idx_end;
+  request.dat_end = plan.dat_end;
+  request.block_size = plan.block_size;
+  request.bytes_per_second = plan.bytes_per_second;
+  const int inputs[3] = {files.idx, files.dat, files.ecx};
+  Status sent = Send(job, who, [&](ipc::Channel& ch) {
+    if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kEcGenerateJob, request, {}, inputs, 3)) return false;
+    for (size_t at = 0; at < total; at += ipc::kMaxFdsPerMessage) {
+      const uint32_t n = uint32_t(std::min<size_t>(ipc::kMaxFdsPerMessage, total - at));
+      if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kJobFiles, ipc::JobFiles{uint32_t(at), n}, {}, &files.shards[at], int(n))) return false;
+    }
+    return true;
+  });
+  if (!sent.ok()) return sent;
+
+  // Every shard's checksums, in order, before the answer.
+  const uint64_t per_shard = (plan.block_size + kEcChecksumBlock - 1) / kEcChecksumBlock;
+  std::vector<std::vector<uint32_t>> crcs(total);
+  size_t next_shard = 0;
+  Status s = Await(job, who, stop, [&](const ipc::Message& m) {
+    ipc::JobProgress p;
+    ipc::EcChecksums c;
+    ipc::EcGenerateDone d;
+    if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return progress && !progress(p.processed) ? Step::kInterrupted : Step::kMore;
+    if (m.type() == ipc::MsgType::kEcChecksums && m.AsPrefix(&c)) {
+      if (c.shard < next_shard || c.shard >= total || c.count == 0 || m.payload.size() != sizeof c + size_t(c.count) * 4) return Step::kBroken;
+      std::vector<uint32_t>& list = crcs[c.shard];
+      if (c.shard > next_shard && crcs[next_shard].size() != per_shard) return Step::kBroken;
+      next_shard = c.shard;
+      if (list.size() + c.count > per_shard) return Step::kBroken;
+      const auto* le = reinterpret_cast<const uint8_t*>(m.payload.data() + sizeof c);
+      for (uint32_t i = 0; i < c.count; i++, le += 4) list.push_back(uint32_t(le[0]) | uint32_t(le[1]) << 8 | uint32_t(le[2]) << 16 | uint32_t(le[3]) << 24);
+      return Step::kMore;
+    }
+    if (m.type() == ipc::MsgType::kEcGenerateDone && m.As(&d)) return Step::kAnswer;
+    return Step::kBroken;
+  });
+  if (!s.ok()) return s;
+  for (size_t i = 0; i < total; i++)
+    if (crcs[i].size() != per_shard) {
+      KLOG_ERROR("%s: shard %zu has %zu checksums, expected %llu", who.c_str(), i, crcs[i].size(), (unsigned long long)per_shard);
+      return Status::IOError("broke the job protocol");
+    }
+  return crcs;
 }
 
 }  // namespace kelp

@@ -8,11 +8,14 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "storage/compaction.h"
 #include "storage/env.h"
+#include "ipc/channel.h"
 
 namespace kelp {
 
@@ -28,8 +31,41 @@ class JobWorkers {
   Result<CompactionOutcome> Compact(const VolumeFileNames& names, int offset_bytes, const CompactionStart& plan, const CompactionOptions& options,
                                     Env* env, const std::function<bool()>& stop);
 
+  // An erasure coding encode (storage/ec_encode.h) in a job process, on
+  // descriptors the caller opened and keeps: the .idx and .dat read-only,
+  // the new .ecx and shard files to write. Returns each shard's checksums
+  // (one per kEcChecksumBlock); the caller checks the files' sizes.
+  struct EcGeneratePlan {
+    uint32_t volume_id = 0;
+    int offset_bytes = 4;
+    int data_shards = 10, parity_shards = 4;
+    uint64_t idx_end = 0, dat_end = 0, block_size = 0;
+    int64_t bytes_per_second = 0;
+  };
+  struct EcGenerateFiles {
+    int idx = -1, dat = -1, ecx = -1;
+    std::vector<int> shards;
+  };
+  Result<std::vector<std::vector<uint32_t>>> EcGenerate(const EcGeneratePlan& plan, const EcGenerateFiles& files,
+                                                        const std::function<bool(uint64_t)>& progress, const std::function<bool()>& stop);
+
  private:
+  struct Launched {
+    pid_t pid;
+    std::unique_ptr<ipc::Channel> ch;
+  };
+  // What a message other than kJobFailed means to the job's caller.
+  enum class Step { kMore, kAnswer, kInterrupted, kBroken };
+  using OnMessage = std::function<Step(const ipc::Message&)>;
+
   Result<pid_t> Spawn(int channel_fd, const std::string& title);
+  Result<Launched> Launch(const std::string& title);
+  // Sends the job; a job that cannot take it is killed.
+  Status Send(Launched& job, const std::string& who, const std::function<bool(ipc::Channel&)>& send);
+  // Reads the job's messages until its answer, then reaps it. A message with
+  // descriptors, anything after the answer, or an exit other than 0 after it
+  // fails the job; so do `stop` and kInterrupted, which kill it.
+  Status Await(Launched& job, const std::string& who, const std::function<bool()>& stop, const OnMessage& on_message);
 
   int exe_fd_;
 };

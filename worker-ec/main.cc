@@ -10,6 +10,7 @@
 #include "ipc/job_channel.h"
 #include "ipc/worker_side.h"
 #include "worker-ec/compact_job.h"
+#include "worker-ec/ec_generate_job.h"
 
 using namespace kelp;
 
@@ -24,6 +25,8 @@ int main(int, char**) {
   switch (job.type()) {
     case ipc::MsgType::kCompactJob:
       return RunCompactJob(ch, job);
+    case ipc::MsgType::kEcGenerateJob:
+      return RunEcGenerateJob(ch, job);
     default:
       job.CloseFds();
       ipc::SendAndFlush(ch, ipc::MsgType::kJobFailed, "unknown job");

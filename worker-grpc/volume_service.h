@@ -82,6 +82,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
                            volume_server_pb::ScrubVolumeResponse* resp) override;
   grpc::Status ScrubEcVolume(grpc::ServerContext* ctx, const volume_server_pb::ScrubEcVolumeRequest* req,
                              volume_server_pb::ScrubEcVolumeResponse* resp) override;
+  // volume_ec.cc
+  grpc::Status VolumeEcShardsGenerate(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsGenerateRequest* req,
+                                      volume_server_pb::VolumeEcShardsGenerateResponse* resp) override;
   // volume_tail.cc
   grpc::Status VolumeTailSender(grpc::ServerContext* ctx, const volume_server_pb::VolumeTailSenderRequest* req,
                                 grpc::ServerWriter<volume_server_pb::VolumeTailSenderResponse>* writer) override;
@@ -108,7 +111,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
     if (grpc::Status denied = AdmitAdmin(ctx, #M); !denied.ok()) return denied;                                            \
     return Unimplemented(#M);                                                                                               \
   }
-  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsGenerate)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsRebuild)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsCopy)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsDelete)

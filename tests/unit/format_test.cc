@@ -153,3 +153,47 @@ TEST_CASE(".vif: protojson fields decode; wrong types and out-of-range numbers a
   CHECK(back.value().read_only);
   CHECK(back.value().bytes_offset == 4);
 }
+
+TEST_CASE("the .vif's ecShardConfig: read as Go writes it, written back whole") {
+  // Go 4.48's .vif after an encode (its protojson spacing).
+  const std::string go = R"({
+  "files":  [],
+  "version":  3,
+  "replication":  "",
+  "bytesOffset":  0,
+  "datFileSize":  "5928096",
+  "expireAtSec":  "0",
+  "readOnly":  false,
+  "ecShardConfig":  {
+    "dataShards":  10,
+    "parityShards":  4,
+    "encodeTsNs":  "1796588764761483452",
+    "blockSize":  "1048576"
+  },
+  "readOnlyCanDelete":  false
+})";
+  auto info = DecodeVolumeInfo(go);
+  REQUIRE(info.ok());
+  REQUIRE(info.value().ec_shard_config);
+  CHECK(info.value().ec_shard_config->data_shards == 10);
+  CHECK(info.value().ec_shard_config->parity_shards == 4);
+  CHECK(info.value().ec_shard_config->encode_ts_ns == 1796588764761483452LL);
+  CHECK(info.value().ec_shard_config->block_size == 1048576);
+  CHECK(info.value().dat_file_size == 5928096);
+
+  VolumeInfo fresh;
+  fresh.version = 3;
+  fresh.ec_shard_config = EcShardConfigInfo{3, 2, 7, 0};
+  auto back = DecodeVolumeInfo(EncodeVolumeInfo(fresh));
+  REQUIRE(back.ok());
+  REQUIRE(back.value().ec_shard_config);
+  CHECK(back.value().ec_shard_config->data_shards == 3);
+  CHECK(back.value().ec_shard_config->encode_ts_ns == 7);
+  CHECK(back.value().ec_shard_config->block_size == 0);  // absent in pre-4.48 files: the legacy layout
+
+  CHECK_FALSE(DecodeVolumeInfo(R"({"ecShardConfig": {"dataShards": "ten"}})").ok());
+  CHECK_FALSE(DecodeVolumeInfo(R"({"ecShardConfig": 5})").ok());
+  auto none = DecodeVolumeInfo(R"({"ecShardConfig": null})");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none.value().ec_shard_config);
+}

@@ -1,0 +1,108 @@
+#include "worker-ec/ec_generate_job.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "common/rs_codec.h"
+#include "ipc/build_id.h"
+#include "ipc/job_channel.h"
+#include "ipc/job_messages.h"
+#include "storage/ec_encode.h"
+#include "storage/fault_env.h"
+
+namespace kelp {
+namespace {
+
+constexpr uint64_t kProgressEvery = 64ull << 20;
+// Checksums per kEcChecksums message: well inside one datagram.
+constexpr size_t kChecksumsPerMessage = 4096;
+// How long the supervisor has to send the rest of the job's descriptors.
+constexpr int kFilesWithinMs = 10000;
+
+int Fail(ipc::Channel& ch, const std::string& why) {
+  KLOG_ERROR("%s", why.c_str());
+  ipc::SendAndFlush(ch, ipc::MsgType::kJobFailed, why);
+  return 1;
+}
+
+// Closes every descriptor in `fds` when the job ends.
+struct OwnedFds {
+  std::vector<int> fds;
+  ~OwnedFds() {
+    for (int fd : fds)
+      if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+int RunEcGenerateJob(ipc::Channel& ch, ipc::Message& job) {
+  Env* env = ProcessEnv("KELP_JOB_FAULTS");
+  OwnedFds inputs;  // .idx, .dat, .ecx
+  inputs.fds = std::move(job.fds);
+  job.fds.clear();
+  ipc::EcGenerateJob j;
+  if (inputs.fds.size() != 3 || !job.As(&j)) return Fail(ch, "malformed erasure coding job");
+  j.build_id[sizeof j.build_id - 1] = '\0';
+  if (std::strncmp(j.build_id, ipc::BuildId(), sizeof j.build_id) != 0) return Fail(ch, "erasure coding job from a supervisor of another build");
+  auto codec = RsCodec::Make(j.data_shards, j.parity_shards);
+  if (!codec.ok()) return Fail(ch, codec.status().message());
+  const size_t total = size_t(codec.value().total());
+
+  OwnedFds shards;
+  while (shards.fds.size() < total) {
+    ipc::Message m;
+    if (ipc::RecvWithin(ch, &m, kFilesWithinMs) != ipc::RecvResult::kMessage) return Fail(ch, "the shard files did not come");
+    ipc::JobFiles f;
+    const bool fits = m.type() == ipc::MsgType::kJobFiles && m.As(&f) && f.first == shards.fds.size() && f.count == m.fds.size() &&
+                      f.count > 0 && shards.fds.size() + f.count <= total;
+    for (int fd : m.fds) shards.fds.push_back(fd);
+    m.fds.clear();
+    if (!fits) return Fail(ch, "malformed erasure coding job");
+  }
+  const int idx = inputs.fds[0], dat = inputs.fds[1], ecx = inputs.fds[2];
+
+  auto rows = WriteSortedIndex(idx, j.idx_end, int(j.offset_bytes), ecx, env);
+  if (!rows.ok()) return Fail(ch, rows.status().message());
+
+  EcEncodeOptions options;
+  options.bytes_per_second = j.bytes_per_second;
+  uint64_t sent = 0;
+  bool supervisor_gone = false;
+  options.progress = [&](uint64_t encoded) {
+    if (encoded < sent + kProgressEvery) return true;
+    sent = encoded;
+    if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kJobProgress, ipc::JobProgress{encoded})) supervisor_gone = true;
+    return !supervisor_gone;
+  };
+  auto crcs = EncodeUniformShards(dat, j.dat_end, j.block_size, codec.value(), shards.fds, options, env);
+  if (supervisor_gone) return 1;
+  if (!crcs.ok()) return Fail(ch, crcs.status().message());
+  // The shards reach the disk before the supervisor may call them done.
+  for (size_t s = 0; s < total; s++)
+    if (env->Fdatasync(shards.fds[s]) != 0) return Fail(ch, "sync shard " + std::to_string(s) + ": " + std::strerror(errno));
+  if (env->Fdatasync(ecx) != 0) return Fail(ch, std::string("sync .ecx: ") + std::strerror(errno));
+
+  for (size_t s = 0; s < total; s++) {
+    const std::vector<uint32_t>& list = crcs.value()[s];
+    for (size_t at = 0; at < list.size(); at += kChecksumsPerMessage) {
+      const size_t n = std::min(kChecksumsPerMessage, list.size() - at);
+      std::string tail(n * 4, '\0');
+      for (size_t i = 0; i < n; i++) {
+        const uint32_t v = list[at + i];
+        const uint8_t le[4] = {uint8_t(v), uint8_t(v >> 8), uint8_t(v >> 16), uint8_t(v >> 24)};
+        std::memcpy(&tail[i * 4], le, 4);
+      }
+      if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kEcChecksums, ipc::EcChecksums{uint32_t(s), uint32_t(n)}, tail)) return 1;
+    }
+  }
+  return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcGenerateDone, ipc::EcGenerateDone{rows.value()}) ? 0 : 1;
+}
+
+}  // namespace kelp
