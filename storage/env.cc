@@ -47,6 +47,8 @@ std::string DirOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+int Env::StartWriteBack(int fd, off_t offset, off_t length) { return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE); }
+
 Status EnvPreadUpTo(Env* env, int fd, void* buf, size_t len, off_t offset, size_t* got) {
   auto* p = static_cast<char*>(buf);
   *got = 0;

@@ -31,6 +31,9 @@ class Env {
   virtual int Statvfs(const std::string& path, struct statvfs* st) = 0;
   // Makes a directory's entries (creations, renames, unlinks) durable.
   virtual int SyncDir(const std::string& dir) = 0;
+  // Starts writing back a range's dirty pages without waiting for them
+  // (advisory: a later sync still decides durability).
+  virtual int StartWriteBack(int fd, off_t offset, off_t length);
   // Names a descriptor this Env did not open (one handed over by another
   // process), so that what is said of its path applies to it.
   virtual void Adopt(int /*fd*/, const std::string& /*path*/) {}

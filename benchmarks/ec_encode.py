@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Erasure coding encode (VolumeEcShardsGenerate) on kelp vs the Go volume
+server, same machine, same client, one run.
+
+For each server kind, --rounds times (the order rotating; the table gives
+medians), on a fresh Go master and data directory: one volume is allocated
+over gRPC and filled with --mb MB of blobs of 4-256 KB (benchmarks/vacuum.py's
+seeded set, the same for every server), `sync` runs, and VolumeEcShardsGenerate
+is timed from the call to its answer. MB/s is the .dat size over those
+seconds. The page cache is not dropped: both servers read a volume they have
+just written.
+
+Peak memory: for Go, the server's VmHWM (its high-water mark, reset just
+before the call through /proc/PID/clear_refs); for kelp, the VmHWM of the
+encode's job process, read every 20 ms while it runs, and the supervisor's
+own growth over the call. (Byte identity with Go is the system tests'
+business: each server here encodes the volume it wrote itself.)
+
+Usage: benchmarks/ec_encode.py [--mb 1024] [--threads 4] [--servers kelp,go] [--rounds 2] [--tmp DIR] [--keep]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests" / "system"))
+import conftest  # noqa: E402
+from conftest import Cluster, wait_http  # noqa: E402
+from grpc_stubs import call, vs_pb2, volume_stub  # noqa: E402
+from vacuum import KELP_BENCH_BIN, MB, Clients, blob, log, plan  # noqa: E402
+
+VID = 7
+
+
+def status_kb(pid, field):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def job_pids():
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(f"kelp-volume: ec encode job volume {VID}".encode()):
+                    out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def run_kind(kind, base, args, sizes, round_no):
+    tmp = base / f"{kind}-{round_no}"
+    tmp.mkdir()
+    c = Cluster(tmp)
+    clients = None
+    try:
+        c.start_master(volume_size_limit_mb=min(30000, max(1024, 3 * args.mb)))
+        d = tmp / "data"
+        d.mkdir()
+        if kind == "go":
+            srv = c.start_go_volume(d, extra=("-preStopSeconds=0",))
+            server_pid = srv.p.pid
+        else:
+            srv = c.start_kelp(d, workers=2)
+            wait_http(srv.url + "/healthz", timeout=30)
+            server_pid = srv.p.pid
+        stub = volume_stub(srv.port)
+        code, details, _ = call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, replication="000", version=3))
+        if code != "OK":
+            raise RuntimeError(f"AllocateVolume: {code} {details}")
+        clients = Clients(srv.url, args.threads)
+        clients.map(lambda k: clients.post(VID, k, blob(k, sizes[k])), sorted(sizes))
+        os.sync()
+        dat = (d / f"{VID}.dat").stat().st_size
+        log(f"{kind} round {round_no}: {dat / MB:,.0f} MB written; encoding")
+
+        peak = {"job": 0}
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                for pid in job_pids():
+                    peak["job"] = max(peak["job"], status_kb(pid, "VmHWM") or 0)
+                time.sleep(0.02)
+
+        if kind == "go":
+            with open(f"/proc/{server_pid}/clear_refs", "w") as f:
+                f.write("5")
+        rss_before = status_kb(server_pid, "VmRSS")
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        t0 = time.perf_counter()
+        code, details, _ = call(stub.VolumeEcShardsGenerate, vs_pb2.VolumeEcShardsGenerateRequest(volume_id=VID), timeout=3600)
+        seconds = time.perf_counter() - t0
+        stop.set()
+        watcher.join()
+        if code != "OK":
+            raise RuntimeError(f"VolumeEcShardsGenerate: {code} {details}")
+        res = {"dat": dat, "seconds": seconds, "mbps": dat / MB / seconds}
+        if kind == "go":
+            res["peak_mb"] = status_kb(server_pid, "VmHWM") / 1024
+            res["server_growth_mb"] = None
+        else:
+            res["peak_mb"] = peak["job"] / 1024
+            res["server_growth_mb"] = max(0, (status_kb(server_pid, "VmRSS") or 0) - (rss_before or 0)) / 1024
+        return res
+    finally:
+        if clients:
+            clients.close()
+        c.stop_all()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mb", type=int, default=1024)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--servers", default="kelp,go")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--tmp", default="/var/tmp")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
+    if "kelp" in kinds:
+        subprocess.run(["make", "-C", str(ROOT), "-j2", "BUILD=build/bench", "OFFSET_BYTES=5", "all"], check=True, stdout=subprocess.DEVNULL)
+    os.environ["KELP_BIN"] = str(KELP_BENCH_BIN)
+    conftest.KELP_BIN = KELP_BENCH_BIN
+    sizes, _ = plan(args.mb, 0.0)
+    base = Path(tempfile.mkdtemp(prefix="kelp-ec-", dir=args.tmp))
+    results = {k: [] for k in kinds}
+    try:
+        for r in range(args.rounds):
+            for i in range(len(kinds)):
+                kind = kinds[(r + i) % len(kinds)]
+                os.sync()
+                results[kind].append(run_kind(kind, base, args, sizes, r))
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    print(f"\nVolumeEcShardsGenerate of one volume of {len(sizes)} blobs of 4-256 KB; {os.cpu_count()} cores; "
+          f"medians of {args.rounds} round(s), the servers' order rotating; MB = 2^20 bytes\n")
+    print("| server | .dat MB | seconds | MB/s | vs Go | peak memory MB | supervisor growth MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    go = statistics.median(r["mbps"] for r in results["go"]) if results.get("go") else None
+    for kind, runs in results.items():
+        m = {f: statistics.median(r[f] for r in runs) for f in ("dat", "seconds", "mbps", "peak_mb")}
+        growth = "—" if kind == "go" else f"{statistics.median(r['server_growth_mb'] for r in runs):.1f}"
+        what = "server VmHWM" if kind == "go" else "job VmHWM"
+        print(f"| {kind} | {m['dat'] / MB:,.0f} | {m['seconds']:.2f} | {m['mbps']:,.0f} | "
+              f"{(m['mbps'] / go) if go else 0:.2f}x | {m['peak_mb']:.1f} ({what}) | {growth} |")
+
+
+if __name__ == "__main__":
+    main()
