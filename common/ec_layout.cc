@@ -4,6 +4,8 @@
 
 namespace kelp {
 
+std::string EcShardExt(int shard) { return (shard < 10 ? ".ec0" : ".ec") + std::to_string(shard); }
+
 uint64_t UniformEcBlockSize(uint64_t dat_size, int data_shards) {
   const uint64_t row = uint64_t(data_shards) * kEcSmallBlock;
   const uint64_t rows = std::max<uint64_t>(1, (dat_size + row - 1) / row);

@@ -12,6 +12,7 @@
 // at that position (common/rs_codec.h). Only data shards hold needle bytes.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace kelp {
@@ -28,6 +29,9 @@ struct EcLayout {
   static EcLayout Legacy(int data_shards) { return {data_shards, kEcLargeBlock, kEcSmallBlock}; }
   static EcLayout Uniform(int data_shards, uint64_t block) { return {data_shards, block, block}; }
 };
+
+// A shard file's extension: ".ec00" ... ".ec31".
+std::string EcShardExt(int shard);
 
 // Go 4.48's block for a .dat of `dat_size` bytes: the smallest multiple of
 // 1 MiB that holds dat_size / data_shards bytes, and at least 1 MiB.

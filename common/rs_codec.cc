@@ -34,6 +34,21 @@ std::vector<uint8_t> Tables(int k, int rows, std::vector<uint8_t> coefficients) 
   return tables;
 }
 
+// Applies `rows` rows of expanded tables to the k buffers `in`, into `out`,
+// in pieces ISA-L's int length can take. ISA-L takes non-const pointers; it
+// only reads `in` and the tables.
+void ApplyTables(const std::vector<uint8_t>& tables, int k, int rows, const uint8_t* const* in, uint8_t* const* out, size_t len) {
+  constexpr size_t kStep = size_t(1) << 30;
+  for (size_t done = 0; done < len; done += kStep) {
+    const size_t n = std::min(kStep, len - done);
+    unsigned char* src[kMaxEcShards];
+    unsigned char* dst[kMaxEcShards];
+    for (int i = 0; i < k; i++) src[i] = const_cast<unsigned char*>(in[i]) + done;
+    for (int j = 0; j < rows; j++) dst[j] = out[j] + done;
+    ec_encode_data(int(n), k, rows, const_cast<unsigned char*>(tables.data()), src, dst);
+  }
+}
+
 }  // namespace
 
 Result<RsCodec> RsCodec::Make(int data, int parity) {
@@ -55,17 +70,7 @@ Result<RsCodec> RsCodec::Make(int data, int parity) {
 }
 
 void RsCodec::Encode(const uint8_t* const* data, uint8_t* const* parity, size_t len) const {
-  if (len == 0) return;
-  // ISA-L takes non-const pointers and an int length; it only reads `data`.
-  constexpr size_t kStep = size_t(1) << 30;
-  for (size_t done = 0; done < len; done += kStep) {
-    const size_t n = std::min(kStep, len - done);
-    unsigned char* in[kMaxEcShards];
-    unsigned char* out[kMaxEcShards];
-    for (int i = 0; i < data_; i++) in[i] = const_cast<unsigned char*>(data[i]) + done;
-    for (int p = 0; p < parity_; p++) out[p] = parity[p] + done;
-    ec_encode_data(int(n), data_, parity_, const_cast<unsigned char*>(parity_tables_.data()), in, out);
-  }
+  ApplyTables(parity_tables_, data_, parity_, data, parity, len);
 }
 
 Status RsCodec::Reconstruct(const std::vector<int>& have, const uint8_t* const* in, const std::vector<int>& wanted, uint8_t* const* out,
@@ -91,17 +96,7 @@ Status RsCodec::Reconstruct(const std::vector<int>& have, const uint8_t* const* 
   std::vector<uint8_t> wanted_rows(wanted.size() * size_t(data_));
   for (size_t j = 0; j < wanted.size(); j++) std::copy_n(Row(wanted[j]), data_, wanted_rows.begin() + ptrdiff_t(j) * data_);
   const std::vector<uint8_t> decode = Multiply(wanted_rows, inverse, int(wanted.size()), data_, data_);
-  const std::vector<uint8_t> tables = Tables(data_, int(wanted.size()), decode);
-
-  constexpr size_t kStep = size_t(1) << 30;
-  for (size_t done = 0; done < len; done += kStep) {
-    const size_t n = std::min(kStep, len - done);
-    unsigned char* src[kMaxEcShards];
-    unsigned char* dst[kMaxEcShards];
-    for (int i = 0; i < data_; i++) src[i] = const_cast<unsigned char*>(in[i]) + done;
-    for (size_t j = 0; j < wanted.size(); j++) dst[j] = out[j] + done;
-    ec_encode_data(int(n), data_, int(wanted.size()), const_cast<unsigned char*>(tables.data()), src, dst);
-  }
+  ApplyTables(Tables(data_, int(wanted.size()), decode), data_, int(wanted.size()), in, out, len);
   return Status::Ok();
 }
 

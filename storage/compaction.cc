@@ -365,7 +365,7 @@ Status SwapInCompacted(const VolumeFileNames& names, Env* env, bool* committed) 
   if (env->Rename(names.Cpx(), names.Idx()) != 0) return Status::IOError("rename " + names.Cpx() + ": " + GoErrno(errno));
   if (Status s = SyncDirs(env, names); !s.ok()) return s;
   RemoveDerivedIndexes(names);
-  if (env->Unlink(names.Cpc()) != 0 && errno != ENOENT) return Status::IOError("remove " + names.Cpc() + ": " + GoErrno(errno));
+  if (Status s = EnvRemoveIfExists(env, names.Cpc()); !s.ok()) return s;
   if (env->SyncDir(names.dir) != 0) return Status::IOError("sync dir " + names.dir + ": " + GoErrno(errno));
   return Status::Ok();
 }
@@ -375,7 +375,7 @@ Status RemoveCompactionFiles(const VolumeFileNames& names, Env* env) {
     return Status::IOError("volume " + std::to_string(names.id) + ": refusing cleanup while commit marker present");
   Status first = Status::Ok();
   for (const std::string& p : {names.Cpd(), names.Cpx()})
-    if (env->Unlink(p) != 0 && errno != ENOENT && first.ok()) first = Status::IOError("remove " + p + ": " + GoErrno(errno));
+    if (Status s = EnvRemoveIfExists(env, p); !s.ok() && first.ok()) first = s;
   std::error_code ec;
   std::filesystem::remove_all(names.Base(names.idx_dir) + ".cpldb", ec);
   if (ec && first.ok()) first = Status::IOError("remove " + names.Base(names.idx_dir) + ".cpldb: " + ec.message());
@@ -408,13 +408,13 @@ Result<bool> ReconcileCompaction(const VolumeFileNames& names, Env* env) {
       if (Status s = SyncDirs(env, names); !s.ok()) return s;
       RemoveDerivedIndexes(names);
     }
-    if (env->Unlink(names.Cpc()) != 0 && errno != ENOENT) return Status::IOError("remove " + names.Cpc() + ": " + GoErrno(errno));
+    if (Status s = EnvRemoveIfExists(env, names.Cpc()); !s.ok()) return s;
     if (env->SyncDir(names.dir) != 0) return Status::IOError("sync dir " + names.dir + ": " + GoErrno(errno));
     KLOG_INFO("volume %u: finished an interrupted compaction commit", names.id);
     return true;
   }
   for (const std::string& p : {names.Cpd(), names.Cpx()})
-    if (env->Unlink(p) != 0 && errno != ENOENT) return Status::IOError("remove " + p + ": " + GoErrno(errno));
+    if (Status s = EnvRemoveIfExists(env, p); !s.ok()) return s;
   RemoveDerivedIndexes(names);
   KLOG_INFO("volume %u: removed the files of an unfinished compaction", names.id);
   return true;

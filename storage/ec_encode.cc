@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <map>
 #include <string>
 
 #include "common/crc32c.h"
@@ -25,17 +24,21 @@ constexpr uint64_t kWriteBackRun = 8ull << 20;
 }  // namespace
 
 Result<uint64_t> WriteSortedIndex(int idx_fd, uint64_t idx_end, int offset_bytes, int ecx_fd, Env* env) {
-  std::map<NeedleId, IdxEntry> live;
-  Status walked = ForEachIdxEntry(idx_fd, idx_end, offset_bytes, [&](const IdxEntry& e) {
-    if (e.IsDeleted()) live.erase(e.id);
-    else live[e.id] = e;
-  });
+  // Every row, then sorted by id keeping file order among equal ids: the
+  // last row of each id decides. A flat array costs far less than a map.
+  std::vector<IdxEntry> rows;
+  rows.reserve(size_t(idx_end) / size_t(IdxEntrySize(offset_bytes)));
+  Status walked = ForEachIdxEntry(idx_fd, idx_end, offset_bytes, [&](const IdxEntry& e) { rows.push_back(e); });
   if (!walked.ok()) return walked;
+  std::stable_sort(rows.begin(), rows.end(), [](const IdxEntry& a, const IdxEntry& b) { return a.id < b.id; });
   const size_t row = size_t(IdxEntrySize(offset_bytes));
   std::string out;
-  out.reserve(std::min<size_t>(live.size(), 1 << 16) * row);
-  uint64_t at = 0;
-  for (const auto& [id, e] : live) {
+  out.reserve(std::min<size_t>(rows.size(), 1 << 16) * row);
+  uint64_t at = 0, written = 0;
+  for (size_t i = 0; i < rows.size(); i++) {
+    const IdxEntry& e = rows[i];
+    if ((i + 1 < rows.size() && rows[i + 1].id == e.id) || e.IsDeleted()) continue;  // superseded, or the key's last word is a deletion
+    written++;
     const size_t n = out.size();
     out.resize(n + row);
     EncodeIdxEntry(e, offset_bytes, reinterpret_cast<uint8_t*>(out.data() + n));
@@ -47,7 +50,7 @@ Result<uint64_t> WriteSortedIndex(int idx_fd, uint64_t idx_end, int offset_bytes
   }
   if (!out.empty())
     if (Status s = EnvPwriteFull(env, ecx_fd, out.data(), out.size(), off_t(at)); !s.ok()) return s;
-  return uint64_t(live.size());
+  return written;
 }
 
 Result<std::vector<std::vector<uint32_t>>> EncodeUniformShards(int dat_fd, uint64_t dat_size, uint64_t block, const RsCodec& codec,

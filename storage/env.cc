@@ -47,6 +47,11 @@ std::string DirOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+Status EnvRemoveIfExists(Env* env, const std::string& path) {
+  if (env->Unlink(path) == 0 || errno == ENOENT) return Status::Ok();
+  return Status::IOError("remove " + path + ": " + GoErrno(errno));
+}
+
 int Env::StartWriteBack(int fd, off_t offset, off_t length) { return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE); }
 
 Status EnvPreadUpTo(Env* env, int fd, void* buf, size_t len, off_t offset, size_t* got) {

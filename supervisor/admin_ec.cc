@@ -26,37 +26,26 @@
 namespace kelp {
 namespace {
 
-std::string ShardExt(int shard) {
-  char ext[16];
-  std::snprintf(ext, sizeof ext, ".ec%02d", shard);
-  return ext;
-}
-
-// Go's os.Remove of a file that may be absent: ENOENT is fine.
-Status RemoveIfExists(Env* env, const std::string& path) {
-  if (env->Unlink(path) == 0 || errno == ENOENT) return Status::Ok();
-  return Status::IOError("remove " + path + ": " + GoErrno(errno));
-}
-
-// Every EC file a previous encode of this volume may have left on one
+// Every EC file a previous encode of this volume may have left in one
 // location; the .vif only where no .idx says the regular volume lives there.
-Status WipeStaleEcFiles(Env* env, const std::string& data_base, const std::string& idx_base) {
+Status WipeStaleEcFiles(Env* env, const VolumeFileNames& n) {
+  const std::string data_base = n.Base(n.dir), idx_base = n.Base(n.idx_dir);
   Status first;
   auto record = [&](Status s) {
     if (!s.ok() && first.ok()) first = s;
   };
-  for (int i = 0; i < kMaxEcShards; i++) record(RemoveIfExists(env, data_base + ShardExt(i)));
+  for (int i = 0; i < kMaxEcShards; i++) record(EnvRemoveIfExists(env, data_base + EcShardExt(i)));
   for (const std::string& base : {idx_base, data_base}) {
-    record(RemoveIfExists(env, base + ".ecx"));
-    record(RemoveIfExists(env, base + ".ecj"));
-    record(RemoveIfExists(env, base + ".ecsum"));
+    record(EnvRemoveIfExists(env, base + ".ecx"));
+    record(EnvRemoveIfExists(env, base + ".ecj"));
+    record(EnvRemoveIfExists(env, base + ".ecsum"));
     if (data_base == idx_base) break;
   }
   struct stat st;
   if (stat((idx_base + ".idx").c_str(), &st) != 0 && errno == ENOENT) {
-    record(RemoveIfExists(env, idx_base + ".vif"));
+    record(EnvRemoveIfExists(env, idx_base + ".vif"));
     if (data_base != idx_base && stat((data_base + ".idx").c_str(), &st) != 0 && errno == ENOENT)
-      record(RemoveIfExists(env, data_base + ".vif"));
+      record(EnvRemoveIfExists(env, data_base + ".vif"));
   }
   return first;
 }
@@ -120,28 +109,26 @@ void AdminService::VolumeEcShardsGenerate(const volume_server_pb::VolumeEcShards
           grpc::Status result;
         };
         auto job = std::make_shared<Job>(Job{*snap, grpc::Status::OK});
-        std::vector<std::pair<std::string, std::string>> bases;  // every location's data and index base
-        for (const DiskLocation& loc : store_->locations())
-          bases.emplace_back(VolumeFileNames{loc.dir, loc.idx_dir, names.collection, names.id}.Base(loc.dir),
-                             VolumeFileNames{loc.dir, loc.idx_dir, names.collection, names.id}.Base(loc.idx_dir));
+        std::vector<VolumeFileNames> everywhere;  // the volume's names in every location
+        for (size_t i = 0; i < store_->locations().size(); i++) everywhere.push_back(store_->NamesIn(i, names.collection, names.id));
         const int offset_bytes = v->offset_bytes();
         const uint8_t version = v->version();
         const uint32_t ttl_seconds = v->super_block().ttl.Minutes() * 60;
         JobWorkers* job_workers = job_workers_;
         BackgroundJobs* jobs = jobs_;
         const int64_t throttle = config_->maintenance_bytes_per_second;
-        auto work = [job, env, names, bases, data, parity, offset_bytes, version, ttl_seconds, job_workers, jobs, throttle](const BackgroundJobs::Post&) {
+        auto work = [job, env, names, everywhere, data, parity, offset_bytes, version, ttl_seconds, job_workers, jobs, throttle](const BackgroundJobs::Post&) {
           Fd idx(env, job->snap.idx), dat(env, job->snap.dat);
           const VolumeId id = names.id;
-          for (const auto& [data_base, idx_base] : bases)
-            if (Status s = WipeStaleEcFiles(env, data_base, idx_base); !s.ok()) {
-              job->result = GoError("wipe stale EC artifacts for volume " + std::to_string(id) + " on " + DirOf(data_base + ".x") + ": " + s.message());
+          for (const VolumeFileNames& there : everywhere)
+            if (Status s = WipeStaleEcFiles(env, there); !s.ok()) {
+              job->result = GoError("wipe stale EC artifacts for volume " + std::to_string(id) + " on " + there.dir + ": " + s.message());
               return;
             }
           const std::string data_base = names.Base(names.dir), idx_base = names.Base(names.idx_dir);
           const int total = data + parity;
           std::vector<std::string> outputs;
-          for (int i = 0; i < total; i++) outputs.push_back(data_base + ShardExt(i));
+          for (int i = 0; i < total; i++) outputs.push_back(data_base + EcShardExt(i));
           outputs.push_back(idx_base + ".ecx");
           bool keep = false;
           std::vector<int> fds;
@@ -165,11 +152,6 @@ void AdminService::VolumeEcShardsGenerate(const volume_server_pb::VolumeEcShards
             }
             fds.push_back(fd);
           }
-          auto codec = RsCodec::Make(data, parity);
-          if (!codec.ok()) {
-            job->result = GoError(codec.status().message());
-            return;
-          }
           const uint64_t block = UniformEcBlockSize(job->snap.dat_end, data);
           JobWorkers::EcGeneratePlan plan;
           plan.volume_id = id;
@@ -179,15 +161,10 @@ void AdminService::VolumeEcShardsGenerate(const volume_server_pb::VolumeEcShards
           plan.bytes_per_second = throttle;
           const std::vector<int> shard_fds(fds.begin(), fds.begin() + total);
           auto stop = [jobs] { return jobs && jobs->stopping(); };
-          Result<std::vector<std::vector<uint32_t>>> crcs = Status::IOError("not run");
-          if (job_workers) {
-            crcs = job_workers->EcGenerate(plan, JobWorkers::EcGenerateFiles{idx.get(), dat.get(), fds[size_t(total)], shard_fds},
-                                           [stop](uint64_t) { return !stop(); }, stop);
-          } else {  // tests without a job worker binary
-            auto rows = WriteSortedIndex(idx.get(), plan.idx_end, offset_bytes, fds[size_t(total)], env);
-            crcs = rows.ok() ? EncodeUniformShards(dat.get(), plan.dat_end, block, codec.value(), shard_fds, EcEncodeOptions{throttle, {}}, env)
-                             : Result<std::vector<std::vector<uint32_t>>>(rows.status());
-          }
+          // Always in a job process: its crash fails this call alone.
+          auto crcs = job_workers ? job_workers->EcGenerate(plan, JobWorkers::EcGenerateFiles{idx.get(), dat.get(), fds[size_t(total)], shard_fds},
+                                                            [stop](uint64_t) { return !stop(); }, stop)
+                                  : Result<std::vector<std::vector<uint32_t>>>(Status::Unavailable("no job worker"));
           if (!crcs.ok()) {
             job->result = GoError("WriteEcFiles " + data_base + ": " + crcs.status().message());
             return;

@@ -13,6 +13,8 @@
 #include <cstring>
 
 #include "common/collection_name.h"
+#include "common/ec_layout.h"
+#include "common/rs_codec.h"
 #include "common/file_util.h"
 #include "common/go_error.h"
 #include "common/go_quote.h"
@@ -49,8 +51,8 @@ void AdminService::OpenReceivedFile(const kelp_internal::ReceiveFileOpen& req, k
     const VolumeFileNames n = store_->NamesIn(i, info.collection(), vid);
     for (const std::string& dir : {n.dir, n.idx_dir}) {
       if (FileExists(n.Base(dir) + ".ecx")) return true;
-      for (int shard = 0; shard < 32; ++shard)
-        if (FileExists(n.Base(dir) + (shard < 10 ? ".ec0" : ".ec") + std::to_string(shard))) return true;
+      for (int shard = 0; shard < kMaxEcShards; ++shard)
+        if (FileExists(n.Base(dir) + EcShardExt(shard))) return true;
     }
     return false;
   };

@@ -248,20 +248,17 @@ Result<std::vector<std::vector<uint32_t>>> JobWorkers::EcGenerate(const EcGenera
   });
   if (!sent.ok()) return sent;
 
-  // Every shard's checksums, in order, before the answer.
+  // Every shard's checksums before the answer; whether all came is checked after it.
   const uint64_t per_shard = (plan.block_size + kEcChecksumBlock - 1) / kEcChecksumBlock;
   std::vector<std::vector<uint32_t>> crcs(total);
-  size_t next_shard = 0;
   Status s = Await(job, who, stop, [&](const ipc::Message& m) {
     ipc::JobProgress p;
     ipc::EcChecksums c;
     ipc::EcGenerateDone d;
     if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return progress && !progress(p.processed) ? Step::kInterrupted : Step::kMore;
     if (m.type() == ipc::MsgType::kEcChecksums && m.AsPrefix(&c)) {
-      if (c.shard < next_shard || c.shard >= total || c.count == 0 || m.payload.size() != sizeof c + size_t(c.count) * 4) return Step::kBroken;
+      if (c.shard >= total || c.count == 0 || m.payload.size() != sizeof c + size_t(c.count) * 4) return Step::kBroken;
       std::vector<uint32_t>& list = crcs[c.shard];
-      if (c.shard > next_shard && crcs[next_shard].size() != per_shard) return Step::kBroken;
-      next_shard = c.shard;
       if (list.size() + c.count > per_shard) return Step::kBroken;
       const auto* le = reinterpret_cast<const uint8_t*>(m.payload.data() + sizeof c);
       for (uint32_t i = 0; i < c.count; i++, le += 4) list.push_back(uint32_t(le[0]) | uint32_t(le[1]) << 8 | uint32_t(le[2]) << 16 | uint32_t(le[3]) << 24);

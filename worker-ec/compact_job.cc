@@ -10,18 +10,13 @@
 #include "ipc/job_messages.h"
 #include "storage/compaction.h"
 #include "storage/fault_env.h"
+#include "worker-ec/job_reply.h"
 
 namespace kelp {
 namespace {
 
 // Progress goes to the supervisor at most this often (in source bytes).
 constexpr uint64_t kProgressEvery = 4ull << 20;
-
-int Fail(ipc::Channel& ch, const std::string& why) {
-  KLOG_ERROR("%s", why.c_str());
-  ipc::SendAndFlush(ch, ipc::MsgType::kJobFailed, why);
-  return 1;
-}
 
 // Splits "a\0b\0c" into exactly `n` fields.
 bool SplitFields(std::string_view rest, size_t n, std::vector<std::string>* out) {
@@ -44,15 +39,15 @@ int RunCompactJob(ipc::Channel& ch, ipc::Message& job) {
     files.idx = job.fds[0], files.dat = job.fds[1], files.cpd = job.fds[2], files.cpx = job.fds[3];
     job.fds.clear();
   }
-  if (files.cpx < 0 || !job.AsPrefix(&j) || job.payload.size() < sizeof j + j.super_block_length) return Fail(ch, "malformed compaction job");
+  if (files.cpx < 0 || !job.AsPrefix(&j) || job.payload.size() < sizeof j + j.super_block_length) return FailJob(ch, "malformed compaction job");
   j.build_id[sizeof j.build_id - 1] = '\0';
-  if (std::strncmp(j.build_id, ipc::BuildId(), sizeof j.build_id) != 0) return Fail(ch, "compaction job from a supervisor of another build");
+  if (std::strncmp(j.build_id, ipc::BuildId(), sizeof j.build_id) != 0) return FailJob(ch, "compaction job from a supervisor of another build");
   const std::string_view block = job.Tail(sizeof j).substr(0, j.super_block_length);
   std::vector<std::string> where;
   if (block.size() < kSuperBlockSize || !SplitFields(job.Tail(sizeof j + j.super_block_length), 3, &where))
-    return Fail(ch, "malformed compaction job");
+    return FailJob(ch, "malformed compaction job");
   auto sb = ParseSuperBlockHeader(reinterpret_cast<const uint8_t*>(block.data()));
-  if (!sb.ok()) return Fail(ch, sb.status().message());
+  if (!sb.ok()) return FailJob(ch, sb.status().message());
   CompactionStart plan{sb.value(), j.idx_end, j.dat_end, j.content_bytes, j.deleted_bytes};
   plan.super_block.extra = std::string(block.substr(kSuperBlockSize));
   VolumeFileNames names{where[0], where[1], where[2], j.volume_id};
@@ -65,17 +60,11 @@ int RunCompactJob(ipc::Channel& ch, ipc::Message& job) {
   CompactionOptions options;
   options.bytes_per_second = j.bytes_per_second;
   options.now_s = j.now_s;
-  uint64_t sent = 0;
-  bool supervisor_gone = false;
-  options.progress = [&](uint64_t processed) {
-    if (processed < sent + kProgressEvery) return true;
-    sent = processed;
-    if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kJobProgress, ipc::JobProgress{processed})) supervisor_gone = true;
-    return !supervisor_gone;
-  };
+  ProgressReporter progress(ch, kProgressEvery);
+  options.progress = [&](uint64_t processed) { return progress(processed); };
   auto out = CopyLiveNeedlesInto(files, names, int(j.offset_bytes), plan, options, env);
-  if (supervisor_gone) return 1;
-  if (!out.ok()) return Fail(ch, out.status().message());
+  if (progress.supervisor_gone()) return 1;
+  if (!out.ok()) return FailJob(ch, out.status().message());
   const CompactionOutcome& o = out.value();
   if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kCompactDone, ipc::CompactDone{o.copied, o.dropped, o.dropped_bytes, o.expired, o.cpd_size}))
     return 1;

@@ -16,6 +16,7 @@
 #include "ipc/job_messages.h"
 #include "storage/ec_encode.h"
 #include "storage/fault_env.h"
+#include "worker-ec/job_reply.h"
 
 namespace kelp {
 namespace {
@@ -25,12 +26,6 @@ constexpr uint64_t kProgressEvery = 64ull << 20;
 constexpr size_t kChecksumsPerMessage = 4096;
 // How long the supervisor has to send the rest of the job's descriptors.
 constexpr int kFilesWithinMs = 10000;
-
-int Fail(ipc::Channel& ch, const std::string& why) {
-  KLOG_ERROR("%s", why.c_str());
-  ipc::SendAndFlush(ch, ipc::MsgType::kJobFailed, why);
-  return 1;
-}
 
 // Closes every descriptor in `fds` when the job ends.
 struct OwnedFds {
@@ -49,23 +44,23 @@ int RunEcGenerateJob(ipc::Channel& ch, ipc::Message& job) {
   inputs.fds = std::move(job.fds);
   job.fds.clear();
   ipc::EcGenerateJob j;
-  if (inputs.fds.size() != 3 || !job.As(&j)) return Fail(ch, "malformed erasure coding job");
+  if (inputs.fds.size() != 3 || !job.As(&j)) return FailJob(ch, "malformed erasure coding job");
   j.build_id[sizeof j.build_id - 1] = '\0';
-  if (std::strncmp(j.build_id, ipc::BuildId(), sizeof j.build_id) != 0) return Fail(ch, "erasure coding job from a supervisor of another build");
+  if (std::strncmp(j.build_id, ipc::BuildId(), sizeof j.build_id) != 0) return FailJob(ch, "erasure coding job from a supervisor of another build");
   auto codec = RsCodec::Make(j.data_shards, j.parity_shards);
-  if (!codec.ok()) return Fail(ch, codec.status().message());
+  if (!codec.ok()) return FailJob(ch, codec.status().message());
   const size_t total = size_t(codec.value().total());
 
   OwnedFds shards;
   while (shards.fds.size() < total) {
     ipc::Message m;
-    if (ipc::RecvWithin(ch, &m, kFilesWithinMs) != ipc::RecvResult::kMessage) return Fail(ch, "the shard files did not come");
+    if (ipc::RecvWithin(ch, &m, kFilesWithinMs) != ipc::RecvResult::kMessage) return FailJob(ch, "the shard files did not come");
     ipc::JobFiles f;
     const bool fits = m.type() == ipc::MsgType::kJobFiles && m.As(&f) && f.first == shards.fds.size() && f.count == m.fds.size() &&
                       f.count > 0 && shards.fds.size() + f.count <= total;
     for (int fd : m.fds) shards.fds.push_back(fd);
     m.fds.clear();
-    if (!fits) return Fail(ch, "malformed erasure coding job");
+    if (!fits) return FailJob(ch, "malformed erasure coding job");
   }
   const int idx = inputs.fds[0], dat = inputs.fds[1], ecx = inputs.fds[2];
   // The shards bypass the page cache where the file system allows it: they
@@ -74,29 +69,26 @@ int RunEcGenerateJob(ipc::Channel& ch, ipc::Message& job) {
   // sync makes them durable either way.
   for (int fd : shards.fds) {
     const int flags = fcntl(fd, F_GETFL);
-    if (flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) KLOG_INFO("shard writes go through the page cache: %s", std::strerror(errno));
+    if (flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) {
+      KLOG_INFO("shard writes go through the page cache: %s", std::strerror(errno));
+      break;  // one file system for all of them
+    }
   }
 
   auto rows = WriteSortedIndex(idx, j.idx_end, int(j.offset_bytes), ecx, env);
-  if (!rows.ok()) return Fail(ch, rows.status().message());
+  if (!rows.ok()) return FailJob(ch, rows.status().message());
 
   EcEncodeOptions options;
   options.bytes_per_second = j.bytes_per_second;
-  uint64_t sent = 0;
-  bool supervisor_gone = false;
-  options.progress = [&](uint64_t encoded) {
-    if (encoded < sent + kProgressEvery) return true;
-    sent = encoded;
-    if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kJobProgress, ipc::JobProgress{encoded})) supervisor_gone = true;
-    return !supervisor_gone;
-  };
+  ProgressReporter progress(ch, kProgressEvery);
+  options.progress = [&](uint64_t encoded) { return progress(encoded); };
   auto crcs = EncodeUniformShards(dat, j.dat_end, j.block_size, codec.value(), shards.fds, options, env);
-  if (supervisor_gone) return 1;
-  if (!crcs.ok()) return Fail(ch, crcs.status().message());
+  if (progress.supervisor_gone()) return 1;
+  if (!crcs.ok()) return FailJob(ch, crcs.status().message());
   // The shards reach the disk before the supervisor may call them done.
   for (size_t s = 0; s < total; s++)
-    if (env->Fdatasync(shards.fds[s]) != 0) return Fail(ch, "sync shard " + std::to_string(s) + ": " + std::strerror(errno));
-  if (env->Fdatasync(ecx) != 0) return Fail(ch, std::string("sync .ecx: ") + std::strerror(errno));
+    if (env->Fdatasync(shards.fds[s]) != 0) return FailJob(ch, "sync shard " + std::to_string(s) + ": " + std::strerror(errno));
+  if (env->Fdatasync(ecx) != 0) return FailJob(ch, std::string("sync .ecx: ") + std::strerror(errno));
 
   for (size_t s = 0; s < total; s++) {
     const std::vector<uint32_t>& list = crcs.value()[s];

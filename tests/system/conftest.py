@@ -39,6 +39,16 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def wait_until(predicate, timeout, interval=0.1):
+    """True once predicate() holds; False if it never did within `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
 def wait_http(url, timeout=30.0, ok=(200,)):
     deadline = time.time() + timeout
     last = None

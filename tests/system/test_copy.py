@@ -3,11 +3,17 @@ Go volume server and kelp with the same expectations, and across the two: a
 Go server copies a volume out of kelp with VolumeCopy, and reads it."""
 import os
 import random
+import signal
+import threading
+import time
+from pathlib import Path
 
+import grpc
 import pytest
 import requests
 
-from grpc_stubs import call, vs_pb2, volume_stub
+from conftest import wait_until, worker_pids
+from grpc_stubs import call, vs_grpc, vs_pb2, volume_stub
 from test_vacuum import KINDS, VID, assert_blobs, fill, start, with_volume
 
 ANY_REVISION = 0xFFFFFFFF
@@ -358,7 +364,6 @@ def grpc_listeners(pid, port):
             f = row.split()
             if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(f[9])
-    from pathlib import Path
     held = set()
     try:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -377,12 +382,6 @@ def test_a_reload_undoes_only_the_old_grpc_workers_pushes(cluster, tmp_path):
     """SIGHUP replaces the gRPC worker: the old one drains (its open push is
     cut when its grace ends and that file removed), while a push the new worker
     started meanwhile goes on and completes."""
-    import grpc
-    import signal
-    import threading
-    import time
-    from conftest import worker_pids
-    from grpc_stubs import vs_grpc
     d = tmp_path / "v"
     srv, stub = with_volume(cluster, "kelp", d)
     [old] = worker_pids(srv.pid, "grpc")
@@ -401,43 +400,28 @@ def test_a_reload_undoes_only_the_old_grpc_workers_pushes(cluster, tmp_path):
     results = {}
     ta = threading.Thread(target=lambda: results.update(a=receive_file(stub, push_a())))
     ta.start()
-    deadline = time.time() + 20
-    while not (d / "77.ec01").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    assert (d / "77.ec01").exists()
+    assert wait_until((d / "77.ec01").exists, 20)
 
     os.kill(srv.pid, signal.SIGHUP)
     # The new worker listens, and the old one no longer does: a new
     # connection can only reach the new one.
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    def only_new_listens():
         new = [p for p in worker_pids(srv.pid, "grpc") if p != old]
-        if new and grpc_listeners(new[0], srv.port + 10000) and not grpc_listeners(old, srv.port + 10000):
-            break
-        time.sleep(0.05)
-    assert new and not grpc_listeners(old, srv.port + 10000), "the old gRPC worker never stopped listening"
+        return new and grpc_listeners(new[0], srv.port + 10000) and not grpc_listeners(old, srv.port + 10000)
+    assert wait_until(only_new_listens, 30), "the old gRPC worker never stopped listening"
     channel = grpc.insecure_channel(f"127.0.0.1:{srv.port + 10000}", options=[("grpc.use_local_subchannel_pool", 1)])
     grpc.channel_ready_future(channel).result(timeout=20)
     fresh = vs_grpc.VolumeServerStub(channel)
     tb = threading.Thread(target=lambda: results.update(b=receive_file(fresh, push_b())))
     tb.start()
-    deadline = time.time() + 20
-    while not (d / "78.ec02").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    assert (d / "78.ec02").exists()
+    assert wait_until((d / "78.ec02").exists, 20)
 
     # The old worker's grace ends with push A still open: it exits.
-    deadline = time.time() + 30
-    while os.path.exists(f"/proc/{old}") and time.time() < deadline:
-        time.sleep(0.1)
-    assert not os.path.exists(f"/proc/{old}")
+    assert wait_until(lambda: not os.path.exists(f"/proc/{old}"), 30)
     hold_a.set()
     ta.join(30)
     assert results["a"][0] != "OK"
-    deadline = time.time() + 20
-    while (d / "77.ec01").exists() and time.time() < deadline:
-        time.sleep(0.1)
-    assert not (d / "77.ec01").exists()
+    assert wait_until(lambda: not (d / "77.ec01").exists(), 20)
 
     release_b.set()
     tb.join(30)

@@ -11,8 +11,9 @@ import time
 
 import requests
 
+from conftest import wait_until
 from grpc_stubs import call, vs_pb2, volume_stub
-from test_vacuum import COOKIE, fid, start, stop
+from test_vacuum import fid, start, stop
 
 VID = 9
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -45,6 +46,18 @@ def fill(url, rng, megabytes):
         assert requests.delete(f"{url}/{fid(VID, k)}", timeout=30).status_code == 202
         del live[k]
     return live, gone
+
+
+def encode_job_pid():
+    """The pid of the running encode job of VID, if there is one."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(f"kelp-volume: ec encode job volume {VID}".encode()):
+                    return int(pid)
+            except OSError:
+                pass
+    return None
 
 
 def generate(srv, vid=VID, collection=""):
@@ -153,19 +166,8 @@ def test_a_killed_encode_job_fails_alone_and_a_retry_succeeds(cluster, tmp_path)
     answer = {}
     t = threading.Thread(target=lambda: answer.update(result=generate(kelp)))
     t.start()
-    victim = None
-    deadline = time.time() + 30
-    while victim is None and time.time() < deadline:
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    cmd = open(f"/proc/{pid}/cmdline", "rb").read()
-                except OSError:
-                    continue
-                if cmd.startswith(f"kelp-volume: ec encode job volume {VID}".encode()):
-                    victim = int(pid)
-        time.sleep(0.05)
-    assert victim, "no encode job process appeared"
+    assert wait_until(lambda: encode_job_pid() is not None, 30, interval=0.05), "no encode job process appeared"
+    victim = encode_job_pid()
     time.sleep(0.5)  # into the shards
     os.kill(victim, signal.SIGKILL)
     t.join(60)

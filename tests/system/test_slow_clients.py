@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import fid_on, wait_http, worker_pids
+from conftest import fid_on, wait_http, wait_until, worker_pids
 
 IDLE_TIMEOUT_S = 3
 STALLED = 60
@@ -27,16 +27,6 @@ def rss_kb(pids):
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total
-
-
-def wait_until(predicate, timeout):
-    """True once predicate() holds; False if it never did within `timeout` seconds."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def stalled_readers(port, path, n):

@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from conftest import WEED, fid_on
+from conftest import WEED, fid_on, wait_until
 from grpc_stubs import call, vs_pb2, volume_stub
 
 KINDS = ("go", "kelp")
@@ -570,9 +570,7 @@ def test_master_periodic_vacuum(cluster, tmp_path):
     live, gone = fill(srv.url, vid, random.Random(12))
     filled = (d / f"{vid}.dat").stat().st_size
     assert filled > before and check(stub, vid) > 0.3
-    deadline = time.time() + 150
-    while sync_revision(stub, vid) < 1 and time.time() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: sync_revision(stub, vid) >= 1, 150, interval=0.5)
     assert sync_revision(stub, vid) == 1, cluster.procs[0].tail()
     assert check(stub, vid) < 0.05
     assert revision_on_disk(d / f"{vid}.dat") == 1 and leftovers(d) == []
