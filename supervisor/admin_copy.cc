@@ -90,7 +90,10 @@ void AdminService::OpenEcVolumeFile(const volume_server_pb::CopyFileRequest& req
   };
   auto opened = std::make_shared<Opened>();
   const bool ignore_missing = req.ignore_source_file_not_found();
-  auto work = [candidates, opened] {
+  std::vector<std::shared_ptr<EcVolume>> mounted;
+  for (const auto& [li, v] : store_->EcOf(id)) mounted.push_back(v);
+  auto work = [candidates, opened, mounted] {
+    for (const auto& v : mounted) v->Sync();  // the index and journal as they stand
     for (const std::string& path : candidates) {
       const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) continue;

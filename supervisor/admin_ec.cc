@@ -26,30 +26,6 @@
 namespace kelp {
 namespace {
 
-// Every EC file a previous encode of this volume may have left in one
-// location; the .vif only where no .idx says the regular volume lives there.
-Status WipeStaleEcFiles(Env* env, const VolumeFileNames& n) {
-  const std::string data_base = n.Base(n.dir), idx_base = n.Base(n.idx_dir);
-  Status first;
-  auto record = [&](Status s) {
-    if (!s.ok() && first.ok()) first = s;
-  };
-  for (int i = 0; i < kMaxEcShards; i++) record(EnvRemoveIfExists(env, data_base + EcShardExt(i)));
-  for (const std::string& base : {idx_base, data_base}) {
-    record(EnvRemoveIfExists(env, base + ".ecx"));
-    record(EnvRemoveIfExists(env, base + ".ecj"));
-    record(EnvRemoveIfExists(env, base + ".ecsum"));
-    if (data_base == idx_base) break;
-  }
-  struct stat st;
-  if (stat((idx_base + ".idx").c_str(), &st) != 0 && errno == ENOENT) {
-    record(EnvRemoveIfExists(env, idx_base + ".vif"));
-    if (data_base != idx_base && stat((data_base + ".idx").c_str(), &st) != 0 && errno == ENOENT)
-      record(EnvRemoveIfExists(env, data_base + ".vif"));
-  }
-  return first;
-}
-
 // The snapshot the encode reads: sizes taken between two writer batches,
 // and descriptors opened then (a vacuum commit later does not move them).
 struct Snapshot {
@@ -104,6 +80,7 @@ void AdminService::VolumeEcShardsGenerate(const volume_server_pb::VolumeEcShards
             if (fd >= 0) env->Close(fd);
           return finish(GoError("open " + snap->failed_path + ": " + GoErrno(snap->error)));
         }
+        DropEcVolume(names.id);  // a previous encode's shards mounted here go with their files (Go: unannounced)
         struct Job {
           Snapshot snap;
           grpc::Status result;
@@ -121,7 +98,7 @@ void AdminService::VolumeEcShardsGenerate(const volume_server_pb::VolumeEcShards
           Fd idx(env, job->snap.idx), dat(env, job->snap.dat);
           const VolumeId id = names.id;
           for (const VolumeFileNames& there : everywhere)
-            if (Status s = WipeStaleEcFiles(env, there); !s.ok()) {
+            if (Status s = RemoveEcFiles(env, there); !s.ok()) {
               job->result = GoError("wipe stale EC artifacts for volume " + std::to_string(id) + " on " + there.dir + ": " + s.message());
               return;
             }

@@ -66,20 +66,18 @@ void AdminService::OpenReceivedFile(const kelp_internal::ReceiveFileOpen& req, k
   size_t where = locations.size();
   std::string path;
   if (info.is_ec_volume()) {
-    // kelp mounts no EC volume yet, so none is in the way.
+    // A mounted EC volume's files are not replaced under it.
+    if (const Store::EcByLocation mounted_ec = store_->EcOf(vid); !mounted_ec.empty()) {
+      std::string ids;
+      for (const auto& [li, v] : mounted_ec) ids += (ids.empty() ? "" : " ") + std::to_string(li);
+      return refuse("ec volume " + std::to_string(vid) + " is mounted on disk_ids:[" + ids + "]; unmount before ReceiveFile");
+    }
     if (info.disk_id() > 0) {
       if (info.disk_id() >= locations.size())
         return refuse("invalid disk_id " + std::to_string(info.disk_id()) + ": only have " + std::to_string(locations.size()) + " disks");
       where = info.disk_id();
     } else {
-      // Go's choice: a disk that owns the .ecx, then a hard disk, then any.
-      for (size_t i = 0; i < locations.size() && where == locations.size(); ++i) {
-        const VolumeFileNames n = store_->NamesIn(i, info.collection(), vid);
-        if (FileExists(n.Base(n.dir) + ".ecx") || FileExists(n.Base(n.idx_dir) + ".ecx")) where = i;
-      }
-      for (size_t i = 0; i < locations.size() && where == locations.size(); ++i)
-        if (locations[i].disk_type.empty()) where = i;
-      if (where == locations.size() && !locations.empty()) where = 0;
+      where = ChooseEcLocation(info.collection(), vid);
     }
     if (where == locations.size()) return refuse("no storage location available");
     path = named(where, info.ext());
@@ -135,6 +133,15 @@ void AdminService::FinishReceivedFile(const kelp_internal::ReceiveFileFinish& re
 }
 
 void AdminService::AbortReceives(uint64_t caller) {
+  for (auto it = ec_copy_files_.begin(); it != ec_copy_files_.end();) {
+    if (it->second.owner != caller) {
+      ++it;
+      continue;
+    }
+    KLOG_WARN("EC copy of %s abandoned by the gRPC worker%s", it->first.c_str(), it->second.keep_on_failure ? "" : ": removed");
+    if (!it->second.keep_on_failure) unlink(it->first.c_str());
+    it = ec_copy_files_.erase(it);
+  }
   for (auto it = receiving_.begin(); it != receiving_.end();) {
     if (it->second != caller) {
       ++it;

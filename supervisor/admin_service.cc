@@ -106,6 +106,15 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterAsync("VacuumVolumeCommit", &AdminService::VacuumVolumeCommit);
   RegisterAsync("VacuumVolumeCleanup", &AdminService::VacuumVolumeCleanup);
   RegisterAsync("VolumeEcShardsGenerate", &AdminService::VolumeEcShardsGenerate);
+  RegisterAsync("VolumeEcShardsMount", &AdminService::VolumeEcShardsMount);
+  Register("VolumeEcShardsUnmount", &AdminService::VolumeEcShardsUnmount);
+  RegisterAsync("VolumeEcShardsDelete", &AdminService::VolumeEcShardsDelete);
+  Register("VolumeEcShardsInfo", &AdminService::VolumeEcShardsInfo);
+  RegisterAsync("VolumeEcBlobDelete", &AdminService::VolumeEcBlobDelete);
+  RegisterFd("kelp.OpenEcShardRead", &AdminService::OpenEcShardRead);
+  RegisterAsync("kelp.PlaceEcCopy", &AdminService::PlaceEcCopy);
+  RegisterFd("kelp.OpenEcCopyTarget", &AdminService::OpenEcCopyTarget);
+  RegisterAsync("kelp.FinishEcCopyTarget", &AdminService::FinishEcCopyTarget);
   RegisterFd("kelp.OpenVolumeFile", &AdminService::OpenVolumeFile);
   RegisterAsync("kelp.BeginVolumeCopy", &AdminService::BeginVolumeCopy);
   RegisterFd("kelp.OpenCopyTarget", &AdminService::OpenCopyTarget);

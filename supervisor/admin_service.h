@@ -38,6 +38,10 @@ struct AdminHooks {
   std::function<void()> leave;                // stop heartbeating
   std::function<void(VolumeId)> volume_mutated;  // announces a grown index segment
   std::function<void(Volume*)> volume_replaced;  // a vacuum commit: workers switch to it, the master hears of it
+  // EC shards mounted (new) or unmounted (deleted): the master hears at once.
+  std::function<void(std::vector<master_pb::VolumeEcShardInformationMessage> added,
+                     std::vector<master_pb::VolumeEcShardInformationMessage> removed)>
+      ec_shards_changed;
 };
 
 class AdminService {
@@ -133,6 +137,28 @@ class AdminService {
   // admin_ec.cc
   void VolumeEcShardsGenerate(const volume_server_pb::VolumeEcShardsGenerateRequest& req, volume_server_pb::VolumeEcShardsGenerateResponse* resp,
                               Finish finish);
+  // admin_ec_shards.cc: mounted EC volumes, their shards and journals.
+  void VolumeEcShardsMount(const volume_server_pb::VolumeEcShardsMountRequest& req, volume_server_pb::VolumeEcShardsMountResponse*,
+                           Finish finish);
+  grpc::Status VolumeEcShardsUnmount(const volume_server_pb::VolumeEcShardsUnmountRequest& req,
+                                     volume_server_pb::VolumeEcShardsUnmountResponse*);
+  void VolumeEcShardsDelete(const volume_server_pb::VolumeEcShardsDeleteRequest& req, volume_server_pb::VolumeEcShardsDeleteResponse* resp,
+                            Finish finish);
+  grpc::Status VolumeEcShardsInfo(const volume_server_pb::VolumeEcShardsInfoRequest& req, volume_server_pb::VolumeEcShardsInfoResponse* resp);
+  void VolumeEcBlobDelete(const volume_server_pb::VolumeEcBlobDeleteRequest& req, volume_server_pb::VolumeEcBlobDeleteResponse*,
+                          Finish finish);
+  // Internal: a mounted shard's descriptor for the gRPC worker's
+  // VolumeEcShardRead, after Go's checks (generation, deleted needle).
+  void OpenEcShardRead(const volume_server_pb::VolumeEcShardReadRequest& req, volume_server_pb::VolumeEcShardReadResponse* resp,
+                       FinishFd finish);
+  // Internal: VolumeEcShardsCopy's target disk and files (admin_ec_copy.cc).
+  void PlaceEcCopy(const kelp_internal::EcCopyPlace& req, kelp_internal::EcCopyPlaced* resp, Finish finish);
+  void OpenEcCopyTarget(const kelp_internal::EcCopyOpen& req, kelp_internal::EcCopyOpened* resp, FinishFd finish);
+  void FinishEcCopyTarget(const kelp_internal::EcCopyFinish& req, kelp_internal::EcCopyFinished*, Finish finish);
+  // Unloads every EC instance of `id` (no delta: Go does not announce these).
+  void DropEcVolume(VolumeId id);
+  // Go's automatic disk for EC files (disk_id 0), or locations().size().
+  size_t ChooseEcLocation(const std::string& collection, VolumeId id) const;
   void VacuumVolumeCleanup(const volume_server_pb::VacuumVolumeCleanupRequest& req, volume_server_pb::VacuumVolumeCleanupResponse* resp,
                            Finish finish);
   // Copy sources (admin_copy.cc). Internal: opens a volume's file read-only
@@ -190,6 +216,12 @@ class AdminService {
   };
   std::map<VolumeId, CopyJob> copies_;          // volumes being copied in
   std::map<std::string, uint64_t> receiving_;  // files ReceiveFile is writing, and the worker pushing each
+  struct EcCopyFile {
+    std::string final;  // the name a whole file takes ("": written in place)
+    uint64_t owner = 0;
+    bool keep_on_failure = false;
+  };
+  std::map<std::string, EcCopyFile> ec_copy_files_;  // files VolumeEcShardsCopy is pulling, by path
   // The worker whose request is being dispatched; valid only during
   // HandleAsync's synchronous part, so handlers read it on entry.
   uint64_t caller_ = 0;

@@ -55,6 +55,38 @@ master_pb::VolumeInformationMessage VolumeReport(const Store& store, const Volum
   return m;
 }
 
+master_pb::VolumeEcShardInformationMessage EcShardsReport(size_t location, const EcVolume& v) {
+  master_pb::VolumeEcShardInformationMessage m;
+  m.set_id(v.id());
+  m.set_collection(v.collection());
+  uint32_t bits = 0;
+  for (const auto& [shard, f] : v.shards()) {
+    bits |= 1u << shard;
+    m.add_shard_sizes(f.size);  // ascending shard id: the map's order
+  }
+  m.set_ec_index_bits(bits);
+  m.set_disk_type(v.disk_type());
+  m.set_expire_at_sec(v.expire_at_sec());
+  m.set_disk_id(uint32_t(location));
+  m.set_file_count(v.ecx_rows());
+  m.set_delete_count(v.deleted_count());
+  m.set_encode_ts_ns(v.encode_ts_ns());
+  return m;
+}
+
+master_pb::VolumeEcShardInformationMessage EcShardDelta(size_t location, const EcVolume& v, int shard, int64_t size, bool mounted) {
+  master_pb::VolumeEcShardInformationMessage m;
+  m.set_id(v.id());
+  m.set_collection(v.collection());
+  m.set_ec_index_bits(1u << shard);
+  m.add_shard_sizes(mounted ? size : 0);
+  m.set_disk_type(v.disk_type());
+  if (mounted) m.set_expire_at_sec(v.expire_at_sec());
+  m.set_disk_id(uint32_t(location));
+  m.set_encode_ts_ns(v.encode_ts_ns());
+  return m;
+}
+
 master_pb::Heartbeat FullReport(const Store& store, const ServerIdentity& who) {
   master_pb::Heartbeat hb;
   FillIdentity(who, &hb);
@@ -72,7 +104,15 @@ master_pb::Heartbeat FullReport(const Store& store, const ServerIdentity& who) {
   }
   hb.set_max_file_key(max_file_key);
   hb.set_has_no_volumes(store.volumes().empty());
-  hb.set_has_no_ec_shards(true);
+  bool any_shard = false;
+  for (const auto& [vid, by_location] : store.ec_volumes()) {
+    for (const auto& [li, ec] : by_location) {
+      if (ec->empty()) continue;
+      *hb.add_ec_shards() = EcShardsReport(li, *ec);
+      any_shard = true;
+    }
+  }
+  hb.set_has_no_ec_shards(!any_shard);
   auto& max_counts = *hb.mutable_max_volume_counts();
   auto& total = *hb.mutable_disk_total_bytes();
   auto& free = *hb.mutable_disk_free_bytes();

@@ -18,5 +18,9 @@ void FillIdentity(const ServerIdentity& who, master_pb::Heartbeat* hb);
 master_pb::Heartbeat FullReport(const Store& store, const ServerIdentity& who);
 master_pb::VolumeShortInformationMessage ShortInfo(const Store& store, const Volume& v);
 master_pb::VolumeInformationMessage VolumeReport(const Store& store, const Volume& v);
+// One EC volume's shards in one location, as the full report names them.
+master_pb::VolumeEcShardInformationMessage EcShardsReport(size_t location, const EcVolume& v);
+// One shard mounted (its size) or unmounted, as a delta names it.
+master_pb::VolumeEcShardInformationMessage EcShardDelta(size_t location, const EcVolume& v, int shard, int64_t size, bool mounted);
 
 }  // namespace kelp

@@ -258,6 +258,14 @@ int main(int argc, char** argv) {
     send_delta(info, false);
   };
   hooks.volumes_changed = [&] { heartbeat_ptr->SendFullReportSoon(); };
+  hooks.ec_shards_changed = [&](std::vector<master_pb::VolumeEcShardInformationMessage> added,
+                                std::vector<master_pb::VolumeEcShardInformationMessage> removed) {
+    master_pb::Heartbeat delta;
+    FillIdentity(identity(), &delta);
+    for (auto& m : added) *delta.add_new_ec_shards() = std::move(m);
+    for (auto& m : removed) *delta.add_deleted_ec_shards() = std::move(m);
+    heartbeat_ptr->SendDelta(std::move(delta));
+  };
   hooks.state_changed = [&] {
     shared.maintenance = admin_ptr->state().maintenance();
     shared.state_version = admin_ptr->state().version();

@@ -116,7 +116,8 @@ Status Store::LoadLocation(size_t li) {
     location_of_[names.id] = li;
     volumes_[names.id] = std::move(v.value());
   }
-  KLOG_INFO("disk location %s: %zu volume(s)", loc.dir.c_str(), VolumeCountIn(li));
+  LoadEcLocation(li);
+  KLOG_INFO("disk location %s: %zu volume(s), %zu EC shard(s)", loc.dir.c_str(), VolumeCountIn(li), EcShardCountIn(li));
   return Status::Ok();
 }
 
@@ -291,7 +292,7 @@ Result<Store::Removal> Store::BeginDelete(VolumeId id, bool only_empty) {
   if (!v) return Status::NotFound("delete volume " + std::to_string(id) + " not found on disk: volume not found");
   if (only_empty && (v->dat_size() > uint64_t(kSuperBlockSize) || v->counters().content_size > 0))
     return Status::Invalid("DeleteVolume " + std::to_string(id) + ": volume not empty");
-  Removal removal{std::move(volumes_[id]), LocationOf(id)};
+  Removal removal{std::move(volumes_[id]), LocationOf(id), FindEc(id, LocationOf(id)) != nullptr};
   if (removal.location < writers_.size()) writers_[removal.location]->Unserve(id);
   volumes_.erase(id);
   location_of_.erase(id);
@@ -303,7 +304,10 @@ Result<Store::Removal> Store::BeginDelete(VolumeId id, bool only_empty) {
 void Store::RemoveFiles(Removal removal) const {
   const VolumeFileNames names = removal.volume->names();
   // Workers may still hold the .dat open; their reads finish on the unlinked inode.
-  for (const char* ext : kDataSideFiles) env_->Unlink(names.Base(names.dir) + ext);
+  // An EC volume of the id in this location shares the .vif: it stays (Go 4.48).
+  const bool keep_vif = removal.ec_mounted || FileExists(names.Base(names.dir) + ".ecx") || FileExists(names.Base(names.idx_dir) + ".ecx");
+  for (const char* ext : kDataSideFiles)
+    if (!(keep_vif && std::string(ext) == ".vif")) env_->Unlink(names.Base(names.dir) + ext);
   for (const char* ext : kIndexSideFiles) env_->Unlink(names.Base(names.idx_dir) + ext);
   if (env_->SyncDir(names.dir) != 0) KLOG_WARN("volume %u: fsync %s: %s", names.id, names.dir.c_str(), std::strerror(errno));
   if (names.idx_dir != names.dir && env_->SyncDir(names.idx_dir) != 0)

@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "storage/disk_writer.h"
+#include "storage/ec_volume.h"
 #include "storage/volume.h"
 
 namespace kelp {
@@ -36,6 +37,11 @@ struct DiskUsage {
 
 // Splits "collection_vid" (collection may itself contain '_') like Go does.
 bool ParseVolumeFileBase(const std::string& base, std::string* collection, VolumeId* id);
+
+// Removes every EC file an encode of the volume may have left in one
+// location (shards, .ecx, .ecj, .ecsum in both directories) and the .vif
+// where no .idx says the regular volume lives there. Absent files are fine.
+Status RemoveEcFiles(Env* env, const VolumeFileNames& names);
 
 class Store {
  public:
@@ -101,6 +107,7 @@ class Store {
   struct Removal {
     std::shared_ptr<Volume> volume;
     size_t location = 0;
+    bool ec_mounted = false;  // an EC volume of the id is mounted in that location
   };
   // Takes the volume out (it is busy until EndBusy); RemoveFiles then runs on
   // the location's writer thread, after the mutations already queued there.
@@ -108,6 +115,21 @@ class Store {
   // Unlinks the files, syncs the directory and drops the volume. Touches no
   // Store state.
   void RemoveFiles(Removal removal) const;
+
+  // Erasure-coded volumes (store_ec.cc): one EcVolume per (volume, location)
+  // holding shards of it. Changed on the loop only.
+  using EcByLocation = std::map<size_t, std::shared_ptr<EcVolume>>;
+  const std::map<VolumeId, EcByLocation>& ec_volumes() const { return ec_volumes_; }
+  std::shared_ptr<EcVolume> FindEc(VolumeId id, size_t location) const;
+  // The volume's EC instances in location order (empty when none).
+  EcByLocation EcOf(VolumeId id) const;
+  void PutEc(size_t location, std::shared_ptr<EcVolume> v);
+  void DropEc(VolumeId id, size_t location);
+  EcBases EcBasesIn(size_t location, const std::string& collection, VolumeId id) const;
+  // Shards mounted in a location (they take slots: ten shards, one volume).
+  size_t EcShardCountIn(size_t location) const;
+  // Opens a shard file read-only: its descriptor and size. May run on a writer thread.
+  static Result<EcShardFile> OpenEcShard(Env* env, const std::string& path);
 
   uint64_t volume_size_limit() const { return volume_size_limit_; }
   // Also recomputes the derived maximum of -max 0 locations.
@@ -118,6 +140,8 @@ class Store {
   // A .cpc finishes an interrupted vacuum commit, stray .cpd/.cpx are removed (Go 4.34+).
   void FinishInterruptedCompaction(const VolumeFileNames& names) const;
   Status LoadLocation(size_t li);
+  // Mounts the EC shards found in a location, after its regular volumes.
+  void LoadEcLocation(size_t li);
   std::vector<DiskLocation> locations_;
   // Hands a volume that left the store to its writer: queued mutations fail
   // as "not found", then the files are synced and closed on the writer thread.
@@ -127,6 +151,7 @@ class Store {
   std::vector<std::unique_ptr<DiskWriter>> writers_;
   std::map<VolumeId, std::shared_ptr<Volume>> volumes_;
   std::map<VolumeId, size_t> location_of_;
+  std::map<VolumeId, EcByLocation> ec_volumes_;
   struct BusyVolume {
     size_t location;
     bool counts;

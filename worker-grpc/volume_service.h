@@ -57,6 +57,11 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_FORWARDED_ADMIN(SetState)
   KELP_FORWARDED_ADMIN(VolumeServerLeave)
   KELP_FORWARDED_ADMIN(VolumeConsolidateIndex)
+  KELP_FORWARDED(VolumeEcShardsMount)
+  KELP_FORWARDED_ADMIN(VolumeEcShardsUnmount)
+  KELP_FORWARDED_ADMIN(VolumeEcShardsDelete)
+  KELP_FORWARDED(VolumeEcShardsInfo)
+  KELP_FORWARDED(VolumeEcBlobDelete)
 #undef KELP_FORWARDED
 #undef KELP_FORWARDED_ADMIN
 
@@ -85,6 +90,10 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   // volume_ec.cc
   grpc::Status VolumeEcShardsGenerate(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsGenerateRequest* req,
                                       volume_server_pb::VolumeEcShardsGenerateResponse* resp) override;
+  grpc::Status VolumeEcShardRead(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardReadRequest* req,
+                                 grpc::ServerWriter<volume_server_pb::VolumeEcShardReadResponse>* writer) override;
+  grpc::Status VolumeEcShardsCopy(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsCopyRequest* req,
+                                  volume_server_pb::VolumeEcShardsCopyResponse* resp) override;
   // volume_tail.cc
   grpc::Status VolumeTailSender(grpc::ServerContext* ctx, const volume_server_pb::VolumeTailSenderRequest* req,
                                 grpc::ServerWriter<volume_server_pb::VolumeTailSenderResponse>* writer) override;
@@ -112,15 +121,8 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
     return Unimplemented(#M);                                                                                               \
   }
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsRebuild)
-  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsCopy)
-  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsDelete)
-  KELP_UNIMPLEMENTED(VolumeEcShardsMount)
-  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsUnmount)
-  KELP_UNIMPLEMENTED(VolumeEcBlobDelete)
   KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsToVolume)
-  KELP_UNIMPLEMENTED(VolumeEcShardsInfo)
   KELP_UNIMPLEMENTED_ADMIN(FetchAndWriteNeedle)
-  KELP_UNIMPLEMENTED_STREAM(VolumeEcShardRead)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatToRemote)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatFromRemote)
 #undef KELP_UNIMPLEMENTED

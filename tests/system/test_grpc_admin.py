@@ -128,8 +128,8 @@ def test_hostile_collection_is_refused(cluster, tmp_path):
         assert code == "UNKNOWN" and details.startswith("invalid collection"), (collection, code, details)
     assert sorted(p.name for p in tmp_path.rglob("*") if "log" not in p.name) == [n for n in before if "log" not in n]
     # A method not built yet names itself.
-    code, details, _ = call(stub.VolumeEcShardsInfo, vs_pb2.VolumeEcShardsInfoRequest(volume_id=1))
-    assert code == "UNIMPLEMENTED" and "VolumeEcShardsInfo" in details
+    code, details, _ = call(stub.FetchAndWriteNeedle, vs_pb2.FetchAndWriteNeedleRequest(volume_id=1))
+    assert code == "UNIMPLEMENTED" and "FetchAndWriteNeedle" in details
     code, _, resp = call(stub.Ping, vs_pb2.PingRequest())
     assert code == "OK" and resp.start_time_ns > 0 and resp.stop_time_ns >= resp.start_time_ns
     code, details, _ = call(stub.Ping, vs_pb2.PingRequest(target="10.1.2.3:9333", target_type="master"))

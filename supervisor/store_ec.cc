@@ -1,0 +1,197 @@
+// The Store's erasure-coded volumes: the registry, and what a location's
+// directories hold at start-up. (upstream: weed/storage/disk_location_ec.go;
+// docs/erasure-coding.md §4.5)
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <ctime>
+#include <set>
+
+#include "common/file_util.h"
+#include "common/log.h"
+#include "supervisor/store.h"
+
+namespace kelp {
+namespace {
+
+// A 0-byte shard older than this is the residue of a failed operation.
+constexpr time_t kStaleEmptyShardSeconds = 3600;
+
+struct EcGroup {
+  std::string collection;
+  VolumeId id = 0;
+  std::set<int> shards;  // shard files in the data directory
+  bool has_ecx = false;
+};
+
+// The names in `dir` that belong to EC volumes, grouped by base name.
+void ScanEcFiles(const std::string& dir, bool data_dir, std::map<std::string, EcGroup>* groups) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    const size_t dot = name.rfind('.');
+    if (dot == std::string::npos || dot == 0) continue;
+    const std::string base = name.substr(0, dot), ext = name.substr(dot);
+    int shard = -1;
+    if (ext != ".ecx" && (!data_dir || (shard = EcShardIdOfName(name, base)) < 0)) continue;
+    EcGroup g;
+    if (!ParseVolumeFileBase(base, &g.collection, &g.id)) continue;
+    EcGroup& group = groups->emplace(base, g).first->second;
+    if (shard >= 0) group.shards.insert(shard);
+    if (ext == ".ecx") group.has_ecx = true;
+  }
+  closedir(d);
+}
+
+int64_t FileSize(const std::string& path, time_t* mtime = nullptr) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return -1;
+  if (mtime) *mtime = st.st_mtime;
+  return int64_t(st.st_size);
+}
+
+}  // namespace
+
+Status RemoveEcFiles(Env* env, const VolumeFileNames& n) {
+  const std::string data_base = n.Base(n.dir), idx_base = n.Base(n.idx_dir);
+  Status first;
+  auto record = [&](Status s) {
+    if (!s.ok() && first.ok()) first = s;
+  };
+  for (int i = 0; i < kMaxEcShards; i++) record(EnvRemoveIfExists(env, data_base + EcShardExt(i)));
+  for (const std::string& base : {idx_base, data_base}) {
+    record(EnvRemoveIfExists(env, base + ".ecx"));
+    record(EnvRemoveIfExists(env, base + ".ecj"));
+    record(EnvRemoveIfExists(env, base + ".ecsum"));
+    if (data_base == idx_base) break;
+  }
+  struct stat st;
+  if (stat((idx_base + ".idx").c_str(), &st) != 0 && errno == ENOENT) {
+    record(EnvRemoveIfExists(env, idx_base + ".vif"));
+    if (data_base != idx_base && stat((data_base + ".idx").c_str(), &st) != 0 && errno == ENOENT)
+      record(EnvRemoveIfExists(env, data_base + ".vif"));
+  }
+  return first;
+}
+
+std::shared_ptr<EcVolume> Store::FindEc(VolumeId id, size_t location) const {
+  auto it = ec_volumes_.find(id);
+  if (it == ec_volumes_.end()) return nullptr;
+  auto at = it->second.find(location);
+  return at == it->second.end() ? nullptr : at->second;
+}
+
+Store::EcByLocation Store::EcOf(VolumeId id) const {
+  auto it = ec_volumes_.find(id);
+  return it == ec_volumes_.end() ? EcByLocation{} : it->second;
+}
+
+void Store::PutEc(size_t location, std::shared_ptr<EcVolume> v) { ec_volumes_[v->id()][location] = std::move(v); }
+
+void Store::DropEc(VolumeId id, size_t location) {
+  auto it = ec_volumes_.find(id);
+  if (it == ec_volumes_.end()) return;
+  it->second.erase(location);
+  if (it->second.empty()) ec_volumes_.erase(it);
+}
+
+EcBases Store::EcBasesIn(size_t location, const std::string& collection, VolumeId id) const {
+  const VolumeFileNames n = NamesIn(location, collection, id);
+  return EcBases{n.Base(n.dir), n.Base(n.idx_dir)};
+}
+
+size_t Store::EcShardCountIn(size_t location) const {
+  size_t n = 0;
+  for (const auto& [vid, by_location] : ec_volumes_) {
+    auto it = by_location.find(location);
+    if (it != by_location.end()) n += it->second->shards().size();
+  }
+  return n;
+}
+
+Result<EcShardFile> Store::OpenEcShard(Env* env, const std::string& path) {
+  EcShardFile f;
+  f.fd = env->Open(path, O_RDONLY | O_CLOEXEC, 0);
+  if (f.fd < 0) return errno == ENOENT ? Status::NotFound(path) : Status::IOError(GoErrno(errno));
+  auto size = EnvFileSize(env, f.fd);
+  if (!size.ok()) {
+    env->Close(f.fd);
+    return size.status();
+  }
+  f.size = int64_t(size.value());
+  return f;
+}
+
+void Store::LoadEcLocation(size_t li) {
+  const DiskLocation& loc = locations_[li];
+  std::map<std::string, EcGroup> groups;
+  ScanEcFiles(loc.dir, true, &groups);
+  if (loc.idx_dir != loc.dir) ScanEcFiles(loc.idx_dir, false, &groups);
+  const time_t now = std::time(nullptr);
+  for (auto& [base_name, g] : groups) {
+    const EcBases bases = EcBasesIn(li, g.collection, g.id);
+    const int64_t dat_size = FileSize(bases.data + ".dat");
+    auto remove_ec_files = [&](const char* why) {
+      KLOG_WARN("ec volume %u in %s: %s: its EC files are removed", g.id, loc.dir.c_str(), why);
+      for (int shard : g.shards) EnvRemoveIfExists(env_, bases.data + EcShardExt(shard));
+      for (const std::string& b : {bases.data, bases.idx})
+        for (const char* ext : {".ecx", ".ecj"}) EnvRemoveIfExists(env_, b + ext);
+    };
+    // Empty shard files left by a failed operation go once they are old.
+    for (auto it = g.shards.begin(); it != g.shards.end();) {
+      const std::string path = bases.data + EcShardExt(*it);
+      time_t mtime = 0;
+      if (FileSize(path, &mtime) == 0 && now - mtime > kStaleEmptyShardSeconds) {
+        KLOG_WARN("removed zero-sized ec shard %s (residue of a failed operation)", path.c_str());
+        EnvRemoveIfExists(env_, path);
+        it = g.shards.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!g.has_ecx) {
+      // Shards without an index beside a .dat: an encode that stopped before its .ecx.
+      if (dat_size > 8 && !g.shards.empty()) remove_ec_files("an encode interrupted before its index");
+      continue;
+    }
+    if (g.shards.empty()) continue;  // an index alone: left for a copy to complete
+    if (dat_size > 8) {
+      // Beside its .dat, an encode that did not finish writing its shards is undone.
+      const uint64_t want = EcShardSize(EcLayout::Legacy(kDefaultEcData), uint64_t(dat_size));
+      bool short_shard = false;
+      for (int shard : g.shards)
+        if (FileSize(bases.data + EcShardExt(shard)) < int64_t(want)) short_shard = true;
+      if (short_shard) {
+        remove_ec_files("shards shorter than its .dat needs (an interrupted encode)");
+        continue;
+      }
+    }
+    auto opened = EcVolume::Open(env_, bases, g.id, g.collection, offset_bytes_);
+    if (!opened.ok()) {
+      KLOG_ERROR("load ec volume %u in %s: %s", g.id, loc.dir.c_str(), opened.status().message().c_str());
+      continue;
+    }
+    std::shared_ptr<EcVolume> v = opened.value();
+    v->set_disk_type(loc.disk_type);
+    for (int shard : g.shards) {
+      auto f = OpenEcShard(env_, bases.data + EcShardExt(shard));
+      if (!f.ok()) {
+        KLOG_ERROR("load ec shard %u.%d in %s: %s", g.id, shard, loc.dir.c_str(), f.status().message().c_str());
+        continue;
+      }
+      if (f.value().size == 0 && v->ecx_rows() > 0) {
+        KLOG_ERROR("ec volume %u shard %d: shard file is empty (0 bytes) but the index has %llu entries: residue of a failed copy, not a mountable shard",
+                   g.id, shard, static_cast<unsigned long long>(v->ecx_rows()));
+        env_->Close(f.value().fd);
+        continue;
+      }
+      v->AddShard(shard, f.value());
+    }
+    if (!v->empty()) PutEc(li, v);
+  }
+}
+
+}  // namespace kelp

@@ -1,0 +1,128 @@
+"""Erasure-coded volumes after the encode: `weed shell` `ec.encode` on a
+cluster of kelp and Go servers behind the Go master (generate, mount, the
+shards balanced between the servers with VolumeEcShardsCopy, the source
+deleted), the master learning every shard from kelp's heartbeats, Go servers
+reading kelp's shards with VolumeEcShardRead, deletes journaled in kelp's
+.ecj, and a restarted kelp mounting its shards again.
+
+Go 4.48 is the reference: each expectation is what the same calls do on a Go
+server, which the tests run side by side where they can."""
+import random
+import time
+from pathlib import Path
+
+import grpc
+import requests
+
+from conftest import wait_until
+from grpc_stubs import call, master_pb2, vs_pb2, volume_stub
+from test_shell_maintenance import allocate, node, run_shell, server
+from test_vacuum import fid
+
+VID = 7
+OCTET = {"Content-Type": "application/octet-stream"}
+TOTAL = 14
+
+
+def master_stub(cluster):
+
+    import proto.master_pb2_grpc as master_grpc
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.master_port + 10000}")
+    grpc.channel_ready_future(channel).result(timeout=20)
+    return master_grpc.SeaweedStub(channel)
+
+
+def ec_holders(cluster, vid):
+    """{shard id: sorted server urls} as the master knows them ({} when none)."""
+    code, _, r = call(master_stub(cluster).LookupEcVolume, master_pb2.LookupEcVolumeRequest(volume_id=vid))
+    if code != "OK":
+        return {}
+    return {loc.shard_id: sorted(l.url for l in loc.locations) for loc in r.shard_id_locations if loc.locations}
+
+
+def shard_files(d, vid=VID):
+    return sorted(int(p.suffix[3:]) for p in Path(d).glob(f"{vid}.ec[0-9][0-9]"))
+
+
+def fill(url, rng, count):
+    """`count` blobs of 1-200 KB; every fourth one deleted. Returns (live, deleted)."""
+    live = {}
+    for key in range(1, count + 1):
+        data = rng.randbytes(rng.randint(1000, 200_000))
+        r = requests.post(f"{url}/{fid(VID, key)}", data=data, headers=OCTET, timeout=30)
+        assert r.status_code == 201, r.text
+        live[key] = data
+    gone = set(range(4, count + 1, 4))
+    for key in gone:
+        assert requests.delete(f"{url}/{fid(VID, key)}", timeout=30).status_code == 202
+        del live[key]
+    return live, gone
+
+
+def test_ec_encode_spreads_kelp_shards_over_kelp_and_go_and_go_reads_them(cluster, tmp_path):
+    cluster.start_master(volume_size_limit_mb=64)
+    dirs = {name: tmp_path / name for name in ("k1", "k2", "go")}
+    k1 = server(cluster, "kelp", dirs["k1"])
+    k2 = server(cluster, "kelp", dirs["k2"])
+    go = server(cluster, "go", dirs["go"])
+    allocate(k1, VID)
+    live, gone = fill(k1.url, random.Random(7), 300)  # ~30 MB: every data shard holds needles
+
+    out = run_shell(cluster, f"lock\nec.encode -volumeId={VID} -force\nunlock", timeout=300)
+    assert "error" not in out.lower(), out
+
+    # The source volume is gone; the shards are spread over all three servers.
+    assert not (dirs["k1"] / f"{VID}.dat").exists()
+    held = {name: shard_files(d) for name, d in dirs.items()}
+    assert sorted(s for shards in held.values() for s in shards) == list(range(TOTAL)), held
+    assert all(held.values()), held
+    urls = {"k1": node(k1), "k2": node(k2), "go": node(go)}
+    want = {s: [urls[name]] for name, shards in held.items() for s in shards}
+    assert wait_until(lambda: ec_holders(cluster, VID) == want, 30), str({s: (ec_holders(cluster, VID).get(s), w) for s, w in want.items() if ec_holders(cluster, VID).get(s) != w})
+    for name in ("k1", "k2"):
+        d = dirs[name]
+        assert (d / f"{VID}.ecx").exists() and (d / f"{VID}.ecj").exists() and (d / f"{VID}.vif").exists(), name
+
+    # Every holder reports the same config; kelp's info agrees with Go's.
+    infos = {}
+    for name, srv in (("k1", k1), ("k2", k2), ("go", go)):
+        code, details, r = call(volume_stub(srv.port).VolumeEcShardsInfo, vs_pb2.VolumeEcShardsInfoRequest(volume_id=VID))
+        assert code == "OK", (name, details)
+        assert sorted(i.shard_id for i in r.ec_shard_infos) == held[name]
+        infos[name] = (r.file_count, r.file_deleted_count, r.volume_size, r.ec_shard_config.block_size,
+                       r.ec_shard_config.encode_ts_ns)
+    assert infos["k1"] == infos["k2"] == infos["go"], infos
+    assert infos["go"][0] == len(live)
+
+    # The Go server reads every blob, most of its bytes from kelp's shards.
+    for key, data in live.items():
+        r = requests.get(f"{go.url}/{fid(VID, key)}", timeout=30)
+        assert r.status_code == 200 and r.content == data, (key, r.status_code)
+    for key in gone:
+        assert requests.get(f"{go.url}/{fid(VID, key)}", timeout=30).status_code == 404, key
+
+    # Deletes through Go are journaled by the primary shard's holder (kelp
+    # for most needles) and seen by reads through Go afterwards.
+    victims = sorted(live)[::10]
+    for key in victims:
+        r = requests.delete(f"{go.url}/{fid(VID, key)}", timeout=30)
+        assert r.status_code == 202, (key, r.status_code, r.text)
+        del live[key]
+    # Exactly one holder journals each delete, kelp's among them.
+    journaled = {name: (dirs[name] / f"{VID}.ecj").stat().st_size // 8 for name in dirs}
+    assert sum(journaled.values()) == len(victims) and journaled["k1"] + journaled["k2"] > 0, journaled
+    for key in victims:
+        assert requests.get(f"{go.url}/{fid(VID, key)}", timeout=30).status_code == 404, key
+
+    # A restarted kelp mounts its shards again and the master hears of them.
+    k2.stop()
+    cluster.procs.remove(k2)
+    k2 = cluster.start_kelp(dirs["k2"], port=k2.port, extra=("-volume.allowUntrustedRemoteEndpoints",))
+    assert wait_until(lambda: ec_holders(cluster, VID) == want, 60), (ec_holders(cluster, VID), want)
+    code, details, r = call(volume_stub(k2.port).VolumeEcShardsInfo, vs_pb2.VolumeEcShardsInfoRequest(volume_id=VID))
+    assert code == "OK" and sorted(i.shard_id for i in r.ec_shard_infos) == held["k2"], details
+    for key, data in list(live.items())[:30]:
+        r = requests.get(f"{go.url}/{fid(VID, key)}", timeout=30)
+        assert r.status_code == 200 and r.content == data, (key, r.status_code)
+    for key in victims:
+        assert requests.get(f"{go.url}/{fid(VID, key)}", timeout=30).status_code == 404, key
