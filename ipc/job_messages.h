@@ -68,4 +68,33 @@ struct EcGenerateDone {
   uint64_t ecx_rows;
 };
 
+// Regenerating shards: the present ones (bits of present_mask, ascending)
+// are read, the missing ones (bits of missing_mask, ascending) written, all
+// shard_size bytes. The descriptors come in kJobFiles messages, present then
+// missing.
+struct EcRebuildJob {
+  char build_id[kBuildIdLength];
+  uint32_t volume_id;
+  uint8_t data_shards, parity_shards;
+  uint8_t reserved8[2];
+  uint32_t present_mask, missing_mask;
+  uint64_t shard_size;
+  int64_t bytes_per_second;
+};
+
+// Decoding a .dat of dat_size bytes from the data shards 0..data_shards-1
+// (descriptors in kJobFiles, then the .dat's), laid out with these blocks.
+struct EcDecodeJob {
+  char build_id[kBuildIdLength];
+  uint32_t volume_id;
+  uint8_t data_shards;
+  uint8_t reserved8[3];
+  uint64_t large_block, small_block, shard_dat_size, dat_size;
+  int64_t bytes_per_second;
+};
+
+struct EcJobDone {
+  uint64_t bytes;  // bytes written per output
+};
+
 }  // namespace kelp::ipc

@@ -54,6 +54,9 @@ enum class MsgType : uint16_t {
   kJobFiles = 24,        // S->J  payload: JobFiles; fds: [up to four more outputs, in order]
   kEcChecksums = 25,     // J->S  payload: EcChecksums + that many little-endian CRC-32C values
   kEcGenerateDone = 26,  // J->S  payload: EcGenerateDone (the job's last message)
+  kEcRebuildJob = 27,    // S->J  payload: EcRebuildJob; then kJobFiles: [present shards read-only, then missing ones to write]
+  kEcDecodeJob = 28,     // S->J  payload: EcDecodeJob; then kJobFiles: [data shards read-only, then the .dat to write]
+  kEcJobDone = 29,       // J->S  payload: EcJobDone (the last message of a rebuild or decode)
 };
 
 struct MsgHeader {

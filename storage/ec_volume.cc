@@ -248,6 +248,74 @@ void EcVolume::set_disk_type(const std::string& t) {
   disk_type_ = t;
 }
 
+namespace {
+
+// Marks the .ecx rows of `ids` deleted through a writable descriptor of it, then syncs it.
+Status MarkRowsDeleted(Env* env, const std::string& ecx_path, int offset_bytes, const std::vector<NeedleId>& ids) {
+  if (ids.empty()) return Status::Ok();
+  const int fd = env->Open(ecx_path, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) return Status::IOError("open " + ecx_path + ": " + GoErrno(errno));
+  struct Closer {
+    Env* env;
+    int fd;
+    ~Closer() { env->Close(fd); }
+  } closer{env, fd};
+  auto size = EnvFileSize(env, fd);
+  if (!size.ok()) return size.status();
+  const uint64_t row = uint64_t(IdxEntrySize(offset_bytes)), rows = uint64_t(size.value()) / row;
+  const uint8_t tombstone[4] = {0xff, 0xff, 0xff, 0xff};
+  uint8_t buf[32];
+  for (NeedleId key : ids) {
+    uint64_t lo = 0, hi = rows;
+    while (lo < hi) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      if (Status s = EnvPreadFull(env, fd, buf, size_t(row), off_t(mid * row)); !s.ok()) return s;
+      const NeedleId id = GetU64(buf);
+      if (id == key) {
+        if (Status s = EnvPwriteFull(env, fd, tombstone, 4, off_t(mid * row + row - 4)); !s.ok()) return s;
+        break;
+      }
+      if (id < key) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+  }
+  if (env->Fdatasync(fd) != 0) return Status::IOError("sync " + ecx_path + ": " + GoErrno(errno));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status EcVolume::FoldJournal() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ecj_fd_ < 0 || ecj_size_ == 0) return Status::Ok();
+  std::vector<uint8_t> journal(ecj_size_);
+  if (Status s = EnvPreadFull(env_, ecj_fd_, journal.data(), journal.size(), 0); !s.ok()) return s;
+  std::vector<NeedleId> ids;
+  for (size_t at = 0; at < journal.size(); at += kEcjRecord) ids.push_back(GetU64(journal.data() + at));
+  if (Status s = MarkRowsDeleted(env_, ecx_path_, offset_bytes_, ids); !s.ok()) return s;
+  if (env_->Ftruncate(ecj_fd_, 0) != 0 || env_->Fdatasync(ecj_fd_) != 0) return Status::IOError("empty " + ecj_path_ + ": " + GoErrno(errno));
+  ecj_size_ = 0;
+  return Status::Ok();
+}
+
+Status FoldEcJournalFile(Env* env, const std::string& ecx_path, const std::string& ecj_path, int offset_bytes) {
+  const int fd = env->Open(ecj_path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return errno == ENOENT ? Status::Ok() : Status::IOError("open " + ecj_path + ": " + GoErrno(errno));
+  auto size = EnvFileSize(env, fd);
+  std::vector<uint8_t> journal(size.ok() ? size_t(size.value()) : 0);
+  Status read = size.ok() ? (journal.empty() ? Status::Ok() : EnvPreadFull(env, fd, journal.data(), journal.size(), 0)) : size.status();
+  env->Close(fd);
+  if (!read.ok()) return read;
+  if (journal.size() % kEcjRecord != 0) return Status::Corruption("rebuild: read ecj: unexpected EOF");
+  std::vector<NeedleId> ids;
+  for (size_t at = 0; at < journal.size(); at += kEcjRecord) ids.push_back(GetU64(journal.data() + at));
+  if (Status s = MarkRowsDeleted(env, ecx_path, offset_bytes, ids); !s.ok()) return s;
+  return EnvRemoveIfExists(env, ecj_path);
+}
+
 int EcShardIdOfName(const std::string& name, const std::string& base_name) {
   if (name.size() < base_name.size() + 5 || name.compare(0, base_name.size(), base_name) != 0) return -1;
   const std::string rest = name.substr(base_name.size());

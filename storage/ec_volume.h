@@ -87,6 +87,10 @@ class EcVolume {
   // success with nothing written; otherwise appended to the .ecj and synced.
   Status JournalDelete(NeedleId key);
   size_t deleted_count() const;
+  // Folds the journal into the .ecx (each journaled id's row gets a deleted
+  // size) and empties the journal, under the journal's lock: the deleted set
+  // stays, and later deletes go on into the same, emptied file.
+  Status FoldJournal();
   // Syncs the .ecx and .ecj (before they are copied elsewhere).
   void Sync() const;
   // .ecx rows not deleted, rows deleted, and the sum of live sizes (VolumeEcShardsInfo).
@@ -132,6 +136,12 @@ class EcVolume {
   std::map<int, EcShardFile> shards_;
   std::string disk_type_;
 };
+
+// Go's RebuildEcxFile for a volume nobody has mounted: each id in the .ecj
+// marks its .ecx row deleted (size bytes set to ff), the .ecx is synced, and
+// the .ecj removed. An absent .ecj is nothing to do; a torn one fails with
+// Go's text and is kept.
+Status FoldEcJournalFile(Env* env, const std::string& ecx_path, const std::string& ecj_path, int offset_bytes);
 
 // "<base>.ecNN" names in a directory listing: the shard id, or -1.
 int EcShardIdOfName(const std::string& name, const std::string& base_name);

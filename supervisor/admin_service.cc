@@ -107,6 +107,8 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterAsync("VacuumVolumeCleanup", &AdminService::VacuumVolumeCleanup);
   RegisterAsync("VolumeEcShardsGenerate", &AdminService::VolumeEcShardsGenerate);
   RegisterAsync("VolumeEcShardsMount", &AdminService::VolumeEcShardsMount);
+  RegisterAsync("VolumeEcShardsRebuild", &AdminService::VolumeEcShardsRebuild);
+  RegisterAsync("VolumeEcShardsToVolume", &AdminService::VolumeEcShardsToVolume);
   Register("VolumeEcShardsUnmount", &AdminService::VolumeEcShardsUnmount);
   RegisterAsync("VolumeEcShardsDelete", &AdminService::VolumeEcShardsDelete);
   Register("VolumeEcShardsInfo", &AdminService::VolumeEcShardsInfo);

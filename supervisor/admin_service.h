@@ -155,6 +155,11 @@ class AdminService {
   void PlaceEcCopy(const kelp_internal::EcCopyPlace& req, kelp_internal::EcCopyPlaced* resp, Finish finish);
   void OpenEcCopyTarget(const kelp_internal::EcCopyOpen& req, kelp_internal::EcCopyOpened* resp, FinishFd finish);
   void FinishEcCopyTarget(const kelp_internal::EcCopyFinish& req, kelp_internal::EcCopyFinished*, Finish finish);
+  // admin_ec_rebuild.cc: regenerating shards, and decoding back into a volume.
+  void VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsRebuildRequest& req, volume_server_pb::VolumeEcShardsRebuildResponse* resp,
+                             Finish finish);
+  void VolumeEcShardsToVolume(const volume_server_pb::VolumeEcShardsToVolumeRequest& req, volume_server_pb::VolumeEcShardsToVolumeResponse*,
+                              Finish finish);
   // Unloads every EC instance of `id` (no delta: Go does not announce these).
   void DropEcVolume(VolumeId id);
   // Go's automatic disk for EC files (disk_id 0), or locations().size().

@@ -239,12 +239,7 @@ Result<std::vector<std::vector<uint32_t>>> JobWorkers::EcGenerate(const EcGenera
   request.bytes_per_second = plan.bytes_per_second;
   const int inputs[3] = {files.idx, files.dat, files.ecx};
   Status sent = Send(job, who, [&](ipc::Channel& ch) {
-    if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kEcGenerateJob, request, {}, inputs, 3)) return false;
-    for (size_t at = 0; at < total; at += ipc::kMaxFdsPerMessage) {
-      const uint32_t n = uint32_t(std::min<size_t>(ipc::kMaxFdsPerMessage, total - at));
-      if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kJobFiles, ipc::JobFiles{uint32_t(at), n}, {}, &files.shards[at], int(n))) return false;
-    }
-    return true;
+    return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcGenerateJob, request, {}, inputs, 3) && SendFiles(ch, files.shards);
   });
   if (!sent.ok()) return sent;
 
@@ -274,6 +269,74 @@ Result<std::vector<std::vector<uint32_t>>> JobWorkers::EcGenerate(const EcGenera
       return Status::IOError("broke the job protocol");
     }
   return crcs;
+}
+
+bool JobWorkers::SendFiles(ipc::Channel& ch, const std::vector<int>& fds) {
+  for (size_t at = 0; at < fds.size(); at += ipc::kMaxFdsPerMessage) {
+    const uint32_t n = uint32_t(std::min<size_t>(ipc::kMaxFdsPerMessage, fds.size() - at));
+    if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kJobFiles, ipc::JobFiles{uint32_t(at), n}, {}, &fds[at], int(n))) return false;
+  }
+  return true;
+}
+
+Status JobWorkers::EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>& present, const std::map<int, int>& missing,
+                             const std::function<bool()>& stop) {
+  auto launched = Launch("kelp-volume: ec rebuild job volume " + std::to_string(plan.volume_id));
+  if (!launched.ok()) return launched.status();
+  Launched& job = launched.value();
+  const std::string who = "erasure coding rebuild of volume " + std::to_string(plan.volume_id) + " (pid " + std::to_string(job.pid) + ")";
+  KLOG_INFO("started %s", who.c_str());
+  ipc::EcRebuildJob request{};
+  std::strncpy(request.build_id, ipc::BuildId(), sizeof request.build_id - 1);
+  request.volume_id = plan.volume_id;
+  request.data_shards = uint8_t(plan.data_shards);
+  request.parity_shards = uint8_t(plan.parity_shards);
+  std::vector<int> fds;
+  for (const auto& [shard, fd] : present) request.present_mask |= 1u << shard, fds.push_back(fd);
+  for (const auto& [shard, fd] : missing) request.missing_mask |= 1u << shard, fds.push_back(fd);
+  request.shard_size = plan.shard_size;
+  request.bytes_per_second = plan.bytes_per_second;
+  Status sent = Send(job, who, [&](ipc::Channel& ch) {
+    return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcRebuildJob, request) && SendFiles(ch, fds);
+  });
+  if (!sent.ok()) return sent;
+  return Await(job, who, stop, [&](const ipc::Message& m) {
+    ipc::JobProgress p;
+    ipc::EcJobDone d;
+    if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return Step::kMore;
+    if (m.type() == ipc::MsgType::kEcJobDone && m.As(&d)) return Step::kAnswer;
+    return Step::kBroken;
+  });
+}
+
+Status JobWorkers::EcDecode(const EcDecodePlan& plan, const std::vector<int>& data_shards, int dat_fd, const std::function<bool()>& stop) {
+  auto launched = Launch("kelp-volume: ec decode job volume " + std::to_string(plan.volume_id));
+  if (!launched.ok()) return launched.status();
+  Launched& job = launched.value();
+  const std::string who = "erasure coding decode of volume " + std::to_string(plan.volume_id) + " (pid " + std::to_string(job.pid) + ")";
+  KLOG_INFO("started %s", who.c_str());
+  ipc::EcDecodeJob request{};
+  std::strncpy(request.build_id, ipc::BuildId(), sizeof request.build_id - 1);
+  request.volume_id = plan.volume_id;
+  request.data_shards = uint8_t(plan.layout.data_shards);
+  request.large_block = plan.layout.large_block;
+  request.small_block = plan.layout.small_block;
+  request.shard_dat_size = plan.shard_dat_size;
+  request.dat_size = plan.dat_size;
+  request.bytes_per_second = plan.bytes_per_second;
+  std::vector<int> fds = data_shards;
+  fds.push_back(dat_fd);
+  Status sent = Send(job, who, [&](ipc::Channel& ch) {
+    return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcDecodeJob, request) && SendFiles(ch, fds);
+  });
+  if (!sent.ok()) return sent;
+  return Await(job, who, stop, [&](const ipc::Message& m) {
+    ipc::JobProgress p;
+    ipc::EcJobDone d;
+    if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return Step::kMore;
+    if (m.type() == ipc::MsgType::kEcJobDone && m.As(&d)) return Step::kAnswer;
+    return Step::kBroken;
+  });
 }
 
 }  // namespace kelp

@@ -8,11 +8,13 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "common/ec_layout.h"
 #include "storage/compaction.h"
 #include "storage/env.h"
 #include "ipc/channel.h"
@@ -49,7 +51,29 @@ class JobWorkers {
   Result<std::vector<std::vector<uint32_t>>> EcGenerate(const EcGeneratePlan& plan, const EcGenerateFiles& files,
                                                         const std::function<bool(uint64_t)>& progress, const std::function<bool()>& stop);
 
+  // Regenerating shards in a job process: `present` (shard id -> read-only
+  // descriptor) are read, `missing` (shard id -> new empty file) written,
+  // all `shard_size` bytes. The caller keeps the descriptors.
+  struct EcRebuildPlan {
+    uint32_t volume_id = 0;
+    int data_shards = 10, parity_shards = 4;
+    uint64_t shard_size = 0;
+    int64_t bytes_per_second = 0;
+  };
+  Status EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>& present, const std::map<int, int>& missing,
+                   const std::function<bool()>& stop);
+  // Decoding a .dat from the data shards in a job process.
+  struct EcDecodePlan {
+    uint32_t volume_id = 0;
+    EcLayout layout;
+    uint64_t shard_dat_size = 0, dat_size = 0;
+    int64_t bytes_per_second = 0;
+  };
+  Status EcDecode(const EcDecodePlan& plan, const std::vector<int>& data_shards, int dat_fd, const std::function<bool()>& stop);
+
  private:
+  // Sends `fds` in kJobFiles messages, four at a time.
+  static bool SendFiles(ipc::Channel& ch, const std::vector<int>& fds);
   struct Launched {
     pid_t pid;
     std::unique_ptr<ipc::Channel> ch;

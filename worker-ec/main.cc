@@ -11,6 +11,7 @@
 #include "ipc/worker_side.h"
 #include "worker-ec/compact_job.h"
 #include "worker-ec/ec_generate_job.h"
+#include "worker-ec/ec_shards_job.h"
 
 using namespace kelp;
 
@@ -27,6 +28,10 @@ int main(int, char**) {
       return RunCompactJob(ch, job);
     case ipc::MsgType::kEcGenerateJob:
       return RunEcGenerateJob(ch, job);
+    case ipc::MsgType::kEcRebuildJob:
+      return RunEcRebuildJob(ch, job);
+    case ipc::MsgType::kEcDecodeJob:
+      return RunEcDecodeJob(ch, job);
     default:
       job.CloseFds();
       ipc::SendAndFlush(ch, ipc::MsgType::kJobFailed, "unknown job");

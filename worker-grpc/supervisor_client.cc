@@ -160,7 +160,8 @@ uint64_t SupervisorClient::Begin(const std::string& method, const google::protob
 }
 
 grpc::Status SupervisorClient::CallStream(const std::string& method, const google::protobuf::Message& request,
-                                          const std::function<bool(const std::string&)>& on_message) {
+                                          const std::function<bool(const std::string&)>& on_message,
+                                          google::protobuf::Message* response) {
   Pending p;
   const uint64_t id = Begin(method, request, &p);
   if (id == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "volume server supervisor is gone");
@@ -183,6 +184,7 @@ grpc::Status SupervisorClient::CallStream(const std::string& method, const googl
   }
   pending_.erase(id);
   if (p.code != 0) return grpc::Status(grpc::StatusCode(p.code), p.message);
+  if (response && !response->ParseFromString(p.body)) return grpc::Status(grpc::StatusCode::INTERNAL, "malformed answer from the supervisor");
   return grpc::Status::OK;
 }
 

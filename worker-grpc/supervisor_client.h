@@ -42,8 +42,9 @@ class SupervisorClient {
   // A call whose answer is a stream: `on_message` gets each streamed response
   // (serialized) as it arrives, and false from it abandons the call. No
   // deadline: it ends with the supervisor's final reply, or when it is gone.
+  // `response`, when given, gets the final reply's body.
   grpc::Status CallStream(const std::string& method, const google::protobuf::Message& request,
-                          const std::function<bool(const std::string&)>& on_message);
+                          const std::function<bool(const std::string&)>& on_message, google::protobuf::Message* response = nullptr);
   ipc::ServerStateView state();
 
  private:

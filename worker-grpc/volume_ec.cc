@@ -32,6 +32,18 @@ grpc::Status VolumeService::VolumeEcShardsGenerate(grpc::ServerContext* ctx, con
   return supervisor_->CallStream("VolumeEcShardsGenerate", *req, [](const std::string&) { return true; });
 }
 
+grpc::Status VolumeService::VolumeEcShardsRebuild(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsRebuildRequest* req,
+                                                  volume_server_pb::VolumeEcShardsRebuildResponse* resp) {
+  if (grpc::Status denied = AdmitAdmin(ctx, "VolumeEcShardsRebuild"); !denied.ok()) return denied;
+  return supervisor_->CallStream("VolumeEcShardsRebuild", *req, [](const std::string&) { return true; }, resp);
+}
+
+grpc::Status VolumeService::VolumeEcShardsToVolume(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsToVolumeRequest* req,
+                                                   volume_server_pb::VolumeEcShardsToVolumeResponse* resp) {
+  if (grpc::Status denied = AdmitAdmin(ctx, "VolumeEcShardsToVolume"); !denied.ok()) return denied;
+  return supervisor_->CallStream("VolumeEcShardsToVolume", *req, [](const std::string&) { return true; }, resp);
+}
+
 grpc::Status VolumeService::VolumeEcShardRead(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardReadRequest* req,
                                               grpc::ServerWriter<volume_server_pb::VolumeEcShardReadResponse>* writer) {
   volume_server_pb::VolumeEcShardReadResponse opened;

@@ -90,6 +90,10 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   // volume_ec.cc
   grpc::Status VolumeEcShardsGenerate(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsGenerateRequest* req,
                                       volume_server_pb::VolumeEcShardsGenerateResponse* resp) override;
+  grpc::Status VolumeEcShardsRebuild(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsRebuildRequest* req,
+                                     volume_server_pb::VolumeEcShardsRebuildResponse* resp) override;
+  grpc::Status VolumeEcShardsToVolume(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsToVolumeRequest* req,
+                                      volume_server_pb::VolumeEcShardsToVolumeResponse* resp) override;
   grpc::Status VolumeEcShardRead(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardReadRequest* req,
                                  grpc::ServerWriter<volume_server_pb::VolumeEcShardReadResponse>* writer) override;
   grpc::Status VolumeEcShardsCopy(grpc::ServerContext* ctx, const volume_server_pb::VolumeEcShardsCopyRequest* req,
@@ -120,8 +124,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
     if (grpc::Status denied = AdmitAdmin(ctx, #M); !denied.ok()) return denied;                                            \
     return Unimplemented(#M);                                                                                               \
   }
-  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsRebuild)
-  KELP_UNIMPLEMENTED_ADMIN(VolumeEcShardsToVolume)
   KELP_UNIMPLEMENTED_ADMIN(FetchAndWriteNeedle)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatToRemote)
   KELP_UNIMPLEMENTED_ADMIN_STREAM(VolumeTierMoveDatFromRemote)

@@ -59,17 +59,23 @@ def fill(url, rng, count):
     return live, gone
 
 
-def test_ec_encode_spreads_kelp_shards_over_kelp_and_go_and_go_reads_them(cluster, tmp_path):
+def encoded_cluster(cluster, tmp_path):
+    """Two kelp servers and a Go one; a volume written on the first kelp,
+    then `ec.encode`d. Returns (dirs, servers, live, deleted) by name."""
     cluster.start_master(volume_size_limit_mb=64)
     dirs = {name: tmp_path / name for name in ("k1", "k2", "go")}
-    k1 = server(cluster, "kelp", dirs["k1"])
-    k2 = server(cluster, "kelp", dirs["k2"])
-    go = server(cluster, "go", dirs["go"])
-    allocate(k1, VID)
-    live, gone = fill(k1.url, random.Random(7), 300)  # ~30 MB: every data shard holds needles
-
+    servers = {"k1": server(cluster, "kelp", dirs["k1"]), "k2": server(cluster, "kelp", dirs["k2"]),
+               "go": server(cluster, "go", dirs["go"])}
+    allocate(servers["k1"], VID)
+    live, gone = fill(servers["k1"].url, random.Random(7), 300)  # ~30 MB: every data shard holds needles
     out = run_shell(cluster, f"lock\nec.encode -volumeId={VID} -force\nunlock", timeout=300)
     assert "error" not in out.lower(), out
+    return dirs, servers, live, gone
+
+
+def test_ec_encode_spreads_kelp_shards_over_kelp_and_go_and_go_reads_them(cluster, tmp_path):
+    dirs, servers, live, gone = encoded_cluster(cluster, tmp_path)
+    k1, k2, go = servers["k1"], servers["k2"], servers["go"]
 
     # The source volume is gone; the shards are spread over all three servers.
     assert not (dirs["k1"] / f"{VID}.dat").exists()
@@ -126,3 +132,40 @@ def test_ec_encode_spreads_kelp_shards_over_kelp_and_go_and_go_reads_them(cluste
         assert r.status_code == 200 and r.content == data, (key, r.status_code)
     for key in victims:
         assert requests.get(f"{go.url}/{fid(VID, key)}", timeout=30).status_code == 404, key
+
+
+def test_ec_rebuild_and_decode_through_the_shell_on_a_mixed_cluster(cluster, tmp_path):
+    dirs, servers, live, gone = encoded_cluster(cluster, tmp_path)
+    go = servers["go"]
+    urls = {name: node(srv) for name, srv in servers.items()}
+    # Two shards of a kelp server are lost.
+    lost = shard_files(dirs["k1"])[:2]
+    stub = volume_stub(servers["k1"].port)
+    assert call(stub.VolumeEcShardsUnmount, vs_pb2.VolumeEcShardsUnmountRequest(volume_id=VID, shard_ids=lost))[0] == "OK"
+    code, details, _ = call(stub.VolumeEcShardsDelete, vs_pb2.VolumeEcShardsDeleteRequest(volume_id=VID, shard_ids=lost))
+    assert code == "OK", details
+    assert not set(lost) & set(shard_files(dirs["k1"]))
+    assert wait_until(lambda: not set(lost) & set(ec_holders(cluster, VID)), 30), ec_holders(cluster, VID)
+
+    out = run_shell(cluster, "lock\nec.rebuild -apply\nunlock", timeout=300)
+    assert "error" not in out.lower(), out
+    assert wait_until(lambda: sorted(ec_holders(cluster, VID)) == list(range(TOTAL)), 30), ec_holders(cluster, VID)
+    held = {name: shard_files(d) for name, d in dirs.items()}
+    assert sorted(s for shards in held.values() for s in shards) == list(range(TOTAL)), held
+    for key, data in live.items():
+        r = requests.get(f"{go.url}/{fid(VID, key)}", timeout=30)
+        assert r.status_code == 200 and r.content == data, (key, r.status_code)
+
+    out = run_shell(cluster, f"lock\nec.decode -volumeId={VID}\nunlock", timeout=300)
+    assert "error" not in out.lower(), out
+    assert wait_until(lambda: ec_holders(cluster, VID) == {}, 30), ec_holders(cluster, VID)
+    holders = [name for name, d in dirs.items() if (d / f"{VID}.dat").exists()]
+    assert len(holders) == 1, holders
+    assert not any(shard_files(d) for d in dirs.values())
+    srv = servers[holders[0]]
+    for key, data in live.items():
+        r = requests.get(f"{srv.url}/{fid(VID, key)}", timeout=30)
+        assert r.status_code == 200 and r.content == data, (holders, key, r.status_code)
+    for key in gone:
+        assert requests.get(f"{srv.url}/{fid(VID, key)}", timeout=30).status_code == 404, key
+    assert urls[holders[0]] in requests.get(f"{cluster.master}/dir/lookup", params={"volumeId": VID}, timeout=10).text

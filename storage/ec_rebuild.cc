@@ -1,0 +1,85 @@
+#include "storage/ec_rebuild.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/file_util.h"
+#include "common/throttle.h"
+
+namespace kelp {
+namespace {
+
+constexpr uint64_t kStep = 1ull << 20;  // Go's rebuild work unit
+constexpr uint64_t kDecodeStep = 4ull << 20;
+
+}  // namespace
+
+Status RebuildShards(const RsCodec& codec, const std::map<int, int>& present, const std::map<int, int>& missing, uint64_t shard_size,
+                     const EcJobOptions& options, Env* env) {
+  if (int(present.size()) < codec.data())
+    return Status::Invalid("not enough shards to rebuild: found " + std::to_string(present.size()) + " shards, need at least " +
+                           std::to_string(codec.data()) + " (data shards)");
+  if (missing.empty()) return Status::Ok();
+  // The first data() present shards are enough: the code is MDS.
+  std::vector<int> have, wanted;
+  std::vector<int> in_fds, out_fds;
+  for (const auto& [shard, fd] : present) {
+    if (int(have.size()) == codec.data()) break;
+    have.push_back(shard), in_fds.push_back(fd);
+  }
+  for (const auto& [shard, fd] : missing) wanted.push_back(shard), out_fds.push_back(fd);
+  std::vector<std::vector<uint8_t>> in(have.size(), std::vector<uint8_t>(kStep)), out(wanted.size(), std::vector<uint8_t>(kStep));
+  std::vector<const uint8_t*> in_ptrs;
+  std::vector<uint8_t*> out_ptrs;
+  for (auto& b : in) in_ptrs.push_back(b.data());
+  for (auto& b : out) out_ptrs.push_back(b.data());
+  Throttle throttle(options.bytes_per_second);
+  for (uint64_t at = 0; at < shard_size; at += kStep) {
+    const size_t len = size_t(std::min(kStep, shard_size - at));
+    for (size_t i = 0; i < have.size(); ++i) {
+      size_t got = 0;
+      if (Status s = EnvPreadUpTo(env, in_fds[i], in[i].data(), len, off_t(at), &got); !s.ok()) return s;
+      if (got != len)
+        return Status::IOError("ec rebuild short read shard " + std::to_string(have[i]) + " at " + std::to_string(at) + ": got " +
+                               std::to_string(got) + " want " + std::to_string(len));
+    }
+    throttle.Add(len * have.size());
+    if (Status s = codec.Reconstruct(have, in_ptrs.data(), wanted, out_ptrs.data(), len); !s.ok()) return s;
+    for (size_t j = 0; j < wanted.size(); ++j)
+      if (Status s = EnvPwriteFull(env, out_fds[j], out[j].data(), len, off_t(at)); !s.ok()) return s;
+    if (options.progress && !options.progress(at + len)) return Status::Unavailable("interrupted");
+  }
+  for (size_t j = 0; j < wanted.size(); ++j)
+    if (env->Fdatasync(out_fds[j]) != 0) return Status::IOError("sync shard " + std::to_string(wanted[j]) + ": " + GoErrno(errno));
+  return Status::Ok();
+}
+
+Status WriteDatFromShards(const EcLayout& layout, uint64_t shard_dat_size, const std::vector<int>& data_fds, uint64_t dat_size,
+                          int dat_fd, const EcJobOptions& options, Env* env) {
+  if (int(data_fds.size()) != layout.data_shards) return Status::Invalid("decode needs every data shard");
+  std::vector<uint8_t> buf(kDecodeStep);
+  Throttle throttle(options.bytes_per_second);
+  for (uint64_t at = 0; at < dat_size; at += kDecodeStep) {
+    const uint64_t len = std::min(kDecodeStep, dat_size - at);
+    uint64_t filled = 0;
+    for (const EcInterval& piece : LocateEcRange(layout, shard_dat_size, at, len)) {
+      if (piece.shard < 0 || piece.shard >= layout.data_shards) return Status::Corruption("decode: a range outside the data shards");
+      size_t got = 0;
+      if (Status s = EnvPreadUpTo(env, data_fds[size_t(piece.shard)], buf.data() + filled, size_t(piece.size), off_t(piece.shard_offset), &got);
+          !s.ok())
+        return s;
+      if (got != piece.size)
+        return Status::IOError("copy block of shard " + std::to_string(piece.shard) + " at " + std::to_string(piece.shard_offset) +
+                               ": short read (" + std::to_string(got) + " of " + std::to_string(piece.size) + " bytes)");
+      filled += piece.size;
+    }
+    if (filled != len) return Status::Corruption("decode: the layout does not cover the range");
+    if (Status s = EnvPwriteFull(env, dat_fd, buf.data(), size_t(len), off_t(at)); !s.ok()) return s;
+    throttle.Add(len);
+    if (options.progress && !options.progress(at + len)) return Status::Unavailable("interrupted");
+  }
+  if (env->Fdatasync(dat_fd) != 0) return Status::IOError("sync .dat: " + GoErrno(errno));
+  return Status::Ok();
+}
+
+}  // namespace kelp

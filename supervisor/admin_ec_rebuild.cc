@@ -1,0 +1,334 @@
+// Erasure coding's repair and way back (Go 4.48's VolumeEcShardsRebuild and
+// VolumeEcShardsToVolume). The supervisor picks the files and creates the
+// outputs; a job process reads the shards and writes them; the supervisor
+// then renames, folds the journal into the index and writes the .idx. A job
+// killed midway fails its call alone: its outputs are removed, and the shards
+// and their mounts stay as they were. Nothing is mounted or unmounted here.
+// (upstream: weed/server/volume_grpc_erasure_coding.go, weed/storage/
+// erasure_coding/ec_encoder.go, ec_decoder.go; docs/erasure-coding.md §6, §12)
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <set>
+
+#include "common/bytes.h"
+#include "common/file_util.h"
+#include "common/go_error.h"
+#include "common/idx_entry.h"
+#include "common/log.h"
+#include "common/needle.h"
+#include "common/super_block.h"
+#include "supervisor/admin_service.h"
+
+namespace kelp {
+namespace {
+
+int64_t SizeOf(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
+}
+
+std::string IdList(const std::vector<int>& ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
+// Runs `work` on a background thread (inline without one), then `done` on the loop.
+void InBackground(BackgroundJobs* jobs, std::function<void()> work, std::function<void()> done) {
+  if (!jobs) {
+    work();
+    return done();
+  }
+  jobs->Start([work = std::move(work)](const BackgroundJobs::Post&) { work(); }, std::move(done));
+}
+
+}  // namespace
+
+void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsRebuildRequest& req,
+                                         volume_server_pb::VolumeEcShardsRebuildResponse* resp, Finish finish) {
+  if (grpc::Status s = CheckMaintenance(); !s.ok()) return finish(s);
+  const VolumeId id = req.volume_id();
+  std::vector<EcBases> bases;
+  for (size_t li = 0; li < store_->locations().size(); ++li) bases.push_back(store_->EcBasesIn(li, req.collection(), id));
+  // A mounted instance of the volume keeps its journal open: its fold goes through it.
+  std::vector<std::shared_ptr<EcVolume>> mounted(bases.size());
+  for (const auto& [li, v] : store_->EcOf(id)) mounted[li] = v;
+  struct Outcome {
+    grpc::Status status;
+    std::vector<int> rebuilt;
+  };
+  auto out = std::make_shared<Outcome>();
+  Env* env = store_->env();
+  JobWorkers* job_workers = job_workers_;
+  BackgroundJobs* jobs = jobs_;
+  const int64_t throttle = config_->maintenance_bytes_per_second;
+  const int offset_bytes = store_->offset_bytes();
+  auto work = [bases, mounted, out, env, job_workers, jobs, throttle, offset_bytes, id] {
+    // The rebuild disk: the one with an index and the most shards.
+    size_t chosen = bases.size();
+    int best = -1;
+    std::vector<size_t> lenders;
+    for (size_t li = 0; li < bases.size(); ++li) {
+      int shards = 0;
+      for (int s = 0; s < kMaxEcShards; ++s)
+        if (SizeOf(bases[li].data + EcShardExt(s)) >= 0) ++shards;
+      const bool has_ecx = SizeOf(bases[li].idx + ".ecx") >= 0 || SizeOf(bases[li].data + ".ecx") >= 0;
+      if (!has_ecx && shards == 0) continue;
+      lenders.push_back(li);
+      if (has_ecx && shards > best) chosen = li, best = shards;
+    }
+    if (chosen == bases.size()) return;  // no index here: nothing to rebuild
+    const EcBases& home = bases[chosen];
+    int data = kDefaultEcData, parity = kDefaultEcParity;
+    bool exists = false;
+    auto info = LoadVolumeInfo(home.data + ".vif", &exists);
+    if (exists && !info.ok()) {
+      out->status = GoError("RebuildEcFiles " + home.data + ": cannot load .vif: " + info.status().message());
+      return;
+    }
+    if (exists && info.value().ec_shard_config && info.value().ec_shard_config->data_shards > 0 && info.value().ec_shard_config->parity_shards > 0 &&
+        info.value().ec_shard_config->data_shards + info.value().ec_shard_config->parity_shards <= uint32_t(kMaxEcShards)) {
+      data = int(info.value().ec_shard_config->data_shards);
+      parity = int(info.value().ec_shard_config->parity_shards);
+    }
+    // Inputs: each shard from the rebuild disk, else from another disk's data directory.
+    std::map<int, std::string> inputs;
+    std::vector<int> missing;
+    std::map<int, std::string> outputs;  // shard -> the file the job writes
+    std::map<int, std::string> replace;  // shard -> the empty file its output replaces
+    for (int s = 0; s < data + parity; ++s) {
+      std::string found;
+      for (size_t li : std::vector<size_t>{chosen}) {
+        if (SizeOf(bases[li].data + EcShardExt(s)) >= 0) found = bases[li].data + EcShardExt(s);
+      }
+      for (size_t li : lenders)
+        if (found.empty() && SizeOf(bases[li].data + EcShardExt(s)) >= 0) found = bases[li].data + EcShardExt(s);
+      if (found.empty()) {
+        missing.push_back(s);
+        outputs[s] = home.data + EcShardExt(s);
+      } else if (SizeOf(found) == 0) {
+        missing.push_back(s);
+        outputs[s] = found + ".rebuilding";
+        replace[s] = found;
+      } else {
+        inputs[s] = found;
+      }
+    }
+    if (int(inputs.size()) < data) {
+      out->status = GoError("RebuildEcFiles " + home.data + ": not enough shards to rebuild " + home.data + ": found " + std::to_string(inputs.size()) +
+                            " shards, need at least " + std::to_string(data) + " (data shards), missing shards: " + IdList(missing));
+      return;
+    }
+    if (!missing.empty()) {
+      int64_t shard_size = -1;
+      for (const auto& [s, path] : inputs) {
+        const int64_t size = SizeOf(path);
+        if (shard_size >= 0 && size != shard_size) {
+          out->status = GoError("ec rebuild: input shard " + std::to_string(s) + " size " + std::to_string(size) + " != " + std::to_string(shard_size) +
+                                " (truncated input?)");
+          return;
+        }
+        shard_size = size;
+      }
+      std::vector<std::unique_ptr<Fd>> held;
+      std::map<int, int> present_fds, missing_fds;
+      bool keep = false;
+      struct Cleanup {
+        std::function<void()> fn;
+        ~Cleanup() { fn(); }
+      } cleanup{[&] {
+        held.clear();
+        if (!keep)
+          for (const auto& [s, path] : outputs) env->Unlink(path);
+      }};
+      for (const auto& [s, path] : inputs) {
+        const int fd = env->Open(path, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0) {
+          out->status = GoError("open " + path + ": " + GoErrno(errno));
+          return;
+        }
+        held.push_back(std::make_unique<Fd>(env, fd));
+        present_fds[s] = fd;
+      }
+      for (const auto& [s, path] : outputs) {
+        const int fd = env->Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+          out->status = GoError("RebuildEcFiles " + home.data + ": create " + path + ": " + GoErrno(errno));
+          return;
+        }
+        held.push_back(std::make_unique<Fd>(env, fd));
+        missing_fds[s] = fd;
+      }
+      JobWorkers::EcRebuildPlan plan;
+      plan.volume_id = id;
+      plan.data_shards = data, plan.parity_shards = parity;
+      plan.shard_size = uint64_t(shard_size);
+      plan.bytes_per_second = throttle;
+      auto stop = [jobs] { return jobs && jobs->stopping(); };
+      Status s = job_workers ? job_workers->EcRebuild(plan, present_fds, missing_fds, stop) : Status::Unavailable("no job worker");
+      if (!s.ok()) {
+        out->status = GoError("RebuildEcFiles " + home.data + ": " + s.message());
+        return;
+      }
+      for (const auto& [shard, path] : outputs) {
+        if (SizeOf(path) != shard_size) {
+          out->status = GoError("RebuildEcFiles " + home.data + ": " + path + " is not what the rebuild should have written");
+          return;
+        }
+      }
+      for (const auto& [shard, original] : replace) {
+        if (env->Rename(outputs[shard], original) != 0) {
+          out->status = GoError("rename " + outputs[shard] + " " + original + ": " + GoErrno(errno));
+          return;
+        }
+      }
+      env->SyncDir(DirOf(home.data));
+      keep = true;
+    }
+    // Fold the journal into the index beside which it lives.
+    const std::string index_base = SizeOf(home.idx + ".ecx") >= 0 ? home.idx : home.data;
+    Status folded = mounted[chosen] && mounted[chosen]->ecx_path() == index_base + ".ecx"
+                        ? mounted[chosen]->FoldJournal()
+                        : FoldEcJournalFile(env, index_base + ".ecx", index_base + ".ecj", offset_bytes);
+    if (!folded.ok()) {
+      out->status = GoError("RebuildEcxFile " + index_base + ": " + folded.message());
+      return;
+    }
+    out->rebuilt = missing;
+    if (!missing.empty()) KLOG_INFO("ec volume %u: rebuilt shards %s", id, IdList(missing).c_str());
+  };
+  InBackground(jobs_, std::move(work), [out, resp, finish = std::move(finish)] {
+    if (out->status.ok())
+      for (int s : out->rebuilt) resp->add_rebuilt_shard_ids(uint32_t(s));
+    finish(out->status);
+  });
+}
+
+void AdminService::VolumeEcShardsToVolume(const volume_server_pb::VolumeEcShardsToVolumeRequest& req,
+                                          volume_server_pb::VolumeEcShardsToVolumeResponse*, Finish finish) {
+  if (grpc::Status s = CheckMaintenance(); !s.ok()) return finish(s);
+  const VolumeId id = req.volume_id();
+  if (req.from_staged()) return finish(GoError("staged volume " + std::to_string(id) + ": decoding from staged files is not supported by this server"));
+  const Store::EcByLocation all = store_->EcOf(id);
+  if (all.empty()) return finish(GoError("ec volume " + std::to_string(id) + " not found"));
+  std::shared_ptr<EcVolume> v = all.rbegin()->second;  // the last location's, as Go takes it
+  const size_t location = all.rbegin()->first;
+  if (v->collection() != req.collection())
+    return finish(GoError("existing collection:" + v->collection() + " unexpected input: " + req.collection()));
+  const int data = v->data_shards();
+  // Every data shard mounted somewhere on this server; duplicated for the job.
+  auto shard_fds = std::make_shared<std::vector<int>>();
+  for (int s = 0; s < data; ++s) {
+    int fd = -1;
+    for (const auto& [li, holder] : all)
+      if (fd < 0) fd = holder->DupShard(s, nullptr);
+    if (fd < 0) {
+      for (int open : *shard_fds) close(open);
+      return finish(GoError("ec volume " + std::to_string(id) + " missing shard " + std::to_string(s)));
+    }
+    shard_fds->push_back(fd);
+  }
+  const VolumeFileNames names = store_->NamesIn(location, v->collection(), id);
+  auto result = std::make_shared<grpc::Status>();
+  Env* env = store_->env();
+  JobWorkers* job_workers = job_workers_;
+  BackgroundJobs* jobs = jobs_;
+  const int64_t throttle = config_->maintenance_bytes_per_second;
+  auto work = [v, shard_fds, names, result, env, job_workers, jobs, throttle, id, data] {
+    struct Closer {
+      std::shared_ptr<std::vector<int>> fds;
+      ~Closer() {
+        for (int fd : *fds) close(fd);
+      }
+    } closer{shard_fds};
+    const std::string base = names.Base(names.dir);
+    if (Status s = v->FoldJournal(); !s.ok()) {
+      *result = GoError("RebuildEcxFile " + v->ecx_path() + ": " + s.message());
+      return;
+    }
+    // The version from the superblock at the start of shard 0.
+    uint8_t header[8];
+    auto sb = EnvPreadFull(env, (*shard_fds)[0], header, sizeof header, 0);
+    auto super_block = sb.ok() ? ParseSuperBlockHeader(header) : Result<SuperBlock>(sb);
+    if (!super_block.ok()) {
+      *result = GoError("read ec volume " + base + " version: " + super_block.status().message());
+      return;
+    }
+    const uint8_t version = super_block.value().version;
+    // The live extent, and whether anything is live at all.
+    uint64_t dat_size = 8, live = 0;
+    const int fd = v->ecx_fd();
+    Status walked = ForEachIdxEntry(fd, v->ecx_rows() * uint64_t(IdxEntrySize(v->offset_bytes())), v->offset_bytes(), [&](const IdxEntry& e) {
+      if (e.size < 0) return;
+      ++live;
+      dat_size = std::max(dat_size, e.ByteOffset() + ActualSize(uint32_t(e.size), version));
+    });
+    if (!walked.ok()) {
+      *result = GoError("FindDatFileSize " + base + ": " + walked.message());
+      return;
+    }
+    if (live == 0) {
+      *result = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "ec volume " + std::to_string(id) + " has no live entries");
+      return;
+    }
+    // The layout comes from the encoded size, never from the live extent.
+    int64_t shard_size = 0;
+    for (const auto& [s, f] : v->shards()) shard_size = f.size;
+    int64_t encoded = v->dat_file_size();
+    if (encoded <= 0) {
+      encoded = int64_t(data) * shard_size;
+      if (shard_size > 0 && uint64_t(shard_size) % kEcLargeBlock == 0 &&
+          dat_size > (uint64_t(shard_size) / kEcLargeBlock - 1) * kEcLargeBlock * uint64_t(data)) {
+        *result = GoError("WriteDatFile " + base + ": shard size " + std::to_string(shard_size) + " of " + base +
+                          " does not identify the block layout; re-encode to record the dat size in .vif");
+        return;
+      }
+    }
+    if (int64_t(dat_size) > encoded) {
+      *result = GoError("WriteDatFile " + base + ": dat file size " + std::to_string(dat_size) + " exceeds encoded dat file size " + std::to_string(encoded));
+      return;
+    }
+    const std::string tmp = base + ".dat.tmp";
+    const int out = env->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+      *result = GoError("WriteDatFile " + base + ": " + GoErrno(errno));
+      return;
+    }
+    JobWorkers::EcDecodePlan plan;
+    plan.volume_id = id;
+    plan.layout = v->layout();
+    plan.shard_dat_size = uint64_t(encoded) / uint64_t(data);
+    plan.dat_size = dat_size;
+    plan.bytes_per_second = throttle;
+    auto stop = [jobs] { return jobs && jobs->stopping(); };
+    Status decoded = job_workers ? job_workers->EcDecode(plan, *shard_fds, out, stop) : Status::Unavailable("no job worker");
+    struct stat st;
+    if (decoded.ok() && (env->Fstat(out, &st) != 0 || uint64_t(st.st_size) < dat_size))
+      decoded = Status::Corruption("decoded " + tmp + " is " + std::to_string(st.st_size) + " bytes, short of the " + std::to_string(dat_size) +
+                                   " its ec index references");
+    env->Close(out);
+    if (decoded.ok() && env->Rename(tmp, base + ".dat") != 0) decoded = Status::IOError("rename " + tmp + ": " + GoErrno(errno));
+    if (!decoded.ok()) {
+      env->Unlink(tmp);
+      *result = GoError("WriteDatFile " + base + ": " + decoded.message());
+      return;
+    }
+    env->SyncDir(names.dir);
+    // The .idx: the index as it stands (journal folded), rows in id order.
+    std::string index(size_t(v->ecx_rows()) * size_t(IdxEntrySize(v->offset_bytes())), '\0');
+    Status idx = index.empty() ? Status::Ok() : EnvPreadFull(env, fd, index.data(), index.size(), 0);
+    if (idx.ok()) idx = EnvWriteFileAtomically(env, names.Idx(), index);
+    if (!idx.ok()) {
+      *result = GoError("WriteIdxFileFromEcIndex " + names.Base(names.idx_dir) + ": " + idx.message());
+      return;
+    }
+    EnvRemoveIfExists(env, base + ".ecsum");
+    KLOG_INFO("ec volume %u decoded into %s.dat (%llu bytes, %llu live needles)", id, base.c_str(), static_cast<unsigned long long>(dat_size),
+              static_cast<unsigned long long>(live));
+  };
+  InBackground(jobs_, std::move(work), [result, finish = std::move(finish)] { finish(*result); });
+}
+
+}  // namespace kelp

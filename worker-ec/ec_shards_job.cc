@@ -1,0 +1,101 @@
+#include "worker-ec/ec_shards_job.h"
+
+#include <unistd.h>
+
+#include <bit>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "ipc/build_id.h"
+#include "ipc/job_channel.h"
+#include "ipc/job_messages.h"
+#include "storage/ec_rebuild.h"
+#include "storage/fault_env.h"
+#include "worker-ec/job_reply.h"
+
+namespace kelp {
+namespace {
+
+constexpr uint64_t kProgressEvery = 64ull << 20;
+constexpr int kFilesWithinMs = 10000;
+
+struct OwnedFds {
+  std::vector<int> fds;
+  ~OwnedFds() {
+    for (int fd : fds)
+      if (fd >= 0) close(fd);
+  }
+};
+
+// The `count` descriptors that follow a job in kJobFiles messages, in order.
+bool ReceiveFiles(ipc::Channel& ch, size_t count, OwnedFds* out) {
+  while (out->fds.size() < count) {
+    ipc::Message m;
+    if (ipc::RecvWithin(ch, &m, kFilesWithinMs) != ipc::RecvResult::kMessage) return false;
+    ipc::JobFiles f;
+    const bool fits = m.type() == ipc::MsgType::kJobFiles && m.As(&f) && f.first == out->fds.size() && f.count == m.fds.size() &&
+                      f.count > 0 && out->fds.size() + f.count <= count;
+    for (int fd : m.fds) out->fds.push_back(fd);
+    m.fds.clear();
+    if (!fits) return false;
+  }
+  return true;
+}
+
+template <typename Job>
+bool ReadJob(ipc::Message& job, Job* j) {
+  if (!job.fds.empty() || !job.As(j)) return false;
+  j->build_id[sizeof j->build_id - 1] = '\0';
+  return std::strncmp(j->build_id, ipc::BuildId(), sizeof j->build_id) == 0;
+}
+
+}  // namespace
+
+int RunEcRebuildJob(ipc::Channel& ch, ipc::Message& job) {
+  Env* env = ProcessEnv("KELP_JOB_FAULTS");
+  ipc::EcRebuildJob j;
+  if (!ReadJob(job, &j)) return FailJob(ch, "malformed or foreign rebuild job");
+  auto codec = RsCodec::Make(j.data_shards, j.parity_shards);
+  if (!codec.ok()) return FailJob(ch, codec.status().message());
+  const uint32_t valid = codec.value().total() == 32 ? ~0u : (1u << codec.value().total()) - 1;
+  if ((j.present_mask & j.missing_mask) != 0 || (j.present_mask | j.missing_mask) & ~valid) return FailJob(ch, "malformed rebuild job");
+  const size_t present_n = size_t(std::popcount(j.present_mask)), missing_n = size_t(std::popcount(j.missing_mask));
+  OwnedFds files;
+  if (!ReceiveFiles(ch, present_n + missing_n, &files)) return FailJob(ch, "the shard files did not come");
+  std::map<int, int> present, missing;
+  size_t at = 0;
+  for (int s = 0; s < 32; ++s)
+    if (j.present_mask & (1u << s)) present[s] = files.fds[at++];
+  for (int s = 0; s < 32; ++s)
+    if (j.missing_mask & (1u << s)) missing[s] = files.fds[at++];
+  EcJobOptions options;
+  options.bytes_per_second = j.bytes_per_second;
+  ProgressReporter progress(ch, kProgressEvery);
+  options.progress = [&](uint64_t done) { return progress(done); };
+  Status s = RebuildShards(codec.value(), present, missing, j.shard_size, options, env);
+  if (progress.supervisor_gone()) return 1;
+  if (!s.ok()) return FailJob(ch, s.message());
+  return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcJobDone, ipc::EcJobDone{j.shard_size}) ? 0 : 1;
+}
+
+int RunEcDecodeJob(ipc::Channel& ch, ipc::Message& job) {
+  Env* env = ProcessEnv("KELP_JOB_FAULTS");
+  ipc::EcDecodeJob j;
+  if (!ReadJob(job, &j)) return FailJob(ch, "malformed or foreign decode job");
+  if (j.data_shards == 0 || j.data_shards > 31 || j.large_block == 0 || j.small_block == 0) return FailJob(ch, "malformed decode job");
+  OwnedFds files;
+  if (!ReceiveFiles(ch, size_t(j.data_shards) + 1, &files)) return FailJob(ch, "the shard files did not come");
+  const std::vector<int> data(files.fds.begin(), files.fds.begin() + j.data_shards);
+  const EcLayout layout{int(j.data_shards), j.large_block, j.small_block};
+  EcJobOptions options;
+  options.bytes_per_second = j.bytes_per_second;
+  ProgressReporter progress(ch, kProgressEvery);
+  options.progress = [&](uint64_t done) { return progress(done); };
+  Status s = WriteDatFromShards(layout, j.shard_dat_size, data, j.dat_size, files.fds.back(), options, env);
+  if (progress.supervisor_gone()) return 1;
+  if (!s.ok()) return FailJob(ch, s.message());
+  return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcJobDone, ipc::EcJobDone{j.dat_size}) ? 0 : 1;
+}
+
+}  // namespace kelp
