@@ -322,6 +322,42 @@ void AdminService::VolumeEcBlobDelete(const volume_server_pb::VolumeEcBlobDelete
 
 // --- Shard reads ---------------------------------------------------------
 
+void AdminService::LocateEcNeedle(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, Finish finish) {
+  const Store::EcByLocation all = store_->EcOf(req.volume_id());
+  if (all.empty()) return finish(GoError("not found ec volume id " + std::to_string(req.volume_id())));
+  const size_t li = all.begin()->first;
+  std::shared_ptr<EcVolume> v = all.begin()->second;  // Go reads through the first location's
+  for (const auto& [at, holder] : all)
+    for (const auto& [shard, f] : holder->shards()) resp->add_local_shards(uint32_t(shard));
+  const EcLayout layout = v->layout();
+  resp->set_version(v->version());
+  resp->set_data_shards(uint32_t(v->data_shards()));
+  resp->set_parity_shards(uint32_t(v->parity_shards()));
+  resp->set_large_block(layout.large_block);
+  resp->set_small_block(layout.small_block);
+  resp->set_shard_dat_size(v->ShardDatSize());
+  resp->set_encode_ts_ns(v->encode_ts_ns());
+  resp->set_collection(v->collection());
+  auto error = std::make_shared<std::string>();
+  const NeedleId key = req.needle_id();
+  OnWriter(
+      store_->LocationWriter(li),
+      [v, key, error, resp] {
+        auto found = v->Find(key);
+        if (!found.ok()) {
+          *error = "locate in local ec volume: " + found.status().message();
+        } else if (!found.value()) {
+          *error = "locate in local ec volume: FindNeedleFromEcx: needle not found";
+        } else if (found.value()->size < 0 || v->Journaled(key)) {
+          *error = "already deleted";
+        } else {
+          resp->set_offset(found.value()->ByteOffset());
+          resp->set_size(uint32_t(found.value()->size));
+        }
+      },
+      [error, finish = std::move(finish)] { finish(error->empty() ? grpc::Status::OK : GoError(*error)); });
+}
+
 void AdminService::OpenEcShardRead(const volume_server_pb::VolumeEcShardReadRequest& req, volume_server_pb::VolumeEcShardReadResponse* resp,
                                    FinishFd finish) {
   const VolumeId id = req.volume_id();

@@ -114,6 +114,7 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   Register("VolumeEcShardsInfo", &AdminService::VolumeEcShardsInfo);
   RegisterAsync("VolumeEcBlobDelete", &AdminService::VolumeEcBlobDelete);
   RegisterFd("kelp.OpenEcShardRead", &AdminService::OpenEcShardRead);
+  RegisterAsync("kelp.LocateEcNeedle", &AdminService::LocateEcNeedle);
   RegisterAsync("kelp.PlaceEcCopy", &AdminService::PlaceEcCopy);
   RegisterFd("kelp.OpenEcCopyTarget", &AdminService::OpenEcCopyTarget);
   RegisterAsync("kelp.FinishEcCopyTarget", &AdminService::FinishEcCopyTarget);

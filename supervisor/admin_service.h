@@ -151,6 +151,8 @@ class AdminService {
   // VolumeEcShardRead, after Go's checks (generation, deleted needle).
   void OpenEcShardRead(const volume_server_pb::VolumeEcShardReadRequest& req, volume_server_pb::VolumeEcShardReadResponse* resp,
                        FinishFd finish);
+  // Internal: an HTTP worker's EC read starts here (the .ecx row and the layout).
+  void LocateEcNeedle(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, Finish finish);
   // Internal: VolumeEcShardsCopy's target disk and files (admin_ec_copy.cc).
   void PlaceEcCopy(const kelp_internal::EcCopyPlace& req, kelp_internal::EcCopyPlaced* resp, Finish finish);
   void OpenEcCopyTarget(const kelp_internal::EcCopyOpen& req, kelp_internal::EcCopyOpened* resp, FinishFd finish);

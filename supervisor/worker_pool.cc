@@ -206,12 +206,14 @@ void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
     send(ipc::MsgType::kAdminReply, code, message, out);
   };
   auto progress = [send](const std::string& out) { send(ipc::MsgType::kAdminProgress, 0, "", out); };
-  if (w->kind != Kind::kGrpc) return Drop(w, "sent an admin request but is not the gRPC worker");
   if (!m.AsPrefix(&req) || req.method_length == 0 || req.method_length > 128 || m.payload.size() < sizeof req + req.method_length ||
       (!m.fds.empty() && m.payload.size() != sizeof req + req.method_length) ||
       !ipc::ReadBulk(m, sizeof req + req.method_length, &body))
     return Drop(w, "sent a malformed admin request");
   const std::string method = m.payload.substr(sizeof req, req.method_length);
+  // HTTP workers read erasure-coded needles and nothing more through here.
+  if (w->kind != Kind::kGrpc && !(w->kind == Kind::kHttp && (method == "kelp.LocateEcNeedle" || method == "kelp.OpenEcShardRead")))
+    return Drop(w, ("sent an admin request (" + method.substr(0, 64) + ") it may not make").c_str());
   if (!admin_handler_) return reply(14 /* UNAVAILABLE */, "server is starting", "", -1);
   admin_handler_(serial, method, body, reply, progress);
 }

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "common/crc32c.h"
+#include "common/log.h"
 #include "common/types.h"
 #include "common/file_util.h"
 #include "worker-http/blob_reader.h"
@@ -245,10 +246,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   auto fid = ParseFidWithDelta(parts.fid);
   if (!fid.ok()) return respond(Empty(400));
   const VolumeView* v = volumes_->Find(vid.value());
-  if (!v) {
-    if (config_.read_mode == "local") return respond(Empty(404));
-    return ReadElsewhere(r, vid.value(), parts, std::move(respond));
-  }
+  if (!v) return ReadErasureCoded(r, vid.value(), fid.value().id, fid.value().cookie, parts, std::move(respond));
   StoredBlob blob;
   std::string error;
   switch (ReadBlob(*v, fid.value().id, r.Query("readDeleted") == "true", &blob, &error)) {
@@ -260,8 +258,44 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
     case ReadOutcome::kOk:
       break;
   }
+  ServeBlob(r, v->dat_fd, parts, fid.value().cookie, blob, std::move(respond));
+}
+
+void Handlers::ReadErasureCoded(http::Request& r, VolumeId vid, NeedleId id, Cookie cookie, const UrlPathParts& parts, http::Respond respond) {
+  auto not_here = [this, vid, parts](http::Request& req, http::Respond respond) {
+    if (config_.read_mode == "local") return respond(Empty(404));
+    ReadElsewhere(req, vid, parts, std::move(respond));
+  };
+  if (!ec_read_) return not_here(r, std::move(respond));
+  auto request = std::make_shared<http::Request>(r);  // the read completes after `r` may be gone
+  ec_read_(CurrentMaster(), vid, id, [this, request, parts, cookie, not_here, respond = std::move(respond)](EcNeedleRead got) mutable {
+    switch (got.outcome) {
+      case EcNeedleRead::Outcome::kNoVolume:
+        return not_here(*request, std::move(respond));
+      case EcNeedleRead::Outcome::kNotFound:
+      case EcNeedleRead::Outcome::kDeleted:
+        return respond(Empty(404));
+      case EcNeedleRead::Outcome::kError:
+        KLOG_WARN("ec read %s: %s", request->path.c_str(), got.error.c_str());
+        return respond(Empty(500));
+      case EcNeedleRead::Outcome::kOk:
+        break;
+    }
+    StoredBlob blob;
+    blob.record = http::ByteBuffer::Uninitialized(got.record.size());
+    std::memcpy(blob.record.data(), got.record.data(), got.record.size());
+    if (kelp::Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(blob.record.data()), got.record.size(), got.size, got.version, &blob.needle);
+        !s.ok()) {
+      KLOG_WARN("ec read %s: %s", request->path.c_str(), s.message().c_str());
+      return respond(Empty(500));
+    }
+    ServeBlob(*request, -1, parts, cookie, blob, std::move(respond));
+  });
+}
+
+void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts, Cookie cookie, StoredBlob& blob, http::Respond respond) {
   const ParsedNeedle& n = blob.needle;
-  if (n.header.cookie != fid.value().cookie) return respond(Empty(404));
+  if (n.header.cookie != cookie) return respond(Empty(404));
   // Go expires a needle by its own TTL, counted from when it was appended.
   if ((n.flags & kFlagHasTtl) && (n.flags & kFlagHasLastModified) && n.ttl.Seconds() / 60 > 0) {
     const uint64_t now_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
@@ -288,7 +322,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   if (n.flags & kFlagHasPairs) SetPairHeaders(n.pairs, &resp);
   if (n.IsChunkManifest() && r.Query("cm") != "false") {
     // A manifest that does not parse is served as it is stored, as in Go.
-    if (auto m = LoadManifest(*v, blob); m.ok())
+    if (auto m = LoadManifest(dat_fd, blob); m.ok())
       return ReadChunked(r, std::move(m.value()), parts.filename, std::move(resp), std::move(respond));
   }
   std::string filename = parts.filename, ext = parts.ext;
@@ -332,7 +366,7 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   if (image.Any()) {
     std::string whole;
     if (decompressed) whole = std::move(inflated);
-    else if (!CopyBlobData(v->dat_fd, blob, ~uint64_t(0), &whole).ok()) return respond(Empty(500));
+    else if (!CopyBlobData(dat_fd, blob, ~uint64_t(0), &whole).ok()) return respond(Empty(500));
     return ServeImage(std::make_shared<const http::Request>(r), std::move(resp), mtype, std::move(whole), lower_ext, image,
                       std::move(respond));
   }
@@ -341,11 +375,11 @@ void Handlers::Read(http::Request& r, http::Respond respond) {
   if (blob.streamed && mtype.empty() && !plan.multipart) {
     const int64_t sniff_at = std::clamp<int64_t>(plan.start, 0, total);
     std::string head(size_t(std::min<int64_t>(total - sniff_at, int64_t(http::kSniffLen))), '\0');
-    if (PreadFull(v->dat_fd, head.data(), head.size(), off_t(blob.data_offset + uint64_t(sniff_at))).ok())
+    if (PreadFull(dat_fd, head.data(), head.size(), off_t(blob.data_offset + uint64_t(sniff_at))).ok())
       resp.Set("Content-Type", http::DetectContentType(head));
   }
   auto slice = [&](int64_t start, int64_t len) -> std::unique_ptr<http::BodySource> {
-    return StreamBlobData(v->dat_fd, blob, uint64_t(start), uint64_t(std::max<int64_t>(len, 0)), 1 << 20);
+    return StreamBlobData(dat_fd, blob, uint64_t(start), uint64_t(std::max<int64_t>(len, 0)), 1 << 20);
   };
   if (plan.multipart) {
     const auto& ranges = plan.ranges;
@@ -530,7 +564,7 @@ void Handlers::Delete(http::Request& r, http::Respond respond) {
     });
   };
   if (!blob.needle.IsChunkManifest()) return delete_needle(count);
-  auto m = LoadManifest(*v, blob);
+  auto m = LoadManifest(v->dat_fd, blob);
   if (!m.ok()) return respond(JsonError(r, 500, "Load chunks manifest error: " + m.status().message()));
   // Every chunk is deleted before the manifest, so a failure leaves the manifest to retry with.
   count = m.value().size;

@@ -7,6 +7,7 @@
 #include "ipc/shared_gauges.h"
 #include "ipc/worker_side.h"
 #include "worker-http/blob_reader.h"
+#include "worker-http/ec/ec_needle.h"
 #include "worker-http/chunk_manifest.h"
 #include "worker-http/http_server.h"
 #include "worker-http/http_types.h"
@@ -38,6 +39,8 @@ class Handlers {
   // -concurrentUploadLimitMB (http::Server admission).
   http::Admission UploadAdmission();
   void set_draining() { draining_ = true; }
+  // Reads of erasure-coded volumes (none without it).
+  void set_ec_read(EcReadFn fn) { ec_read_ = std::move(fn); }
 
  private:
   // Counts the request in the shared metrics and decorates its answer.
@@ -45,6 +48,12 @@ class Handlers {
   // Reads wait here while the server's in-flight downloads are over the limit.
   void ReadLimited(http::Request& r, http::Respond respond);
   void Read(http::Request& r, http::Respond respond);
+  // A volume not mounted here may be erasure coded here: read through
+  // `ec_read_`, else handled as held elsewhere (-readMode).
+  void ReadErasureCoded(http::Request& r, VolumeId vid, NeedleId id, Cookie cookie, const UrlPathParts& parts, http::Respond respond);
+  // Answers a read from a stored blob (conditional headers, ranges, images,
+  // manifests). `dat_fd`: the volume's .dat for streamed blobs, else -1.
+  void ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts, Cookie cookie, StoredBlob& blob, http::Respond respond);
   // handlers_remote.cc: -readMode proxy/redirect for volumes held elsewhere.
   // `force_proxy`: proxied whatever -readMode says (a replica relieving an over-limit server).
   void ReadElsewhere(http::Request& r, VolumeId vid, const UrlPathParts& parts, http::Respond respond,
@@ -61,7 +70,8 @@ class Handlers {
     return config_.masters.empty() ? "" : config_.masters.front();
   }
   // handlers_chunked.cc: chunk manifests.
-  Result<ChunkManifest> LoadManifest(const VolumeView& v, const StoredBlob& blob) const;
+  // `dat_fd`: where a streamed blob's data is (-1 for a blob read whole).
+  Result<ChunkManifest> LoadManifest(int dat_fd, const StoredBlob& blob) const;
   void ReadChunked(const http::Request& r, ChunkManifest m, std::string filename, http::Response resp, http::Respond respond);
   void DeleteChunks(const ChunkManifest& m, std::function<void(kelp::Status)> done);
   void Write(http::Request& r, http::Respond respond);
@@ -102,6 +112,7 @@ class Handlers {
   InflightLimits limits_;
   std::string icon_png_, icon_ico_;  // drawn on first request
   bool draining_ = false;
+  EcReadFn ec_read_;
 };
 
 // The replica copy of an upload, as Go's replicating uploader sends it. The

@@ -39,9 +39,9 @@ std::string ErrorOf(const http::ClientResponse& resp) {
 
 }  // namespace
 
-Result<ChunkManifest> Handlers::LoadManifest(const VolumeView& v, const StoredBlob& blob) const {
+Result<ChunkManifest> Handlers::LoadManifest(int dat_fd, const StoredBlob& blob) const {
   std::string stored;
-  if (kelp::Status s = CopyBlobData(v.dat_fd, blob, uint64_t(config_.file_size_limit_bytes), &stored); !s.ok()) return s;
+  if (kelp::Status s = CopyBlobData(dat_fd, blob, uint64_t(config_.file_size_limit_bytes), &stored); !s.ok()) return s;
   std::string_view text = stored;
   std::string inflated;
   // Go keeps the stored bytes when they do not decompress.

@@ -14,6 +14,7 @@
 #include "worker-http/http_server.h"
 #include "worker-http/image_ops.h"
 #include "worker-http/metrics_export.h"
+#include "worker-http/ec/ec_reader.h"
 #include "worker-http/supervisor_link.h"
 #include "worker-http/volume_table.h"
 
@@ -27,6 +28,8 @@ struct Worker {
   VolumeTable volumes;
   std::unique_ptr<SupervisorLink> link;
   std::unique_ptr<Handlers> handlers;
+  EcPeers ec_peers;
+  std::unique_ptr<EcReader> ec_reader;
   std::unique_ptr<http::Server> server, public_server, metrics_server;
   std::vector<int> listen_fds;
   int gauges_fd = -1;
@@ -107,6 +110,10 @@ void Worker::Start() {
     _exit(2);
   }
   handlers = std::make_unique<Handlers>(loop, config, &volumes, link.get(), &cluster, gauges, gauge_slot);
+  ec_reader = std::make_unique<EcReader>(loop, link.get(), &ec_peers);
+  handlers->set_ec_read([this](const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done) {
+    ec_reader->Read(master, vid, id, std::move(done));
+  });
   http::ServerLimits limits;
   // Multipart framing around a file of the maximum size still fits.
   limits.max_body_bytes = uint64_t(config.file_size_limit_bytes) + (1 << 20);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "ipc/bulk.h"
 #include "ipc/wire_code.h"
 
 namespace kelp {
@@ -76,6 +77,7 @@ void SupervisorLink::OnMessage(Endpoint* e, ipc::Message& m) {
     }
     return done(res);
   }
+  if (e->control && (type == ipc::MsgType::kAdminReply || type == ipc::MsgType::kAdminFd)) return OnAdminMessage(m);
   if (!e->control) {
     KLOG_WARN("unexpected message type %u on a write lane", unsigned(m.header.type));
     return;
@@ -89,6 +91,37 @@ void SupervisorLink::OnMessage(Endpoint* e, ipc::Message& m) {
     if (m.As(&ref)) lane_of_.erase(ref.volume_id);
   }
   on_control_(m);
+}
+
+void SupervisorLink::AdminCall(const std::string& method, const std::string& request, AdminDone done) {
+  const uint64_t id = next_id_++;
+  ipc::AdminRequest req{uint32_t(method.size()), 0};
+  std::string fixed(reinterpret_cast<const char*>(&req), sizeof req);
+  fixed.append(method);
+  if (!ipc::SendBulk(main_->channel, ipc::MsgType::kAdminRequest, id, fixed, request)) return done(14, "volume server supervisor is gone", "", -1);
+  admin_pending_[id] = AdminPending{std::move(done), -1};
+  Poll(main_.get());
+}
+
+void SupervisorLink::OnAdminMessage(ipc::Message& m) {
+  auto it = admin_pending_.find(m.header.request_id);
+  if (it == admin_pending_.end()) return m.CloseFds();
+  if (m.type() == ipc::MsgType::kAdminFd) {
+    if (m.fds.size() == 1 && it->second.fd < 0) {
+      it->second.fd = m.fds[0];
+      m.fds.clear();
+    }
+    return m.CloseFds();
+  }
+  AdminPending p = std::move(it->second);
+  admin_pending_.erase(it);
+  ipc::AdminReply reply{};
+  std::string body;
+  if (!m.AsPrefix(&reply) || m.payload.size() < sizeof reply + reply.message_length || !ipc::ReadBulk(m, sizeof reply + reply.message_length, &body)) {
+    if (p.fd >= 0) close(p.fd);
+    return p.done(13, "malformed answer from the supervisor", "", -1);
+  }
+  p.done(reply.grpc_code, m.payload.substr(sizeof reply, reply.message_length), body, p.fd);
 }
 
 void SupervisorLink::AddLane(ipc::Message& m) {

@@ -32,6 +32,12 @@ class SupervisorLink {
   // Encodes the needle straight into the outgoing buffer (inline datagram or memfd).
   void Write(VolumeId vid, const NeedleFields& fields, bool fsync, Done done);
   void Delete(VolumeId vid, NeedleId id, Cookie cookie, uint64_t append_at_ns, Done done);
+  // A call to the supervisor's admin service (only the few methods an HTTP
+  // worker may use). `done` gets the gRPC code (0: ok), the error text, the
+  // serialized response and a descriptor the answer handed over (or -1; the
+  // callback owns it).
+  using AdminDone = std::function<void(int code, const std::string& message, const std::string& body, int fd)>;
+  void AdminCall(const std::string& method, const std::string& request, AdminDone done);
   void Send(ipc::MsgType type, std::string_view payload) { main_->channel.Send(type, 0, payload); Poll(main_.get()); }
   template <typename T>
   void SendStruct(ipc::MsgType type, const T& body) { main_->channel.SendStruct(type, 0, body); Poll(main_.get()); }
@@ -59,6 +65,12 @@ class SupervisorLink {
   std::unordered_map<VolumeId, uint32_t> lane_of_;
   std::function<void(ipc::Message&)> on_control_;
   std::unordered_map<uint64_t, Done> pending_;
+  struct AdminPending {
+    AdminDone done;
+    int fd = -1;  // from kAdminFd, until the reply takes it
+  };
+  std::unordered_map<uint64_t, AdminPending> admin_pending_;
+  void OnAdminMessage(ipc::Message& m);
   uint64_t next_id_ = 1;
 };
 

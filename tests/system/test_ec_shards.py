@@ -8,6 +8,7 @@ reading kelp's shards with VolumeEcShardRead, deletes journaled in kelp's
 Go 4.48 is the reference: each expectation is what the same calls do on a Go
 server, which the tests run side by side where they can."""
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import requests
 from conftest import wait_until
 from grpc_stubs import call, master_pb2, vs_pb2, volume_stub
 from test_shell_maintenance import allocate, node, run_shell, server
-from test_vacuum import fid
+from test_vacuum import COOKIE, fid
 
 VID = 7
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -100,12 +101,17 @@ def test_ec_encode_spreads_kelp_shards_over_kelp_and_go_and_go_reads_them(cluste
     assert infos["k1"] == infos["k2"] == infos["go"], infos
     assert infos["go"][0] == len(live)
 
-    # The Go server reads every blob, most of its bytes from kelp's shards.
-    for key, data in live.items():
-        r = requests.get(f"{go.url}/{fid(VID, key)}", timeout=30)
-        assert r.status_code == 200 and r.content == data, (key, r.status_code)
-    for key in gone:
-        assert requests.get(f"{go.url}/{fid(VID, key)}", timeout=30).status_code == 404, key
+    # Every server reads every blob: Go mostly from kelp's shards, kelp from
+    # its own, the other kelp's and Go's.
+    for srv in (go, k1, k2):
+        for key, data in live.items():
+            r = requests.get(f"{srv.url}/{fid(VID, key)}", timeout=30)
+            assert r.status_code == 200 and r.content == data, (srv.url, key, r.status_code)
+        for key in gone:
+            assert requests.get(f"{srv.url}/{fid(VID, key)}", timeout=30).status_code == 404, (srv.url, key)
+        # A wrong cookie is a 404, as on a regular volume.
+        key = next(iter(live))
+        assert requests.get(f"{srv.url}/{VID},{key:x}deadbeef", timeout=30).status_code == 404
 
     # Deletes through Go are journaled by the primary shard's holder (kelp
     # for most needles) and seen by reads through Go afterwards.
@@ -117,8 +123,9 @@ def test_ec_encode_spreads_kelp_shards_over_kelp_and_go_and_go_reads_them(cluste
     # Exactly one holder journals each delete, kelp's among them.
     journaled = {name: (dirs[name] / f"{VID}.ecj").stat().st_size // 8 for name in dirs}
     assert sum(journaled.values()) == len(victims) and journaled["k1"] + journaled["k2"] > 0, journaled
-    for key in victims:
-        assert requests.get(f"{go.url}/{fid(VID, key)}", timeout=30).status_code == 404, key
+    for srv in (go, k1, k2):
+        for key in victims:
+            assert requests.get(f"{srv.url}/{fid(VID, key)}", timeout=30).status_code == 404, (srv.url, key)
 
     # A restarted kelp mounts its shards again and the master hears of them.
     k2.stop()
@@ -169,3 +176,52 @@ def test_ec_rebuild_and_decode_through_the_shell_on_a_mixed_cluster(cluster, tmp
     for key in gone:
         assert requests.get(f"{srv.url}/{fid(VID, key)}", timeout=30).status_code == 404, key
     assert urls[holders[0]] in requests.get(f"{cluster.master}/dir/lookup", params={"volumeId": VID}, timeout=10).text
+
+
+def test_kelp_serves_go_s_shards_and_reads_through_lost_ones(cluster, tmp_path):
+    from test_ec_generate import generate, go_written_volume
+    from test_vacuum import start
+    g, live, gone = go_written_volume(cluster, tmp_path, 26)
+    go = start(cluster, "go", g)
+    code, details, _ = call(volume_stub(go.port).VolumeEcShardsGenerate, vs_pb2.VolumeEcShardsGenerateRequest(volume_id=9), timeout=300)
+    assert code == "OK", details
+    go.stop()
+    cluster.procs.remove(go)
+    # kelp takes Go's EC files (no .dat) and mounts them at start.
+    k = tmp_path / "kelp"
+    k.mkdir()
+    for p in g.iterdir():
+        if p.suffix.startswith(".ec") or p.suffix == ".vif":
+            shutil.copy2(p, k / p.name)
+    kelp = cluster.start_kelp(k)
+    assert wait_until(lambda: sorted(ec_holders(cluster, 9)) == list(range(TOTAL)), 30), ec_holders(cluster, 9)
+    for key, data in live.items():
+        r = requests.get(f"{kelp.url}/{9},{key:x}{COOKIE:08x}", timeout=30)
+        assert r.status_code == 200 and r.content == data, (key, r.status_code)
+    for key in gone:
+        assert requests.get(f"{kelp.url}/{9},{key:x}{COOKIE:08x}", timeout=30).status_code == 404, key
+
+    # Four data shards lost: every read is rebuilt from the other ten.
+    stub = volume_stub(kelp.port)
+    lost = [0, 2, 5, 7]
+    assert call(stub.VolumeEcShardsUnmount, vs_pb2.VolumeEcShardsUnmountRequest(volume_id=9, shard_ids=lost))[0] == "OK"
+    assert call(stub.VolumeEcShardsDelete, vs_pb2.VolumeEcShardsDeleteRequest(volume_id=9, shard_ids=lost))[0] == "OK"
+    assert not (k / "9.ec00").exists()
+    assert wait_until(lambda: sorted(ec_holders(cluster, 9)) == sorted(set(range(TOTAL)) - set(lost)), 30), ec_holders(cluster, 9)
+    for key, data in live.items():
+        r = requests.get(f"{kelp.url}/{9},{key:x}{COOKIE:08x}", timeout=30)
+        assert r.status_code == 200 and r.content == data, (key, r.status_code)
+    for key in gone:
+        assert requests.get(f"{kelp.url}/{9},{key:x}{COOKIE:08x}", timeout=30).status_code == 404, key
+    # A fifth: not enough shards left, the read fails (500) and nothing else does.
+    assert call(stub.VolumeEcShardsUnmount, vs_pb2.VolumeEcShardsUnmountRequest(volume_id=9, shard_ids=[1]))[0] == "OK"
+    assert wait_until(lambda: 1 not in ec_holders(cluster, 9), 30)
+    readable = 0
+    for key in list(live)[:40]:
+        r = requests.get(f"{kelp.url}/{9},{key:x}{COOKIE:08x}", timeout=30)
+        assert r.status_code in (200, 500), r.status_code
+        readable += r.status_code == 200
+        if r.status_code == 200:
+            assert r.content == live[key]
+    assert readable < 40
+    assert kelp.p.poll() is None

@@ -222,6 +222,11 @@ int HostileWorkerMain(const char* act_c) {
     if (!TrySendRaw(kChannel, Header(ipc::MsgType(999), 0))) _exit(19);
   } else if (act == "admin-from-http") {
     SendRaw(Header(ipc::MsgType::kAdminRequest, 8) + std::string(8, '\0'));
+  } else if (act == "admin-delete-from-http") {
+    // Well formed, but a call only the gRPC worker may make.
+    const std::string method = "VolumeDelete";
+    const uint32_t fixed[2] = {uint32_t(method.size()), 0};
+    SendRaw(Header(ipc::MsgType::kAdminRequest, 8 + method.size()) + std::string(reinterpret_cast<const char*>(fixed), 8) + method);
   } else {
     _exit(20);
   }

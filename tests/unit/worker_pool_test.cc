@@ -65,7 +65,7 @@ uint64_t Generation(const Volume& v) {
 TEST_CASE("a worker that lies is dropped, and nothing it sent is appended (on its main channel and on a write lane)") {
   const char* acts[] = {"bad-crc",        "bad-size-field", "length-mismatch", "truncated-memfd", "unsealed-memfd",
                         "growing-memfd",  "pipe-fd",        "unknown-type",    "wrong-version",   "short-delete",
-                        "admin-from-http"};
+                        "admin-from-http", "admin-delete-from-http"};
   for (const bool lane : {false, true})
   for (const char* act : acts) {
     CAPTURE(act);

@@ -1,0 +1,28 @@
+// What the read path needs from an erasure-coded read, without its cluster
+// machinery (worker-http/ec/ec_reader.h does the reading): the outcome and the
+// whole record.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/types.h"
+
+namespace kelp {
+
+struct EcNeedleRead {
+  enum class Outcome { kNoVolume, kNotFound, kDeleted, kError, kOk };
+  Outcome outcome = Outcome::kError;
+  std::string error;   // Go's text
+  std::string record;  // kOk: the whole record
+  uint32_t size = 0;   // the needle's size field
+  uint8_t version = 3;
+  std::string collection;
+  int primary_shard = -1;  // the shard holding the record's first byte
+};
+
+// Reads needle `id` of EC volume `vid`; `master` is the master's HTTP
+// address; `done` runs on the worker's loop.
+using EcReadFn = std::function<void(const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done)>;
+
+}  // namespace kelp

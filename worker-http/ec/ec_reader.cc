@@ -1,0 +1,218 @@
+#include "worker-http/ec/ec_reader.h"
+
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "common/ec_layout.h"
+#include "common/file_util.h"
+#include "common/needle.h"
+#include "common/rs_codec.h"
+#include "proto/kelp_internal.pb.h"
+#include "worker-http/off_loop.h"
+
+namespace kelp {
+namespace {
+
+using Outcome = EcNeedleRead::Outcome;
+
+// One read in flight: what the locate said, and the local shards opened.
+struct Pending {
+  std::string master;
+  VolumeId vid = 0;
+  NeedleId id = 0;
+  kelp_internal::EcNeedleLocated where;
+  std::vector<EcInterval> intervals;
+  std::vector<int> to_open;     // local shards the intervals touch, opened one by one
+  std::map<int, int> local_fd;  // shard -> descriptor the supervisor handed over
+  EcNeedleRead result;
+  std::function<void(EcNeedleRead)> done;
+  ~Pending() {
+    for (auto& [shard, fd] : local_fd) close(fd);
+  }
+};
+
+std::string IdList(const std::vector<int>& ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
+// The bytes [offset, offset+size) of `shard`: the local descriptor first,
+// then each holder in turn. Sets `deleted` when a holder has the needle deleted.
+Status ReadShardRange(EcPeers* peers, const Pending& p, const EcHolders& holders, int shard, uint64_t offset, uint64_t size,
+                      std::string* out, bool* deleted) {
+  auto local = p.local_fd.find(shard);
+  if (local != p.local_fd.end()) {
+    out->resize(size_t(size));
+    if (PreadFull(local->second, out->data(), size_t(size), off_t(offset)).ok()) return Status::Ok();
+  }
+  Status last = Status::NotFound("no holder of ec shard " + std::to_string(p.vid) + "." + std::to_string(shard));
+  auto it = holders.find(shard);
+  if (it == holders.end()) return last;
+  for (const std::string& holder : it->second) {
+    auto got = peers->ReadShard(holder, p.vid, shard, offset, size, p.id, p.where.encode_ts_ns());
+    if (!got.ok()) {
+      peers->Forget(p.vid, shard, holder);
+      last = got.status();
+      continue;
+    }
+    if (got.value().deleted) {
+      *deleted = true;
+      return Status::Ok();
+    }
+    *out = std::move(got.value().data);
+    return Status::Ok();
+  }
+  return last;
+}
+
+// Runs on the thread pool: every interval of the record into p->result.record.
+void Gather(EcPeers* peers, Pending* p) {
+  EcNeedleRead& r = p->result;
+  auto codec = RsCodec::Make(int(p->where.data_shards()), int(p->where.parity_shards()));
+  if (!codec.ok()) {
+    r.outcome = Outcome::kError, r.error = codec.status().message();
+    return;
+  }
+  EcHolders holders;
+  bool looked_up = false;
+  Status lookup;
+  auto ensure_holders = [&] {
+    if (looked_up) return;
+    looked_up = true;
+    auto h = peers->Holders(p->master, p->vid);
+    if (h.ok()) holders = std::move(h.value());
+    else lookup = h.status();
+  };
+  r.record.clear();
+  for (const EcInterval& in : p->intervals) {
+    std::string piece;
+    bool deleted = false;
+    if (!p->local_fd.count(in.shard)) ensure_holders();
+    Status s = ReadShardRange(peers, *p, holders, in.shard, in.shard_offset, in.size, &piece, &deleted);
+    if (!s.ok() && p->local_fd.count(in.shard)) {
+      ensure_holders();
+      s = ReadShardRange(peers, *p, holders, in.shard, in.shard_offset, in.size, &piece, &deleted);
+    }
+    if (!s.ok() && !deleted) {
+      // Rebuilt from `data` other shards' bytes at the same place.
+      std::vector<int> have, missing;
+      std::vector<std::string> bufs;
+      for (int other = 0; other < codec.value().total() && int(have.size()) < codec.value().data(); ++other) {
+        if (other == in.shard) continue;
+        std::string b;
+        bool other_deleted = false;
+        if (ReadShardRange(peers, *p, holders, other, in.shard_offset, in.size, &b, &other_deleted).ok() && !other_deleted &&
+            b.size() == in.size) {
+          have.push_back(other);
+          bufs.push_back(std::move(b));
+        } else if (other_deleted) {
+          deleted = true;
+          break;
+        } else {
+          missing.push_back(other);
+        }
+      }
+      if (!deleted) {
+        if (int(have.size()) < codec.value().data()) {
+          r.outcome = Outcome::kError;
+          r.error = (lookup.ok() ? "" : lookup.message() + "; ") + "cannot recover shard " + std::to_string(p->vid) + "." + std::to_string(in.shard) +
+                    ": only " + std::to_string(have.size()) + " shards available " + IdList(have) + ", need at least " +
+                    std::to_string(codec.value().data()) + " (missing: " + IdList(missing) + ")";
+          return;
+        }
+        std::vector<const uint8_t*> ins;
+        for (const std::string& b : bufs) ins.push_back(reinterpret_cast<const uint8_t*>(b.data()));
+        piece.assign(size_t(in.size), '\0');
+        uint8_t* out = reinterpret_cast<uint8_t*>(piece.data());
+        if (Status rs = codec.value().Reconstruct(have, ins.data(), {in.shard}, &out, size_t(in.size)); !rs.ok()) {
+          r.outcome = Outcome::kError, r.error = rs.message();
+          return;
+        }
+      }
+    }
+    if (deleted) {
+      r.outcome = Outcome::kDeleted, r.error = "already deleted";
+      return;
+    }
+    r.record += piece;
+  }
+  r.outcome = Outcome::kOk;
+}
+
+void OpenNext(SupervisorLink* link, uv_loop_t* loop, EcPeers* peers, std::shared_ptr<Pending> p) {
+  if (p->to_open.empty()) {
+    return RunOffLoop(
+        loop, [peers, p] { Gather(peers, p.get()); }, [p] { p->done(std::move(p->result)); });
+  }
+  const int shard = p->to_open.back();
+  p->to_open.pop_back();
+  volume_server_pb::VolumeEcShardReadRequest req;
+  req.set_volume_id(p->vid);
+  req.set_shard_id(uint32_t(shard));
+  req.set_file_key(p->id);
+  req.set_encode_ts_ns(p->where.encode_ts_ns());
+  link->AdminCall("kelp.OpenEcShardRead", req.SerializeAsString(),
+                  [link, loop, peers, p, shard](int code, const std::string&, const std::string& body, int fd) {
+                    volume_server_pb::VolumeEcShardReadResponse resp;
+                    if (code == 0 && resp.ParseFromString(body) && resp.is_deleted()) {
+                      if (fd >= 0) close(fd);
+                      p->result.outcome = Outcome::kDeleted, p->result.error = "already deleted";
+                      return p->done(std::move(p->result));
+                    }
+                    if (fd >= 0) p->local_fd[shard] = fd;  // else: read from holders as a remote shard
+                    OpenNext(link, loop, peers, p);
+                  });
+}
+
+}  // namespace
+
+void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done) {
+  auto p = std::make_shared<Pending>();
+  p->master = master, p->vid = vid, p->id = id, p->done = std::move(done);
+  kelp_internal::EcNeedleLocate req;
+  req.set_volume_id(vid);
+  req.set_needle_id(id);
+  SupervisorLink* link = link_;
+  uv_loop_t* loop = loop_;
+  EcPeers* peers = peers_;
+  link->AdminCall("kelp.LocateEcNeedle", req.SerializeAsString(), [link, loop, peers, p](int code, const std::string& message, const std::string& body, int fd) {
+    if (fd >= 0) close(fd);
+    EcNeedleRead& r = p->result;
+    if (code != 0) {
+      r.error = message;
+      if (message.rfind("not found ec volume id", 0) == 0) r.outcome = Outcome::kNoVolume;
+      else if (message == "already deleted") r.outcome = Outcome::kDeleted;
+      else if (message.find("needle not found") != std::string::npos) r.outcome = Outcome::kNotFound;
+      else r.outcome = Outcome::kError;
+      return p->done(std::move(r));
+    }
+    if (!p->where.ParseFromString(body) || p->where.data_shards() == 0 || p->where.data_shards() > 31 || p->where.large_block() == 0 ||
+        p->where.small_block() == 0) {
+      r.outcome = Outcome::kError, r.error = "malformed ec location from the supervisor";
+      return p->done(std::move(r));
+    }
+    r.size = p->where.size();
+    r.version = uint8_t(p->where.version());
+    r.collection = p->where.collection();
+    const EcLayout layout{int(p->where.data_shards()), p->where.large_block(), p->where.small_block()};
+    p->intervals = LocateEcRange(layout, p->where.shard_dat_size(), p->where.offset(), ActualSize(r.size, r.version));
+    if (p->intervals.empty()) {
+      r.outcome = Outcome::kError, r.error = "ec volume " + std::to_string(p->vid) + ": the record has no place in the shards";
+      return p->done(std::move(r));
+    }
+    r.primary_shard = p->intervals.front().shard;
+    const std::set<uint32_t> local(p->where.local_shards().begin(), p->where.local_shards().end());
+    std::set<int> wanted;
+    for (const EcInterval& in : p->intervals)
+      if (local.count(uint32_t(in.shard))) wanted.insert(in.shard);
+    p->to_open.assign(wanted.begin(), wanted.end());
+    OpenNext(link, loop, peers, p);
+  });
+}
+
+}  // namespace kelp
