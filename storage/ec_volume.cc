@@ -9,6 +9,7 @@
 #include "common/bytes.h"
 #include "common/file_util.h"
 #include "common/log.h"
+#include "common/needle.h"
 
 namespace kelp {
 namespace {
@@ -197,6 +198,30 @@ Result<EcVolume::IndexCounts> EcVolume::CountIndex() const {
   });
   if (!s.ok()) return s;
   return c;
+}
+
+Result<std::string> EcVolume::ReadLocalRecord(const IdxEntry& row) const {
+  const uint64_t length = ActualSize(uint32_t(row.size), uint8_t(version_));
+  const std::vector<EcInterval> pieces = LocateEcRange(layout(), ShardDatSize(), row.ByteOffset(), length);
+  std::string record;
+  record.reserve(size_t(length));
+  for (const EcInterval& piece : pieces) {
+    int fd = -1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = shards_.find(piece.shard);
+      if (it != shards_.end()) fd = it->second.fd;
+    }
+    if (fd < 0) return Status::NotFound("ec shard " + std::to_string(id_) + "." + std::to_string(piece.shard) + " is not mounted here");
+    const size_t at = record.size();
+    record.resize(at + size_t(piece.size));
+    size_t got = 0;
+    if (Status s = EnvPreadUpTo(env_, fd, record.data() + at, size_t(piece.size), off_t(piece.shard_offset), &got); !s.ok()) return s;
+    if (got != piece.size)
+      return Status::IOError("short read of ec shard " + std::to_string(id_) + "." + std::to_string(piece.shard) + " at " +
+                             std::to_string(piece.shard_offset) + ": got " + std::to_string(got) + " want " + std::to_string(piece.size));
+  }
+  return record;
 }
 
 void EcVolume::AddShard(int shard, EcShardFile file) {

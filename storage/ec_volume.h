@@ -99,6 +99,10 @@ class EcVolume {
   };
   Result<IndexCounts> CountIndex() const;
 
+  // The record an .ecx row names, from the shards mounted here. A piece on a
+  // shard not mounted here is NotFound naming the shard; a short shard is an error.
+  Result<std::string> ReadLocalRecord(const IdxEntry& row) const;
+
   // Shards: descriptors owned here. Adding a shard already present replaces it.
   void AddShard(int shard, EcShardFile file);
   // Closes and forgets the shard; false when it was not mounted.

@@ -12,9 +12,11 @@
 #include <cerrno>
 #include <set>
 
+#include "common/crc32c.h"
 #include "common/file_util.h"
 #include "common/go_error.h"
 #include "common/log.h"
+#include "common/needle.h"
 #include "supervisor/admin_service.h"
 #include "supervisor/heartbeat_report.h"
 
@@ -321,6 +323,58 @@ void AdminService::VolumeEcBlobDelete(const volume_server_pb::VolumeEcBlobDelete
 }
 
 // --- Shard reads ---------------------------------------------------------
+
+void AdminService::EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req, volume_server_pb::VolumeNeedleStatusResponse* resp,
+                                  Finish finish) {
+  const Store::EcByLocation all = store_->EcOf(req.volume_id());
+  const size_t li = all.begin()->first;
+  std::shared_ptr<EcVolume> v = all.begin()->second;
+  struct Outcome {
+    std::string error;
+    std::string record;
+    ParsedNeedle needle;
+  };
+  auto out = std::make_shared<Outcome>();
+  const NeedleId key = req.needle_id();
+  OnWriter(
+      store_->LocationWriter(li),
+      [v, key, out] {
+        auto found = v->Find(key);
+        if (!found.ok()) {
+          out->error = "locate in local ec volume: " + found.status().message();
+          return;
+        }
+        if (!found.value()) {
+          out->error = "locate in local ec volume: FindNeedleFromEcx: needle not found";
+          return;
+        }
+        if (found.value()->size < 0 || v->Journaled(key)) {
+          out->error = "already deleted";
+          return;
+        }
+        auto record = v->ReadLocalRecord(*found.value());
+        if (!record.ok()) {
+          out->error = record.status().message();
+          return;
+        }
+        out->record = std::move(record.value());
+        if (Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(out->record.data()), out->record.size(), uint32_t(found.value()->size),
+                                   uint8_t(v->version()), &out->needle);
+            !s.ok())
+          out->error = "ec volume " + std::to_string(v->id()) + " needle " + std::to_string(key) + ": " + s.message();
+      },
+      [out, resp, finish = std::move(finish)] {
+        if (!out->error.empty()) return finish(GoError(out->error));
+        const ParsedNeedle& n = out->needle;
+        resp->set_needle_id(n.header.id);
+        resp->set_cookie(n.header.cookie);
+        resp->set_size(n.header.size);
+        resp->set_last_modified(n.last_modified);
+        resp->set_crc(LegacyCrcValue(n.checksum));
+        if (n.flags & kFlagHasTtl) resp->set_ttl(n.ttl.String());
+        finish(grpc::Status::OK);
+      });
+}
 
 void AdminService::LocateEcNeedle(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, Finish finish) {
   const Store::EcByLocation all = store_->EcOf(req.volume_id());

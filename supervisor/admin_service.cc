@@ -585,6 +585,7 @@ grpc::Status AdminService::ReadVolumeFileStatus(const volume_server_pb::ReadVolu
 void AdminService::VolumeNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req,
                                       volume_server_pb::VolumeNeedleStatusResponse* resp, Finish finish) {
   std::shared_ptr<Volume> v = store_->Shared(req.volume_id());
+  if (!v && !store_->EcOf(req.volume_id()).empty()) return EcNeedleStatus(req, resp, std::move(finish));
   if (!v) return finish(Error("volume not found " + std::to_string(req.volume_id())));
   struct Outcome {
     Status status;

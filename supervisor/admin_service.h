@@ -151,6 +151,8 @@ class AdminService {
   // VolumeEcShardRead, after Go's checks (generation, deleted needle).
   void OpenEcShardRead(const volume_server_pb::VolumeEcShardReadRequest& req, volume_server_pb::VolumeEcShardReadResponse* resp,
                        FinishFd finish);
+  // VolumeNeedleStatus of an erasure-coded needle, from the shards mounted here.
+  void EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req, volume_server_pb::VolumeNeedleStatusResponse* resp, Finish finish);
   // Internal: an HTTP worker's EC read starts here (the .ecx row and the layout).
   void LocateEcNeedle(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, Finish finish);
   // Internal: VolumeEcShardsCopy's target disk and files (admin_ec_copy.cc).

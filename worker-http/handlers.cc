@@ -528,6 +528,17 @@ void Handlers::Delete(http::Request& r, http::Respond respond) {
   const std::string jwt = JwtOf(r);
   auto vid = ParseVolumeId(parts.vid);
   const VolumeView* v = vid.ok() ? volumes_->Find(vid.value()) : nullptr;
+  if (!v && vid.ok() && ec_delete_) {
+    // Not mounted here as a volume: perhaps erasure coded here.
+    const bool pretty = WantsPretty(r);
+    auto request = std::make_shared<http::Request>(r);
+    return ec_delete_(CurrentMaster(), vid.value(), fid.value().id, fid.value().cookie,
+                      [request, pretty, respond = std::move(respond)](EcNeedleDelete got) {
+                        if (got.no_volume || got.deleted) return respond(JsonResponse(*request, 404, JsonObject().Num("size", 0).Done()));
+                        if (!got.error.empty()) return respond(JsonError(pretty, 500, "Deletion Failed: " + got.error));
+                        respond(JsonResponse(pretty, 202, JsonObject().Num("size", int64_t(got.size)).Done()));
+                      });
+  }
   StoredBlob blob;
   std::string error;
   if (!v || ReadBlob(*v, fid.value().id, false, &blob, &error) != ReadOutcome::kOk)

@@ -41,6 +41,7 @@ class Handlers {
   void set_draining() { draining_ = true; }
   // Reads of erasure-coded volumes (none without it).
   void set_ec_read(EcReadFn fn) { ec_read_ = std::move(fn); }
+  void set_ec_delete(EcDeleteFn fn) { ec_delete_ = std::move(fn); }
 
  private:
   // Counts the request in the shared metrics and decorates its answer.
@@ -113,6 +114,7 @@ class Handlers {
   std::string icon_png_, icon_ico_;  // drawn on first request
   bool draining_ = false;
   EcReadFn ec_read_;
+  EcDeleteFn ec_delete_;
 };
 
 // The replica copy of an upload, as Go's replicating uploader sends it. The

@@ -114,6 +114,9 @@ void Worker::Start() {
   handlers->set_ec_read([this](const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done) {
     ec_reader->Read(master, vid, id, std::move(done));
   });
+  handlers->set_ec_delete([this](const std::string& master, VolumeId vid, NeedleId id, Cookie cookie, std::function<void(EcNeedleDelete)> done) {
+    ec_reader->Delete(master, vid, id, cookie, std::move(done));
+  });
   http::ServerLimits limits;
   // Multipart framing around a file of the maximum size still fits.
   limits.max_body_bytes = uint64_t(config.file_size_limit_bytes) + (1 << 20);

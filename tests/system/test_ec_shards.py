@@ -115,11 +115,20 @@ def test_ec_encode_spreads_kelp_shards_over_kelp_and_go_and_go_reads_them(cluste
 
     # Deletes through Go are journaled by the primary shard's holder (kelp
     # for most needles) and seen by reads through Go afterwards.
+    # Deletes through Go and through kelp (alternately) are journaled by the
+    # primary shard's holder and seen by reads everywhere afterwards.
     victims = sorted(live)[::10]
-    for key in victims:
-        r = requests.delete(f"{go.url}/{fid(VID, key)}", timeout=30)
-        assert r.status_code == 202, (key, r.status_code, r.text)
+    for i, key in enumerate(victims):
+        via = (go, k1)[i % 2]
+        r = requests.delete(f"{via.url}/{fid(VID, key)}", timeout=30)
+        assert r.status_code == 202, (via.url, key, r.status_code, r.text)
+        assert r.json()["size"] > len(live[key]), r.text  # the record's length on disk
         del live[key]
+    # Go's answers for what cannot be deleted (already deleted: 404; not in
+    # the index, a wrong cookie: 500 with Go's text), from kelp as from Go.
+    for path in (fid(VID, victims[0]), fid(VID, 999_999), f"{VID},{sorted(live)[1]:x}deadbeef"):
+        answers = [requests.delete(f"{srv.url}/{path}", timeout=30) for srv in (go, k2)]
+        assert (answers[0].status_code, answers[0].json()) == (answers[1].status_code, answers[1].json()), path
     # Exactly one holder journals each delete, kelp's among them.
     journaled = {name: (dirs[name] / f"{VID}.ecj").stat().st_size // 8 for name in dirs}
     assert sum(journaled.values()) == len(victims) and journaled["k1"] + journaled["k2"] > 0, journaled
@@ -200,9 +209,15 @@ def test_kelp_serves_go_s_shards_and_reads_through_lost_ones(cluster, tmp_path):
         assert r.status_code == 200 and r.content == data, (key, r.status_code)
     for key in gone:
         assert requests.get(f"{kelp.url}/{9},{key:x}{COOKIE:08x}", timeout=30).status_code == 404, key
+    # VolumeNeedleStatus from the shards.
+    stub = volume_stub(kelp.port)
+    key = next(iter(live))
+    code, details, r = call(stub.VolumeNeedleStatus, vs_pb2.VolumeNeedleStatusRequest(volume_id=9, needle_id=key))
+    assert code == "OK" and (r.needle_id, r.cookie) == (key, COOKIE) and r.size >= len(live[key]), details
+    assert call(stub.VolumeNeedleStatus, vs_pb2.VolumeNeedleStatusRequest(volume_id=9, needle_id=999_999))[:2] == \
+        ("UNKNOWN", "locate in local ec volume: FindNeedleFromEcx: needle not found")
 
     # Four data shards lost: every read is rebuilt from the other ten.
-    stub = volume_stub(kelp.port)
     lost = [0, 2, 5, 7]
     assert call(stub.VolumeEcShardsUnmount, vs_pb2.VolumeEcShardsUnmountRequest(volume_id=9, shard_ids=lost))[0] == "OK"
     assert call(stub.VolumeEcShardsDelete, vs_pb2.VolumeEcShardsDeleteRequest(volume_id=9, shard_ids=lost))[0] == "OK"

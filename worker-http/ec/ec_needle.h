@@ -25,4 +25,15 @@ struct EcNeedleRead {
 // address; `done` runs on the worker's loop.
 using EcReadFn = std::function<void(const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done)>;
 
+// A delete of an EC needle: journaled by a holder of the shard the record
+// starts in (Go's doDeleteNeedleFromRemoteEcShardServers).
+struct EcNeedleDelete {
+  bool no_volume = false;  // no EC volume of the id here: the caller goes on as for any volume
+  bool deleted = false;    // deleted already (Go 4.48 answers 404, size 0)
+  std::string error;       // Go's text; "" when deleted
+  uint64_t size = 0;       // the record's length on disk
+};
+using EcDeleteFn =
+    std::function<void(const std::string& master, VolumeId vid, NeedleId id, Cookie cookie, std::function<void(EcNeedleDelete)> done)>;
+
 }  // namespace kelp

@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
 #include <vector>
 
+#include "common/bytes.h"
 #include "common/ec_layout.h"
 #include "common/file_util.h"
 #include "common/needle.h"
@@ -212,6 +214,62 @@ void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::f
       if (local.count(uint32_t(in.shard))) wanted.insert(in.shard);
     p->to_open.assign(wanted.begin(), wanted.end());
     OpenNext(link, loop, peers, p);
+  });
+}
+
+void EcReader::Delete(const std::string& master, VolumeId vid, NeedleId id, Cookie cookie, std::function<void(EcNeedleDelete)> done) {
+  EcPeers* peers = peers_;
+  uv_loop_t* loop = loop_;
+  Read(master, vid, id, [peers, loop, master, vid, id, cookie, done = std::move(done)](EcNeedleRead got) {
+    auto out = std::make_shared<EcNeedleDelete>();
+    if (got.outcome == Outcome::kNoVolume) {
+      out->no_volume = true;
+      return done(*out);
+    }
+    if (got.outcome == Outcome::kDeleted) {
+      out->deleted = true;
+      return done(*out);
+    }
+    if (got.outcome != Outcome::kOk) {
+      out->error = got.error;
+      return done(*out);
+    }
+    const Cookie stored = GetU32(reinterpret_cast<const uint8_t*>(got.record.data()));
+    if (cookie != 0 && cookie != stored) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "%x", cookie);
+      out->error = std::string("unexpected cookie ") + hex;
+      return done(*out);
+    }
+    out->size = got.record.size();
+    auto read = std::make_shared<EcNeedleRead>(std::move(got));
+    RunOffLoop(
+        loop,
+        [peers, master, vid, id, read, out] {
+          auto holders = peers->Holders(master, vid);
+          if (!holders.ok()) {
+            out->error = holders.status().message();
+            return;
+          }
+          auto try_shard = [&](int shard) -> bool {
+            auto it = holders.value().find(shard);
+            if (it == holders.value().end() || it->second.empty()) return false;
+            for (const std::string& holder : it->second) {
+              Status s = peers->DeleteBlob(holder, vid, read->collection, id, read->version);
+              if (s.ok()) {
+                out->error.clear();
+                return true;
+              }
+              out->error = "failed to delete from ec shard " + std::to_string(shard) + " on " + holder + ": " + s.message();
+            }
+            return true;  // the shard has holders: their answer stands
+          };
+          if (try_shard(read->primary_shard)) return;
+          out->error = "no holder of ec volume " + std::to_string(vid) + " found to delete from";
+          for (int shard = 0; shard < kMaxEcShards; ++shard)
+            if (shard != read->primary_shard && try_shard(shard) && out->error.empty()) return;
+        },
+        [out, done] { done(*out); });
   });
 }
 

@@ -27,6 +27,10 @@ class EcReader {
   EcReader(uv_loop_t* loop, SupervisorLink* link, EcPeers* peers) : loop_(loop), link_(link), peers_(peers) {}
   // `master`: the master's HTTP address now. `done` runs on the loop.
   void Read(const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done);
+  // Reads the needle (every rule of Read applies), checks the cookie (0: not
+  // checked), then asks the holders of its first shard, in turn, to journal
+  // the delete; only when that shard has no holder, every other shard's.
+  void Delete(const std::string& master, VolumeId vid, NeedleId id, Cookie cookie, std::function<void(EcNeedleDelete)> done);
 
  private:
   uv_loop_t* loop_;
