@@ -376,11 +376,11 @@ void AdminService::EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequ
       });
 }
 
-void AdminService::LocateEcNeedle(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, Finish finish) {
-  const Store::EcByLocation all = store_->EcOf(req.volume_id());
-  if (all.empty()) return finish(GoError("not found ec volume id " + std::to_string(req.volume_id())));
-  const size_t li = all.begin()->first;
-  std::shared_ptr<EcVolume> v = all.begin()->second;  // Go reads through the first location's
+namespace {
+
+// The layout and local shards of a mounted EC volume, read through its first location.
+void DescribeEcVolume(const Store::EcByLocation& all, kelp_internal::EcNeedleLocated* resp) {
+  const std::shared_ptr<EcVolume>& v = all.begin()->second;
   for (const auto& [at, holder] : all)
     for (const auto& [shard, f] : holder->shards()) resp->add_local_shards(uint32_t(shard));
   const EcLayout layout = v->layout();
@@ -392,6 +392,34 @@ void AdminService::LocateEcNeedle(const kelp_internal::EcNeedleLocate& req, kelp
   resp->set_shard_dat_size(v->ShardDatSize());
   resp->set_encode_ts_ns(v->encode_ts_ns());
   resp->set_collection(v->collection());
+  resp->set_offset_bytes(uint32_t(v->offset_bytes()));
+}
+
+}  // namespace
+
+grpc::Status AdminService::ListEcVolumes(const kelp_internal::VolumeIdList&, kelp_internal::VolumeIdList* resp) {
+  std::set<VolumeId> listed;
+  for (size_t li = 0; li < store_->locations().size(); ++li)
+    for (const auto& [vid, by_location] : store_->ec_volumes())
+      if (by_location.count(li) && listed.insert(vid).second) resp->add_ids(vid);
+  return grpc::Status::OK;
+}
+
+void AdminService::OpenEcIndex(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, FinishFd finish) {
+  const Store::EcByLocation all = store_->EcOf(req.volume_id());
+  if (all.empty()) return finish(GoError("EC volume id " + std::to_string(req.volume_id()) + " not found"), -1);
+  DescribeEcVolume(all, resp);
+  const int fd = fcntl(all.begin()->second->ecx_fd(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return finish(GoError("dup " + all.begin()->second->ecx_path() + ": " + GoErrno(errno)), -1);
+  finish(grpc::Status::OK, fd);
+}
+
+void AdminService::LocateEcNeedle(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, Finish finish) {
+  const Store::EcByLocation all = store_->EcOf(req.volume_id());
+  if (all.empty()) return finish(GoError("not found ec volume id " + std::to_string(req.volume_id())));
+  const size_t li = all.begin()->first;
+  std::shared_ptr<EcVolume> v = all.begin()->second;  // Go reads through the first location's
+  DescribeEcVolume(all, resp);
   auto error = std::make_shared<std::string>();
   const NeedleId key = req.needle_id();
   OnWriter(

@@ -115,6 +115,8 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterAsync("VolumeEcBlobDelete", &AdminService::VolumeEcBlobDelete);
   RegisterFd("kelp.OpenEcShardRead", &AdminService::OpenEcShardRead);
   RegisterAsync("kelp.LocateEcNeedle", &AdminService::LocateEcNeedle);
+  Register("kelp.ListEcVolumes", &AdminService::ListEcVolumes);
+  RegisterFd("kelp.OpenEcIndex", &AdminService::OpenEcIndex);
   RegisterAsync("kelp.PlaceEcCopy", &AdminService::PlaceEcCopy);
   RegisterFd("kelp.OpenEcCopyTarget", &AdminService::OpenEcCopyTarget);
   RegisterAsync("kelp.FinishEcCopyTarget", &AdminService::FinishEcCopyTarget);

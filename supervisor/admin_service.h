@@ -153,6 +153,10 @@ class AdminService {
                        FinishFd finish);
   // VolumeNeedleStatus of an erasure-coded needle, from the shards mounted here.
   void EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequest& req, volume_server_pb::VolumeNeedleStatusResponse* resp, Finish finish);
+  // Internal, for ScrubEcVolume in the gRPC worker: the mounted EC volumes
+  // (location by location), and one's layout with its .ecx read-only.
+  grpc::Status ListEcVolumes(const kelp_internal::VolumeIdList&, kelp_internal::VolumeIdList* resp);
+  void OpenEcIndex(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, FinishFd finish);
   // Internal: an HTTP worker's EC read starts here (the .ecx row and the layout).
   void LocateEcNeedle(const kelp_internal::EcNeedleLocate& req, kelp_internal::EcNeedleLocated* resp, Finish finish);
   // Internal: VolumeEcShardsCopy's target disk and files (admin_ec_copy.cc).

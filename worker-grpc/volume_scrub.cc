@@ -17,6 +17,7 @@
 #include "common/file_util.h"
 #include "common/go_error.h"
 #include "common/idx_entry.h"
+#include "common/index_check.h"
 #include "common/needle.h"
 #include "proto/kelp_internal.pb.h"
 #include "worker-grpc/volume_files.h"
@@ -27,13 +28,9 @@ namespace {
 
 constexpr int kModeIndex = 1, kModeFull = 2, kModeLocal = 3, kModeReads = 5;
 
-struct Row {
-  IdxEntry entry;
-  size_t position = 0;  // 1-based, in file order
-  bool deleted() const { return entry.size < 0; }
-};
+using Row = IndexRow;
 
-uint64_t RecordBytes(const Row& r, uint8_t version) { return ActualSize(r.deleted() ? 0 : uint32_t(r.entry.size), version); }
+uint64_t RecordBytes(const Row& r, uint8_t version) { return IndexRowRecordBytes(r, version); }
 
 struct VolumeScrub {
   const VolumeFilesView& f;
@@ -58,27 +55,7 @@ struct VolumeScrub {
     return false;
   }
 
-  void CheckIndex() {
-    std::vector<const Row*> placed;
-    for (const Row& r : rows)
-      if (!(r.entry.offset_units == 0 && r.deleted())) placed.push_back(&r);
-    std::sort(placed.begin(), placed.end(), [](const Row* a, const Row* b) {
-      return a->entry.offset_units != b->entry.offset_units ? a->entry.offset_units < b->entry.offset_units : a->entry.size < b->entry.size;
-    });
-    for (size_t i = 1; i < placed.size(); ++i) {
-      const Row& prev = *placed[i - 1];
-      const Row& cur = *placed[i];
-      const uint64_t prev_start = prev.entry.ByteOffset(), prev_end = prev_start + RecordBytes(prev, f.version) - 1;
-      const uint64_t start = cur.entry.ByteOffset(), end = start + RecordBytes(cur, f.version) - 1;
-      if (start <= prev_end)
-        errors.push_back("needle " + std::to_string(cur.entry.id) + " (#" + std::to_string(cur.position) + ") at [" + std::to_string(start) +
-                         "-" + std::to_string(end) + "] overlaps needle " + std::to_string(prev.entry.id) + " at [" +
-                         std::to_string(prev_start) + "-" + std::to_string(prev_end) + "]");
-    }
-    const uint64_t whole = uint64_t(rows.size()) * uint64_t(IdxEntrySize(f.offset_bytes));
-    if (whole != f.idx_file_size)
-      errors.push_back("expected an index file of size " + std::to_string(f.idx_file_size) + ", got " + std::to_string(whole));
-  }
+  void CheckIndex() { CheckIndexRows(rows, f.idx_file_size, f.offset_bytes, f.version, &errors); }
 
   std::string ReadError(const Row& r, const std::string& why) {
     return "failed to read needle " + std::to_string(r.entry.id) + " on volume " + std::to_string(vid) + ": " + why;
@@ -179,18 +156,6 @@ grpc::Status VolumeService::ScrubVolume(grpc::ServerContext* ctx, const volume_s
     }
     if (!failures.empty()) return GoError(failures);
   }
-  return grpc::Status::OK;
-}
-
-// kelp mounts no EC volume yet: an explicit id is not found, and a scrub of
-// every EC volume finds none. The refusals come first, as in Go.
-grpc::Status VolumeService::ScrubEcVolume(grpc::ServerContext* ctx, const volume_server_pb::ScrubEcVolumeRequest* req,
-                                          volume_server_pb::ScrubEcVolumeResponse*) {
-  if (grpc::Status denied = AdmitAdmin(ctx, "ScrubEcVolume"); !denied.ok()) return denied;
-  const int mode = int(req->mode());
-  if (req->force_deleted_needles_check() && mode != kModeFull && mode != kModeReads)
-    return GoError("deleted needle checks are only supported for FULL and READS scrubs");
-  if (req->volume_ids_size() > 0) return GoError("EC volume id " + std::to_string(req->volume_ids(0)) + " not found");
   return grpc::Status::OK;
 }
 

@@ -219,3 +219,38 @@ def test_killed_rebuild_and_decode_jobs_fail_alone(cluster, tmp_path):
     for key, data in list(live.items())[:40]:
         r = requests.get(f"{kelp.url}/{fid(VID, key)}", timeout=30)
         assert r.status_code == 200 and r.content == data, key
+
+
+def scrub(srv, mode, ids=()):
+    return call(volume_stub(srv.port).ScrubEcVolume, vs_pb2.ScrubEcVolumeRequest(mode=mode, volume_ids=list(ids)), timeout=120)
+
+
+def test_scrub_of_ec_volumes_finds_what_go_finds(cluster, tmp_path):
+    INDEX, LOCAL = 1, 3
+    servers, live, gone = encoded_pair(cluster, tmp_path)
+    for kind, (srv, d) in servers.items():
+        assert mount(srv, list(range(TOTAL)))[0] == "OK", kind
+
+    def summary(kind, mode, ids=(VID,)):
+        code, details, r = scrub(servers[kind][0], mode, ids)
+        if code != "OK":
+            return code, details
+        return (r.total_volumes, r.total_files, list(r.broken_volume_ids),
+                sorted((i.volume_id, i.shard_id) for i in r.broken_shard_infos), len(r.details) > 0)
+
+    for mode in (INDEX, LOCAL):
+        assert summary("kelp", mode) == summary("go", mode), mode
+        assert summary("kelp", mode)[2] == [], mode
+    assert summary("kelp", INDEX, ()) == summary("go", INDEX, ())
+    assert summary("kelp", 99)[:1] == summary("go", 99)[:1] == ("UNKNOWN",)
+    assert summary("kelp", INDEX, (777,)) == summary("go", INDEX, (777,))
+    assert summary("kelp", INDEX, (777,))[0] == "UNKNOWN" and "EC volume id 777" in summary("kelp", INDEX, (777,))[1]
+
+    # Shard 0 cut to one byte behind the servers' backs: LOCAL finds it.
+    for kind, (srv, d) in servers.items():
+        with open(shard_path(d, 0), "r+b") as f:
+            f.truncate(1)
+    got = {kind: summary(kind, LOCAL) for kind in servers}
+    assert got["kelp"][2] == got["go"][2] == [VID], got
+    assert got["kelp"][3] == got["go"][3] == [(VID, 0)], got
+    assert got["kelp"][4] and got["go"][4]
