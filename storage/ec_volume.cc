@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -159,6 +160,8 @@ Status EcVolume::JournalDelete(NeedleId key) {
   }
   if (deleted_.count(key)) return Status::Ok();
   if (ecj_fd_ < 0) return Status::IOError("ec volume " + std::to_string(id_) + " closed");
+  // Appended after what the file holds now (a copied journal may have grown it).
+  if (auto size = EnvFileSize(env_, ecj_fd_); size.ok()) ecj_size_ = std::max(ecj_size_, uint64_t(size.value()) / kEcjRecord * kEcjRecord);
   uint8_t record[kEcjRecord];
   PutU64(record, key);
   if (Status s = EnvPwriteFull(env_, ecj_fd_, record, sizeof record, off_t(ecj_size_)); !s.ok()) {
@@ -315,11 +318,19 @@ Status MarkRowsDeleted(Env* env, const std::string& ecx_path, int offset_bytes, 
 
 Status EcVolume::FoldJournal() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (ecj_fd_ < 0 || ecj_size_ == 0) return Status::Ok();
-  std::vector<uint8_t> journal(ecj_size_);
-  if (Status s = EnvPreadFull(env_, ecj_fd_, journal.data(), journal.size(), 0); !s.ok()) return s;
-  std::vector<NeedleId> ids;
-  for (size_t at = 0; at < journal.size(); at += kEcjRecord) ids.push_back(GetU64(journal.data() + at));
+  if (ecj_fd_ < 0) return Status::Ok();
+  // The file as it is on disk: a copy (VolumeEcShardsCopy of the .ecj, as
+  // decode gathers peers' journals) may have written it behind this object.
+  auto size = EnvFileSize(env_, ecj_fd_);
+  if (!size.ok()) return size.status();
+  std::vector<uint8_t> journal(uint64_t(size.value()) / kEcjRecord * kEcjRecord);
+  if (!journal.empty())
+    if (Status s = EnvPreadFull(env_, ecj_fd_, journal.data(), journal.size(), 0); !s.ok()) return s;
+  for (size_t at = 0; at < journal.size(); at += kEcjRecord) deleted_.insert(GetU64(journal.data() + at));
+  // Every delete this volume knows, not only what the file holds now: a
+  // copied journal writes over the start of the local one (Go's quirk).
+  const std::vector<NeedleId> ids(deleted_.begin(), deleted_.end());
+  if (ids.empty()) return Status::Ok();
   if (Status s = MarkRowsDeleted(env_, ecx_path_, offset_bytes_, ids); !s.ok()) return s;
   if (env_->Ftruncate(ecj_fd_, 0) != 0 || env_->Fdatasync(ecj_fd_) != 0) return Status::IOError("empty " + ecj_path_ + ": " + GoErrno(errno));
   ecj_size_ = 0;

@@ -15,6 +15,7 @@ import requests
 from conftest import wait_until
 from grpc_stubs import call, vs_pb2, volume_stub
 from test_ec_generate import fill, generate, go_written_volume
+from test_copy import start_trusting
 from test_vacuum import fid, start
 
 VID = 9
@@ -63,7 +64,7 @@ def encoded_pair(cluster, tmp_path, megabytes=26):
     for ext in (".dat", ".idx", ".vif"):
         if (g / f"{VID}{ext}").exists():
             shutil.copy2(g / f"{VID}{ext}", k / f"{VID}{ext}")
-    servers = {"go": (start(cluster, "go", g), g), "kelp": (start(cluster, "kelp", k), k)}
+    servers = {"go": (start(cluster, "go", g), g), "kelp": (start_trusting(cluster, "kelp", k), k)}
     for srv, _ in servers.values():
         code, details, _ = generate(srv)
         assert code == "OK", details
@@ -125,6 +126,17 @@ def test_decode_gives_a_volume_kelp_mounts_and_go_loads(cluster, tmp_path):
         assert code == "OK", details
         del live[key]
     assert (d / f"{VID}.ecj").stat().st_size == 8 * len(victims)
+    # A delete journaled by another holder (Go) is gathered with its .ecj, as ec.decode does.
+    go, g = servers["go"]
+    assert mount(go, list(range(TOTAL)))[0] == "OK"
+    peer_victim = sorted(live)[-1]
+    code, details, _ = call(volume_stub(go.port).VolumeEcBlobDelete, vs_pb2.VolumeEcBlobDeleteRequest(volume_id=VID, file_key=peer_victim, version=3))
+    assert code == "OK", details
+    del live[peer_victim]
+    code, details, _ = call(stub.VolumeEcShardsCopy, vs_pb2.VolumeEcShardsCopyRequest(
+        volume_id=VID, copy_ecj_file=True, source_data_node=f"127.0.0.1:{go.port}.{go.port + 10000}"), timeout=60)
+    assert code == "OK", details
+    victims.append(peer_victim)
     assert call(stub.VolumeUnmount, vs_pb2.VolumeUnmountRequest(volume_id=VID))[0] == "OK"
     for name in (f"{VID}.dat", f"{VID}.idx"):
         (d / name).unlink()
