@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Erasure coding encode (VolumeEcShardsGenerate) on kelp vs the Go volume
-server, same machine, same client, one run.
+"""Erasure coding encode (VolumeEcShardsGenerate) and rebuild
+(VolumeEcShardsRebuild) on kelp vs the Go volume server, same machine, same
+client, one run.
 
 For each server kind, --rounds times (the order rotating; the table gives
 medians), on a fresh Go master and data directory: one volume is allocated
@@ -15,6 +16,12 @@ before the call through /proc/PID/clear_refs); for kelp, the VmHWM of the
 encode's job process, read every 20 ms while it runs, and the supervisor's
 own growth over the call. (Byte identity with Go is the system tests'
 business: each server here encodes the volume it wrote itself.)
+
+Rebuild: after the encode, all 14 shards are mounted, then shards 0, 3, 10 and
+13 (two data, two parity) are unmounted and their files removed, `sync` runs,
+and VolumeEcShardsRebuild is timed the same way; MB/s is again the .dat size
+over the seconds, and peak memory is measured as for the encode (kelp: the
+rebuild job's VmHWM).
 
 Usage: benchmarks/ec_encode.py [--mb 1024] [--threads 4] [--servers kelp,go] [--rounds 2] [--tmp DIR] [--keep]
 """
@@ -50,12 +57,12 @@ def status_kb(pid, field):
     return None
 
 
-def job_pids():
+def job_pids(kind="encode"):
     out = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(f"kelp-volume: ec encode job volume {VID}".encode()):
+                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(f"kelp-volume: ec {kind} job volume {VID}".encode()):
                     out.append(int(pid))
             except OSError:
                 pass
@@ -88,35 +95,51 @@ def run_kind(kind, base, args, sizes, round_no):
         dat = (d / f"{VID}.dat").stat().st_size
         log(f"{kind} round {round_no}: {dat / MB:,.0f} MB written; encoding")
 
-        peak = {"job": 0}
-        stop = threading.Event()
+        def timed(job, run):
+            peak = {"job": 0}
+            stop = threading.Event()
 
-        def watch():
-            while not stop.is_set():
-                for pid in job_pids():
-                    peak["job"] = max(peak["job"], status_kb(pid, "VmHWM") or 0)
-                time.sleep(0.02)
+            def watch():
+                while not stop.is_set():
+                    for pid in job_pids(job):
+                        peak["job"] = max(peak["job"], status_kb(pid, "VmHWM") or 0)
+                    time.sleep(0.02)
 
-        if kind == "go":
-            with open(f"/proc/{server_pid}/clear_refs", "w") as f:
-                f.write("5")
-        rss_before = status_kb(server_pid, "VmRSS")
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        t0 = time.perf_counter()
-        code, details, _ = call(stub.VolumeEcShardsGenerate, vs_pb2.VolumeEcShardsGenerateRequest(volume_id=VID), timeout=3600)
-        seconds = time.perf_counter() - t0
-        stop.set()
-        watcher.join()
-        if code != "OK":
-            raise RuntimeError(f"VolumeEcShardsGenerate: {code} {details}")
-        res = {"dat": dat, "seconds": seconds, "mbps": dat / MB / seconds}
-        if kind == "go":
-            res["peak_mb"] = status_kb(server_pid, "VmHWM") / 1024
-            res["server_growth_mb"] = None
-        else:
-            res["peak_mb"] = peak["job"] / 1024
-            res["server_growth_mb"] = max(0, (status_kb(server_pid, "VmRSS") or 0) - (rss_before or 0)) / 1024
+            if kind == "go":
+                with open(f"/proc/{server_pid}/clear_refs", "w") as f:
+                    f.write("5")
+            rss_before = status_kb(server_pid, "VmRSS")
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            t0 = time.perf_counter()
+            code, details, _ = run()
+            seconds = time.perf_counter() - t0
+            stop.set()
+            watcher.join()
+            if code != "OK":
+                raise RuntimeError(f"{job}: {code} {details}")
+            out = {"seconds": seconds, "mbps": dat / MB / seconds}
+            if kind == "go":
+                out["peak_mb"] = status_kb(server_pid, "VmHWM") / 1024
+                out["server_growth_mb"] = None
+            else:
+                out["peak_mb"] = peak["job"] / 1024
+                out["server_growth_mb"] = max(0, (status_kb(server_pid, "VmRSS") or 0) - (rss_before or 0)) / 1024
+            return out
+
+        res = {"dat": dat}
+        res["encode"] = timed("encode", lambda: call(stub.VolumeEcShardsGenerate, vs_pb2.VolumeEcShardsGenerateRequest(volume_id=VID), timeout=3600))
+        lost = [0, 3, 10, 13]
+        for req in (vs_pb2.VolumeEcShardsMountRequest(volume_id=VID, shard_ids=list(range(14))),):
+            code, details, _ = call(stub.VolumeEcShardsMount, req)
+            if code != "OK":
+                raise RuntimeError(f"mount: {details}")
+        call(stub.VolumeEcShardsUnmount, vs_pb2.VolumeEcShardsUnmountRequest(volume_id=VID, shard_ids=lost))
+        for shard in lost:
+            (d / f"{VID}.ec{shard:02d}").unlink()
+        os.sync()
+        log(f"{kind} round {round_no}: rebuilding shards {lost}")
+        res["rebuild"] = timed("rebuild", lambda: call(stub.VolumeEcShardsRebuild, vs_pb2.VolumeEcShardsRebuildRequest(volume_id=VID), timeout=3600))
         return res
     finally:
         if clients:
@@ -152,17 +175,19 @@ def main():
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    print(f"\nVolumeEcShardsGenerate of one volume of {len(sizes)} blobs of 4-256 KB; {os.cpu_count()} cores; "
-          f"medians of {args.rounds} round(s), the servers' order rotating; MB = 2^20 bytes\n")
-    print("| server | .dat MB | seconds | MB/s | vs Go | peak memory MB | supervisor growth MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    go = statistics.median(r["mbps"] for r in results["go"]) if results.get("go") else None
-    for kind, runs in results.items():
-        m = {f: statistics.median(r[f] for r in runs) for f in ("dat", "seconds", "mbps", "peak_mb")}
-        growth = "—" if kind == "go" else f"{statistics.median(r['server_growth_mb'] for r in runs):.1f}"
-        what = "server VmHWM" if kind == "go" else "job VmHWM"
-        print(f"| {kind} | {m['dat'] / MB:,.0f} | {m['seconds']:.2f} | {m['mbps']:,.0f} | "
-              f"{(m['mbps'] / go) if go else 0:.2f}x | {m['peak_mb']:.1f} ({what}) | {growth} |")
+    print(f"\nOne volume of {len(sizes)} blobs of 4-256 KB, encoded, then 4 of its 14 shards rebuilt; {os.cpu_count()} cores; "
+          f"medians of {args.rounds} round(s), the servers' order rotating; MB = 2^20 bytes, MB/s = .dat MB / seconds\n")
+    print("| call | server | .dat MB | seconds | MB/s | vs Go | peak memory MB | supervisor growth MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for job in ("encode", "rebuild"):
+        go = statistics.median(r[job]["mbps"] for r in results["go"]) if results.get("go") else None
+        for kind, runs in results.items():
+            m = {f: statistics.median(r[job][f] for r in runs) for f in ("seconds", "mbps", "peak_mb")}
+            dat = statistics.median(r["dat"] for r in runs)
+            growth = "—" if kind == "go" else f"{statistics.median(r[job]['server_growth_mb'] for r in runs):.1f}"
+            what = "server VmHWM" if kind == "go" else "job VmHWM"
+            print(f"| {job} | {kind} | {dat / MB:,.0f} | {m['seconds']:.2f} | {m['mbps']:,.0f} | "
+                  f"{(m['mbps'] / go) if go else 0:.2f}x | {m['peak_mb']:.1f} ({what}) | {growth} |")
 
 
 if __name__ == "__main__":

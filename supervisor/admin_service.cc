@@ -393,6 +393,22 @@ void AdminService::DeleteCollection(const volume_server_pb::DeleteCollectionRequ
       one_done();
     }
   }
+  // The collection's erasure-coded volumes go too, unannounced as in Go (the
+  // next full report tells the master).
+  std::vector<VolumeFileNames> ec_files;
+  for (const auto& [vid, by_location] : std::map<VolumeId, Store::EcByLocation>(store_->ec_volumes())) {
+    if (by_location.begin()->second->collection() != req.collection()) continue;
+    for (size_t li = 0; li < store_->locations().size(); ++li) ec_files.push_back(store_->NamesIn(li, req.collection(), vid));
+    DropEcVolume(vid);
+  }
+  if (!ec_files.empty()) {
+    ++progress->remaining;
+    Env* env = store_->env();
+    OnWriter(store_->LocationWriter(0), [env, ec_files] {
+      for (const VolumeFileNames& n : ec_files)
+        if (Status s = RemoveEcFiles(env, n); !s.ok()) KLOG_ERROR("delete collection: ec volume %u: %s", n.id, s.message().c_str());
+    }, one_done);
+  }
   one_done();
 }
 

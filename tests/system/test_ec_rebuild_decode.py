@@ -266,3 +266,24 @@ def test_scrub_of_ec_volumes_finds_what_go_finds(cluster, tmp_path):
     assert got["kelp"][2] == got["go"][2] == [VID], got
     assert got["kelp"][3] == got["go"][3] == [(VID, 0)], got
     assert got["kelp"][4] and got["go"][4]
+
+
+def test_delete_collection_takes_its_ec_volumes(cluster, tmp_path):
+    cluster.start_master(volume_size_limit_mb=64)
+    for kind in ("go", "kelp"):
+        d = tmp_path / kind
+        srv = start(cluster, kind, d)
+        stub = volume_stub(srv.port)
+        code, details, _ = call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, collection="pics", replication="000", version=3))
+        assert code == "OK", details
+        assert requests.post(f"{srv.url}/{fid(VID, 1)}", data=b"x" * 5000, headers={"Content-Type": "application/octet-stream"},
+                             timeout=10).status_code == 201
+        assert generate(srv, collection="pics")[0] == "OK"
+        assert call(stub.VolumeEcShardsMount, vs_pb2.VolumeEcShardsMountRequest(volume_id=VID, collection="pics",
+                                                                                 shard_ids=list(range(TOTAL))))[0] == "OK"
+        assert call(stub.VolumeDelete, vs_pb2.VolumeDeleteRequest(volume_id=VID))[0] == "OK"
+        assert call(stub.DeleteCollection, vs_pb2.DeleteCollectionRequest(collection="pics"))[0] == "OK", kind
+        code, details, _ = call(stub.VolumeEcShardsInfo, vs_pb2.VolumeEcShardsInfoRequest(volume_id=VID))
+        assert (code, details) == ("UNKNOWN", f"VolumeEcShardsInfo: EC volume {VID} not found"), kind
+        left = sorted(p.name for p in d.iterdir() if p.name.startswith("pics_"))
+        assert not [n for n in left if ".ec" in n], (kind, left)
