@@ -19,7 +19,8 @@ business: each server here encodes the volume it wrote itself.)
 
 Rebuild: after the encode, all 14 shards are mounted, then shards 0, 3, 10 and
 13 (two data, two parity) are unmounted and their files removed, `sync` runs,
-and VolumeEcShardsRebuild is timed the same way; MB/s is again the .dat size
+the page cache is dropped (both servers read their shards from the disk), and
+VolumeEcShardsRebuild is timed the same way; MB/s is again the .dat size
 over the seconds, and peak memory is measured as for the encode (kelp: the
 rebuild job's VmHWM).
 
@@ -55,6 +56,16 @@ def status_kb(pid, field):
     except OSError:
         pass
     return None
+
+
+def drop_caches():
+    """Both servers' rebuilds read their shards from the disk: kelp's encode
+    bypassed the page cache and Go's did not, so a warm cache would favour Go."""
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except OSError as e:
+        log(f"cannot drop the page cache ({e}): the rebuild figures then depend on what it holds")
 
 
 def job_pids(kind="encode"):
@@ -138,6 +149,7 @@ def run_kind(kind, base, args, sizes, round_no):
         for shard in lost:
             (d / f"{VID}.ec{shard:02d}").unlink()
         os.sync()
+        drop_caches()
         log(f"{kind} round {round_no}: rebuilding shards {lost}")
         res["rebuild"] = timed("rebuild", lambda: call(stub.VolumeEcShardsRebuild, vs_pb2.VolumeEcShardsRebuildRequest(volume_id=VID), timeout=3600))
         return res

@@ -279,13 +279,25 @@ bool JobWorkers::SendFiles(ipc::Channel& ch, const std::vector<int>& fds) {
   return true;
 }
 
-Status JobWorkers::EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>& present, const std::map<int, int>& missing,
-                             const std::function<bool()>& stop) {
-  auto launched = Launch("kelp-volume: ec rebuild job volume " + std::to_string(plan.volume_id));
+Status JobWorkers::RunShardJob(const std::string& kind, uint32_t volume_id, const std::function<bool(ipc::Channel&)>& send,
+                               const std::function<bool()>& stop) {
+  auto launched = Launch("kelp-volume: ec " + kind + " job volume " + std::to_string(volume_id));
   if (!launched.ok()) return launched.status();
   Launched& job = launched.value();
-  const std::string who = "erasure coding rebuild of volume " + std::to_string(plan.volume_id) + " (pid " + std::to_string(job.pid) + ")";
+  const std::string who = "erasure coding " + kind + " of volume " + std::to_string(volume_id) + " (pid " + std::to_string(job.pid) + ")";
   KLOG_INFO("started %s", who.c_str());
+  if (Status sent = Send(job, who, send); !sent.ok()) return sent;
+  return Await(job, who, stop, [&](const ipc::Message& m) {
+    ipc::JobProgress p;
+    ipc::EcJobDone d;
+    if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return Step::kMore;
+    if (m.type() == ipc::MsgType::kEcJobDone && m.As(&d)) return Step::kAnswer;
+    return Step::kBroken;
+  });
+}
+
+Status JobWorkers::EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>& present, const std::map<int, int>& missing,
+                             const std::function<bool()>& stop) {
   ipc::EcRebuildJob request{};
   std::strncpy(request.build_id, ipc::BuildId(), sizeof request.build_id - 1);
   request.volume_id = plan.volume_id;
@@ -296,25 +308,12 @@ Status JobWorkers::EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>
   for (const auto& [shard, fd] : missing) request.missing_mask |= 1u << shard, fds.push_back(fd);
   request.shard_size = plan.shard_size;
   request.bytes_per_second = plan.bytes_per_second;
-  Status sent = Send(job, who, [&](ipc::Channel& ch) {
+  return RunShardJob("rebuild", plan.volume_id, [&](ipc::Channel& ch) {
     return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcRebuildJob, request) && SendFiles(ch, fds);
-  });
-  if (!sent.ok()) return sent;
-  return Await(job, who, stop, [&](const ipc::Message& m) {
-    ipc::JobProgress p;
-    ipc::EcJobDone d;
-    if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return Step::kMore;
-    if (m.type() == ipc::MsgType::kEcJobDone && m.As(&d)) return Step::kAnswer;
-    return Step::kBroken;
-  });
+  }, stop);
 }
 
 Status JobWorkers::EcDecode(const EcDecodePlan& plan, const std::vector<int>& data_shards, int dat_fd, const std::function<bool()>& stop) {
-  auto launched = Launch("kelp-volume: ec decode job volume " + std::to_string(plan.volume_id));
-  if (!launched.ok()) return launched.status();
-  Launched& job = launched.value();
-  const std::string who = "erasure coding decode of volume " + std::to_string(plan.volume_id) + " (pid " + std::to_string(job.pid) + ")";
-  KLOG_INFO("started %s", who.c_str());
   ipc::EcDecodeJob request{};
   std::strncpy(request.build_id, ipc::BuildId(), sizeof request.build_id - 1);
   request.volume_id = plan.volume_id;
@@ -326,17 +325,9 @@ Status JobWorkers::EcDecode(const EcDecodePlan& plan, const std::vector<int>& da
   request.bytes_per_second = plan.bytes_per_second;
   std::vector<int> fds = data_shards;
   fds.push_back(dat_fd);
-  Status sent = Send(job, who, [&](ipc::Channel& ch) {
+  return RunShardJob("decode", plan.volume_id, [&](ipc::Channel& ch) {
     return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcDecodeJob, request) && SendFiles(ch, fds);
-  });
-  if (!sent.ok()) return sent;
-  return Await(job, who, stop, [&](const ipc::Message& m) {
-    ipc::JobProgress p;
-    ipc::EcJobDone d;
-    if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return Step::kMore;
-    if (m.type() == ipc::MsgType::kEcJobDone && m.As(&d)) return Step::kAnswer;
-    return Step::kBroken;
-  });
+  }, stop);
 }
 
 }  // namespace kelp

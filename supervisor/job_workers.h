@@ -72,6 +72,10 @@ class JobWorkers {
   Status EcDecode(const EcDecodePlan& plan, const std::vector<int>& data_shards, int dat_fd, const std::function<bool()>& stop);
 
  private:
+  // A rebuild or decode job ("ec <kind> job volume N"): launched, sent by
+  // `send`, awaited until its kEcJobDone.
+  Status RunShardJob(const std::string& kind, uint32_t volume_id, const std::function<bool(ipc::Channel&)>& send,
+                     const std::function<bool()>& stop);
   // Sends `fds` in kJobFiles messages, four at a time.
   static bool SendFiles(ipc::Channel& ch, const std::vector<int>& fds);
   struct Launched {

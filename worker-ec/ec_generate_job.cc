@@ -24,17 +24,6 @@ namespace {
 constexpr uint64_t kProgressEvery = 64ull << 20;
 // Checksums per kEcChecksums message: well inside one datagram.
 constexpr size_t kChecksumsPerMessage = 4096;
-// How long the supervisor has to send the rest of the job's descriptors.
-constexpr int kFilesWithinMs = 10000;
-
-// Closes every descriptor in `fds` when the job ends.
-struct OwnedFds {
-  std::vector<int> fds;
-  ~OwnedFds() {
-    for (int fd : fds)
-      if (fd >= 0) close(fd);
-  }
-};
 
 }  // namespace
 
@@ -52,16 +41,7 @@ int RunEcGenerateJob(ipc::Channel& ch, ipc::Message& job) {
   const size_t total = size_t(codec.value().total());
 
   OwnedFds shards;
-  while (shards.fds.size() < total) {
-    ipc::Message m;
-    if (ipc::RecvWithin(ch, &m, kFilesWithinMs) != ipc::RecvResult::kMessage) return FailJob(ch, "the shard files did not come");
-    ipc::JobFiles f;
-    const bool fits = m.type() == ipc::MsgType::kJobFiles && m.As(&f) && f.first == shards.fds.size() && f.count == m.fds.size() &&
-                      f.count > 0 && shards.fds.size() + f.count <= total;
-    for (int fd : m.fds) shards.fds.push_back(fd);
-    m.fds.clear();
-    if (!fits) return FailJob(ch, "malformed erasure coding job");
-  }
+  if (!ReceiveJobFiles(ch, total, &shards)) return FailJob(ch, "the shard files did not come or came malformed");
   const int idx = inputs.fds[0], dat = inputs.fds[1], ecx = inputs.fds[2];
   // The shards bypass the page cache where the file system allows it: they
   // are written once in aligned 1 MiB pieces and not read back here, and

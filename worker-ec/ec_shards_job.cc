@@ -18,30 +18,6 @@ namespace kelp {
 namespace {
 
 constexpr uint64_t kProgressEvery = 64ull << 20;
-constexpr int kFilesWithinMs = 10000;
-
-struct OwnedFds {
-  std::vector<int> fds;
-  ~OwnedFds() {
-    for (int fd : fds)
-      if (fd >= 0) close(fd);
-  }
-};
-
-// The `count` descriptors that follow a job in kJobFiles messages, in order.
-bool ReceiveFiles(ipc::Channel& ch, size_t count, OwnedFds* out) {
-  while (out->fds.size() < count) {
-    ipc::Message m;
-    if (ipc::RecvWithin(ch, &m, kFilesWithinMs) != ipc::RecvResult::kMessage) return false;
-    ipc::JobFiles f;
-    const bool fits = m.type() == ipc::MsgType::kJobFiles && m.As(&f) && f.first == out->fds.size() && f.count == m.fds.size() &&
-                      f.count > 0 && out->fds.size() + f.count <= count;
-    for (int fd : m.fds) out->fds.push_back(fd);
-    m.fds.clear();
-    if (!fits) return false;
-  }
-  return true;
-}
 
 template <typename Job>
 bool ReadJob(ipc::Message& job, Job* j) {
@@ -62,7 +38,7 @@ int RunEcRebuildJob(ipc::Channel& ch, ipc::Message& job) {
   if ((j.present_mask & j.missing_mask) != 0 || (j.present_mask | j.missing_mask) & ~valid) return FailJob(ch, "malformed rebuild job");
   const size_t present_n = size_t(std::popcount(j.present_mask)), missing_n = size_t(std::popcount(j.missing_mask));
   OwnedFds files;
-  if (!ReceiveFiles(ch, present_n + missing_n, &files)) return FailJob(ch, "the shard files did not come");
+  if (!ReceiveJobFiles(ch, present_n + missing_n, &files)) return FailJob(ch, "the shard files did not come");
   std::map<int, int> present, missing;
   size_t at = 0;
   for (int s = 0; s < 32; ++s)
@@ -85,7 +61,7 @@ int RunEcDecodeJob(ipc::Channel& ch, ipc::Message& job) {
   if (!ReadJob(job, &j)) return FailJob(ch, "malformed or foreign decode job");
   if (j.data_shards == 0 || j.data_shards > 31 || j.large_block == 0 || j.small_block == 0) return FailJob(ch, "malformed decode job");
   OwnedFds files;
-  if (!ReceiveFiles(ch, size_t(j.data_shards) + 1, &files)) return FailJob(ch, "the shard files did not come");
+  if (!ReceiveJobFiles(ch, size_t(j.data_shards) + 1, &files)) return FailJob(ch, "the shard files did not come");
   const std::vector<int> data(files.fds.begin(), files.fds.begin() + j.data_shards);
   const EcLayout layout{int(j.data_shards), j.large_block, j.small_block};
   EcJobOptions options;

@@ -1,5 +1,7 @@
 #include "worker-ec/job_reply.h"
 
+#include <unistd.h>
+
 #include "common/log.h"
 #include "ipc/job_channel.h"
 #include "ipc/job_messages.h"
@@ -17,6 +19,27 @@ bool ProgressReporter::operator()(uint64_t done) {
   sent_ = done;
   if (!ipc::SendStructAndFlush(ch_, ipc::MsgType::kJobProgress, ipc::JobProgress{done})) gone_ = true;
   return !gone_;
+}
+
+OwnedFds::~OwnedFds() {
+  for (int fd : fds)
+    if (fd >= 0) close(fd);
+}
+
+bool ReceiveJobFiles(ipc::Channel& ch, size_t count, OwnedFds* out) {
+  constexpr int kFilesWithinMs = 10000;
+  const size_t first = out->fds.size();
+  while (out->fds.size() < first + count) {
+    ipc::Message m;
+    if (ipc::RecvWithin(ch, &m, kFilesWithinMs) != ipc::RecvResult::kMessage) return false;
+    ipc::JobFiles f;
+    const bool fits = m.type() == ipc::MsgType::kJobFiles && m.As(&f) && f.first == out->fds.size() - first && f.count == m.fds.size() &&
+                      f.count > 0 && out->fds.size() + f.count <= first + count;
+    for (int fd : m.fds) out->fds.push_back(fd);
+    m.fds.clear();
+    if (!fits) return false;
+  }
+  return true;
 }
 
 }  // namespace kelp

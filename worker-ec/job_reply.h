@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ipc/channel.h"
 
@@ -25,5 +26,19 @@ class ProgressReporter {
   uint64_t sent_ = 0;
   bool gone_ = false;
 };
+
+// Descriptors a job received, closed when the job ends.
+struct OwnedFds {
+  std::vector<int> fds;
+  OwnedFds() = default;
+  OwnedFds(const OwnedFds&) = delete;
+  OwnedFds& operator=(const OwnedFds&) = delete;
+  ~OwnedFds();
+};
+
+// Appends the `count` descriptors that follow a job, in kJobFiles messages
+// numbered from out->fds.size(); false when they do not come (within ten
+// seconds) or come malformed.
+bool ReceiveJobFiles(ipc::Channel& ch, size_t count, OwnedFds* out);
 
 }  // namespace kelp

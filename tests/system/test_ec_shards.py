@@ -153,9 +153,22 @@ def test_ec_encode_spreads_kelp_shards_over_kelp_and_go_and_go_reads_them(cluste
 def test_ec_rebuild_and_decode_through_the_shell_on_a_mixed_cluster(cluster, tmp_path):
     dirs, servers, live, gone = encoded_cluster(cluster, tmp_path)
     go = servers["go"]
+    # A new, empty kelp server: ec.balance moves shards onto it.
+    dirs["k3"] = tmp_path / "k3"
+    servers["k3"] = server(cluster, "kelp", dirs["k3"])
+    out = run_shell(cluster, "lock\nec.balance -apply\nunlock", timeout=300)
+    assert "error" not in out.lower(), out
+    held = {name: shard_files(d) for name, d in dirs.items()}
+    assert held["k3"] and sorted(s for shards in held.values() for s in shards) == list(range(TOTAL)), held
     urls = {name: node(srv) for name, srv in servers.items()}
+    want = {s: [urls[name]] for name, shards in held.items() for s in shards}
+    assert wait_until(lambda: ec_holders(cluster, VID) == want, 30), ec_holders(cluster, VID)
+    for key, data in list(live.items())[:60]:
+        r = requests.get(f"{servers['k3'].url}/{fid(VID, key)}", timeout=30)
+        assert r.status_code == 200 and r.content == data, (key, r.status_code)
     # Two shards of a kelp server are lost.
     lost = shard_files(dirs["k1"])[:2]
+    originals = {s: (dirs["k1"] / f"{VID}.ec{s:02d}").read_bytes() for s in lost}
     stub = volume_stub(servers["k1"].port)
     assert call(stub.VolumeEcShardsUnmount, vs_pb2.VolumeEcShardsUnmountRequest(volume_id=VID, shard_ids=lost))[0] == "OK"
     code, details, _ = call(stub.VolumeEcShardsDelete, vs_pb2.VolumeEcShardsDeleteRequest(volume_id=VID, shard_ids=lost))
@@ -168,9 +181,13 @@ def test_ec_rebuild_and_decode_through_the_shell_on_a_mixed_cluster(cluster, tmp
     assert wait_until(lambda: sorted(ec_holders(cluster, VID)) == list(range(TOTAL)), 30), ec_holders(cluster, VID)
     held = {name: shard_files(d) for name, d in dirs.items()}
     assert sorted(s for shards in held.values() for s in shards) == list(range(TOTAL)), held
-    for key, data in live.items():
-        r = requests.get(f"{go.url}/{fid(VID, key)}", timeout=30)
-        assert r.status_code == 200 and r.content == data, (key, r.status_code)
+    for s in lost:  # rebuilt byte for byte, wherever the shell put them
+        where = [d for d in dirs.values() if (d / f"{VID}.ec{s:02d}").exists()]
+        assert len(where) == 1 and (where[0] / f"{VID}.ec{s:02d}").read_bytes() == originals[s], s
+    for srv in servers.values():
+        for key, data in live.items():
+            r = requests.get(f"{srv.url}/{fid(VID, key)}", timeout=30)
+            assert r.status_code == 200 and r.content == data, (srv.url, key, r.status_code)
 
     out = run_shell(cluster, f"lock\nec.decode -volumeId={VID}\nunlock", timeout=300)
     assert "error" not in out.lower(), out

@@ -21,33 +21,14 @@ using namespace kelp::testing;
 
 namespace {
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = char(rng());
-  return s;
-}
-
-bool WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-  return bool(out.flush());
-}
-
 int OpenNew(const std::string& path) { return open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }
-
-std::string ReadAll(const std::string& path) {
-  std::string s;
-  REQUIRE(ReadWholeFile(path, &s));
-  return s;
-}
 
 // Encodes `dat` with `data`+`parity` shards and checks every shard against
 // the layout and the codec, and the checksums against the shards.
 void CheckEncode(const std::string& dat, int data, int parity) {
   TempDir dir;
   const std::string dat_path = dir.path.string() + "/1.dat";
-  REQUIRE(WriteFile(dat_path, dat));
+  REQUIRE(WriteFileBytes(dat_path, dat));
   auto codec = RsCodec::Make(data, parity);
   REQUIRE(codec.ok());
   const uint64_t block = UniformEcBlockSize(dat.size(), data);
@@ -64,7 +45,7 @@ void CheckEncode(const std::string& dat, int data, int parity) {
   CHECK(progress.back() == dat.size());
 
   std::vector<std::string> shards;
-  for (int i = 0; i < data + parity; i++) shards.push_back(ReadAll(dir.path.string() + "/1.ec" + std::to_string(i)));
+  for (int i = 0; i < data + parity; i++) shards.push_back(ReadFileBytes(dir.path.string() + "/1.ec" + std::to_string(i)));
   for (int i = 0; i < data; i++) {
     std::string expected = dat.substr(std::min(dat.size(), size_t(i) * block), block);
     expected.resize(block, '\0');
@@ -127,7 +108,7 @@ TEST_CASE("the .ecx: the live entries of the .idx, sorted, last row winning") {
     add(11, 0, 0);              // offset 0: removes 11
     add(2, uint64_t(1) << 33, 50);  // needs the fifth offset byte
     const std::string idx_path = dir.path.string() + "/v" + std::to_string(offset_bytes) + ".idx";
-    REQUIRE(WriteFile(idx_path, idx + std::string(row - 1, '\x7f')));  // a torn last row is not a row
+    REQUIRE(WriteFileBytes(idx_path, idx + std::string(row - 1, '\x7f')));  // a torn last row is not a row
     const int idx_fd = open(idx_path.c_str(), O_RDONLY | O_CLOEXEC);
     const std::string ecx_path = dir.path.string() + "/v" + std::to_string(offset_bytes) + ".ecx";
     const int ecx_fd = OpenNew(ecx_path);
@@ -135,7 +116,7 @@ TEST_CASE("the .ecx: the live entries of the .idx, sorted, last row winning") {
     close(idx_fd);
     close(ecx_fd);
     REQUIRE(rows.ok());
-    const std::string ecx = ReadAll(ecx_path);
+    const std::string ecx = ReadFileBytes(ecx_path);
     std::vector<IdxEntry> got;
     for (size_t at = 0; at < ecx.size(); at += row) got.push_back(DecodeIdxEntry(U8(ecx) + at, offset_bytes));
     CHECK(ecx.size() % row == 0);

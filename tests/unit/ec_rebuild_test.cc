@@ -25,26 +25,9 @@ using namespace kelp::testing;
 
 namespace {
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = char(rng());
-  return s;
-}
-
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // A .dat encoded into shard files dir/1.ecNN (uniform layout); returns the block.
 uint64_t Encode(const std::string& dir, const std::string& dat, const RsCodec& codec) {
-  WriteFile(dir + "/1.dat", dat);
+  WriteFileBytes(dir + "/1.dat", dat);
   const uint64_t block = UniformEcBlockSize(dat.size(), codec.data());
   std::vector<int> fds;
   for (int i = 0; i < codec.total(); i++) fds.push_back(open((dir + "/1" + EcShardExt(i)).c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644));
@@ -66,7 +49,7 @@ TEST_CASE("a rebuild regenerates lost data and parity shards byte for byte") {
   std::map<int, std::string> originals;
   std::map<int, int> present, missing;
   for (int s : {0, 4, 10, 13}) {
-    originals[s] = ReadAll(d + "/1" + EcShardExt(s));
+    originals[s] = ReadFileBytes(d + "/1" + EcShardExt(s));
     missing[s] = open((d + "/1" + EcShardExt(s) + ".new").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
   }
   for (int s = 0; s < 14; s++)
@@ -78,7 +61,7 @@ TEST_CASE("a rebuild regenerates lost data and parity shards byte for byte") {
   CHECK(progress.back() == block);
   for (auto& [s, fd] : missing) {
     close(fd);
-    CHECK(ReadAll(d + "/1" + EcShardExt(s) + ".new") == originals[s]);
+    CHECK(ReadFileBytes(d + "/1" + EcShardExt(s) + ".new") == originals[s]);
   }
   // Too few inputs: refused before anything is written.
   std::map<int, int> few(present.begin(), std::next(present.begin(), 9));
@@ -114,7 +97,7 @@ TEST_CASE("a decode gives back the .dat from the data shards, in both layouts") 
     const int out = open((d + "/out.dat").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
     REQUIRE(WriteDatFromShards(EcLayout::Uniform(10, block), dat.size() / 10, data, want, out, {}, Env::Default()).ok());
     close(out);
-    CHECK(ReadAll(d + "/out.dat") == dat.substr(0, want));
+    CHECK(ReadFileBytes(d + "/out.dat") == dat.substr(0, want));
   }
   for (int fd : data) close(fd);
 
@@ -130,13 +113,13 @@ TEST_CASE("a decode gives back the .dat from the data shards, in both layouts") 
   }
   std::vector<int> legacy_fds;
   for (int s = 0; s < 2; s++) {
-    WriteFile(d + "/legacy" + std::to_string(s), shards[size_t(s)]);
+    WriteFileBytes(d + "/legacy" + std::to_string(s), shards[size_t(s)]);
     legacy_fds.push_back(open((d + "/legacy" + std::to_string(s)).c_str(), O_RDONLY));
   }
   const int out = open((d + "/legacy.dat").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
   REQUIRE(WriteDatFromShards(legacy, small.size() / 2, legacy_fds, small.size(), out, {}, Env::Default()).ok());
   close(out);
-  CHECK(ReadAll(d + "/legacy.dat") == small);
+  CHECK(ReadFileBytes(d + "/legacy.dat") == small);
   for (int fd : legacy_fds) close(fd);
 }
 
@@ -149,7 +132,7 @@ TEST_CASE("folding a journal into the index marks rows deleted and keeps offsets
     EncodeIdxEntry(IdxEntry{id, id * 10, int32_t(id)}, 5, row);
     ecx.append(reinterpret_cast<char*>(row), 17);
   }
-  WriteFile(base + ".ecx", ecx);
+  WriteFileBytes(base + ".ecx", ecx);
   std::string ecj;
   for (NeedleId id : {12ull, 77ull}) {
     uint8_t rec[8];
@@ -157,21 +140,21 @@ TEST_CASE("folding a journal into the index marks rows deleted and keeps offsets
     ecj.append(reinterpret_cast<char*>(rec), 8);
   }
   SUBCASE("an unmounted volume: the journal goes") {
-    WriteFile(base + ".ecj", ecj);
+    WriteFileBytes(base + ".ecj", ecj);
     REQUIRE(FoldEcJournalFile(Env::Default(), base + ".ecx", base + ".ecj", 5).ok());
     CHECK_FALSE(FileExists(base + ".ecj"));
   }
   SUBCASE("a mounted volume: the journal is emptied in place and stays usable") {
-    WriteFile(base + ".ecj", ecj);
+    WriteFileBytes(base + ".ecj", ecj);
     auto v = EcVolume::Open(Env::Default(), EcBases{base, base}, 4, "", 5);
     REQUIRE(v.ok());
     REQUIRE(v.value()->FoldJournal().ok());
-    CHECK(ReadAll(base + ".ecj").empty());
+    CHECK(ReadFileBytes(base + ".ecj").empty());
     CHECK(v.value()->Journaled(12));
     REQUIRE(v.value()->JournalDelete(5).ok());
-    CHECK(ReadAll(base + ".ecj").size() == 8);
+    CHECK(ReadFileBytes(base + ".ecj").size() == 8);
   }
-  const std::string folded = ReadAll(base + ".ecx");
+  const std::string folded = ReadFileBytes(base + ".ecx");
   REQUIRE(folded.size() == ecx.size());
   CHECK(folded.substr(0, 34) == ecx.substr(0, 34));
   const IdxEntry last = DecodeIdxEntry(reinterpret_cast<const uint8_t*>(folded.data()) + 34, 5);
@@ -179,7 +162,7 @@ TEST_CASE("folding a journal into the index marks rows deleted and keeps offsets
   CHECK(last.offset_units == 120);
   CHECK(last.size == -1);
   // A torn journal is refused and kept.
-  WriteFile(base + ".ecj", ecj.substr(0, 11));
+  WriteFileBytes(base + ".ecj", ecj.substr(0, 11));
   CHECK(FoldEcJournalFile(Env::Default(), base + ".ecx", base + ".ecj", 5).message() == "rebuild: read ecj: unexpected EOF");
   CHECK(FileExists(base + ".ecj"));
 }

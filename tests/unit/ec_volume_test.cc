@@ -20,16 +20,6 @@ namespace {
 
 constexpr int kOffsetBytes = 5;
 
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // A sorted .ecx of `rows` (id, offset units, size).
 std::string Ecx(const std::vector<IdxEntry>& rows) {
   std::string out;
@@ -54,7 +44,7 @@ struct Rig {
     bases.data = dir.path.string() + "/pics_3";
     bases.idx = bases.data;
     // Ids 10, 20 (a folded tombstone), 30, 2^40.
-    WriteFile(bases.data + ".ecx", Ecx({{10, 1, 100}, {20, 40, -1}, {30, 80, 7}, {1ull << 40, 1ull << 33, 5}}));
+    WriteFileBytes(bases.data + ".ecx", Ecx({{10, 1, 100}, {20, 40, -1}, {30, 80, 7}, {1ull << 40, 1ull << 33, 5}}));
   }
 };
 
@@ -84,7 +74,7 @@ TEST_CASE("EcVolume finds rows by binary search and reports folded tombstones") 
   CHECK(v.value()->data_shards() == 10);
   CHECK(v.value()->block_size() == 0);
   // The journal is created empty beside the index.
-  CHECK(ReadAll(rig.bases.data + ".ecj").empty());
+  CHECK(ReadFileBytes(rig.bases.data + ".ecj").empty());
 }
 
 TEST_CASE("EcVolume journals a delete once, syncs it, and reloads it") {
@@ -99,7 +89,7 @@ TEST_CASE("EcVolume journals a delete once, syncs it, and reloads it") {
     CHECK(v.value()->Journaled(30));
     CHECK(v.value()->Journaled(20));
     CHECK_FALSE(v.value()->Journaled(99));
-    CHECK(ReadAll(rig.bases.data + ".ecj") == Record(30));
+    CHECK(ReadFileBytes(rig.bases.data + ".ecj") == Record(30));
   }
   auto again = EcVolume::Open(Env::Default(), rig.bases, 3, "pics", kOffsetBytes);
   REQUIRE(again.ok());
@@ -109,13 +99,13 @@ TEST_CASE("EcVolume journals a delete once, syncs it, and reloads it") {
 
 TEST_CASE("EcVolume cuts a torn journal tail back to whole records") {
   Rig rig;
-  WriteFile(rig.bases.data + ".ecj", Record(10) + "\x00\x00\x00");
+  WriteFileBytes(rig.bases.data + ".ecj", Record(10) + "\x00\x00\x00");
   auto v = EcVolume::Open(Env::Default(), rig.bases, 3, "pics", kOffsetBytes);
   REQUIRE(v.ok());
-  CHECK(ReadAll(rig.bases.data + ".ecj") == Record(10));
+  CHECK(ReadFileBytes(rig.bases.data + ".ecj") == Record(10));
   CHECK(v.value()->Journaled(10));
   CHECK(v.value()->JournalDelete(30).ok());
-  CHECK(ReadAll(rig.bases.data + ".ecj") == Record(10) + Record(30));
+  CHECK(ReadFileBytes(rig.bases.data + ".ecj") == Record(10) + Record(30));
 }
 
 TEST_CASE("A journal append that fails leaves neither bytes nor a delete behind") {
@@ -134,10 +124,10 @@ TEST_CASE("A journal append that fails leaves neither bytes nor a delete behind"
     CHECK(s.message().rfind("write ecj: ", 0) == 0);
   }
   CHECK_FALSE(v.value()->Journaled(10));
-  CHECK(ReadAll(rig.bases.data + ".ecj").empty());
+  CHECK(ReadFileBytes(rig.bases.data + ".ecj").empty());
   // The next one lands whole.
   CHECK(v.value()->JournalDelete(10).ok());
-  CHECK(ReadAll(rig.bases.data + ".ecj") == Record(10));
+  CHECK(ReadFileBytes(rig.bases.data + ".ecj") == Record(10));
 }
 
 TEST_CASE("EcVolume takes the index a location has, and refuses none") {
@@ -150,9 +140,9 @@ TEST_CASE("EcVolume takes the index a location has, and refuses none") {
   CHECK(none.status().code() == Code::kNotFound);
   CHECK(none.status().message() == "cannot open ec volume index " + data + "/5.ecx (or " + idx + "/5.ecx): file does not exist");
   // An empty index in the data directory loses to a non-empty one beside the .idx files.
-  WriteFile(data + "/5.ecx", "");
-  WriteFile(idx + "/5.ecx", Ecx({{1, 1, 1}}));
-  WriteFile(data + "/5.vif", R"({"version":2,"datFileSize":"123","ecShardConfig":{"dataShards":6,"parityShards":3,"encodeTsNs":"77","blockSize":"1048576"}})");
+  WriteFileBytes(data + "/5.ecx", "");
+  WriteFileBytes(idx + "/5.ecx", Ecx({{1, 1, 1}}));
+  WriteFileBytes(data + "/5.vif", R"({"version":2,"datFileSize":"123","ecShardConfig":{"dataShards":6,"parityShards":3,"encodeTsNs":"77","blockSize":"1048576"}})");
   auto v = EcVolume::Open(Env::Default(), bases, 5, "", kOffsetBytes);
   REQUIRE(v.ok());
   CHECK(v.value()->ecx_path() == idx + "/5.ecx");

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <string>
 
 #include "common/needle.h"
@@ -25,6 +26,26 @@ inline std::string ReadFixture(const std::string& name) {
 }
 
 inline const uint8_t* U8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+// A file's whole content ("" when it cannot be read), and a file written whole.
+inline std::string ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline bool WriteFileBytes(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  return bool(out.flush());
+}
+
+// `n` bytes from a seeded generator: the same for every run.
+inline std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = char(rng());
+  return s;
+}
 
 // A fresh directory under /tmp, removed with everything in it.
 struct TempDir {
