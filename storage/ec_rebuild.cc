@@ -1,6 +1,9 @@
 #include "storage/ec_rebuild.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "common/file_util.h"
@@ -10,7 +13,26 @@ namespace kelp {
 namespace {
 
 constexpr uint64_t kStep = 1ull << 20;  // Go's rebuild work unit
+constexpr uint64_t kReadAhead = 8ull << 20;
 constexpr uint64_t kDecodeStep = 4ull << 20;
+
+// A page-aligned buffer (null when it cannot be had).
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t n) {
+    void* p = nullptr;
+    if (posix_memalign(&p, 4096, n) == 0) p_ = static_cast<uint8_t*>(p);
+  }
+  AlignedBuffer(AlignedBuffer&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(AlignedBuffer&&) = delete;
+  ~AlignedBuffer() { std::free(p_); }
+  uint8_t* data() const { return p_; }
+
+ private:
+  uint8_t* p_ = nullptr;
+};
 
 }  // namespace
 
@@ -28,7 +50,14 @@ Status RebuildShards(const RsCodec& codec, const std::map<int, int>& present, co
     have.push_back(shard), in_fds.push_back(fd);
   }
   for (const auto& [shard, fd] : missing) wanted.push_back(shard), out_fds.push_back(fd);
-  std::vector<std::vector<uint8_t>> in(have.size(), std::vector<uint8_t>(kStep)), out(wanted.size(), std::vector<uint8_t>(kStep));
+  // Page-aligned buffers: the job may write the outputs with O_DIRECT.
+  std::vector<AlignedBuffer> in, out;
+  for (size_t i = 0; i < have.size(); ++i) in.emplace_back(kStep);
+  for (size_t j = 0; j < wanted.size(); ++j) out.emplace_back(kStep);
+  for (const AlignedBuffer& b : in)
+    if (!b.data()) return Status::IOError("out of memory for the rebuild's buffers");
+  for (const AlignedBuffer& b : out)
+    if (!b.data()) return Status::IOError("out of memory for the rebuild's buffers");
   std::vector<const uint8_t*> in_ptrs;
   std::vector<uint8_t*> out_ptrs;
   for (auto& b : in) in_ptrs.push_back(b.data());
@@ -36,6 +65,10 @@ Status RebuildShards(const RsCodec& codec, const std::map<int, int>& present, co
   Throttle throttle(options.bytes_per_second);
   for (uint64_t at = 0; at < shard_size; at += kStep) {
     const size_t len = size_t(std::min(kStep, shard_size - at));
+    // The inputs are read one after another: ask for the next window of
+    // every one now, so the disk works on all of them while this step runs.
+    if (at % kReadAhead == 0)
+      for (int fd : in_fds) posix_fadvise(fd, off_t(at + kStep), off_t(kReadAhead), POSIX_FADV_WILLNEED);
     for (size_t i = 0; i < have.size(); ++i) {
       size_t got = 0;
       if (Status s = EnvPreadUpTo(env, in_fds[i], in[i].data(), len, off_t(at), &got); !s.ok()) return s;

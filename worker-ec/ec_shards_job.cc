@@ -1,5 +1,6 @@
 #include "worker-ec/ec_shards_job.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <bit>
@@ -45,6 +46,13 @@ int RunEcRebuildJob(ipc::Channel& ch, ipc::Message& job) {
     if (j.present_mask & (1u << s)) present[s] = files.fds[at++];
   for (int s = 0; s < 32; ++s)
     if (j.missing_mask & (1u << s)) missing[s] = files.fds[at++];
+  // As the encode's shards: written once in aligned 1 MiB pieces, synced at
+  // the end, not read back here; the page cache would only be in the way.
+  for (const auto& [shard, fd] : missing) {
+    if (j.shard_size % 4096 != 0) break;  // a partial last page cannot go direct
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) break;  // one file system for all of them
+  }
   EcJobOptions options;
   options.bytes_per_second = j.bytes_per_second;
   ProgressReporter progress(ch, kProgressEvery);
