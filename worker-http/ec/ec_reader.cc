@@ -23,18 +23,17 @@ using Outcome = EcNeedleRead::Outcome;
 
 // One read in flight: what the locate said, and the local shards opened.
 struct Pending {
+  EcShardFds* cache = nullptr;
   std::string master;
   VolumeId vid = 0;
   NeedleId id = 0;
   kelp_internal::EcNeedleLocated where;
   std::vector<EcInterval> intervals;
-  std::vector<int> to_open;     // local shards the intervals touch, opened one by one
+  std::vector<int> to_open;     // local shards not in the cache, opened one by one
+  std::map<int, std::shared_ptr<const OwnedShardFd>> held;  // keeps local_fd's descriptors open
   std::map<int, int> local_fd;  // shard -> descriptor the supervisor handed over
   EcNeedleRead result;
   std::function<void(EcNeedleRead)> done;
-  ~Pending() {
-    for (auto& [shard, fd] : local_fd) close(fd);
-  }
 };
 
 std::string IdList(const std::vector<int>& ids) {
@@ -147,6 +146,8 @@ void Gather(EcPeers* peers, Pending* p) {
 }
 
 void OpenNext(SupervisorLink* link, uv_loop_t* loop, EcPeers* peers, std::shared_ptr<Pending> p) {
+  // Every read may need any local shard (a lost piece is rebuilt from ten
+  // others): all of them are opened once per encode run and kept.
   if (p->to_open.empty()) {
     return RunOffLoop(
         loop, [peers, p] { Gather(peers, p.get()); }, [p] { p->done(std::move(p->result)); });
@@ -166,15 +167,25 @@ void OpenNext(SupervisorLink* link, uv_loop_t* loop, EcPeers* peers, std::shared
                       p->result.outcome = Outcome::kDeleted, p->result.error = "already deleted";
                       return p->done(std::move(p->result));
                     }
-                    if (fd >= 0) p->local_fd[shard] = fd;  // else: read from holders as a remote shard
+                    if (fd >= 0) {  // else: read from holders as a remote shard
+                      auto owned = std::make_shared<const OwnedShardFd>(fd);
+                      (*p->cache)[{p->vid, shard}] = EcShardFd{p->where.encode_ts_ns(), owned};
+                      p->held[shard] = owned;
+                      p->local_fd[shard] = fd;
+                    }
                     OpenNext(link, loop, peers, p);
                   });
 }
 
 }  // namespace
 
+OwnedShardFd::~OwnedShardFd() {
+  if (fd >= 0) close(fd);
+}
+
 void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done) {
   auto p = std::make_shared<Pending>();
+  p->cache = &shard_fds_;
   p->master = master, p->vid = vid, p->id = id, p->done = std::move(done);
   kelp_internal::EcNeedleLocate req;
   req.set_volume_id(vid);
@@ -209,10 +220,21 @@ void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::f
     }
     r.primary_shard = p->intervals.front().shard;
     const std::set<uint32_t> local(p->where.local_shards().begin(), p->where.local_shards().end());
-    std::set<int> wanted;
-    for (const EcInterval& in : p->intervals)
-      if (local.count(uint32_t(in.shard))) wanted.insert(in.shard);
-    p->to_open.assign(wanted.begin(), wanted.end());
+    // Cached descriptors of shards no longer mounted here, or of another run, go.
+    EcShardFds& cache = *p->cache;
+    for (auto it = cache.lower_bound({p->vid, 0}); it != cache.end() && it->first.first == p->vid;) {
+      const bool stale = !local.count(uint32_t(it->first.second)) || it->second.encode_ts_ns != p->where.encode_ts_ns();
+      it = stale ? cache.erase(it) : std::next(it);
+    }
+    for (uint32_t shard : local) {
+      auto it = cache.find({p->vid, int(shard)});
+      if (it != cache.end()) {
+        p->held[int(shard)] = it->second.fd;
+        p->local_fd[int(shard)] = it->second.fd->fd;
+      } else {
+        p->to_open.push_back(int(shard));
+      }
+    }
     OpenNext(link, loop, peers, p);
   });
 }

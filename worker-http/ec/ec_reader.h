@@ -1,10 +1,11 @@
 // Reads a needle of an erasure-coded volume for the HTTP worker, as a short
 // pipeline: locate (the supervisor finds the .ecx row and says how the
-// volume is laid out), open (the supervisor hands over a read-only
-// descriptor for each local shard the record touches, after its generation
-// and deleted checks), then gather (on the thread pool: local intervals by
-// pread, the rest from the shard's holders with VolumeEcShardRead, and any
-// interval no holder serves rebuilt from `data` other shards with
+// volume is laid out, and which shards are mounted here), open (the
+// supervisor hands over a read-only descriptor of each local shard, after its
+// generation check; kept for later reads of the same encode run), then
+// gather (on the thread pool: intervals on local shards by pread, the rest
+// from the shard's holders with VolumeEcShardRead, and any interval no holder
+// serves rebuilt from `data` other shards, local ones read directly, with
 // Reed-Solomon). The record is assembled whole in memory, one buffer of its
 // own length, as Go does; each remote piece is at most an interval.
 // (upstream: weed/storage/store_ec.go ReadEcShardNeedle; docs/erasure-coding.md §15)
@@ -13,6 +14,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "common/types.h"
@@ -21,6 +24,22 @@
 #include "worker-http/supervisor_link.h"
 
 namespace kelp {
+
+// A local shard's read-only descriptor, closed when the last read using it ends.
+struct OwnedShardFd {
+  int fd;
+  explicit OwnedShardFd(int f) : fd(f) {}
+  OwnedShardFd(const OwnedShardFd&) = delete;
+  OwnedShardFd& operator=(const OwnedShardFd&) = delete;
+  ~OwnedShardFd();
+};
+struct EcShardFd {
+  int64_t encode_ts_ns = 0;  // the run the descriptor's file belongs to
+  std::shared_ptr<const OwnedShardFd> fd;
+};
+// (volume, shard) -> descriptor; the loop's only. A shard's bytes never change
+// within an encode run, so a kept descriptor reads what a fresh one would.
+using EcShardFds = std::map<std::pair<VolumeId, int>, EcShardFd>;
 
 class EcReader {
  public:
@@ -36,6 +55,7 @@ class EcReader {
   uv_loop_t* loop_;
   SupervisorLink* link_;
   EcPeers* peers_;
+  EcShardFds shard_fds_;
 };
 
 }  // namespace kelp
