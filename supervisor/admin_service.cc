@@ -356,6 +356,26 @@ void AdminService::RemoveExpiredVolumes(uint64_t now_s) {
     Status s = DeleteOffLoop(id, false, [id] { KLOG_INFO("volume %u is deleted", id); });
     if (!s.ok()) KLOG_WARN("delete volume %u: %s", id, s.message().c_str());
   }
+  // Erasure-coded volumes past their .vif's expireAtSec go, files and all;
+  // the master hears of each (volume, location) as deleted shards.
+  std::vector<master_pb::VolumeEcShardInformationMessage> expired;
+  std::vector<VolumeFileNames> files;
+  for (const auto& [vid, by_location] : std::map<VolumeId, Store::EcByLocation>(store_->ec_volumes())) {
+    for (const auto& [li, v] : by_location) {
+      if (v->expire_at_sec() == 0 || now_s <= v->expire_at_sec()) continue;
+      KLOG_INFO("ec volume %u in %s expired at %llu", vid, store_->locations()[li].dir.c_str(), static_cast<unsigned long long>(v->expire_at_sec()));
+      expired.push_back(EcShardsReport(li, *v));
+      files.push_back(store_->NamesIn(li, v->collection(), vid));
+      store_->DropEc(vid, li);
+    }
+  }
+  if (expired.empty()) return;
+  if (hooks_.ec_shards_changed) hooks_.ec_shards_changed({}, std::move(expired));
+  Env* env = store_->env();
+  OnWriter(store_->LocationWriter(0), [env, files] {
+    for (const VolumeFileNames& n : files)
+      if (Status s = RemoveEcFiles(env, n); !s.ok()) KLOG_WARN("expired ec volume %u: %s", n.id, s.message().c_str());
+  }, [] {});
 }
 
 // Go 4.48 deletes and marks read-only in maintenance mode too. The answer

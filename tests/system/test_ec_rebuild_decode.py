@@ -287,3 +287,28 @@ def test_delete_collection_takes_its_ec_volumes(cluster, tmp_path):
         assert (code, details) == ("UNKNOWN", f"VolumeEcShardsInfo: EC volume {VID} not found"), kind
         left = sorted(p.name for p in d.iterdir() if p.name.startswith("pics_"))
         assert not [n for n in left if ".ec" in n], (kind, left)
+
+
+def test_an_expired_ec_volume_goes_with_its_files(cluster, tmp_path):
+    import json
+    cluster.start_master(volume_size_limit_mb=64)
+    d = tmp_path / "kelp"
+    kelp = start(cluster, "kelp", d)
+    stub = volume_stub(kelp.port)
+    assert call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, replication="000", version=3))[0] == "OK"
+    assert requests.post(f"{kelp.url}/{fid(VID, 1)}", data=b"y" * 5000, headers={"Content-Type": "application/octet-stream"},
+                         timeout=10).status_code == 201
+    assert generate(kelp)[0] == "OK"
+    assert call(stub.VolumeDelete, vs_pb2.VolumeDeleteRequest(volume_id=VID))[0] == "OK"
+    # The encode's .vif says when the EC volume expires (a TTL volume's); here, a minute ago.
+    vif = json.loads((d / f"{VID}.vif").read_text())
+    vif["expireAtSec"] = str(int(time.time()) - 60)
+    (d / f"{VID}.vif").write_text(json.dumps(vif))
+    kelp.stop()
+    cluster.procs.remove(kelp)
+    kelp = start(cluster, "kelp", d)
+    # Mounted at start, destroyed at the first report to the master.
+    assert wait_until(lambda: not list(d.glob(f"{VID}.ec*")), 30), sorted(p.name for p in d.iterdir())
+    code, details, _ = call(volume_stub(kelp.port).VolumeEcShardsInfo, vs_pb2.VolumeEcShardsInfoRequest(volume_id=VID))
+    assert (code, details) == ("UNKNOWN", f"VolumeEcShardsInfo: EC volume {VID} not found")
+    assert requests.get(f"{kelp.url}/{fid(VID, 1)}", timeout=10).status_code == 404
