@@ -54,6 +54,11 @@ Status PwriteFull(int fd, const void* buf, size_t len, off_t offset) {
 
 bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
+int64_t FileSizeOf(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
+}
+
 Result<off_t> FileSize(int fd) {
   struct stat st;
   if (fstat(fd, &st) != 0) return Status::IOError(ErrnoMessage("fstat"));

@@ -87,4 +87,10 @@ std::string GoQuote(std::string_view s) {
   return out + "\"";
 }
 
+std::string GoIntList(const std::vector<int>& ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
 }  // namespace kelp

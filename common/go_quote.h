@@ -2,6 +2,7 @@
 // that quote what the client sent.
 #pragma once
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace kelp {
@@ -11,5 +12,8 @@ namespace kelp {
 // non-printable code points kelp knows (C1 controls, U+00AD, U+2028/9, U+FEFF);
 // other valid UTF-8 is kept as it is.
 std::string GoQuote(std::string_view s);
+
+// Go's %v of an []int: "[1 2 3]".
+std::string GoIntList(const std::vector<int>& ids);
 
 }  // namespace kelp

@@ -17,11 +17,6 @@ namespace {
 
 constexpr size_t kEcjRecord = 8;
 
-// A file's size, or -1 when it cannot be stat'ed (absent).
-int64_t SizeOf(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
-}
 
 }  // namespace
 
@@ -43,7 +38,7 @@ Result<std::shared_ptr<EcVolume>> EcVolume::Open(Env* env, const EcBases& bases,
   // The index: a non-empty one in the data directory, then the index
   // directory; else whichever exists (an empty index is a valid one).
   const std::string data_ecx = bases.data + ".ecx", idx_ecx = bases.idx + ".ecx";
-  const int64_t data_size = SizeOf(data_ecx), idx_size = SizeOf(idx_ecx);
+  const int64_t data_size = FileSizeOf(data_ecx), idx_size = FileSizeOf(idx_ecx);
   std::string base;
   if (data_size > 0) {
     base = bases.data;
@@ -86,7 +81,7 @@ Result<std::shared_ptr<EcVolume>> EcVolume::Open(Env* env, const EcBases& bases,
   // or absent one leaves version 3 and the default ratio.
   for (const std::string& vif : {bases.data + ".vif", bases.idx + ".vif"}) {
     bool exists = false;
-    if (SizeOf(vif) <= 0) continue;
+    if (FileSizeOf(vif) <= 0) continue;
     auto info = LoadVolumeInfo(vif, &exists);
     if (!exists) continue;
     if (!info.ok()) {

@@ -24,10 +24,6 @@ namespace {
 
 constexpr int64_t kUnlimitedSlots = 1 << 30;
 
-int64_t SizeOf(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
-}
 
 // Where one extension of a copied EC volume goes, and how it is opened.
 struct EcCopyTarget {
@@ -59,7 +55,7 @@ size_t AdminService::ChooseEcLocation(const std::string& collection, VolumeId id
     int tier = 0;
     if (store_->FindEc(id, li)) {
       tier = 3;
-    } else if (SizeOf(b.data + ".ecx") > 0 || SizeOf(b.idx + ".ecx") > 0) {
+    } else if (FileSizeOf(b.data + ".ecx") > 0 || FileSizeOf(b.idx + ".ecx") > 0) {
       tier = 2;
     } else if (loc.disk_type.empty()) {
       tier = 1;

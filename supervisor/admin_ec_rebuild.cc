@@ -14,6 +14,7 @@
 
 #include "common/bytes.h"
 #include "common/file_util.h"
+#include "common/go_quote.h"
 #include "common/go_error.h"
 #include "common/idx_entry.h"
 #include "common/log.h"
@@ -23,17 +24,6 @@
 
 namespace kelp {
 namespace {
-
-int64_t SizeOf(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
-}
-
-std::string IdList(const std::vector<int>& ids) {
-  std::string s = "[";
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
-  return s + "]";
-}
 
 // Runs `work` on a background thread (inline without one), then `done` on the loop.
 void InBackground(BackgroundJobs* jobs, std::function<void()> work, std::function<void()> done) {
@@ -73,8 +63,8 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
     for (size_t li = 0; li < bases.size(); ++li) {
       int shards = 0;
       for (int s = 0; s < kMaxEcShards; ++s)
-        if (SizeOf(bases[li].data + EcShardExt(s)) >= 0) ++shards;
-      const bool has_ecx = SizeOf(bases[li].idx + ".ecx") >= 0 || SizeOf(bases[li].data + ".ecx") >= 0;
+        if (FileSizeOf(bases[li].data + EcShardExt(s)) >= 0) ++shards;
+      const bool has_ecx = FileSizeOf(bases[li].idx + ".ecx") >= 0 || FileSizeOf(bases[li].data + ".ecx") >= 0;
       if (!has_ecx && shards == 0) continue;
       lenders.push_back(li);
       if (has_ecx && shards > best) chosen = li, best = shards;
@@ -94,37 +84,43 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
       parity = int(info.value().ec_shard_config->parity_shards);
     }
     // Inputs: each shard from the rebuild disk, else from another disk's data directory.
+    std::vector<size_t> search{chosen};
+    for (size_t li : lenders)
+      if (li != chosen) search.push_back(li);
     std::map<int, std::string> inputs;
+    std::map<int, int64_t> input_sizes;
     std::vector<int> missing;
     std::map<int, std::string> outputs;  // shard -> the file the job writes
     std::map<int, std::string> replace;  // shard -> the empty file its output replaces
     for (int s = 0; s < data + parity; ++s) {
       std::string found;
-      for (size_t li : std::vector<size_t>{chosen}) {
-        if (SizeOf(bases[li].data + EcShardExt(s)) >= 0) found = bases[li].data + EcShardExt(s);
+      int64_t size = -1;
+      for (size_t li : search) {
+        if ((size = FileSizeOf(bases[li].data + EcShardExt(s))) >= 0) {
+          found = bases[li].data + EcShardExt(s);
+          break;
+        }
       }
-      for (size_t li : lenders)
-        if (found.empty() && SizeOf(bases[li].data + EcShardExt(s)) >= 0) found = bases[li].data + EcShardExt(s);
       if (found.empty()) {
         missing.push_back(s);
         outputs[s] = home.data + EcShardExt(s);
-      } else if (SizeOf(found) == 0) {
+      } else if (size == 0) {
         missing.push_back(s);
         outputs[s] = found + ".rebuilding";
         replace[s] = found;
       } else {
         inputs[s] = found;
+        input_sizes[s] = size;
       }
     }
     if (int(inputs.size()) < data) {
       out->status = GoError("RebuildEcFiles " + home.data + ": not enough shards to rebuild " + home.data + ": found " + std::to_string(inputs.size()) +
-                            " shards, need at least " + std::to_string(data) + " (data shards), missing shards: " + IdList(missing));
+                            " shards, need at least " + std::to_string(data) + " (data shards), missing shards: " + GoIntList(missing));
       return;
     }
     if (!missing.empty()) {
       int64_t shard_size = -1;
-      for (const auto& [s, path] : inputs) {
-        const int64_t size = SizeOf(path);
+      for (const auto& [s, size] : input_sizes) {
         if (shard_size >= 0 && size != shard_size) {
           out->status = GoError("ec rebuild: input shard " + std::to_string(s) + " size " + std::to_string(size) + " != " + std::to_string(shard_size) +
                                 " (truncated input?)");
@@ -173,7 +169,7 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
         return;
       }
       for (const auto& [shard, path] : outputs) {
-        if (SizeOf(path) != shard_size) {
+        if (FileSizeOf(path) != shard_size) {
           out->status = GoError("RebuildEcFiles " + home.data + ": " + path + " is not what the rebuild should have written");
           return;
         }
@@ -188,7 +184,7 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
       keep = true;
     }
     // Fold the journal into the index beside which it lives.
-    const std::string index_base = SizeOf(home.idx + ".ecx") >= 0 ? home.idx : home.data;
+    const std::string index_base = FileSizeOf(home.idx + ".ecx") >= 0 ? home.idx : home.data;
     Status folded = mounted[chosen] && mounted[chosen]->ecx_path() == index_base + ".ecx"
                         ? mounted[chosen]->FoldJournal()
                         : FoldEcJournalFile(env, index_base + ".ecx", index_base + ".ecj", offset_bytes);
@@ -197,7 +193,7 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
       return;
     }
     out->rebuilt = missing;
-    if (!missing.empty()) KLOG_INFO("ec volume %u: rebuilt shards %s", id, IdList(missing).c_str());
+    if (!missing.empty()) KLOG_INFO("ec volume %u: rebuilt shards %s", id, GoIntList(missing).c_str());
   };
   InBackground(jobs_, std::move(work), [out, resp, finish = std::move(finish)] {
     if (out->status.ok())

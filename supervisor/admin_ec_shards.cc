@@ -27,10 +27,6 @@ using EcMessage = master_pb::VolumeEcShardInformationMessage;
 
 std::string ShardName(VolumeId id, uint32_t shard) { return std::to_string(id) + "." + std::to_string(shard); }
 
-int64_t SizeOf(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
-}
 
 // The generation (encodeTsNs) a location's .vif records, 0 when none.
 int64_t GenerationIn(const EcBases& bases) {
@@ -48,7 +44,7 @@ int64_t GenerationIn(const EcBases& bases) {
 int ShardFilesIn(const std::string& base) {
   int n = 0;
   for (int shard = 0; shard < kMaxEcShards; ++shard)
-    if (SizeOf(base + EcShardExt(shard)) >= 0) ++n;
+    if (FileSizeOf(base + EcShardExt(shard)) >= 0) ++n;
   return n;
 }
 
@@ -86,7 +82,7 @@ void AdminService::VolumeEcShardsMount(const volume_server_pb::VolumeEcShardsMou
   auto work = [plan, existing, bases, shards, env, offset_bytes, id, collection = req.collection()]() mutable {
     bool any_ecx = false;
     for (const EcBases& b : bases)
-      if (SizeOf(b.idx + ".ecx") > 0 || SizeOf(b.data + ".ecx") > 0) any_ecx = true;
+      if (FileSizeOf(b.idx + ".ecx") > 0 || FileSizeOf(b.data + ".ecx") > 0) any_ecx = true;
     for (uint32_t shard : shards) {
       if (shard >= uint32_t(kMaxEcShards)) {
         plan->error = "mount " + ShardName(id, shard) + ": MountEcShards " + ShardName(id, shard) + " not found on disk";
@@ -227,7 +223,7 @@ void AdminService::VolumeEcShardsDelete(const volume_server_pb::VolumeEcShardsDe
       bool held = false;
       for (uint32_t shard : shards) {
         const std::string path = data + EcShardExt(int(shard));
-        if (SizeOf(path) < 0) continue;
+        if (FileSizeOf(path) < 0) continue;
         held = true;
         if (Status s = EnvRemoveIfExists(env, path); !s.ok()) {
           *error = "remove ec shard " + path + ": " + s.message();
@@ -252,7 +248,7 @@ void AdminService::VolumeEcShardsDelete(const volume_server_pb::VolumeEcShardsDe
         EnvRemoveIfExists(env, base + ".ecx");
         EnvRemoveIfExists(env, base + ".ecj");
       }
-      if (SizeOf(data + ".idx") < 0 && SizeOf(idx + ".idx") < 0) EnvRemoveIfExists(env, data + ".vif");
+      if (FileSizeOf(data + ".idx") < 0 && FileSizeOf(idx + ".idx") < 0) EnvRemoveIfExists(env, data + ".vif");
     }
   };
   OnWriter(store_->LocationWriter(0), std::move(work), [error, finish = std::move(finish)] {
@@ -262,11 +258,11 @@ void AdminService::VolumeEcShardsDelete(const volume_server_pb::VolumeEcShardsDe
 
 // --- Info ----------------------------------------------------------------
 
-grpc::Status AdminService::VolumeEcShardsInfo(const volume_server_pb::VolumeEcShardsInfoRequest& req,
-                                              volume_server_pb::VolumeEcShardsInfoResponse* resp) {
+void AdminService::VolumeEcShardsInfo(const volume_server_pb::VolumeEcShardsInfoRequest& req, volume_server_pb::VolumeEcShardsInfoResponse* resp,
+                                      Finish finish) {
   const VolumeId id = req.volume_id();
   const Store::EcByLocation all = store_->EcOf(id);
-  if (all.empty()) return GoError("VolumeEcShardsInfo: EC volume " + std::to_string(id) + " not found");
+  if (all.empty()) return finish(GoError("VolumeEcShardsInfo: EC volume " + std::to_string(id) + " not found"));
   std::set<int> listed;
   for (const auto& [li, v] : all) {
     for (const auto& [shard, f] : v->shards()) {
@@ -278,20 +274,22 @@ grpc::Status AdminService::VolumeEcShardsInfo(const volume_server_pb::VolumeEcSh
       info->set_volume_id(id);
     }
   }
-  const std::shared_ptr<EcVolume>& first = all.begin()->second;
-  // A pread walk of the sealed index: small, and Go does it inline too.
-  auto counts = first->CountIndex();
-  if (counts.ok()) {
-    resp->set_file_count(counts.value().live);
-    resp->set_file_deleted_count(counts.value().deleted);
-    resp->set_volume_size(counts.value().live_bytes);
-  }
+  std::shared_ptr<EcVolume> first = all.begin()->second;
   auto* config = resp->mutable_ec_shard_config();
   config->set_data_shards(uint32_t(first->data_shards()));
   config->set_parity_shards(uint32_t(first->parity_shards()));
-  // Go 4.48 leaves the generation out of this answer.
-  config->set_block_size(first->block_size());
-  return grpc::Status::OK;
+  config->set_block_size(first->block_size());  // Go 4.48 leaves the generation out of this answer
+  // The counts walk the .ecx: on the location's writer thread, not the loop.
+  OnWriter(
+      store_->LocationWriter(all.begin()->first),
+      [first, resp] {
+        auto counts = first->CountIndex();
+        if (!counts.ok()) return;
+        resp->set_file_count(counts.value().live);
+        resp->set_file_deleted_count(counts.value().deleted);
+        resp->set_volume_size(counts.value().live_bytes);
+      },
+      [finish = std::move(finish)] { finish(grpc::Status::OK); });
 }
 
 // --- Deletes into the journal ---------------------------------------------

@@ -111,7 +111,7 @@ AdminService::AdminService(Store* store, const ServerConfig* config, AdminHooks 
   RegisterAsync("VolumeEcShardsToVolume", &AdminService::VolumeEcShardsToVolume);
   Register("VolumeEcShardsUnmount", &AdminService::VolumeEcShardsUnmount);
   RegisterAsync("VolumeEcShardsDelete", &AdminService::VolumeEcShardsDelete);
-  Register("VolumeEcShardsInfo", &AdminService::VolumeEcShardsInfo);
+  RegisterAsync("VolumeEcShardsInfo", &AdminService::VolumeEcShardsInfo);
   RegisterAsync("VolumeEcBlobDelete", &AdminService::VolumeEcBlobDelete);
   RegisterFd("kelp.OpenEcShardRead", &AdminService::OpenEcShardRead);
   RegisterAsync("kelp.LocateEcNeedle", &AdminService::LocateEcNeedle);

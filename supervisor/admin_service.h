@@ -144,7 +144,8 @@ class AdminService {
                                      volume_server_pb::VolumeEcShardsUnmountResponse*);
   void VolumeEcShardsDelete(const volume_server_pb::VolumeEcShardsDeleteRequest& req, volume_server_pb::VolumeEcShardsDeleteResponse* resp,
                             Finish finish);
-  grpc::Status VolumeEcShardsInfo(const volume_server_pb::VolumeEcShardsInfoRequest& req, volume_server_pb::VolumeEcShardsInfoResponse* resp);
+  void VolumeEcShardsInfo(const volume_server_pb::VolumeEcShardsInfoRequest& req, volume_server_pb::VolumeEcShardsInfoResponse* resp,
+                          Finish finish);
   void VolumeEcBlobDelete(const volume_server_pb::VolumeEcBlobDeleteRequest& req, volume_server_pb::VolumeEcBlobDeleteResponse*,
                           Finish finish);
   // Internal: a mounted shard's descriptor for the gRPC worker's

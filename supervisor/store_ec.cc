@@ -46,7 +46,8 @@ void ScanEcFiles(const std::string& dir, bool data_dir, std::map<std::string, Ec
   closedir(d);
 }
 
-int64_t FileSize(const std::string& path, time_t* mtime = nullptr) {
+// Size and modification time; -1 when it cannot be stat'ed.
+int64_t FileSize(const std::string& path, time_t* mtime) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return -1;
   if (mtime) *mtime = st.st_mtime;
@@ -133,7 +134,7 @@ void Store::LoadEcLocation(size_t li) {
   const time_t now = std::time(nullptr);
   for (auto& [base_name, g] : groups) {
     const EcBases bases = EcBasesIn(li, g.collection, g.id);
-    const int64_t dat_size = FileSize(bases.data + ".dat");
+    const int64_t dat_size = FileSizeOf(bases.data + ".dat");
     auto remove_ec_files = [&](const char* why) {
       KLOG_WARN("ec volume %u in %s: %s: its EC files are removed", g.id, loc.dir.c_str(), why);
       for (int shard : g.shards) EnvRemoveIfExists(env_, bases.data + EcShardExt(shard));
@@ -163,7 +164,7 @@ void Store::LoadEcLocation(size_t li) {
       const uint64_t want = EcShardSize(EcLayout::Legacy(kDefaultEcData), uint64_t(dat_size));
       bool short_shard = false;
       for (int shard : g.shards)
-        if (FileSize(bases.data + EcShardExt(shard)) < int64_t(want)) short_shard = true;
+        if (FileSizeOf(bases.data + EcShardExt(shard)) < int64_t(want)) short_shard = true;
       if (short_shard) {
         remove_ec_files("shards shorter than its .dat needs (an interrupted encode)");
         continue;

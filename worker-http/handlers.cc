@@ -282,9 +282,8 @@ void Handlers::ReadErasureCoded(http::Request& r, VolumeId vid, NeedleId id, Coo
         break;
     }
     StoredBlob blob;
-    blob.record = http::ByteBuffer::Uninitialized(got.record.size());
-    std::memcpy(blob.record.data(), got.record.data(), got.record.size());
-    if (kelp::Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(blob.record.data()), got.record.size(), got.size, got.version, &blob.needle);
+    blob.record = std::move(got.record);
+    if (kelp::Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(blob.record.data()), blob.record.size, got.size, got.version, &blob.needle);
         !s.ok()) {
       KLOG_WARN("ec read %s: %s", request->path.c_str(), s.message().c_str());
       return respond(Empty(500));

@@ -48,12 +48,12 @@ def fill(url, rng, megabytes):
     return live, gone
 
 
-def encode_job_pid():
-    """The pid of the running encode job of VID, if there is one."""
+def ec_job_pid(kind="encode", vid=VID):
+    """The pid of the running EC job of `kind` (encode, rebuild, decode) on `vid`, if there is one."""
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(f"kelp-volume: ec encode job volume {VID}".encode()):
+                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(f"kelp-volume: ec {kind} job volume {vid}".encode()):
                     return int(pid)
             except OSError:
                 pass
@@ -166,8 +166,8 @@ def test_a_killed_encode_job_fails_alone_and_a_retry_succeeds(cluster, tmp_path)
     answer = {}
     t = threading.Thread(target=lambda: answer.update(result=generate(kelp)))
     t.start()
-    assert wait_until(lambda: encode_job_pid() is not None, 30, interval=0.05), "no encode job process appeared"
-    victim = encode_job_pid()
+    assert wait_until(lambda: ec_job_pid() is not None, 30, interval=0.05), "no encode job process appeared"
+    victim = ec_job_pid()
     time.sleep(0.5)  # into the shards
     os.kill(victim, signal.SIGKILL)
     t.join(60)

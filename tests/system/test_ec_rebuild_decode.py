@@ -14,7 +14,7 @@ import requests
 
 from conftest import wait_until
 from grpc_stubs import call, vs_pb2, volume_stub
-from test_ec_generate import fill, generate, go_written_volume
+from test_ec_generate import ec_job_pid, fill, generate, go_written_volume
 from test_copy import start_trusting
 from test_vacuum import fid, start
 
@@ -42,17 +42,6 @@ def rebuild(srv):
 
 def to_volume(srv):
     return call(volume_stub(srv.port).VolumeEcShardsToVolume, vs_pb2.VolumeEcShardsToVolumeRequest(volume_id=VID), timeout=300)
-
-
-def job_pid(kind):
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(f"kelp-volume: ec {kind} job volume {VID}".encode()):
-                    return int(pid)
-            except OSError:
-                pass
-    return None
 
 
 def encoded_pair(cluster, tmp_path, megabytes=26):
@@ -194,9 +183,9 @@ def test_killed_rebuild_and_decode_jobs_fail_alone(cluster, tmp_path):
         answer = {}
         t = threading.Thread(target=lambda: answer.update(result=run()))
         t.start()
-        assert wait_until(lambda: job_pid(kind) is not None, 60, interval=0.05), f"no {kind} job appeared"
+        assert wait_until(lambda: ec_job_pid(kind) is not None, 60, interval=0.05), f"no {kind} job appeared"
         time.sleep(0.3)
-        os.kill(job_pid(kind), signal.SIGKILL)
+        os.kill(ec_job_pid(kind), signal.SIGKILL)
         t.join(120)
         return answer["result"]
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/types.h"
+#include "worker-http/http_types.h"
 
 namespace kelp {
 
@@ -14,7 +15,7 @@ struct EcNeedleRead {
   enum class Outcome { kNoVolume, kNotFound, kDeleted, kError, kOk };
   Outcome outcome = Outcome::kError;
   std::string error;   // Go's text
-  std::string record;  // kOk: the whole record
+  http::ByteBuffer record;  // kOk: the whole record, handed on to the response
   uint32_t size = 0;   // the needle's size field
   uint8_t version = 3;
   std::string collection;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -11,6 +12,7 @@
 #include "common/bytes.h"
 #include "common/ec_layout.h"
 #include "common/file_util.h"
+#include "common/go_quote.h"
 #include "common/needle.h"
 #include "common/rs_codec.h"
 #include "proto/kelp_internal.pb.h"
@@ -36,21 +38,13 @@ struct Pending {
   std::function<void(EcNeedleRead)> done;
 };
 
-std::string IdList(const std::vector<int>& ids) {
-  std::string s = "[";
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
-  return s + "]";
-}
-
-// The bytes [offset, offset+size) of `shard`: the local descriptor first,
-// then each holder in turn. Sets `deleted` when a holder has the needle deleted.
+// The bytes [offset, offset+size) of `shard` into `out`: the local descriptor
+// first, then each holder in turn. Sets `deleted` when a holder has the
+// needle deleted.
 Status ReadShardRange(EcPeers* peers, const Pending& p, const EcHolders& holders, int shard, uint64_t offset, uint64_t size,
-                      std::string* out, bool* deleted) {
+                      uint8_t* out, bool* deleted) {
   auto local = p.local_fd.find(shard);
-  if (local != p.local_fd.end()) {
-    out->resize(size_t(size));
-    if (PreadFull(local->second, out->data(), size_t(size), off_t(offset)).ok()) return Status::Ok();
-  }
+  if (local != p.local_fd.end() && PreadFull(local->second, out, size_t(size), off_t(offset)).ok()) return Status::Ok();
   Status last = Status::NotFound("no holder of ec shard " + std::to_string(p.vid) + "." + std::to_string(shard));
   auto it = holders.find(shard);
   if (it == holders.end()) return last;
@@ -65,13 +59,14 @@ Status ReadShardRange(EcPeers* peers, const Pending& p, const EcHolders& holders
       *deleted = true;
       return Status::Ok();
     }
-    *out = std::move(got.value().data);
+    std::memcpy(out, got.value().data.data(), size_t(size));  // ReadShard checked the length
     return Status::Ok();
   }
   return last;
 }
 
-// Runs on the thread pool: every interval of the record into p->result.record.
+// Runs on the thread pool: every interval of the record into p->result.record,
+// sized once; local pieces are read straight into it.
 void Gather(EcPeers* peers, Pending* p) {
   EcNeedleRead& r = p->result;
   auto codec = RsCodec::Make(int(p->where.data_shards()), int(p->where.parity_shards()));
@@ -89,15 +84,19 @@ void Gather(EcPeers* peers, Pending* p) {
     if (h.ok()) holders = std::move(h.value());
     else lookup = h.status();
   };
-  r.record.clear();
+  uint64_t total = 0;
+  for (const EcInterval& in : p->intervals) total += in.size;
+  r.record = http::ByteBuffer::Uninitialized(size_t(total));
+  uint8_t* at = reinterpret_cast<uint8_t*>(r.record.data());
   for (const EcInterval& in : p->intervals) {
-    std::string piece;
+    uint8_t* piece = at;
+    at += in.size;
     bool deleted = false;
     if (!p->local_fd.count(in.shard)) ensure_holders();
-    Status s = ReadShardRange(peers, *p, holders, in.shard, in.shard_offset, in.size, &piece, &deleted);
+    Status s = ReadShardRange(peers, *p, holders, in.shard, in.shard_offset, in.size, piece, &deleted);
     if (!s.ok() && p->local_fd.count(in.shard)) {
       ensure_holders();
-      s = ReadShardRange(peers, *p, holders, in.shard, in.shard_offset, in.size, &piece, &deleted);
+      s = ReadShardRange(peers, *p, holders, in.shard, in.shard_offset, in.size, piece, &deleted);
     }
     if (!s.ok() && !deleted) {
       // Rebuilt from `data` other shards' bytes at the same place.
@@ -105,10 +104,10 @@ void Gather(EcPeers* peers, Pending* p) {
       std::vector<std::string> bufs;
       for (int other = 0; other < codec.value().total() && int(have.size()) < codec.value().data(); ++other) {
         if (other == in.shard) continue;
-        std::string b;
+        std::string b(size_t(in.size), '\0');
         bool other_deleted = false;
-        if (ReadShardRange(peers, *p, holders, other, in.shard_offset, in.size, &b, &other_deleted).ok() && !other_deleted &&
-            b.size() == in.size) {
+        if (ReadShardRange(peers, *p, holders, other, in.shard_offset, in.size, reinterpret_cast<uint8_t*>(b.data()), &other_deleted).ok() &&
+            !other_deleted) {
           have.push_back(other);
           bufs.push_back(std::move(b));
         } else if (other_deleted) {
@@ -122,15 +121,13 @@ void Gather(EcPeers* peers, Pending* p) {
         if (int(have.size()) < codec.value().data()) {
           r.outcome = Outcome::kError;
           r.error = (lookup.ok() ? "" : lookup.message() + "; ") + "cannot recover shard " + std::to_string(p->vid) + "." + std::to_string(in.shard) +
-                    ": only " + std::to_string(have.size()) + " shards available " + IdList(have) + ", need at least " +
-                    std::to_string(codec.value().data()) + " (missing: " + IdList(missing) + ")";
+                    ": only " + std::to_string(have.size()) + " shards available " + GoIntList(have) + ", need at least " +
+                    std::to_string(codec.value().data()) + " (missing: " + GoIntList(missing) + ")";
           return;
         }
         std::vector<const uint8_t*> ins;
         for (const std::string& b : bufs) ins.push_back(reinterpret_cast<const uint8_t*>(b.data()));
-        piece.assign(size_t(in.size), '\0');
-        uint8_t* out = reinterpret_cast<uint8_t*>(piece.data());
-        if (Status rs = codec.value().Reconstruct(have, ins.data(), {in.shard}, &out, size_t(in.size)); !rs.ok()) {
+        if (Status rs = codec.value().Reconstruct(have, ins.data(), {in.shard}, &piece, size_t(in.size)); !rs.ok()) {
           r.outcome = Outcome::kError, r.error = rs.message();
           return;
         }
@@ -140,7 +137,6 @@ void Gather(EcPeers* peers, Pending* p) {
       r.outcome = Outcome::kDeleted, r.error = "already deleted";
       return;
     }
-    r.record += piece;
   }
   r.outcome = Outcome::kOk;
 }
@@ -263,11 +259,14 @@ void EcReader::Delete(const std::string& master, VolumeId vid, NeedleId id, Cook
       out->error = std::string("unexpected cookie ") + hex;
       return done(*out);
     }
-    out->size = got.record.size();
-    auto read = std::make_shared<EcNeedleRead>(std::move(got));
+    out->size = got.record.size;
+    // What the holders' calls need of the read; the record itself is done with.
+    const std::string collection = got.collection;
+    const uint32_t version = got.version;
+    const int primary = got.primary_shard;
     RunOffLoop(
         loop,
-        [peers, master, vid, id, read, out] {
+        [peers, master, vid, id, collection, version, primary, out] {
           auto holders = peers->Holders(master, vid);
           if (!holders.ok()) {
             out->error = holders.status().message();
@@ -277,7 +276,7 @@ void EcReader::Delete(const std::string& master, VolumeId vid, NeedleId id, Cook
             auto it = holders.value().find(shard);
             if (it == holders.value().end() || it->second.empty()) return false;
             for (const std::string& holder : it->second) {
-              Status s = peers->DeleteBlob(holder, vid, read->collection, id, read->version);
+              Status s = peers->DeleteBlob(holder, vid, collection, id, version);
               if (s.ok()) {
                 out->error.clear();
                 return true;
@@ -286,10 +285,10 @@ void EcReader::Delete(const std::string& master, VolumeId vid, NeedleId id, Cook
             }
             return true;  // the shard has holders: their answer stands
           };
-          if (try_shard(read->primary_shard)) return;
+          if (try_shard(primary)) return;
           out->error = "no holder of ec volume " + std::to_string(vid) + " found to delete from";
           for (int shard = 0; shard < kMaxEcShards; ++shard)
-            if (shard != read->primary_shard && try_shard(shard) && out->error.empty()) return;
+            if (shard != primary && try_shard(shard) && out->error.empty()) return;
         },
         [out, done] { done(*out); });
   });
