@@ -1,6 +1,7 @@
 // Reads needles from a worker's VolumeView: small ones whole (CRC checked),
 // large ones as metadata plus a streamed, CRC-checked data range.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,13 +14,37 @@ namespace kelp {
 // Needles whose data is at most this size are read whole.
 inline constexpr uint64_t kWholeReadLimit = 1 << 20;
 
+struct StoredBlob;
+
+// The data of a streamed blob that is not on the worker's .dat (an
+// erasure-coded volume's, read from shards here and on peers). Reads run off
+// the loop; every `done` runs on it.
+class StreamedBlobData {
+ public:
+  virtual ~StreamedBlobData() = default;
+  // [start, start + length) of the data; its CRC is verified when that is all
+  // of it, and the last piece is held back until then.
+  virtual std::unique_ptr<http::BodySource> Slice(uint64_t start, uint64_t length) = 0;
+  // Up to `n` bytes of the data from `at`.
+  virtual void Peek(uint64_t at, size_t n, std::function<void(Status, std::string)> done) = 0;
+  // The whole record, CRC checked, as a blob that is not streamed.
+  virtual void ReadWhole(std::function<void(Status, StoredBlob)> done) = 0;
+};
+
 struct StoredBlob {
-  http::ByteBuffer record;  // the whole record, or only header+meta for streamed ones
+  http::ByteBuffer record;  // the whole record, or, streamed, all of it but the data
   ParsedNeedle needle;     // views into `record` (data empty when streamed)
   bool streamed = false;
-  uint64_t data_offset = 0;  // absolute .dat offset of the data when streamed
+  uint64_t data_offset = 0;  // streamed from the .dat: the data's absolute offset
   uint64_t data_size = 0;
+  std::shared_ptr<StreamedBlobData> source;  // streamed, not from the .dat: where the data is
+  int64_t peeked_at = -1;  // source: `peeked` holds the data's first bytes from there
+  std::string peeked;
 };
+
+// A streamed blob's `record` holds the record without its data: the header,
+// then flags .. pairs, the CRC, the timestamp (v3) and the padding. Parses it.
+Status ParseRecordWithoutData(uint8_t version, uint64_t data_size, StoredBlob* out);
 
 enum class ReadOutcome { kOk, kNotFound, kDeleted, kError };
 

@@ -283,8 +283,14 @@ void Handlers::ReadErasureCoded(http::Request& r, VolumeId vid, NeedleId id, Coo
     }
     StoredBlob blob;
     blob.record = std::move(got.record);
-    if (kelp::Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(blob.record.data()), blob.record.size, got.size, got.version, &blob.needle);
-        !s.ok()) {
+    kelp::Status s;
+    if (got.data) {
+      s = ParseRecordWithoutData(got.version, got.data_size, &blob);
+      blob.source = std::move(got.data);
+    } else {
+      s = ParseNeedle(reinterpret_cast<const uint8_t*>(blob.record.data()), blob.record.size, got.size, got.version, &blob.needle);
+    }
+    if (!s.ok()) {
       KLOG_WARN("ec read %s: %s", request->path.c_str(), s.message().c_str());
       return respond(Empty(500));
     }
@@ -319,15 +325,27 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
   }
   resp.Set("Etag", "\"" + etag + "\"");
   if (n.flags & kFlagHasPairs) SetPairHeaders(n.pairs, &resp);
-  if (n.IsChunkManifest() && r.Query("cm") != "false") {
-    // A manifest that does not parse is served as it is stored, as in Go.
-    if (auto m = LoadManifest(dat_fd, blob); m.ok())
-      return ReadChunked(r, std::move(m.value()), parts.filename, std::move(resp), std::move(respond));
-  }
   std::string filename = parts.filename, ext = parts.ext;
   if (!n.name.empty() && filename.empty()) {
     filename = std::string(n.name);
     if (ext.empty()) ext = PathExt(filename);
+  }
+  std::string lower_ext = ext;
+  for (char& c : lower_ext) c = char(tolower(static_cast<unsigned char>(c)));
+  const ImageRequest image = ImageRequestFor(r, lower_ext);
+  const bool manifest = n.IsChunkManifest() && r.Query("cm") != "false";
+  if (blob.source && (manifest || (image.Any() && r.method != "HEAD"))) {
+    // Served from the whole data: the record is read whole, then served again.
+    auto request = std::make_shared<http::Request>(r);
+    return blob.source->ReadWhole([this, request, parts, cookie, respond = std::move(respond)](kelp::Status s, StoredBlob whole) mutable {
+      if (!s.ok()) return respond(Empty(s.code() == kelp::Code::kNotFound ? 404 : 500));
+      ServeBlob(*request, -1, parts, cookie, whole, std::move(respond));
+    });
+  }
+  if (manifest) {
+    // A manifest that does not parse is served as it is stored, as in Go.
+    if (auto m = LoadManifest(dat_fd, blob); m.ok())
+      return ReadChunked(r, std::move(m.value()), parts.filename, std::move(resp), std::move(respond));
   }
   std::string mtype;
   if (!n.mime.empty() && std::string_view(n.mime).rfind("application/octet-stream", 0) != 0) mtype = std::string(n.mime);
@@ -335,9 +353,6 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
   std::string inflated;
   bool decompressed = false;
   std::string_view data = n.data;
-  std::string lower_ext = ext;
-  for (char& c : lower_ext) c = char(tolower(static_cast<unsigned char>(c)));
-  const ImageRequest image = ImageRequestFor(r, lower_ext);
   if (n.IsCompressed() && !blob.streamed) {
     if (image.Any()) {
       // A transformed image is served from the inflated bytes.
@@ -371,14 +386,31 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
   }
   RangePlan plan;
   if (!PlanRangeResponse(r, total, mtype, &resp, &plan)) return respond(std::move(resp));
-  if (blob.streamed && mtype.empty() && !plan.multipart) {
+  if (blob.streamed && mtype.empty() && !plan.multipart && blob.source) {
+    const int64_t sniff_at = std::clamp<int64_t>(plan.start, 0, total);
+    if (blob.peeked_at != sniff_at) {
+      // The first bytes are read, then the blob is served again with them.
+      auto request = std::make_shared<http::Request>(r);
+      auto held = std::make_shared<StoredBlob>(std::move(blob));
+      return held->source->Peek(uint64_t(sniff_at), http::kSniffLen,
+                                [this, request, parts, cookie, held, sniff_at, respond = std::move(respond)](kelp::Status s, std::string head) mutable {
+                                  if (!s.ok()) return respond(Empty(s.code() == kelp::Code::kNotFound ? 404 : 500));
+                                  held->peeked_at = sniff_at;
+                                  held->peeked = std::move(head);
+                                  ServeBlob(*request, -1, parts, cookie, *held, std::move(respond));
+                                });
+    }
+    resp.Set("Content-Type", http::DetectContentType(blob.peeked));
+  } else if (blob.streamed && mtype.empty() && !plan.multipart) {
     const int64_t sniff_at = std::clamp<int64_t>(plan.start, 0, total);
     std::string head(size_t(std::min<int64_t>(total - sniff_at, int64_t(http::kSniffLen))), '\0');
     if (PreadFull(dat_fd, head.data(), head.size(), off_t(blob.data_offset + uint64_t(sniff_at))).ok())
       resp.Set("Content-Type", http::DetectContentType(head));
   }
   auto slice = [&](int64_t start, int64_t len) -> std::unique_ptr<http::BodySource> {
-    return StreamBlobData(dat_fd, blob, uint64_t(start), uint64_t(std::max<int64_t>(len, 0)), 1 << 20);
+    const uint64_t length = uint64_t(std::max<int64_t>(len, 0));
+    if (blob.source) return blob.source->Slice(uint64_t(start), length);
+    return StreamBlobData(dat_fd, blob, uint64_t(start), length, 1 << 20);
   };
   if (plan.multipart) {
     const auto& ranges = plan.ranges;

@@ -1,9 +1,10 @@
 // What the read path needs from an erasure-coded read, without its cluster
-// machinery (worker-http/ec/ec_reader.h does the reading): the outcome and the
-// whole record.
+// machinery (worker-http/ec/ec_reader.h does the reading): the outcome, and
+// the record, whole or without its data with a source that streams the data.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "common/types.h"
@@ -11,11 +12,17 @@
 
 namespace kelp {
 
+class StreamedBlobData;
+
 struct EcNeedleRead {
   enum class Outcome { kNoVolume, kNotFound, kDeleted, kError, kOk };
   Outcome outcome = Outcome::kError;
   std::string error;   // Go's text
-  http::ByteBuffer record;  // kOk: the whole record, handed on to the response
+  // kOk: the whole record, handed on to the response; or, when `data` is set,
+  // the record without its data (StoredBlob's streamed form).
+  http::ByteBuffer record;
+  std::shared_ptr<StreamedBlobData> data;
+  uint64_t data_size = 0;  // with `data`
   uint32_t size = 0;   // the needle's size field
   uint8_t version = 3;
   std::string collection;

@@ -3,11 +3,10 @@
 // volume is laid out, and which shards are mounted here), open (the
 // supervisor hands over a read-only descriptor of each local shard, after its
 // generation check; kept for later reads of the same encode run), then
-// gather (on the thread pool: intervals on local shards by pread, the rest
-// from the shard's holders with VolumeEcShardRead, and any interval no holder
-// serves rebuilt from `data` other shards, local ones read directly, with
-// Reed-Solomon). The record is assembled whole in memory, one buffer of its
-// own length, as Go does; each remote piece is at most an interval.
+// gather (worker-http/ec/ec_gather.h, on the thread pool). A record of at
+// most kWholeReadLimit bytes is gathered whole; of a larger one only the
+// parts around the data are, and the data is streamed as it is sent
+// (worker-http/ec/ec_stream.h), so memory per read is bounded.
 // (upstream: weed/storage/store_ec.go ReadEcShardNeedle; docs/erasure-coding.md §15)
 #pragma once
 #include <uv.h>
@@ -19,20 +18,13 @@
 #include <string>
 
 #include "common/types.h"
+#include "worker-http/ec/ec_gather.h"
 #include "worker-http/ec/ec_needle.h"
 #include "worker-http/ec/ec_peers.h"
 #include "worker-http/supervisor_link.h"
 
 namespace kelp {
 
-// A local shard's read-only descriptor, closed when the last read using it ends.
-struct OwnedShardFd {
-  int fd;
-  explicit OwnedShardFd(int f) : fd(f) {}
-  OwnedShardFd(const OwnedShardFd&) = delete;
-  OwnedShardFd& operator=(const OwnedShardFd&) = delete;
-  ~OwnedShardFd();
-};
 struct EcShardFd {
   int64_t encode_ts_ns = 0;  // the run the descriptor's file belongs to
   std::shared_ptr<const OwnedShardFd> fd;
