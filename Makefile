@@ -50,6 +50,10 @@ HTTP_SRCS := $(filter-out worker-http/main.cc,$(wildcard worker-http/*.cc))
 # Erasure-coded reads: the HTTP worker's only gRPC client (the master's shard
 # lookups and peers' shard reads); the fuzzers link without it.
 HTTP_EC_SRCS := $(wildcard worker-http/ec/*.cc)
+# Reading and deleting needles of EC volumes across servers (shard lookups,
+# shard reads, Reed-Solomon over lost pieces, journaled deletes on holders):
+# linked by the HTTP and gRPC workers, never by the supervisor.
+EC_CLIENT_SRCS := $(wildcard common/ec_client/*.cc)
 GRPC_SRCS := $(filter-out worker-grpc/main.cc,$(wildcard worker-grpc/*.cc))
 JOB_SRCS := $(filter-out worker-ec/main.cc,$(wildcard worker-ec/*.cc))
 PROTOS := proto/remote.proto proto/volume_server.proto proto/master.proto proto/kelp_internal.proto
@@ -62,7 +66,7 @@ objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
 # The build id (ipc/build_id.h): a digest of every source and the build options,
 # rewritten only when it changes so that an unchanged tree does not relink.
-BUILD_ID := $(shell { cat $(sort $(wildcard common/* ipc/* storage/* supervisor/* worker-http/*.* worker-http/*/* worker-grpc/* worker-ec/* proto/*)) Makefile; \
+BUILD_ID := $(shell { cat $(sort $(wildcard common/*.* common/*/* ipc/* storage/* supervisor/* worker-http/*.* worker-http/*/* worker-grpc/* worker-ec/* proto/*)) Makefile; \
   echo "$(OFFSET_BYTES) $(SANITIZE) $(FAULTS)"; } | sha256sum | cut -c1-64)
 ifneq ($(MAKECMDGOALS),clean)
 $(shell mkdir -p $(GEN) && echo '#define KELP_BUILD_ID "$(BUILD_ID)"' > $(GEN)/build_id.gen.h.new && \
@@ -74,7 +78,8 @@ STORAGE_OBJS := $(call objs,$(STORAGE_SRCS))
 SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS)) $(STORAGE_OBJS) $(PROTO_OBJS)
 GRPC_OBJS := $(call objs,$(GRPC_SRCS)) $(PROTO_OBJS)
 HTTP_OBJS := $(call objs,$(HTTP_SRCS)) $(LLHTTP_OBJS)
-HTTP_EC_OBJS := $(call objs,$(HTTP_EC_SRCS)) $(PROTO_OBJS)
+EC_CLIENT_OBJS := $(call objs,$(EC_CLIENT_SRCS))
+HTTP_EC_OBJS := $(call objs,$(HTTP_EC_SRCS)) $(EC_CLIENT_OBJS) $(PROTO_OBJS)
 # The job worker writes new files only, through the same I/O seam: it links the writer code.
 JOB_OBJS := $(call objs,$(JOB_SRCS)) $(STORAGE_OBJS)
 
@@ -87,7 +92,7 @@ $(BIN)/kelp-volume: $(OBJ)/supervisor/main.o $(SUPERVISOR_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS) $(XXHASH_LIBS)
 
-$(BIN)/kelp-worker-grpc: $(OBJ)/worker-grpc/main.o $(GRPC_OBJS) $(COMMON_OBJS)
+$(BIN)/kelp-worker-grpc: $(OBJ)/worker-grpc/main.o $(GRPC_OBJS) $(EC_CLIENT_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS)
 

@@ -691,6 +691,9 @@ void AdminService::ContinueBatchDelete(std::shared_ptr<BatchDeleteJob> job) {
       continue;
     }
     const NeedleIdCookie idc = parsed.value();
+    // Go looks for an EC volume first. Its needles are read and deleted
+    // across servers, which the gRPC worker does: status 0 leaves it there.
+    if (!store_->EcOf(vid).empty()) continue;
     std::shared_ptr<Volume> v = store_->Shared(vid);
     if (!v) {
       if (skip_cookie)

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "common/ec_client/ec_peers.h"
 #include "common/ip_white_list.h"
 #include "common/server_config.h"
 #include "proto/master.pb.h"
@@ -44,7 +45,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_FORWARDED(VolumeServerStatus)
   KELP_FORWARDED(ReadVolumeFileStatus)
   KELP_FORWARDED_ADMIN(VolumeNeedleStatus)
-  KELP_FORWARDED_ADMIN(BatchDelete)
   KELP_FORWARDED_ADMIN(DeleteCollection)
   KELP_FORWARDED(GetState)
   KELP_FORWARDED(VolumeSyncStatus)
@@ -74,6 +74,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
                                    grpc::ServerWriter<volume_server_pb::VacuumVolumeCompactResponse>* writer) override;
   grpc::Status CopyFile(grpc::ServerContext* ctx, const volume_server_pb::CopyFileRequest* req,
                         grpc::ServerWriter<volume_server_pb::CopyFileResponse>* writer) override;
+  // batch_delete.cc
+  grpc::Status BatchDelete(grpc::ServerContext* ctx, const volume_server_pb::BatchDeleteRequest* req,
+                           volume_server_pb::BatchDeleteResponse* resp) override;
   // volume_copy.cc
   grpc::Status VolumeCopy(grpc::ServerContext* ctx, const volume_server_pb::VolumeCopyRequest* req,
                           grpc::ServerWriter<volume_server_pb::VolumeCopyResponse>* writer) override;
@@ -148,10 +151,13 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   grpc::Status AdmitAdmin(const grpc::ServerContext* ctx, const char* method) const;
   bool IsKnownMaster(const std::string& target);
   grpc::Status NotifyMaster(const master_pb::VolumeShortInformationMessage& v, bool read_only);
+  // batch_delete.cc: one file id of a batch that names an EC volume here.
+  void DeleteEcNeedle(const std::string& fid, bool skip_cookie, volume_server_pb::DeleteResult* result);
 
   SupervisorClient* supervisor_;
   const ServerConfig* config_;
   const IpWhiteList admin_white_list_;
+  EcPeers ec_peers_;  // thread-safe: gRPC handler threads share it
 };
 
 }  // namespace kelp

@@ -39,7 +39,7 @@ struct EcNeedleDelete {
   bool no_volume = false;  // no EC volume of the id here: the caller goes on as for any volume
   bool deleted = false;    // deleted already (Go 4.48 answers 404, size 0)
   std::string error;       // Go's text; "" when deleted
-  uint64_t size = 0;       // the record's length on disk
+  uint64_t size = 0;       // what Go reports (GoEcDeletedSize)
 };
 using EcDeleteFn =
     std::function<void(const std::string& master, VolumeId vid, NeedleId id, Cookie cookie, std::function<void(EcNeedleDelete)> done)>;

@@ -15,6 +15,7 @@
 #include "common/needle.h"
 #include "common/rs_codec.h"
 #include "proto/kelp_internal.pb.h"
+#include "common/ec_client/ec_delete.h"
 #include "worker-http/blob_reader.h"
 #include "worker-http/ec/ec_stream.h"
 #include "worker-http/off_loop.h"
@@ -163,13 +164,11 @@ void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::f
     r.size = where.size();
     r.version = uint8_t(where.version());
     r.collection = where.collection();
-    const EcLayout layout{int(where.data_shards()), where.large_block(), where.small_block()};
-    const std::vector<EcInterval> first = LocateEcRange(layout, where.shard_dat_size(), where.offset(), 1);
-    if (first.empty()) {
+    if (EcPrimaryShard(where) < 0) {
       r.outcome = Outcome::kError, r.error = "ec volume " + std::to_string(p->site->vid) + ": the record has no place in the shards";
       return p->done(std::move(r));
     }
-    r.primary_shard = first.front().shard;
+    r.primary_shard = EcPrimaryShard(where);
     const std::set<uint32_t> local(where.local_shards().begin(), where.local_shards().end());
     // Cached descriptors of shards no longer mounted here, or of another run, go.
     EcShardFds& cache = *p->cache;
@@ -215,37 +214,13 @@ void EcReader::Delete(const std::string& master, VolumeId vid, NeedleId id, Cook
       out->error = std::string("unexpected cookie ") + hex;
       return done(*out);
     }
-    out->size = ActualSize(got.size, got.version);
+    out->size = GoEcDeletedSize(got.size, got.version);
     // What the holders' calls need of the read; the record itself is done with.
     const std::string collection = got.collection;
     const uint32_t version = got.version;
     const int primary = got.primary_shard;
     RunOffLoop(
-        loop,
-        [peers, master, vid, id, collection, version, primary, out] {
-          auto holders = peers->Holders(master, vid);
-          if (!holders.ok()) {
-            out->error = holders.status().message();
-            return;
-          }
-          auto try_shard = [&](int shard) -> bool {
-            auto it = holders.value().find(shard);
-            if (it == holders.value().end() || it->second.empty()) return false;
-            for (const std::string& holder : it->second) {
-              Status s = peers->DeleteBlob(holder, vid, collection, id, version);
-              if (s.ok()) {
-                out->error.clear();
-                return true;
-              }
-              out->error = "failed to delete from ec shard " + std::to_string(shard) + " on " + holder + ": " + s.message();
-            }
-            return true;  // the shard has holders: their answer stands
-          };
-          if (try_shard(primary)) return;
-          out->error = "no holder of ec volume " + std::to_string(vid) + " found to delete from";
-          for (int shard = 0; shard < kMaxEcShards; ++shard)
-            if (shard != primary && try_shard(shard) && out->error.empty()) return;
-        },
+        loop, [peers, master, vid, id, collection, version, primary, out] { out->error = DeleteOnEcHolders(peers, master, vid, collection, id, version, primary); },
         [out, done] { done(*out); });
   });
 }

@@ -3,7 +3,7 @@
 // volume is laid out, and which shards are mounted here), open (the
 // supervisor hands over a read-only descriptor of each local shard, after its
 // generation check; kept for later reads of the same encode run), then
-// gather (worker-http/ec/ec_gather.h, on the thread pool). A record of at
+// gather (common/ec_client/ec_gather.h, on the thread pool). A record of at
 // most kWholeReadLimit bytes is gathered whole; of a larger one only the
 // parts around the data are, and the data is streamed as it is sent
 // (worker-http/ec/ec_stream.h), so memory per read is bounded.
@@ -18,9 +18,9 @@
 #include <string>
 
 #include "common/types.h"
-#include "worker-http/ec/ec_gather.h"
+#include "common/ec_client/ec_gather.h"
 #include "worker-http/ec/ec_needle.h"
-#include "worker-http/ec/ec_peers.h"
+#include "common/ec_client/ec_peers.h"
 #include "worker-http/supervisor_link.h"
 
 namespace kelp {

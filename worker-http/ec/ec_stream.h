@@ -1,6 +1,6 @@
 // The data of a large needle of an erasure-coded volume, read as it is sent:
 // windows of at most kEcStreamWindow bytes are gathered on the thread pool
-// (worker-http/ec/ec_gather.h), one gathered ahead while the one before is
+// (common/ec_client/ec_gather.h), one gathered ahead while the one before is
 // written, so a read holds a few windows at most, whatever the needle's size.
 // The CRC of the whole data is checked before its last window is handed out:
 // a corrupt needle never reaches a client complete (the connection closes).
@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "worker-http/blob_reader.h"
-#include "worker-http/ec/ec_gather.h"
+#include "common/ec_client/ec_gather.h"
 
 namespace kelp {
 

@@ -12,7 +12,7 @@
 
 #include "common/types.h"
 #include "proto/kelp_internal.pb.h"
-#include "worker-http/ec/ec_peers.h"
+#include "common/ec_client/ec_peers.h"
 
 namespace kelp {
 

@@ -1,4 +1,4 @@
-#include "worker-http/ec/ec_peers.h"
+#include "common/ec_client/ec_peers.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "worker-http/ec/ec_gather.h"
+#include "common/ec_client/ec_gather.h"
 
 #include <unistd.h>
 
