@@ -172,6 +172,22 @@ Status ParseNeedleNonData(const uint8_t* b, size_t len, ParsedNeedle* n) {
   return Status::Ok();
 }
 
+Status ParseNeedleWithoutData(const uint8_t* p, size_t len, uint8_t version, uint64_t data_size, ParsedNeedle* out) {
+  if (version == 1 || len < kNeedleHeaderSize) return Status::Corruption("index out of range 1: needle data corrupted");
+  const NeedleHeader h = ParseNeedleHeader(p);
+  const uint64_t tail_len = ActualSize(h.size, version) - kNeedleHeaderSize - h.size;
+  if (data_size + 4 > h.size || len != kNeedleHeaderSize + (h.size - 4 - data_size) + tail_len)
+    return Status::Corruption("index out of range 1: needle data corrupted");
+  const uint64_t meta_len = h.size - 4 - data_size;
+  const uint8_t* meta = p + kNeedleHeaderSize;
+  *out = ParsedNeedle{};
+  out->header = h;
+  if (Status s = ParseNeedleNonData(meta, meta_len, out); !s.ok()) return s;
+  out->checksum = GetU32(meta + meta_len);
+  if (version == 3) out->append_at_ns = GetU64(meta + meta_len + 4);
+  return Status::Ok();
+}
+
 Status ParseNeedle(const uint8_t* p, size_t len, uint32_t expected_size, uint8_t version, ParsedNeedle* n) {
   if (version < 1 || version > 3) return Status::Invalid("unsupported version " + std::to_string(version) + "!");
   if (len < ActualSize(expected_size, version)) return Status::Corruption("needle record truncated");

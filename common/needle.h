@@ -119,4 +119,10 @@ Status ParseNeedle(const uint8_t* p, size_t len, uint32_t expected_size, uint8_t
 // `bytes`, used when the data itself is streamed instead of read whole.
 Status ParseNeedleNonData(const uint8_t* bytes, size_t len, ParsedNeedle* out);
 
+// Parses a v2/v3 record without its data: `p[0, len)` holds the 16-byte
+// header, then what follows the data (flags .. pairs, the CRC, v3's
+// timestamp, the padding), for data of `data_size` bytes. The CRC is read,
+// not verified (the data is not here); `out->data` stays empty.
+Status ParseNeedleWithoutData(const uint8_t* p, size_t len, uint8_t version, uint64_t data_size, ParsedNeedle* out);
+
 }  // namespace kelp

@@ -17,6 +17,7 @@
 #include "common/go_error.h"
 #include "common/log.h"
 #include "common/needle.h"
+#include "ipc/wire_code.h"
 #include "supervisor/admin_service.h"
 #include "supervisor/heartbeat_report.h"
 
@@ -329,6 +330,8 @@ void AdminService::EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequ
   std::shared_ptr<EcVolume> v = all.begin()->second;
   struct Outcome {
     std::string error;
+    bool elsewhere = false;  // a piece is on another server
+    bool not_found = false;  // not in the .ecx
     std::string record;
     ParsedNeedle needle;
   };
@@ -343,7 +346,7 @@ void AdminService::EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequ
           return;
         }
         if (!found.value()) {
-          out->error = "locate in local ec volume: FindNeedleFromEcx: needle not found";
+          out->not_found = true;  // Go 4.48: NOT_FOUND, as for a regular volume
           return;
         }
         if (found.value()->size < 0 || v->Journaled(key)) {
@@ -352,6 +355,7 @@ void AdminService::EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequ
         }
         auto record = v->ReadLocalRecord(*found.value());
         if (!record.ok()) {
+          out->elsewhere = record.status().code() == Code::kNotFound;
           out->error = record.status().message();
           return;
         }
@@ -361,7 +365,11 @@ void AdminService::EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequ
             !s.ok())
           out->error = "ec volume " + std::to_string(v->id()) + " needle " + std::to_string(key) + ": " + s.message();
       },
-      [out, resp, finish = std::move(finish)] {
+      [out, resp, key, finish = std::move(finish)] {
+        // The gRPC worker reads such a needle across the holders.
+        if (out->elsewhere) return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, ipc::kEcNeedleElsewhere));
+        if (out->not_found)
+          return finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "needle not found " + std::to_string(key)));
         if (!out->error.empty()) return finish(GoError(out->error));
         const ParsedNeedle& n = out->needle;
         resp->set_needle_id(n.header.id);

@@ -6,12 +6,10 @@
 // regular file ids name different volumes, so finishing the EC ones after
 // the rest leaves every outcome as Go's sequential walk would.
 // (upstream: weed/server/volume_grpc_batch_delete.go, weed/storage/store_ec_delete.go)
-#include <unistd.h>
-
 #include "common/ec_client/ec_delete.h"
+#include "common/ec_client/ec_needle_meta.h"
 #include "common/file_id.h"
 #include "common/needle.h"
-#include "proto/kelp_internal.pb.h"
 #include "worker-grpc/volume_service.h"
 
 namespace kelp {
@@ -43,34 +41,12 @@ void VolumeService::DeleteEcNeedle(const std::string& fid, bool skip_cookie, vol
   if (!vid.ok() || !key.ok()) return fail(400, !vid.ok() ? vid.status().message() : key.status().message());  // the supervisor parsed it already
 
   EcNeedleSite site;
-  site.master = supervisor_->state().master;
-  site.vid = vid.value();
-  site.id = key.value().id;
-  kelp_internal::EcNeedleLocate locate;
-  locate.set_volume_id(site.vid);
-  locate.set_needle_id(site.id);
-  if (grpc::Status s = supervisor_->Call("kelp.LocateEcNeedle", locate, &site.where); !s.ok())
+  if (grpc::Status s = OpenEcNeedleSite(vid.value(), key.value().id, &site); !s.ok())
     return s.error_message() == "already deleted" ? deleted_already() : fail(read_failed, s.error_message());
-  for (uint32_t shard : site.where.local_shards()) {
-    volume_server_pb::VolumeEcShardReadRequest open;
-    open.set_volume_id(site.vid);
-    open.set_shard_id(shard);
-    open.set_file_key(site.id);
-    open.set_encode_ts_ns(site.where.encode_ts_ns());
-    volume_server_pb::VolumeEcShardReadResponse opened;
-    int fd = -1;
-    const grpc::Status s = supervisor_->CallForFd("kelp.OpenEcShardRead", open, &opened, &fd);
-    if (fd >= 0) {
-      auto owned = std::make_shared<const OwnedShardFd>(fd);
-      site.held[int(shard)] = owned;
-      site.local_fd[int(shard)] = fd;
-    }
-    if (s.ok() && opened.is_deleted()) return deleted_already();
-  }
 
-  EcNeedleFacts facts;
+  EcNeedleMeta meta;
   std::string error;
-  switch (ReadEcNeedleFacts(&ec_peers_, site, &facts, &error)) {
+  switch (ReadEcNeedleMeta(&ec_peers_, site, &meta, &error)) {
     case EcGathered::kDeleted:
       return deleted_already();
     case EcGathered::kError:
@@ -79,8 +55,8 @@ void VolumeService::DeleteEcNeedle(const std::string& fid, bool skip_cookie, vol
       break;
   }
   if (!skip_cookie) {
-    if (facts.cookie != key.value().cookie) return fail(400, "File Random Cookie does not match.");
-    if (facts.flags & kFlagIsChunkManifest) return fail(406, "ChunkManifest: not allowed in batch delete mode.");
+    if (meta.needle.header.cookie != key.value().cookie) return fail(400, "File Random Cookie does not match.");
+    if (meta.needle.IsChunkManifest()) return fail(406, "ChunkManifest: not allowed in batch delete mode.");
   }
   error = DeleteOnEcHolders(&ec_peers_, site.master, site.vid, site.where.collection(), site.id, site.where.version(),
                             EcPrimaryShard(site.where));

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "common/ec_client/ec_gather.h"
 #include "common/ec_client/ec_peers.h"
 #include "common/ip_white_list.h"
 #include "common/server_config.h"
@@ -44,7 +45,6 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   KELP_FORWARDED(VolumeStatus)
   KELP_FORWARDED(VolumeServerStatus)
   KELP_FORWARDED(ReadVolumeFileStatus)
-  KELP_FORWARDED_ADMIN(VolumeNeedleStatus)
   KELP_FORWARDED_ADMIN(DeleteCollection)
   KELP_FORWARDED(GetState)
   KELP_FORWARDED(VolumeSyncStatus)
@@ -74,6 +74,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
                                    grpc::ServerWriter<volume_server_pb::VacuumVolumeCompactResponse>* writer) override;
   grpc::Status CopyFile(grpc::ServerContext* ctx, const volume_server_pb::CopyFileRequest* req,
                         grpc::ServerWriter<volume_server_pb::CopyFileResponse>* writer) override;
+  // ec_needles.cc
+  grpc::Status VolumeNeedleStatus(grpc::ServerContext* ctx, const volume_server_pb::VolumeNeedleStatusRequest* req,
+                                  volume_server_pb::VolumeNeedleStatusResponse* resp) override;
   // batch_delete.cc
   grpc::Status BatchDelete(grpc::ServerContext* ctx, const volume_server_pb::BatchDeleteRequest* req,
                            volume_server_pb::BatchDeleteResponse* resp) override;
@@ -153,6 +156,9 @@ class VolumeService final : public volume_server_pb::VolumeServer::Service {
   grpc::Status NotifyMaster(const master_pb::VolumeShortInformationMessage& v, bool read_only);
   // batch_delete.cc: one file id of a batch that names an EC volume here.
   void DeleteEcNeedle(const std::string& fid, bool skip_cookie, volume_server_pb::DeleteResult* result);
+  // ec_needles.cc: where needle `id` of EC volume `vid` is, with the local
+  // shards opened (the supervisor's texts on failure: "already deleted", ...).
+  grpc::Status OpenEcNeedleSite(VolumeId vid, NeedleId id, EcNeedleSite* site);
 
   SupervisorClient* supervisor_;
   const ServerConfig* config_;

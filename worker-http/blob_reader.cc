@@ -69,19 +69,9 @@ ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, Stored
 }
 
 Status ParseRecordWithoutData(uint8_t version, uint64_t data_size, StoredBlob* out) {
-  const auto* p = reinterpret_cast<const uint8_t*>(out->record.data());
-  if (version == 1 || out->record.size < kNeedleHeaderSize) return Status::Corruption("index out of range 1: needle data corrupted");
-  const NeedleHeader h = ParseNeedleHeader(p);
-  const uint64_t tail_len = ActualSize(h.size, version) - kNeedleHeaderSize - h.size;
-  if (data_size + 4 > h.size || out->record.size != kNeedleHeaderSize + (h.size - 4 - data_size) + tail_len)
-    return Status::Corruption("index out of range 1: needle data corrupted");
-  const uint64_t meta_len = h.size - 4 - data_size;
-  const uint8_t* meta = p + kNeedleHeaderSize;
-  out->needle = ParsedNeedle{};
-  out->needle.header = h;
-  if (Status s = ParseNeedleNonData(meta, meta_len, &out->needle); !s.ok()) return s;
-  out->needle.checksum = GetU32(meta + meta_len);
-  if (version == 3) out->needle.append_at_ns = GetU64(meta + meta_len + 4);
+  if (Status s = ParseNeedleWithoutData(reinterpret_cast<const uint8_t*>(out->record.data()), out->record.size, version, data_size, &out->needle);
+      !s.ok())
+    return s;
   out->streamed = true;
   out->data_size = data_size;
   return Status::Ok();

@@ -1,9 +1,7 @@
-// What deleting a needle of an erasure-coded volume takes across servers: the
-// record's cookie, flags and length, read window by window with the data's
-// CRC verified (Go reads the needle before it deletes it), then the delete
-// journaled by a holder of the shard the record starts in, or, when that
-// shard has no holder, of any other shard. Blocking: thread pools and gRPC
-// handler threads only.
+// Deleting a needle of an erasure-coded volume across servers (after reading
+// it, common/ec_client/ec_needle_meta.h): the delete is journaled by a holder
+// of the shard the record starts in, or, when that shard has no holder, of
+// any other shard. Blocking: thread pools and gRPC handler threads only.
 // (upstream: weed/storage/store_ec_delete.go; docs/erasure-coding.md §11)
 #pragma once
 #include <cstdint>
@@ -14,20 +12,10 @@
 
 namespace kelp {
 
-struct EcNeedleFacts {
-  Cookie cookie = 0;
-  uint8_t flags = 0;
-  uint64_t record_size = 0;  // the record's length on disk
-};
-
 // The size Go reports for a deleted EC needle whose header size is `size`:
 // Go 4.48 reads (and counts) the intervals of the record's length taken as a
 // size again, ActualSize(ActualSize(size)), past the record's end.
 inline uint64_t GoEcDeletedSize(uint32_t size, uint8_t version) { return ActualSize(uint32_t(ActualSize(size, version)), version); }
-
-// Reads the needle of `site` (its `where` filled in by the supervisor).
-// kDeleted: a holder has it deleted. kError: `*error` is Go's text.
-EcGathered ReadEcNeedleFacts(EcPeers* peers, const EcNeedleSite& site, EcNeedleFacts* out, std::string* error);
 
 // The shard that holds the record's first byte (-1: none).
 int EcPrimaryShard(const kelp_internal::EcNeedleLocated& where);

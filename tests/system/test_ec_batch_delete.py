@@ -1,7 +1,9 @@
-"""BatchDelete of needles of an erasure-coded volume spread over a kelp and a
-Go server: the same batch, case for case, through kelp and through Go 4.48
-gives the same statuses, texts and sizes; each delete is journaled by exactly
-one holder and every server reads the needle as deleted afterwards."""
+"""BatchDelete and VolumeNeedleStatus of needles of an erasure-coded volume
+spread over a kelp and a Go server: the same batch, case for case, through
+kelp and through Go 4.48 gives the same statuses, texts and sizes; each
+delete is journaled by exactly one holder and every server reads the needle
+as deleted afterwards; kelp's needle status equals Go's, wherever the
+needle's pieces are."""
 import json
 import random
 import struct
@@ -81,6 +83,13 @@ def test_batch_delete_on_an_ec_volume_answers_as_go_does(cluster, tmp_path):
         return actual_size(actual_size(r.size))
     sizes = {key: reported(key) for b in base.values() for key in [b + k for k in LIVE + [TWICE, SKIPPED, BY_HTTP]]}
 
+    # kelp's VolumeNeedleStatus equals Go's, for needles with pieces here and on Go.
+    kelp_stub = volume_stub(kelp.port)
+    for key in sorted(sizes) + [900, 1040]:
+        answers = [call(stub.VolumeNeedleStatus, vs_pb2.VolumeNeedleStatusRequest(volume_id=VID, needle_id=key)) for stub in (kelp_stub, go_stub)]
+        assert [(c, d, r.SerializeToString() if r else None) for c, d, r in answers] == \
+            [(c, d, r.SerializeToString() if r else None) for c, d, r in answers[1:] * 2], (key, answers)
+
     results = {}
     for who, srv in (("kelp", kelp), ("go", go)):
         b = base[who]
@@ -120,6 +129,9 @@ def test_batch_delete_on_an_ec_volume_answers_as_go_does(cluster, tmp_path):
     for b in base.values():
         mine = {b + k for k in LIVE}
         assert journals["kelp"] & mine and journals["go"] & mine, (b, journals)
+    for key in sorted(gone)[::7]:
+        answers = [call(stub.VolumeNeedleStatus, vs_pb2.VolumeNeedleStatusRequest(volume_id=VID, needle_id=key))[:2] for stub in (kelp_stub, go_stub)]
+        assert answers[0] == answers[1] == ("UNKNOWN", "already deleted"), (key, answers)
     for key in sorted(gone):
         for srv in (kelp, go):
             assert requests.get(f"{srv.url}/{fid(VID, key)}", timeout=30).status_code == 404, (srv.url, key)
