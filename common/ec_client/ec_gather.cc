@@ -132,4 +132,22 @@ EcGathered GatherRecordRange(EcPeers* peers, const EcNeedleSite& site, uint64_t 
   return EcGathered::kOk;
 }
 
+bool GatherLocalRange(const EcNeedleSite& site, uint64_t offset, uint64_t length, uint8_t* out) {
+  const auto& w = site.where;
+  const EcLayout layout{int(w.data_shards()), w.large_block(), w.small_block()};
+  const std::vector<EcInterval> intervals = LocateEcRange(layout, w.shard_dat_size(), w.offset() + offset, length);
+  uint64_t covered = 0;
+  for (const EcInterval& in : intervals) {
+    auto local = site.local_fd.find(in.shard);
+    if (local == site.local_fd.end()) return false;
+    covered += in.size;
+  }
+  if (covered != length) return false;
+  for (const EcInterval& in : intervals) {
+    if (!PreadFull(site.local_fd.at(in.shard), out, size_t(in.size), off_t(in.shard_offset)).ok()) return false;
+    out += in.size;
+  }
+  return true;
+}
+
 }  // namespace kelp

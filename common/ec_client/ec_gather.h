@@ -43,4 +43,10 @@ enum class EcGathered { kOk, kDeleted, kError };
 EcGathered GatherRecordRange(EcPeers* peers, const EcNeedleSite& site, uint64_t offset, uint64_t length, uint8_t* out,
                              std::string* error);
 
+// The same range when every piece of it is on a local shard: a pread each,
+// nothing on the network, nothing rebuilt (cheap enough for an event loop,
+// like a regular volume's read). False when a piece is elsewhere or a read
+// fails; the caller then gathers on its thread pool.
+bool GatherLocalRange(const EcNeedleSite& site, uint64_t offset, uint64_t length, uint8_t* out);
+
 }  // namespace kelp
