@@ -17,6 +17,7 @@
 #include "common/go_error.h"
 #include "common/log.h"
 #include "common/needle.h"
+#include "common/needle_status.h"
 #include "ipc/wire_code.h"
 #include "supervisor/admin_service.h"
 #include "supervisor/heartbeat_report.h"
@@ -371,13 +372,7 @@ void AdminService::EcNeedleStatus(const volume_server_pb::VolumeNeedleStatusRequ
         if (out->not_found)
           return finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "needle not found " + std::to_string(key)));
         if (!out->error.empty()) return finish(GoError(out->error));
-        const ParsedNeedle& n = out->needle;
-        resp->set_needle_id(n.header.id);
-        resp->set_cookie(n.header.cookie);
-        resp->set_size(n.header.size);
-        resp->set_last_modified(n.last_modified);
-        resp->set_crc(LegacyCrcValue(n.checksum));
-        if (n.flags & kFlagHasTtl) resp->set_ttl(n.ttl.String());
+        FillNeedleStatus(out->needle, resp);
         finish(grpc::Status::OK);
       });
 }

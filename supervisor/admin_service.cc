@@ -17,6 +17,7 @@
 #include "common/file_util.h"
 #include "storage/env.h"
 #include "common/log.h"
+#include "common/needle_status.h"
 #include "supervisor/heartbeat_report.h"
 #include "supervisor/ttl_expiry.h"
 
@@ -639,13 +640,7 @@ void AdminService::VolumeNeedleStatus(const volume_server_pb::VolumeNeedleStatus
                  return finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "needle not found " + std::to_string(id)));
                return finish(Error(out->status.message()));
              }
-             const ParsedNeedle& n = out->needle;
-             resp->set_needle_id(n.header.id);
-             resp->set_cookie(n.header.cookie);
-             resp->set_size(n.header.size);
-             resp->set_last_modified(n.last_modified);
-             resp->set_crc(LegacyCrcValue(n.checksum));  // Go reports CRC.Value(), the masked form
-             if (n.flags & kFlagHasTtl) resp->set_ttl(n.ttl.String());
+             FillNeedleStatus(out->needle, resp);
              finish(grpc::Status::OK);
            });
 }

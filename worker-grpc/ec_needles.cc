@@ -9,6 +9,7 @@
 #include "common/ec_client/ec_needle_meta.h"
 #include "common/crc32c.h"
 #include "common/go_error.h"
+#include "common/needle_status.h"
 #include "ipc/wire_code.h"
 #include "proto/kelp_internal.pb.h"
 #include "worker-grpc/volume_service.h"
@@ -59,13 +60,7 @@ grpc::Status VolumeService::VolumeNeedleStatus(grpc::ServerContext* ctx, const v
     case EcGathered::kOk:
       break;
   }
-  const ParsedNeedle& n = meta.needle;
-  resp->set_needle_id(n.header.id);
-  resp->set_cookie(n.header.cookie);
-  resp->set_size(n.header.size);
-  resp->set_last_modified(n.last_modified);
-  resp->set_crc(LegacyCrcValue(n.checksum));  // Go reports CRC.Value(), the masked form
-  if (n.flags & kFlagHasTtl) resp->set_ttl(n.ttl.String());
+  FillNeedleStatus(meta.needle, resp);
   return grpc::Status::OK;
 }
 

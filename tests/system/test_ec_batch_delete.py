@@ -10,10 +10,11 @@ import struct
 
 import requests
 
-from conftest import wait_http, wait_until
+from conftest import wait_until
 from grpc_stubs import call, vs_pb2, volume_stub
 from test_ec_shards import TOTAL, ec_holders, shard_files
-from test_shell_maintenance import allocate, run_shell, wait_nodes
+from test_ec_large_reads import kelp_and_go
+from test_shell_maintenance import run_shell
 from test_vacuum import fid
 
 VID = 13
@@ -45,14 +46,7 @@ def batch(stub, fids, skip=False):
 
 
 def test_batch_delete_on_an_ec_volume_answers_as_go_does(cluster, tmp_path):
-    cluster.start_master(volume_size_limit_mb=64)
-    dk, dg = tmp_path / "kelp", tmp_path / "go"
-    kelp = cluster.start_kelp(dk, extra=("-volume.allowUntrustedRemoteEndpoints",))
-    go = cluster.start_go_volume(dg, extra=("-preStopSeconds=0", "-volume.allowUntrustedRemoteEndpoints"))
-    for srv in (kelp, go):
-        wait_http(srv.url + "/healthz", timeout=30)
-    wait_nodes(cluster, [kelp, go])
-    allocate(kelp, VID)
+    dk, dg, kelp, go = kelp_and_go(cluster, tmp_path, VID)
 
     # Needles for each server's batch.
     rng = random.Random(13)

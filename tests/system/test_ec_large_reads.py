@@ -31,6 +31,20 @@ MEMORY_BOUND = 20 * MiB
 RANGES = ("bytes=0-99", "bytes=1000-2999999", "bytes=-5000", "bytes=20000000-", "bytes=0-9,3000000-3000009")
 
 
+def kelp_and_go(cluster, tmp_path, vid, **kelp_options):
+    """A master, a kelp and a Go volume server that trust loopback peers, and
+    volume `vid` allocated on kelp. Returns (kelp dir, Go dir, kelp, Go)."""
+    cluster.start_master(volume_size_limit_mb=64)
+    dk, dg = tmp_path / "kelp", tmp_path / "go"
+    kelp = cluster.start_kelp(dk, extra=("-volume.allowUntrustedRemoteEndpoints",), **kelp_options)
+    go = cluster.start_go_volume(dg, extra=("-preStopSeconds=0", "-volume.allowUntrustedRemoteEndpoints"))
+    for srv in (kelp, go):
+        wait_http(srv.url + "/healthz", timeout=30)
+    wait_nodes(cluster, [kelp, go])
+    allocate(kelp, vid)
+    return dk, dg, kelp, go
+
+
 def reset_peak_rss(pid):
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM starts again from the current RSS
 
@@ -76,15 +90,8 @@ def corrupt_byte(dirs, first, last, shard_size):
 
 
 def test_large_ec_needles_stream_from_local_and_go_shards_in_bounded_memory(cluster, tmp_path):
-    cluster.start_master(volume_size_limit_mb=64)
-    dk, dg = tmp_path / "kelp", tmp_path / "go"
     # One HTTP worker whose freed memory goes back at once (no ASan quarantine), so its peak RSS tells.
-    kelp = cluster.start_kelp(dk, workers=1, extra=("-volume.allowUntrustedRemoteEndpoints",), asan_options="quarantine_size_mb=0")
-    go = cluster.start_go_volume(dg, extra=("-preStopSeconds=0", "-volume.allowUntrustedRemoteEndpoints"))
-    for srv in (kelp, go):
-        wait_http(srv.url + "/healthz", timeout=30)
-    wait_nodes(cluster, [kelp, go])
-    allocate(kelp, VID)
+    dk, dg, kelp, go = kelp_and_go(cluster, tmp_path, VID, workers=1, asan_options="quarantine_size_mb=0")
     rng = random.Random(11)
     blobs = {key: rng.randbytes(rng.randint(1000, 100_000)) for key in range(1, 21)}
     blobs[100] = rng.randbytes(3 * MiB)
