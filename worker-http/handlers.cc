@@ -298,6 +298,13 @@ void Handlers::ReadErasureCoded(http::Request& r, VolumeId vid, NeedleId id, Coo
   });
 }
 
+namespace {
+
+// A streamed blob's source that failed: deleted meanwhile (NotFound) is a 404.
+int StreamedReadStatus(const kelp::Status& s) { return s.code() == kelp::Code::kNotFound ? 404 : 500; }
+
+}  // namespace
+
 void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts, Cookie cookie, StoredBlob& blob, http::Respond respond) {
   const ParsedNeedle& n = blob.needle;
   if (n.header.cookie != cookie) return respond(Empty(404));
@@ -338,7 +345,7 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
     // Served from the whole data: the record is read whole, then served again.
     auto request = std::make_shared<http::Request>(r);
     return blob.source->ReadWhole([this, request, parts, cookie, respond = std::move(respond)](kelp::Status s, StoredBlob whole) mutable {
-      if (!s.ok()) return respond(Empty(s.code() == kelp::Code::kNotFound ? 404 : 500));
+      if (!s.ok()) return respond(Empty(StreamedReadStatus(s)));
       ServeBlob(*request, -1, parts, cookie, whole, std::move(respond));
     });
   }
@@ -386,26 +393,27 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
   }
   RangePlan plan;
   if (!PlanRangeResponse(r, total, mtype, &resp, &plan)) return respond(std::move(resp));
-  if (blob.streamed && mtype.empty() && !plan.multipart && blob.source) {
+  if (blob.streamed && mtype.empty() && !plan.multipart) {
     const int64_t sniff_at = std::clamp<int64_t>(plan.start, 0, total);
-    if (blob.peeked_at != sniff_at) {
+    if (blob.source && blob.peeked_at != sniff_at) {
       // The first bytes are read, then the blob is served again with them.
       auto request = std::make_shared<http::Request>(r);
       auto held = std::make_shared<StoredBlob>(std::move(blob));
       return held->source->Peek(uint64_t(sniff_at), http::kSniffLen,
                                 [this, request, parts, cookie, held, sniff_at, respond = std::move(respond)](kelp::Status s, std::string head) mutable {
-                                  if (!s.ok()) return respond(Empty(s.code() == kelp::Code::kNotFound ? 404 : 500));
+                                  if (!s.ok()) return respond(Empty(StreamedReadStatus(s)));
                                   held->peeked_at = sniff_at;
                                   held->peeked = std::move(head);
                                   ServeBlob(*request, -1, parts, cookie, *held, std::move(respond));
                                 });
     }
-    resp.Set("Content-Type", http::DetectContentType(blob.peeked));
-  } else if (blob.streamed && mtype.empty() && !plan.multipart) {
-    const int64_t sniff_at = std::clamp<int64_t>(plan.start, 0, total);
-    std::string head(size_t(std::min<int64_t>(total - sniff_at, int64_t(http::kSniffLen))), '\0');
-    if (PreadFull(dat_fd, head.data(), head.size(), off_t(blob.data_offset + uint64_t(sniff_at))).ok())
-      resp.Set("Content-Type", http::DetectContentType(head));
+    if (blob.source) {
+      resp.Set("Content-Type", http::DetectContentType(blob.peeked));
+    } else {
+      std::string head(size_t(std::min<int64_t>(total - sniff_at, int64_t(http::kSniffLen))), '\0');
+      if (PreadFull(dat_fd, head.data(), head.size(), off_t(blob.data_offset + uint64_t(sniff_at))).ok())
+        resp.Set("Content-Type", http::DetectContentType(head));
+    }
   }
   auto slice = [&](int64_t start, int64_t len) -> std::unique_ptr<http::BodySource> {
     const uint64_t length = uint64_t(std::max<int64_t>(len, 0));

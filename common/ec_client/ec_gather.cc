@@ -18,6 +18,17 @@ namespace {
 // holds `data` such steps of other shards, whatever the piece's size.
 constexpr uint64_t kRebuildStep = 256 << 10;
 
+// The shard pieces of record bytes [offset, offset + length); empty when the
+// layout does not hold all of them.
+std::vector<EcInterval> RecordIntervals(const kelp_internal::EcNeedleLocated& w, uint64_t offset, uint64_t length) {
+  const EcLayout layout{int(w.data_shards()), w.large_block(), w.small_block()};
+  std::vector<EcInterval> intervals = LocateEcRange(layout, w.shard_dat_size(), w.offset() + offset, length);
+  uint64_t covered = 0;
+  for (const EcInterval& in : intervals) covered += in.size;
+  if (covered != length) intervals.clear();
+  return intervals;
+}
+
 struct Holders {
   EcPeers* peers;
   const EcNeedleSite& site;
@@ -110,11 +121,8 @@ EcGathered GatherRecordRange(EcPeers* peers, const EcNeedleSite& site, uint64_t 
     *error = codec.status().message();
     return EcGathered::kError;
   }
-  const EcLayout layout{int(w.data_shards()), w.large_block(), w.small_block()};
-  const std::vector<EcInterval> intervals = LocateEcRange(layout, w.shard_dat_size(), w.offset() + offset, length);
-  uint64_t covered = 0;
-  for (const EcInterval& in : intervals) covered += in.size;
-  if (covered != length) {
+  const std::vector<EcInterval> intervals = RecordIntervals(w, offset, length);
+  if (intervals.empty() && length > 0) {
     *error = "ec volume " + std::to_string(site.vid) + ": the record has no place in the shards";
     return EcGathered::kError;
   }
@@ -133,16 +141,10 @@ EcGathered GatherRecordRange(EcPeers* peers, const EcNeedleSite& site, uint64_t 
 }
 
 bool GatherLocalRange(const EcNeedleSite& site, uint64_t offset, uint64_t length, uint8_t* out) {
-  const auto& w = site.where;
-  const EcLayout layout{int(w.data_shards()), w.large_block(), w.small_block()};
-  const std::vector<EcInterval> intervals = LocateEcRange(layout, w.shard_dat_size(), w.offset() + offset, length);
-  uint64_t covered = 0;
-  for (const EcInterval& in : intervals) {
-    auto local = site.local_fd.find(in.shard);
-    if (local == site.local_fd.end()) return false;
-    covered += in.size;
-  }
-  if (covered != length) return false;
+  const std::vector<EcInterval> intervals = RecordIntervals(site.where, offset, length);
+  if (intervals.empty() && length > 0) return false;
+  for (const EcInterval& in : intervals)
+    if (!site.local_fd.count(in.shard)) return false;
   for (const EcInterval& in : intervals) {
     if (!PreadFull(site.local_fd.at(in.shard), out, size_t(in.size), off_t(in.shard_offset)).ok()) return false;
     out += in.size;

@@ -16,6 +16,7 @@
 #include "common/rs_codec.h"
 #include "proto/kelp_internal.pb.h"
 #include "common/ec_client/ec_delete.h"
+#include "common/ec_client/ec_needle_meta.h"
 #include "worker-http/blob_reader.h"
 #include "worker-http/ec/ec_stream.h"
 #include "worker-http/off_loop.h"
@@ -25,16 +26,23 @@ namespace {
 
 using Outcome = EcNeedleRead::Outcome;
 
+}  // namespace
+
 // One read in flight: where the record is, and the local shards still to open.
-struct Pending {
+struct EcReadPending {
   uv_loop_t* loop = nullptr;
   EcPeers* peers = nullptr;
   EcShardFds* cache = nullptr;
   std::shared_ptr<EcNeedleSite> site;
   std::vector<int> to_open;  // local shards not in the cache, opened one by one
   EcNeedleRead result;
-  std::function<void(EcNeedleRead)> done;
+  std::function<void(EcNeedleRead)> done;  // the outcome of the read (or of the locate, when it failed)
+  std::function<void(const std::shared_ptr<EcReadPending>&)> located;  // runs once located and opened
 };
+
+namespace {
+
+using Pending = EcReadPending;
 
 void Finish(const std::shared_ptr<Pending>& p, EcGathered got, const std::string& error) {
   EcNeedleRead& r = p->result;
@@ -106,10 +114,7 @@ void GatherAroundData(const std::shared_ptr<Pending>& p) {
 void OpenNext(SupervisorLink* link, std::shared_ptr<Pending> p) {
   // Every read may need any local shard (a lost piece is rebuilt from ten
   // others): all of them are opened once per encode run and kept.
-  if (p->to_open.empty()) {
-    const bool whole = p->result.version == 1 || p->result.size <= kWholeReadLimit;
-    return whole ? GatherWhole(p) : GatherAroundData(p);
-  }
+  if (p->to_open.empty()) return p->located(p);
   const int shard = p->to_open.back();
   p->to_open.pop_back();
   volume_server_pb::VolumeEcShardReadRequest req;
@@ -136,17 +141,32 @@ void OpenNext(SupervisorLink* link, std::shared_ptr<Pending> p) {
 
 }  // namespace
 
-void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done) {
-  auto p = std::make_shared<Pending>();
+std::shared_ptr<EcReadPending> EcReader::NewPending(const std::string& master, VolumeId vid, NeedleId id) {
+  auto p = std::make_shared<EcReadPending>();
   p->loop = loop_, p->peers = peers_, p->cache = &shard_fds_;
   p->site = std::make_shared<EcNeedleSite>();
   p->site->master = master, p->site->vid = vid, p->site->id = id;
+  return p;
+}
+
+void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done) {
+  auto p = NewPending(master, vid, id);
   p->done = std::move(done);
+  p->located = [](const std::shared_ptr<Pending>& p) {
+    const bool whole = p->result.version == 1 || p->result.size <= kWholeReadLimit;
+    whole ? GatherWhole(p) : GatherAroundData(p);
+  };
+  Locate(p);
+}
+
+void EcReader::Locate(std::shared_ptr<EcReadPending> p) {
+  const VolumeId vid = p->site->vid;
+  const NeedleId id = p->site->id;
   kelp_internal::EcNeedleLocate req;
   req.set_volume_id(vid);
   req.set_needle_id(id);
   SupervisorLink* link = link_;
-  link->AdminCall("kelp.LocateEcNeedle", req.SerializeAsString(), [link, p](int code, const std::string& message, const std::string& body, int fd) {
+  link->AdminCall("kelp.LocateEcNeedle", req.SerializeAsString(), [link, p, vid](int code, const std::string& message, const std::string& body, int fd) {
     if (fd >= 0) close(fd);
     EcNeedleRead& r = p->result;
     if (code != 0) {
@@ -166,15 +186,14 @@ void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::f
     r.size = where.size();
     r.version = uint8_t(where.version());
     r.collection = where.collection();
-    if (EcPrimaryShard(where) < 0) {
+    r.primary_shard = EcPrimaryShard(where);
+    if (r.primary_shard < 0) {
       r.outcome = Outcome::kError, r.error = "ec volume " + std::to_string(p->site->vid) + ": the record has no place in the shards";
       return p->done(std::move(r));
     }
-    r.primary_shard = EcPrimaryShard(where);
     const std::set<uint32_t> local(where.local_shards().begin(), where.local_shards().end());
     // Cached descriptors of shards no longer mounted here, or of another run, go.
     EcShardFds& cache = *p->cache;
-    const VolumeId vid = p->site->vid;
     for (auto it = cache.lower_bound({vid, 0}); it != cache.end() && it->first.first == vid;) {
       const bool stale = !local.count(uint32_t(it->first.second)) || it->second.encode_ts_ns != where.encode_ts_ns();
       it = stale ? cache.erase(it) : std::next(it);
@@ -193,38 +212,44 @@ void EcReader::Read(const std::string& master, VolumeId vid, NeedleId id, std::f
 }
 
 void EcReader::Delete(const std::string& master, VolumeId vid, NeedleId id, Cookie cookie, std::function<void(EcNeedleDelete)> done) {
-  EcPeers* peers = peers_;
-  uv_loop_t* loop = loop_;
-  Read(master, vid, id, [peers, loop, master, vid, id, cookie, done = std::move(done)](EcNeedleRead got) {
+  auto p = NewPending(master, vid, id);
+  // The locate's failures: no EC volume here, deleted already, or Go's text.
+  p->done = [done](EcNeedleRead got) {
+    EcNeedleDelete out;
+    out.no_volume = got.outcome == Outcome::kNoVolume;
+    out.deleted = got.outcome == Outcome::kDeleted;
+    if (!out.no_volume && !out.deleted) out.error = got.error;
+    done(out);
+  };
+  // Read as Go reads before it deletes (cookie, CRC), then journaled by a holder.
+  p->located = [cookie, done](const std::shared_ptr<Pending>& p) {
     auto out = std::make_shared<EcNeedleDelete>();
-    if (got.outcome == Outcome::kNoVolume) {
-      out->no_volume = true;
-      return done(*out);
-    }
-    if (got.outcome == Outcome::kDeleted) {
-      out->deleted = true;
-      return done(*out);
-    }
-    if (got.outcome != Outcome::kOk) {
-      out->error = got.error;
-      return done(*out);
-    }
-    const Cookie stored = GetU32(reinterpret_cast<const uint8_t*>(got.record.data()));
-    if (cookie != 0 && cookie != stored) {
-      char hex[16];
-      std::snprintf(hex, sizeof hex, "%x", cookie);
-      out->error = std::string("unexpected cookie ") + hex;
-      return done(*out);
-    }
-    out->size = GoEcDeletedSize(got.size, got.version);
-    // What the holders' calls need of the read; the record itself is done with.
-    const std::string collection = got.collection;
-    const uint32_t version = got.version;
-    const int primary = got.primary_shard;
     RunOffLoop(
-        loop, [peers, master, vid, id, collection, version, primary, out] { out->error = DeleteOnEcHolders(peers, master, vid, collection, id, version, primary); },
+        p->loop,
+        [p, cookie, out] {
+          EcNeedleMeta meta;
+          switch (ReadEcNeedleMeta(p->peers, *p->site, &meta, &out->error)) {
+            case EcGathered::kDeleted:
+              out->deleted = true, out->error.clear();
+              return;
+            case EcGathered::kError:
+              return;
+            case EcGathered::kOk:
+              break;
+          }
+          if (cookie != 0 && cookie != meta.needle.header.cookie) {
+            char hex[16];
+            std::snprintf(hex, sizeof hex, "%x", cookie);
+            out->error = std::string("unexpected cookie ") + hex;
+            return;
+          }
+          const EcNeedleRead& r = p->result;
+          out->size = GoEcDeletedSize(r.size, r.version);
+          out->error = DeleteOnEcHolders(p->peers, p->site->master, p->site->vid, r.collection, p->site->id, r.version, r.primary_shard);
+        },
         [out, done] { done(*out); });
-  });
+  };
+  Locate(p);
 }
 
 }  // namespace kelp

@@ -33,17 +33,26 @@ struct EcShardFd {
 // within an encode run, so a kept descriptor reads what a fresh one would.
 using EcShardFds = std::map<std::pair<VolumeId, int>, EcShardFd>;
 
+struct EcReadPending;  // one read or delete in flight (ec_reader.cc)
+
 class EcReader {
  public:
   EcReader(uv_loop_t* loop, SupervisorLink* link, EcPeers* peers) : loop_(loop), link_(link), peers_(peers) {}
   // `master`: the master's HTTP address now. `done` runs on the loop.
   void Read(const std::string& master, VolumeId vid, NeedleId id, std::function<void(EcNeedleRead)> done);
-  // Reads the needle (every rule of Read applies), checks the cookie (0: not
-  // checked), then asks the holders of its first shard, in turn, to journal
-  // the delete; only when that shard has no holder, every other shard's.
+  // Locates the needle as Read does, reads it as Go reads before a delete
+  // (common/ec_client/ec_needle_meta.h: cookie, CRC, in bounded memory),
+  // checks the cookie (0: not checked), then asks the holders of its first
+  // shard, in turn, to journal the delete; only when that shard has no
+  // holder, every other shard's.
   void Delete(const std::string& master, VolumeId vid, NeedleId id, Cookie cookie, std::function<void(EcNeedleDelete)> done);
 
  private:
+  std::shared_ptr<EcReadPending> NewPending(const std::string& master, VolumeId vid, NeedleId id);
+  // The supervisor's locate, then the local shards opened; then p->located,
+  // or p->done with the failure.
+  void Locate(std::shared_ptr<EcReadPending> p);
+
   uv_loop_t* loop_;
   SupervisorLink* link_;
   EcPeers* peers_;

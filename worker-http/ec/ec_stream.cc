@@ -38,6 +38,12 @@ struct StreamState {
   }
 };
 
+// A gather that did not succeed: "already deleted" as NotFound, anything else as IOError.
+Status EcGatherStatus(EcGathered got, std::string error) {
+  if (got == EcGathered::kDeleted) return Status::NotFound("already deleted");
+  return Status::IOError(std::move(error));
+}
+
 void GatherNext(const std::shared_ptr<StreamState>& st) {
   if (st->closed || st->in_flight || st->failed || st->to_gather == 0 || !st->ready.empty()) return;
   const uint64_t n = std::min(st->to_gather, kEcStreamWindow);
@@ -119,10 +125,6 @@ class EcDataStream : public http::BodySource {
 
 }  // namespace
 
-Status EcGatherStatus(EcGathered got, std::string error) {
-  if (got == EcGathered::kDeleted) return Status::NotFound("already deleted");
-  return Status::IOError(std::move(error));
-}
 
 std::unique_ptr<http::BodySource> EcBlobData::Slice(uint64_t start, uint64_t length) {
   auto st = std::make_shared<StreamState>();

@@ -39,8 +39,4 @@ class EcBlobData : public StreamedBlobData {
   uint32_t crc_;
 };
 
-// Where a gather that did not succeed leaves a read: Go's "already deleted"
-// as NotFound, anything else as IOError.
-Status EcGatherStatus(EcGathered got, std::string error);
-
 }  // namespace kelp
