@@ -183,8 +183,9 @@ system:
 	$(MAKE) -j$(JOBS) BUILD=$(TEST_BUILD) SANITIZE=1 FAULTS=1 OFFSET_BYTES=5 all
 	KELP_BIN=$(TEST_BUILD)/bin .venv/bin/python -m pytest -q tests/system
 
+# The system tests run the sanitized build; `make run` and `make all` build
+# the release binaries.
 test: deps
-	$(MAKE) -j$(JOBS) all
 	$(MAKE) unit
 	$(MAKE) -j$(JOBS) fuzz FUZZ_SECONDS=15 OFFSET_BYTES=5
 	$(MAKE) system
