@@ -54,6 +54,9 @@ HTTP_EC_SRCS := $(wildcard worker-http/ec/*.cc)
 # shard reads, Reed-Solomon over lost pieces, journaled deletes on holders):
 # linked by the HTTP and gRPC workers, never by the supervisor.
 EC_CLIENT_SRCS := $(wildcard common/ec_client/*.cc)
+# EC file formats that are protobuf messages (the .ecsum): the supervisor
+# writes them, the gRPC worker checks shards against them.
+EC_FORMAT_SRCS := $(wildcard common/ec_format/*.cc)
 GRPC_SRCS := $(filter-out worker-grpc/main.cc,$(wildcard worker-grpc/*.cc))
 JOB_SRCS := $(filter-out worker-ec/main.cc,$(wildcard worker-ec/*.cc))
 PROTOS := proto/remote.proto proto/volume_server.proto proto/master.proto proto/kelp_internal.proto
@@ -75,8 +78,9 @@ endif
 
 COMMON_OBJS := $(call objs,$(COMMON_SRCS))
 STORAGE_OBJS := $(call objs,$(STORAGE_SRCS))
-SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS)) $(STORAGE_OBJS) $(PROTO_OBJS)
-GRPC_OBJS := $(call objs,$(GRPC_SRCS)) $(PROTO_OBJS)
+EC_FORMAT_OBJS := $(call objs,$(EC_FORMAT_SRCS))
+SUPERVISOR_OBJS := $(call objs,$(SUPERVISOR_SRCS)) $(STORAGE_OBJS) $(EC_FORMAT_OBJS) $(PROTO_OBJS)
+GRPC_OBJS := $(call objs,$(GRPC_SRCS)) $(EC_FORMAT_OBJS) $(PROTO_OBJS)
 HTTP_OBJS := $(call objs,$(HTTP_SRCS)) $(LLHTTP_OBJS)
 EC_CLIENT_OBJS := $(call objs,$(EC_CLIENT_SRCS))
 HTTP_EC_OBJS := $(call objs,$(HTTP_EC_SRCS)) $(EC_CLIENT_OBJS) $(PROTO_OBJS)
@@ -104,7 +108,7 @@ $(BIN)/kelp-worker-http: $(OBJ)/worker-http/main.o $(HTTP_OBJS) $(HTTP_EC_OBJS) 
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(VIPS_LIBS) $(GRPC_LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(OBJ)/worker-grpc/peer_guard.o $(COMMON_OBJS)
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRCS)) $(SUPERVISOR_OBJS) $(HTTP_OBJS) $(OBJ)/worker-grpc/peer_guard.o $(OBJ)/worker-grpc/ec_checksum_scrub.o $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LIBS) $(VIPS_LIBS) $(XXHASH_LIBS)
 

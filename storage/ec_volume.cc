@@ -27,6 +27,33 @@ EcVolume::~EcVolume() {
     if (f.fd >= 0) env_->Close(f.fd);
 }
 
+namespace {
+
+// A sidecar is a few hundred bytes per shard per GiB; anything past this is not one.
+constexpr int64_t kMaxEcsumBytes = 16 << 20;
+
+EcsumFile ReadEcsumFile(Env* env, const std::vector<std::string>& candidates) {
+  EcsumFile file;
+  for (const std::string& path : candidates) {
+    const int64_t size = FileSizeOf(path);
+    if (size < 0) continue;
+    file.present = true;
+    file.path = path;
+    const int fd = size <= kMaxEcsumBytes ? env->Open(path, O_RDONLY | O_CLOEXEC, 0) : -1;
+    if (fd < 0) {
+      file.unreadable = true;
+      return file;
+    }
+    file.bytes.resize(size_t(size));
+    file.unreadable = !EnvPreadFull(env, fd, file.bytes.data(), file.bytes.size(), 0).ok();
+    env->Close(fd);
+    return file;
+  }
+  return file;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<EcVolume>> EcVolume::Open(Env* env, const EcBases& bases, VolumeId id, const std::string& collection,
                                                  int offset_bytes) {
   std::shared_ptr<EcVolume> v(new EcVolume());
@@ -106,6 +133,7 @@ Result<std::shared_ptr<EcVolume>> EcVolume::Open(Env* env, const EcBases& bases,
     }
     break;
   }
+  v->checksum_sidecar_ = ReadEcsumFile(env, {bases.data + ".ecsum", bases.idx + ".ecsum"});
   return v;
 }
 

@@ -23,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/ec_format/ec_checksums.h"
 #include "common/ec_layout.h"
 #include "common/rs_codec.h"
 #include "common/idx_entry.h"
@@ -76,6 +77,9 @@ class EcVolume {
   EcLayout layout() const;
   // Go's shardDatSize: dat_file_size / data when recorded, else a shard's length - 1.
   uint64_t ShardDatSize() const;
+  // The .ecsum as read when this location mounted the volume (the data
+  // directory's, else the index directory's); Go also reads it once, at mount.
+  const EcsumFile& checksum_sidecar() const { return checksum_sidecar_; }
   // Rows in the .ecx, live or folded tombstones (the heartbeat's file_count).
   uint64_t ecx_rows() const { return ecx_rows_; }
 
@@ -132,6 +136,7 @@ class EcVolume {
   uint64_t expire_at_sec_ = 0;
   int data_shards_ = 10, parity_shards_ = 4;
   int64_t encode_ts_ns_ = 0, block_size_ = 0;
+  EcsumFile checksum_sidecar_;
 
   mutable std::mutex mu_;  // guards everything below
   int ecj_fd_ = -1;

@@ -21,7 +21,7 @@
 #include "common/volume_info.h"
 #include "storage/ec_encode.h"
 #include "supervisor/admin_service.h"
-#include "supervisor/ec_checksums.h"
+#include "common/ec_format/ec_checksums.h"
 
 namespace kelp {
 namespace {

@@ -410,6 +410,17 @@ void AdminService::OpenEcIndex(const kelp_internal::EcNeedleLocate& req, kelp_in
   const Store::EcByLocation all = store_->EcOf(req.volume_id());
   if (all.empty()) return finish(GoError("EC volume id " + std::to_string(req.volume_id()) + " not found"), -1);
   DescribeEcVolume(all, resp);
+  for (const auto& [at, holder] : all)
+    for (const auto& [shard, f] : holder->shards()) resp->add_local_shard_sizes(f.size);
+  for (const auto& [at, holder] : all) {
+    const EcsumFile& sidecar = holder->checksum_sidecar();
+    if (!sidecar.present) continue;
+    resp->set_checksum_sidecar_present(true);
+    resp->set_checksum_sidecar_unreadable(sidecar.unreadable);
+    resp->set_checksum_sidecar(sidecar.bytes);
+    resp->set_checksum_sidecar_path(sidecar.path);
+    break;
+  }
   const int fd = fcntl(all.begin()->second->ecx_fd(), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return finish(GoError("dup " + all.begin()->second->ecx_path() + ": " + GoErrno(errno)), -1);
   finish(grpc::Status::OK, fd);

@@ -2,8 +2,9 @@
 // does. INDEX runs the index check over the .ecx; LOCAL (and FULL, which
 // kelp answers from the local shards only) also reads each live needle's
 // pieces from the shards mounted here, flags shards too short or unreadable,
-// and parses each needle whose pieces are all here. Read-only descriptors
-// come from the supervisor. (upstream: weed/server/volume_grpc_scrub.go,
+// and parses each needle whose pieces are all here; CHECKSUM checks every
+// local shard against the .ecsum (worker-grpc/ec_checksum_scrub.h).
+// Read-only descriptors come from the supervisor. (upstream: weed/server/volume_grpc_scrub.go,
 // weed/storage/erasure_coding/ec_volume_scrub.go; docs/erasure-coding.md §14)
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,8 +17,10 @@
 #include "common/file_util.h"
 #include "common/go_error.h"
 #include "common/index_check.h"
+#include "common/log.h"
 #include "common/needle.h"
 #include "proto/kelp_internal.pb.h"
+#include "worker-grpc/ec_checksum_scrub.h"
 #include "worker-grpc/volume_files.h"
 #include "worker-grpc/volume_service.h"
 
@@ -96,6 +99,24 @@ struct EcScrub {
       }
     }
   }
+
+  void CheckChecksums() {
+    const int data = int(layout.data_shards()), parity = int(layout.parity_shards());
+    EcsumFile file;
+    file.present = layout.checksum_sidecar_present();
+    file.unreadable = layout.checksum_sidecar_unreadable();
+    file.bytes = layout.checksum_sidecar();
+    file.path = layout.checksum_sidecar_path();
+    EcChecksumManifest manifest;
+    std::string why;
+    const EcsumState state = EvaluateEcsum(file, data, parity, &manifest, &why);
+    if (state == EcsumState::kInvalid) KLOG_WARN("ec volume %u: %s", vid, why.c_str());
+    std::vector<LocalEcShard> local;
+    for (const auto& [shard, held] : shards) local.push_back({shard, held.first, held.second});  // ascending ids
+    EcChecksumScrub found = ScrubEcShardChecksums(vid, state, manifest, local, data, parity);
+    errors.insert(errors.end(), found.errors.begin(), found.errors.end());
+    broken.insert(found.broken.begin(), found.broken.end());
+  }
 };
 
 }  // namespace
@@ -128,21 +149,23 @@ grpc::Status VolumeService::ScrubEcVolume(grpc::ServerContext* ctx, const volume
     scrub.offset_bytes = scrub.layout.offset_bytes() == 4 ? 4 : 5;
     std::vector<std::unique_ptr<OwnedFd>> held;
     if (mode != kModeChecksum) scrub.CheckIndex();
-    if (mode == kModeLocal || mode == kModeFull || mode == kModeReads) {
-      for (uint32_t shard : scrub.layout.local_shards()) {
+    if (mode != kModeIndex) {
+      // Sizes are those at mount, as Go checks against its mounted shards'.
+      for (int i = 0; i < scrub.layout.local_shards_size(); ++i) {
+        const uint32_t shard = scrub.layout.local_shards(i);
         volume_server_pb::VolumeEcShardReadRequest r;
         r.set_volume_id(vid);
         r.set_shard_id(shard);
         volume_server_pb::VolumeEcShardReadResponse ignored;
         auto fd = std::make_unique<OwnedFd>();
         if (!supervisor_->CallForFd("kelp.OpenEcShardRead", r, &ignored, &fd->fd).ok() || fd->fd < 0) continue;
-        struct stat sst;
-        if (fstat(fd->fd, &sst) != 0) continue;
-        scrub.shards[int(shard)] = {fd->fd, int64_t(sst.st_size)};
+        const int64_t size = i < scrub.layout.local_shard_sizes_size() ? scrub.layout.local_shard_sizes(i) : 0;
+        scrub.shards.emplace(int(shard), std::make_pair(fd->fd, size));
         held.push_back(std::move(fd));
       }
-      scrub.CheckLocalNeedles();
     }
+    if (mode == kModeLocal || mode == kModeFull || mode == kModeReads) scrub.CheckLocalNeedles();
+    if (mode == kModeChecksum) scrub.CheckChecksums();
     resp->set_total_volumes(resp->total_volumes() + 1);
     resp->set_total_files(resp->total_files() + scrub.rows.size());
     if (!scrub.errors.empty() || !scrub.broken.empty()) {
