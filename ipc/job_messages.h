@@ -71,7 +71,9 @@ struct EcGenerateDone {
 // Regenerating shards: the present ones (bits of present_mask, ascending)
 // are read, the missing ones (bits of missing_mask, ascending) written, all
 // shard_size bytes. The descriptors come in kJobFiles messages, present then
-// missing.
+// missing. With a checksum_block, every present shard is read and the
+// checksums of every present and missing shard (kEcChecksums, by shard id)
+// come before kEcJobDone.
 struct EcRebuildJob {
   char build_id[kBuildIdLength];
   uint32_t volume_id;
@@ -80,6 +82,7 @@ struct EcRebuildJob {
   uint32_t present_mask, missing_mask;
   uint64_t shard_size;
   int64_t bytes_per_second;
+  uint64_t checksum_block;  // 0: none
 };
 
 // Decoding a .dat of dat_size bytes from the data shards 0..data_shards-1

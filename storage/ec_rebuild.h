@@ -22,12 +22,22 @@ struct EcJobOptions {
   std::function<bool(uint64_t)> progress;
 };
 
+// Shard id -> the CRC-32C of each successive checksum block of it.
+using EcShardChecksumLists = std::map<int, std::vector<uint32_t>>;
+
 // Writes every shard of `missing` (id -> descriptor) from the shards of
 // `present` (id -> read-only descriptor), all `shard_size` bytes long, in
 // 1 MiB steps, then syncs the outputs. Needs at least codec.data() present
-// shards. Go's texts for short inputs.
-Status RebuildShards(const RsCodec& codec, const std::map<int, int>& present, const std::map<int, int>& missing, uint64_t shard_size,
-                     const EcJobOptions& options, Env* env);
+// shards when anything is missing. Go's texts for short inputs.
+//
+// With a `checksum_block` (a power of two of at least 1 MiB), every present
+// shard is read, whether or not the reconstruction needs it, and the
+// checksums of every present and written shard are returned: the caller
+// checks the inputs and outputs against an .ecsum, or writes one. Without
+// one, only the first codec.data() present shards are read, and the answer
+// is empty.
+Result<EcShardChecksumLists> RebuildShards(const RsCodec& codec, const std::map<int, int>& present, const std::map<int, int>& missing,
+                                           uint64_t shard_size, uint64_t checksum_block, const EcJobOptions& options, Env* env);
 
 // Writes .dat bytes [0, dat_size) from the data shards (`data_fds[i]` is
 // shard i) into `dat_fd`, placing them as `layout` and `shard_dat_size`

@@ -32,6 +32,8 @@ namespace {
 // A sidecar is a few hundred bytes per shard per GiB; anything past this is not one.
 constexpr int64_t kMaxEcsumBytes = 16 << 20;
 
+}  // namespace
+
 EcsumFile ReadEcsumFile(Env* env, const std::vector<std::string>& candidates) {
   EcsumFile file;
   for (const std::string& path : candidates) {
@@ -51,8 +53,6 @@ EcsumFile ReadEcsumFile(Env* env, const std::vector<std::string>& candidates) {
   }
   return file;
 }
-
-}  // namespace
 
 Result<std::shared_ptr<EcVolume>> EcVolume::Open(Env* env, const EcBases& bases, VolumeId id, const std::string& collection,
                                                  int offset_bytes) {

@@ -152,6 +152,10 @@ class EcVolume {
 // Go's text and is kept.
 Status FoldEcJournalFile(Env* env, const std::string& ecx_path, const std::string& ecj_path, int offset_bytes);
 
+// The first of `candidates` that exists, read whole (unreadable when it
+// cannot be, or is too large to be a sidecar); not present when none does.
+EcsumFile ReadEcsumFile(Env* env, const std::vector<std::string>& candidates);
+
 // "<base>.ecNN" names in a directory listing: the shard id, or -1.
 int EcShardIdOfName(const std::string& name, const std::string& base_name);
 

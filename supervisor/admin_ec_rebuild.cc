@@ -9,6 +9,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <set>
 
@@ -20,7 +23,9 @@
 #include "common/log.h"
 #include "common/needle.h"
 #include "common/super_block.h"
+#include "storage/ec_encode.h"
 #include "supervisor/admin_service.h"
+#include "supervisor/ec_rebuild_sidecar.h"
 
 namespace kelp {
 namespace {
@@ -33,6 +38,82 @@ void InBackground(BackgroundJobs* jobs, std::function<void()> work, std::functio
   }
   jobs->Start([work = std::move(work)](const BackgroundJobs::Post&) { work(); }, std::move(done));
 }
+
+}  // namespace
+
+namespace {
+
+// What one rebuild reads and writes. A shard is an input, or generated:
+// missing (absent, or an empty file), or condemned by the sidecar. A
+// generated shard that had a file is written beside it as "<file>.rebuilding"
+// and renamed over it once the rebuild has been checked.
+struct ShardPlan {
+  std::map<int, std::string> inputs;
+  std::map<int, int64_t> sizes;
+  std::vector<int> missing, condemned;   // ascending each
+  std::map<int, std::string> outputs;   // shard -> the file the job writes
+  std::map<int, std::string> replace;   // shard -> the file its output replaces
+
+  void Condemn(int shard) {
+    outputs[shard] = inputs[shard] + ".rebuilding";
+    replace[shard] = inputs[shard];
+    inputs.erase(shard);
+    sizes.erase(shard);
+    condemned.insert(std::upper_bound(condemned.begin(), condemned.end(), shard), shard);
+  }
+  // Go's answer order: the missing, then the condemned.
+  std::vector<int> Generated() const {
+    std::vector<int> all = missing;
+    all.insert(all.end(), condemned.begin(), condemned.end());
+    return all;
+  }
+};
+
+// Removes every output of the plan when it goes, unless kept: a failed
+// rebuild publishes nothing, and a condemned shard keeps its original.
+struct OutputsGuard {
+  Env* env;
+  const ShardPlan* plan;
+  bool keep = false;
+  ~OutputsGuard() {
+    if (!keep) Unlink();
+  }
+  void Unlink() const {
+    for (const auto& [s, path] : plan->outputs) env->Unlink(path);
+  }
+};
+
+// One rebuild job over the plan's inputs, writing its outputs when `write`
+// (else only checksumming the inputs). Errors are Go's texts, unprefixed.
+Result<EcShardChecksumLists> RunRebuildJob(Env* env, JobWorkers* job_workers, BackgroundJobs* jobs, JobWorkers::EcRebuildPlan plan,
+                                           const ShardPlan& shards, bool write) {
+  std::vector<std::unique_ptr<Fd>> held;
+  std::map<int, int> present_fds, missing_fds;
+  for (const auto& [s, path] : shards.inputs) {
+    const int fd = env->Open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return Status::IOError("open " + path + ": " + GoErrno(errno));
+    held.push_back(std::make_unique<Fd>(env, fd));
+    present_fds[s] = fd;
+  }
+  if (write) {
+    for (const auto& [s, path] : shards.outputs) {
+      const int fd = env->Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) return Status::IOError("create " + path + ": " + GoErrno(errno));
+      held.push_back(std::make_unique<Fd>(env, fd));
+      missing_fds[s] = fd;
+    }
+  }
+  if (!job_workers) return Status::Unavailable("no job worker");
+  auto stop = [jobs] { return jobs && jobs->stopping(); };
+  auto crcs = job_workers->EcRebuild(plan, present_fds, missing_fds, stop);
+  if (!crcs.ok()) return crcs;
+  for (const auto& [shard, path] : missing_fds)
+    if (FileSizeOf(shards.outputs.at(shard)) != int64_t(plan.shard_size))
+      return Status::IOError(shards.outputs.at(shard) + " is not what the rebuild should have written");
+  return crcs;
+}
+
+constexpr const char* kOverride = " (pass unsafeIgnoreSidecar to override)";
 
 }  // namespace
 
@@ -55,7 +136,8 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
   BackgroundJobs* jobs = jobs_;
   const int64_t throttle = config_->maintenance_bytes_per_second;
   const int offset_bytes = store_->offset_bytes();
-  auto work = [bases, mounted, out, env, job_workers, jobs, throttle, offset_bytes, id] {
+  const bool unsafe = req.unsafe_ignore_sidecar();
+  auto work = [bases, mounted, out, env, job_workers, jobs, throttle, offset_bytes, id, unsafe] {
     // The rebuild disk: the one with an index and the most shards.
     size_t chosen = bases.size();
     int best = -1;
@@ -71,13 +153,14 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
     }
     if (chosen == bases.size()) return;  // no index here: nothing to rebuild
     const EcBases& home = bases[chosen];
+    const std::string prefix = "RebuildEcFiles " + home.data + ": ";
+    auto fail = [&](const std::string& why) { out->status = GoError(prefix + why); };
     int data = kDefaultEcData, parity = kDefaultEcParity;
+    int64_t layout_block = 0;  // the .vif's, for a sidecar written here
     bool exists = false;
     auto info = LoadVolumeInfo(home.data + ".vif", &exists);
-    if (exists && !info.ok()) {
-      out->status = GoError("RebuildEcFiles " + home.data + ": cannot load .vif: " + info.status().message());
-      return;
-    }
+    if (exists && !info.ok()) return fail("cannot load .vif: " + info.status().message());
+    if (exists && info.value().ec_shard_config) layout_block = info.value().ec_shard_config->block_size;
     if (exists && info.value().ec_shard_config && info.value().ec_shard_config->data_shards > 0 && info.value().ec_shard_config->parity_shards > 0 &&
         info.value().ec_shard_config->data_shards + info.value().ec_shard_config->parity_shards <= uint32_t(kMaxEcShards)) {
       data = int(info.value().ec_shard_config->data_shards);
@@ -85,13 +168,10 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
     }
     // Inputs: each shard from the rebuild disk, else from another disk's data directory.
     std::vector<size_t> search{chosen};
+    std::vector<std::string> extra_dirs;
     for (size_t li : lenders)
-      if (li != chosen) search.push_back(li);
-    std::map<int, std::string> inputs;
-    std::map<int, int64_t> input_sizes;
-    std::vector<int> missing;
-    std::map<int, std::string> outputs;  // shard -> the file the job writes
-    std::map<int, std::string> replace;  // shard -> the empty file its output replaces
+      if (li != chosen) search.push_back(li), extra_dirs.push_back(DirOf(bases[li].data));
+    ShardPlan plan;
     for (int s = 0; s < data + parity; ++s) {
       std::string found;
       int64_t size = -1;
@@ -102,25 +182,75 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
         }
       }
       if (found.empty()) {
-        missing.push_back(s);
-        outputs[s] = home.data + EcShardExt(s);
+        plan.missing.push_back(s);
+        plan.outputs[s] = home.data + EcShardExt(s);
       } else if (size == 0) {
-        missing.push_back(s);
-        outputs[s] = found + ".rebuilding";
-        replace[s] = found;
+        plan.missing.push_back(s);
+        plan.outputs[s] = found + ".rebuilding";
+        plan.replace[s] = found;
       } else {
-        inputs[s] = found;
-        input_sizes[s] = size;
+        plan.inputs[s] = found;
+        plan.sizes[s] = size;
       }
     }
-    if (int(inputs.size()) < data) {
-      out->status = GoError("RebuildEcFiles " + home.data + ": not enough shards to rebuild " + home.data + ": found " + std::to_string(inputs.size()) +
-                            " shards, need at least " + std::to_string(data) + " (data shards), missing shards: " + GoIntList(missing));
-      return;
-    }
-    if (!missing.empty()) {
+    OutputsGuard guard{env, &plan};
+    auto not_enough = [&] {
+      fail("not enough shards to rebuild " + home.data + ": found " + std::to_string(plan.inputs.size()) + " shards, need at least " +
+           std::to_string(data) + " (data shards), missing shards: " + GoIntList(plan.Generated()));
+    };
+
+    // The sidecar, when there is a valid one: inputs that fail it are
+    // condemned and regenerated, and the outputs must match it.
+    const RebuildSidecar sidecar = FindRebuildSidecar(env, home.data, extra_dirs, data, parity);
+    if (sidecar.state == EcsumState::kInvalid && !unsafe)
+      return fail("bitrot sidecar for " + home.data + " is malformed/unverifiable; refusing to rebuild" + kOverride);
+    const bool guarded = sidecar.state == EcsumState::kOn && !unsafe;
+    const bool backfill = FileSizeOf(home.data + ".ecsum") < 0;  // Go blesses the bytes of a volume without one
+    JobWorkers::EcRebuildPlan job;
+    job.volume_id = id;
+    job.data_shards = data, job.parity_shards = parity;
+    job.bytes_per_second = throttle;
+    EcShardChecksumLists crcs;
+    if (guarded) {
+      const size_t present = plan.inputs.size();
+      const std::vector<int> wrong_size = InputsOfWrongSize(sidecar.manifest, plan.sizes);
+      for (int s : wrong_size) plan.Condemn(s);
+      job.checksum_block = sidecar.manifest.block_size;
+      job.shard_size = plan.inputs.empty() ? 0 : uint64_t(plan.sizes.begin()->second);
+      for (const auto& [s, size] : plan.sizes)
+        if (const EcShardChecksumEntry* e = sidecar.manifest.Find(uint32_t(s))) job.shard_size = uint64_t(e->covered_size);
+      // One pass when the inputs are sound: the job checksums every input as it rebuilds.
+      const bool write = int(plan.inputs.size()) >= data;
+      auto first = RunRebuildJob(env, job_workers, jobs, job, plan, write);
+      if (!first.ok()) return fail(first.status().message());
+      const std::vector<int> failing = InputsFailingChecksums(sidecar.manifest, plan.sizes, first.value());
+      const size_t condemned = wrong_size.size() + failing.size();
+      if (condemned > size_t(parity))
+        return fail("bitrot sidecar suspect for " + home.data + ": " + std::to_string(condemned) + "/" + std::to_string(present) +
+                    " present shards mismatch (> parity " + std::to_string(parity) + "); refusing to rebuild" + kOverride);
+      if (condemned > 0 && present - condemned < size_t(data))
+        return fail("bitrot: only " + std::to_string(present - condemned) + " verified-good shards for " + home.data + ", need " +
+                    std::to_string(data) + " data shards; sidecar may be stale" + kOverride);
+      crcs = std::move(first.value());
+      if (!failing.empty() || !write) {
+        // Rebuilt from a condemned input: those outputs go, and the job runs again without it.
+        guard.Unlink();
+        for (int s : failing) plan.Condemn(s);
+        if (int(plan.inputs.size()) < data) return not_enough();
+        auto second = RunRebuildJob(env, job_workers, jobs, job, plan, true);
+        if (!second.ok()) return fail(second.status().message());
+        if (!InputsFailingChecksums(sidecar.manifest, plan.sizes, second.value()).empty())
+          return fail("bitrot: an input shard for " + home.data + " changed during the rebuild");
+        crcs = std::move(second.value());
+      }
+      for (const auto& [s, path] : plan.outputs)
+        if (const size_t differ = DifferingBlocks(sidecar.manifest, s, crcs[s]); differ > 0)
+          return fail("bitrot: regenerated shard " + std::to_string(s) + " for " + home.data + " does not match sidecar (" + std::to_string(differ) +
+                      " blocks differ); sidecar likely stale — aborting" + kOverride);
+    } else {
+      if (int(plan.inputs.size()) < data) return not_enough();
       int64_t shard_size = -1;
-      for (const auto& [s, size] : input_sizes) {
+      for (const auto& [s, size] : plan.sizes) {
         if (shard_size >= 0 && size != shard_size) {
           out->status = GoError("ec rebuild: input shard " + std::to_string(s) + " size " + std::to_string(size) + " != " + std::to_string(shard_size) +
                                 " (truncated input?)");
@@ -128,61 +258,22 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
         }
         shard_size = size;
       }
-      std::vector<std::unique_ptr<Fd>> held;
-      std::map<int, int> present_fds, missing_fds;
-      bool keep = false;
-      struct Cleanup {
-        std::function<void()> fn;
-        ~Cleanup() { fn(); }
-      } cleanup{[&] {
-        held.clear();
-        if (!keep)
-          for (const auto& [s, path] : outputs) env->Unlink(path);
-      }};
-      for (const auto& [s, path] : inputs) {
-        const int fd = env->Open(path, O_RDONLY | O_CLOEXEC, 0);
-        if (fd < 0) {
-          out->status = GoError("open " + path + ": " + GoErrno(errno));
-          return;
-        }
-        held.push_back(std::make_unique<Fd>(env, fd));
-        present_fds[s] = fd;
+      job.shard_size = uint64_t(shard_size);
+      job.checksum_block = backfill ? kEcChecksumBlock : 0;
+      if (!plan.outputs.empty() || backfill) {
+        auto done = RunRebuildJob(env, job_workers, jobs, job, plan, true);
+        if (!done.ok()) return fail(done.status().message());
+        crcs = std::move(done.value());
       }
-      for (const auto& [s, path] : outputs) {
-        const int fd = env->Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) {
-          out->status = GoError("RebuildEcFiles " + home.data + ": create " + path + ": " + GoErrno(errno));
-          return;
-        }
-        held.push_back(std::make_unique<Fd>(env, fd));
-        missing_fds[s] = fd;
-      }
-      JobWorkers::EcRebuildPlan plan;
-      plan.volume_id = id;
-      plan.data_shards = data, plan.parity_shards = parity;
-      plan.shard_size = uint64_t(shard_size);
-      plan.bytes_per_second = throttle;
-      auto stop = [jobs] { return jobs && jobs->stopping(); };
-      Status s = job_workers ? job_workers->EcRebuild(plan, present_fds, missing_fds, stop) : Status::Unavailable("no job worker");
-      if (!s.ok()) {
-        out->status = GoError("RebuildEcFiles " + home.data + ": " + s.message());
+    }
+    for (const auto& [shard, original] : plan.replace) {
+      if (env->Rename(plan.outputs[shard], original) != 0) {
+        out->status = GoError("rename " + plan.outputs[shard] + " " + original + ": " + GoErrno(errno));
         return;
       }
-      for (const auto& [shard, path] : outputs) {
-        if (FileSizeOf(path) != shard_size) {
-          out->status = GoError("RebuildEcFiles " + home.data + ": " + path + " is not what the rebuild should have written");
-          return;
-        }
-      }
-      for (const auto& [shard, original] : replace) {
-        if (env->Rename(outputs[shard], original) != 0) {
-          out->status = GoError("rename " + outputs[shard] + " " + original + ": " + GoErrno(errno));
-          return;
-        }
-      }
-      env->SyncDir(DirOf(home.data));
-      keep = true;
     }
+    env->SyncDir(DirOf(home.data));
+    guard.keep = true;
     // Fold the journal into the index beside which it lives.
     const std::string index_base = FileSizeOf(home.idx + ".ecx") >= 0 ? home.idx : home.data;
     Status folded = mounted[chosen] && mounted[chosen]->ecx_path() == index_base + ".ecx"
@@ -192,8 +283,26 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
       out->status = GoError("RebuildEcxFile " + index_base + ": " + folded.message());
       return;
     }
-    out->rebuilt = missing;
-    if (!missing.empty()) KLOG_INFO("ec volume %u: rebuilt shards %s", id, GoIntList(missing).c_str());
+    out->rebuilt = plan.Generated();
+    if (!out->rebuilt.empty()) KLOG_INFO("ec volume %u: rebuilt shards %s", id, GoIntList(out->rebuilt).c_str());
+    // A volume without a sidecar gets one from the bytes it has now, when
+    // every shard was read or written here at the sidecar's block.
+    bool whole = backfill && job.checksum_block == kEcChecksumBlock;
+    std::vector<std::vector<uint32_t>> lists;
+    for (int s = 0; whole && s < data + parity; ++s) {
+      whole = crcs.count(s) > 0;
+      if (whole) lists.push_back(crcs[s]);
+    }
+    if (whole) {
+      std::string uuid(16, '\0');
+      randombytes_buf(uuid.data(), uuid.size());
+      const EcShardConfigInfo config{uint32_t(data), uint32_t(parity), 0, layout_block};
+      if (Status s = EnvWriteFileAtomically(env, home.data + ".ecsum", EncodeEcsum(config, uint32_t(kEcChecksumBlock), job.shard_size, lists, uuid));
+          !s.ok())
+        KLOG_WARN("ec volume %u: bitrot backfill: write sidecar for %s: %s", id, home.data.c_str(), s.message().c_str());
+      else
+        KLOG_INFO("ec volume %u: bitrot backfill: wrote sidecar for %s after rebuild", id, home.data.c_str());
+    }
   };
   InBackground(jobs_, std::move(work), [out, resp, finish = std::move(finish)] {
     if (out->status.ok())

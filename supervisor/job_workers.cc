@@ -217,6 +217,22 @@ Result<CompactionOutcome> JobWorkers::Compact(const VolumeFileNames& names, int 
   return out;
 }
 
+namespace {
+
+// Adds one kEcChecksums message to `lists`; false when it is malformed, names
+// a shard not `expected`, or runs past `per_shard` values for its shard.
+bool TakeChecksums(const ipc::Message& m, const std::function<bool(uint32_t)>& expected, uint64_t per_shard, EcShardChecksumLists* lists) {
+  ipc::EcChecksums c;
+  if (!m.AsPrefix(&c) || !expected(c.shard) || c.count == 0 || m.payload.size() != sizeof c + size_t(c.count) * 4) return false;
+  std::vector<uint32_t>& list = (*lists)[int(c.shard)];
+  if (list.size() + c.count > per_shard) return false;
+  const auto* le = reinterpret_cast<const uint8_t*>(m.payload.data() + sizeof c);
+  for (uint32_t i = 0; i < c.count; i++, le += 4) list.push_back(uint32_t(le[0]) | uint32_t(le[1]) << 8 | uint32_t(le[2]) << 16 | uint32_t(le[3]) << 24);
+  return true;
+}
+
+}  // namespace
+
 Result<std::vector<std::vector<uint32_t>>> JobWorkers::EcGenerate(const EcGeneratePlan& plan, const EcGenerateFiles& files,
                                                                   const std::function<bool(uint64_t)>& progress, const std::function<bool()>& stop) {
   const size_t total = size_t(plan.data_shards + plan.parity_shards);
@@ -245,29 +261,25 @@ Result<std::vector<std::vector<uint32_t>>> JobWorkers::EcGenerate(const EcGenera
 
   // Every shard's checksums before the answer; whether all came is checked after it.
   const uint64_t per_shard = (plan.block_size + kEcChecksumBlock - 1) / kEcChecksumBlock;
-  std::vector<std::vector<uint32_t>> crcs(total);
+  EcShardChecksumLists lists;
   Status s = Await(job, who, stop, [&](const ipc::Message& m) {
     ipc::JobProgress p;
-    ipc::EcChecksums c;
     ipc::EcGenerateDone d;
     if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return progress && !progress(p.processed) ? Step::kInterrupted : Step::kMore;
-    if (m.type() == ipc::MsgType::kEcChecksums && m.AsPrefix(&c)) {
-      if (c.shard >= total || c.count == 0 || m.payload.size() != sizeof c + size_t(c.count) * 4) return Step::kBroken;
-      std::vector<uint32_t>& list = crcs[c.shard];
-      if (list.size() + c.count > per_shard) return Step::kBroken;
-      const auto* le = reinterpret_cast<const uint8_t*>(m.payload.data() + sizeof c);
-      for (uint32_t i = 0; i < c.count; i++, le += 4) list.push_back(uint32_t(le[0]) | uint32_t(le[1]) << 8 | uint32_t(le[2]) << 16 | uint32_t(le[3]) << 24);
-      return Step::kMore;
-    }
+    if (m.type() == ipc::MsgType::kEcChecksums)
+      return TakeChecksums(m, [&](uint32_t shard) { return shard < total; }, per_shard, &lists) ? Step::kMore : Step::kBroken;
     if (m.type() == ipc::MsgType::kEcGenerateDone && m.As(&d)) return Step::kAnswer;
     return Step::kBroken;
   });
   if (!s.ok()) return s;
-  for (size_t i = 0; i < total; i++)
+  std::vector<std::vector<uint32_t>> crcs(total);
+  for (size_t i = 0; i < total; i++) {
+    crcs[i] = std::move(lists[int(i)]);
     if (crcs[i].size() != per_shard) {
       KLOG_ERROR("%s: shard %zu has %zu checksums, expected %llu", who.c_str(), i, crcs[i].size(), (unsigned long long)per_shard);
       return Status::IOError("broke the job protocol");
     }
+  }
   return crcs;
 }
 
@@ -280,7 +292,7 @@ bool JobWorkers::SendFiles(ipc::Channel& ch, const std::vector<int>& fds) {
 }
 
 Status JobWorkers::RunShardJob(const std::string& kind, uint32_t volume_id, const std::function<bool(ipc::Channel&)>& send,
-                               const std::function<bool()>& stop) {
+                               const std::function<bool()>& stop, const std::function<bool(const ipc::Message&)>& checksums) {
   auto launched = Launch("kelp-volume: ec " + kind + " job volume " + std::to_string(volume_id));
   if (!launched.ok()) return launched.status();
   Launched& job = launched.value();
@@ -291,13 +303,14 @@ Status JobWorkers::RunShardJob(const std::string& kind, uint32_t volume_id, cons
     ipc::JobProgress p;
     ipc::EcJobDone d;
     if (m.type() == ipc::MsgType::kJobProgress && m.As(&p)) return Step::kMore;
+    if (m.type() == ipc::MsgType::kEcChecksums) return checksums && checksums(m) ? Step::kMore : Step::kBroken;
     if (m.type() == ipc::MsgType::kEcJobDone && m.As(&d)) return Step::kAnswer;
     return Step::kBroken;
   });
 }
 
-Status JobWorkers::EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>& present, const std::map<int, int>& missing,
-                             const std::function<bool()>& stop) {
+Result<EcShardChecksumLists> JobWorkers::EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>& present,
+                                                   const std::map<int, int>& missing, const std::function<bool()>& stop) {
   ipc::EcRebuildJob request{};
   std::strncpy(request.build_id, ipc::BuildId(), sizeof request.build_id - 1);
   request.volume_id = plan.volume_id;
@@ -308,9 +321,23 @@ Status JobWorkers::EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>
   for (const auto& [shard, fd] : missing) request.missing_mask |= 1u << shard, fds.push_back(fd);
   request.shard_size = plan.shard_size;
   request.bytes_per_second = plan.bytes_per_second;
-  return RunShardJob("rebuild", plan.volume_id, [&](ipc::Channel& ch) {
-    return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcRebuildJob, request) && SendFiles(ch, fds);
-  }, stop);
+  request.checksum_block = plan.checksum_block;
+  const uint32_t involved = request.present_mask | request.missing_mask;
+  const uint64_t per_shard = plan.checksum_block ? (plan.shard_size + plan.checksum_block - 1) / plan.checksum_block : 0;
+  EcShardChecksumLists lists;
+  Status s = RunShardJob(
+      "rebuild", plan.volume_id, [&](ipc::Channel& ch) { return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcRebuildJob, request) && SendFiles(ch, fds); },
+      stop, [&](const ipc::Message& m) { return TakeChecksums(m, [&](uint32_t shard) { return shard < 32 && (involved >> shard & 1); }, per_shard, &lists); });
+  if (!s.ok()) return s;
+  // Every shard read or written has its whole list, or none was asked for.
+  for (int shard = 0; shard < 32; ++shard) {
+    const size_t got = lists.count(shard) ? lists[shard].size() : 0;
+    if ((involved >> shard & 1) && got != per_shard) {
+      KLOG_ERROR("rebuild job of volume %u: shard %d has %zu checksums, expected %llu", plan.volume_id, shard, got, (unsigned long long)per_shard);
+      return Status::IOError("broke the job protocol");
+    }
+  }
+  return lists;
 }
 
 Status JobWorkers::EcDecode(const EcDecodePlan& plan, const std::vector<int>& data_shards, int dat_fd, const std::function<bool()>& stop) {

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "common/ec_layout.h"
 #include "storage/compaction.h"
+#include "storage/ec_rebuild.h"
 #include "storage/env.h"
 #include "ipc/channel.h"
 
@@ -53,15 +54,18 @@ class JobWorkers {
 
   // Regenerating shards in a job process: `present` (shard id -> read-only
   // descriptor) are read, `missing` (shard id -> new empty file) written,
-  // all `shard_size` bytes. The caller keeps the descriptors.
+  // all `shard_size` bytes. The caller keeps the descriptors. With a
+  // checksum block, returns the checksums of every present and missing
+  // shard, each list whole (storage/ec_rebuild.h).
   struct EcRebuildPlan {
     uint32_t volume_id = 0;
     int data_shards = 10, parity_shards = 4;
     uint64_t shard_size = 0;
     int64_t bytes_per_second = 0;
+    uint64_t checksum_block = 0;
   };
-  Status EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>& present, const std::map<int, int>& missing,
-                   const std::function<bool()>& stop);
+  Result<EcShardChecksumLists> EcRebuild(const EcRebuildPlan& plan, const std::map<int, int>& present, const std::map<int, int>& missing,
+                                         const std::function<bool()>& stop);
   // Decoding a .dat from the data shards in a job process.
   struct EcDecodePlan {
     uint32_t volume_id = 0;
@@ -73,9 +77,10 @@ class JobWorkers {
 
  private:
   // A rebuild or decode job ("ec <kind> job volume N"): launched, sent by
-  // `send`, awaited until its kEcJobDone.
+  // `send`, awaited until its kEcJobDone. kEcChecksums messages go to
+  // `checksums` (without one, or when it says false, they break the job).
   Status RunShardJob(const std::string& kind, uint32_t volume_id, const std::function<bool(ipc::Channel&)>& send,
-                     const std::function<bool()>& stop);
+                     const std::function<bool()>& stop, const std::function<bool(const ipc::Message&)>& checksums = {});
   // Sends `fds` in kJobFiles messages, four at a time.
   static bool SendFiles(ipc::Channel& ch, const std::vector<int>& fds);
   struct Launched {

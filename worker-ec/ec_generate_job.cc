@@ -22,8 +22,6 @@ namespace kelp {
 namespace {
 
 constexpr uint64_t kProgressEvery = 64ull << 20;
-// Checksums per kEcChecksums message: well inside one datagram.
-constexpr size_t kChecksumsPerMessage = 4096;
 
 }  // namespace
 
@@ -70,19 +68,8 @@ int RunEcGenerateJob(ipc::Channel& ch, ipc::Message& job) {
     if (env->Fdatasync(shards.fds[s]) != 0) return FailJob(ch, "sync shard " + std::to_string(s) + ": " + std::strerror(errno));
   if (env->Fdatasync(ecx) != 0) return FailJob(ch, std::string("sync .ecx: ") + std::strerror(errno));
 
-  for (size_t s = 0; s < total; s++) {
-    const std::vector<uint32_t>& list = crcs.value()[s];
-    for (size_t at = 0; at < list.size(); at += kChecksumsPerMessage) {
-      const size_t n = std::min(kChecksumsPerMessage, list.size() - at);
-      std::string tail(n * 4, '\0');
-      for (size_t i = 0; i < n; i++) {
-        const uint32_t v = list[at + i];
-        const uint8_t le[4] = {uint8_t(v), uint8_t(v >> 8), uint8_t(v >> 16), uint8_t(v >> 24)};
-        std::memcpy(&tail[i * 4], le, 4);
-      }
-      if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kEcChecksums, ipc::EcChecksums{uint32_t(s), uint32_t(n)}, tail)) return 1;
-    }
-  }
+  for (size_t s = 0; s < total; s++)
+    if (!SendShardChecksums(ch, uint32_t(s), crcs.value()[s])) return 1;
   return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcGenerateDone, ipc::EcGenerateDone{rows.value()}) ? 0 : 1;
 }
 

@@ -57,9 +57,11 @@ int RunEcRebuildJob(ipc::Channel& ch, ipc::Message& job) {
   options.bytes_per_second = j.bytes_per_second;
   ProgressReporter progress(ch, kProgressEvery);
   options.progress = [&](uint64_t done) { return progress(done); };
-  Status s = RebuildShards(codec.value(), present, missing, j.shard_size, options, env);
+  auto crcs = RebuildShards(codec.value(), present, missing, j.shard_size, j.checksum_block, options, env);
   if (progress.supervisor_gone()) return 1;
-  if (!s.ok()) return FailJob(ch, s.message());
+  if (!crcs.ok()) return FailJob(ch, crcs.status().message());
+  for (const auto& [shard, list] : crcs.value())
+    if (!SendShardChecksums(ch, uint32_t(shard), list)) return 1;
   return ipc::SendStructAndFlush(ch, ipc::MsgType::kEcJobDone, ipc::EcJobDone{j.shard_size}) ? 0 : 1;
 }
 

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "common/log.h"
 #include "ipc/job_channel.h"
 #include "ipc/job_messages.h"
@@ -38,6 +41,21 @@ bool ReceiveJobFiles(ipc::Channel& ch, size_t count, OwnedFds* out) {
     for (int fd : m.fds) out->fds.push_back(fd);
     m.fds.clear();
     if (!fits) return false;
+  }
+  return true;
+}
+
+bool SendShardChecksums(ipc::Channel& ch, uint32_t shard, const std::vector<uint32_t>& list) {
+  constexpr size_t kPerMessage = 4096;  // well inside one datagram
+  for (size_t at = 0; at < list.size(); at += kPerMessage) {
+    const size_t n = std::min(kPerMessage, list.size() - at);
+    std::string tail(n * 4, '\0');
+    for (size_t i = 0; i < n; i++) {
+      const uint32_t v = list[at + i];
+      const char le[4] = {char(v), char(v >> 8), char(v >> 16), char(v >> 24)};
+      std::memcpy(&tail[i * 4], le, 4);
+    }
+    if (!ipc::SendStructAndFlush(ch, ipc::MsgType::kEcChecksums, ipc::EcChecksums{shard, uint32_t(n)}, tail)) return false;
   }
   return true;
 }

@@ -27,6 +27,10 @@ class ProgressReporter {
   bool gone_ = false;
 };
 
+// Sends one shard's checksums in kEcChecksums messages, in order; false
+// when the supervisor is gone.
+bool SendShardChecksums(ipc::Channel& ch, uint32_t shard, const std::vector<uint32_t>& list);
+
 // Descriptors a job received, closed when the job ends.
 struct OwnedFds {
   std::vector<int> fds;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/crc32c.h"
 #include "common/ec_layout.h"
 #include "common/file_util.h"
 #include "common/idx_entry.h"
@@ -57,28 +58,50 @@ TEST_CASE("a rebuild regenerates lost data and parity shards byte for byte") {
   std::vector<uint64_t> progress;
   EcJobOptions options;
   options.progress = [&](uint64_t n) { return progress.push_back(n), true; };
-  REQUIRE(RebuildShards(codec.value(), present, missing, block, options, Env::Default()).ok());
+  // Checksummed per 1 MiB: every shard, read or written, gets its list.
+  auto crcs = RebuildShards(codec.value(), present, missing, block, 1 << 20, options, Env::Default());
+  REQUIRE(crcs.ok());
   CHECK(progress.back() == block);
   for (auto& [s, fd] : missing) {
     close(fd);
     CHECK(ReadFileBytes(d + "/1" + EcShardExt(s) + ".new") == originals[s]);
   }
+  REQUIRE(crcs.value().size() == 14);
+  for (int s = 0; s < 14; s++) {
+    const std::string bytes = ReadFileBytes(d + "/1" + EcShardExt(s));
+    std::vector<uint32_t> want;
+    for (size_t at = 0; at < bytes.size(); at += 1 << 20) want.push_back(Crc32c(bytes.data() + at, std::min<size_t>(1 << 20, bytes.size() - at)));
+    CHECK_MESSAGE(crcs.value().at(s) == want, s);
+  }
+  // Without a checksum block: the outputs alone, no lists; a block that is not a power of two is refused.
+  const int again = open((d + "/again").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  auto plain = RebuildShards(codec.value(), present, {{0, again}}, block, 0, {}, Env::Default());
+  REQUIRE(plain.ok());
+  CHECK(plain.value().empty());
+  CHECK(ReadFileBytes(d + "/again") == originals[0]);
+  CHECK_FALSE(RebuildShards(codec.value(), present, {{0, again}}, block, 3 << 20, {}, Env::Default()).ok());
+  close(again);
+  // Nothing missing, with a block: the inputs are only checksummed, even fewer than the data shards.
+  std::map<int, int> nine(present.begin(), std::next(present.begin(), 9));
+  auto verified = RebuildShards(codec.value(), nine, {}, block, 1 << 20, {}, Env::Default());
+  REQUIRE(verified.ok());
+  CHECK(verified.value().size() == 9);
   // Too few inputs: refused before anything is written.
   std::map<int, int> few(present.begin(), std::next(present.begin(), 9));
-  CHECK(RebuildShards(codec.value(), few, {{0, -1}}, block, {}, Env::Default()).message().find("not enough shards") != std::string::npos);
+  CHECK(RebuildShards(codec.value(), few, {{0, -1}}, block, 0, {}, Env::Default()).status().message().find("not enough shards") != std::string::npos);
   // A short input is Go's "short read".
   const int cut = open((d + "/cut").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
   REQUIRE(ftruncate(cut, off_t(block / 2)) == 0);
   std::map<int, int> with_cut = present;
   with_cut.begin()->second = cut;
   const int out = open((d + "/out").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
-  Status s = RebuildShards(codec.value(), with_cut, {{0, out}}, block, {}, Env::Default());
+  Status s = RebuildShards(codec.value(), with_cut, {{0, out}}, block, 0, {}, Env::Default()).status();
   CHECK(s.message().rfind("ec rebuild short read shard ", 0) == 0);
   // A failed output sync fails the rebuild.
   FaultEnv env;
   env.Add(FaultRule{FsOp::kFdatasync, "/out", 0, 1, FaultRule::Action::kFail, EIO, 0});
   env.Adopt(out, d + "/out");
-  CHECK_FALSE(RebuildShards(codec.value(), present, {{0, out}}, block, {}, &env).ok());
+  CHECK_FALSE(RebuildShards(codec.value(), present, {{0, out}}, block, 0, {}, &env).ok());
   close(cut);
   close(out);
   for (auto& [sh, fd] : present) close(fd);
