@@ -66,13 +66,4 @@ std::string BlockedPeerAddress(const std::string& host_port) {
   return why;
 }
 
-std::string GoRpcError(const grpc::Status& s) {
-  static const char* const kNames[] = {"OK",          "Canceled",         "Unknown",  "InvalidArgument", "DeadlineExceeded", "NotFound",
-                                       "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
-                                       "OutOfRange",  "Unimplemented",    "Internal", "Unavailable",     "DataLoss",         "Unauthenticated"};
-  const int code = int(s.error_code());
-  const std::string name = code >= 0 && code < int(sizeof kNames / sizeof kNames[0]) ? kNames[code] : "Code(" + std::to_string(code) + ")";
-  return "rpc error: code = " + name + " desc = " + s.error_message();
-}
-
 }  // namespace kelp

@@ -13,7 +13,4 @@ namespace kelp {
 // (`remote endpoint "h:p" resolves to loopback address 127.0.0.1`).
 std::string BlockedPeerAddress(const std::string& host_port);
 
-// "rpc error: code = Unknown desc = ...", Go's grpc status text.
-std::string GoRpcError(const grpc::Status& s);
-
 }  // namespace kelp

@@ -35,6 +35,9 @@ struct Holders {
   EcHolders known;
   bool looked_up = false;
   Status lookup;
+  // A client read skips a holder that failed it until the next lookup; a
+  // scrub asks every holder the master names, as Go's does.
+  bool forget_failed = true;
 
   void Ensure() {
     if (looked_up) return;
@@ -52,13 +55,13 @@ Status ReadShardRange(Holders& holders, int shard, uint64_t offset, uint64_t siz
   auto local = site.local_fd.find(shard);
   if (local != site.local_fd.end() && PreadFull(local->second, out, size_t(size), off_t(offset)).ok()) return Status::Ok();
   holders.Ensure();
-  Status last = Status::NotFound("no holder of ec shard " + std::to_string(site.vid) + "." + std::to_string(shard));
+  Status last = Status::NotFound("failed to find ec shard " + std::to_string(site.vid) + "." + std::to_string(shard));
   auto it = holders.known.find(shard);
   if (it == holders.known.end()) return last;
   for (const std::string& holder : it->second) {
     auto got = holders.peers->ReadShard(holder, site.vid, shard, offset, size, site.id, site.where.encode_ts_ns());
     if (!got.ok()) {
-      holders.peers->Forget(site.vid, shard, holder);
+      if (holders.forget_failed) holders.peers->Forget(site.vid, shard, holder);
       last = got.status();
       continue;
     }
@@ -138,6 +141,31 @@ EcGathered GatherRecordRange(EcPeers* peers, const EcNeedleSite& site, uint64_t 
     out += in.size;
   }
   return EcGathered::kOk;
+}
+
+size_t GatherRecordForScrub(EcPeers* peers, const EcNeedleSite& site, uint64_t length, bool rebuild, uint8_t* out,
+                            std::vector<EcMissedPiece>* missed, std::string* error) {
+  const auto& w = site.where;
+  auto codec = RsCodec::Make(int(w.data_shards()), int(w.parity_shards()));
+  const std::vector<EcInterval> intervals = RecordIntervals(w, 0, length);
+  if (!codec.ok() || (intervals.empty() && length > 0)) {
+    *error = codec.ok() ? "ec volume " + std::to_string(site.vid) + ": the record has no place in the shards" : codec.status().message();
+    return 0;
+  }
+  Holders holders{peers, site, {}, false, Status::Ok(), false};
+  size_t got = 0;
+  for (size_t i = 0; i < intervals.size(); ++i) {
+    const EcInterval& in = intervals[i];
+    bool deleted = false;
+    Status s = ReadShardRange(holders, in.shard, in.shard_offset, in.size, out + got, &deleted);
+    if (s.ok() && deleted) std::memset(out + got, 0, size_t(in.size));
+    if (!s.ok()) {
+      missed->push_back({in, i, s.message()});
+      if (!rebuild || Rebuild(holders, codec.value(), in.shard, in.shard_offset, in.size, out + got, error) != EcGathered::kOk) return got;
+    }
+    got += size_t(in.size);
+  }
+  return got;
 }
 
 bool GatherLocalRange(const EcNeedleSite& site, uint64_t offset, uint64_t length, uint8_t* out) {

@@ -9,7 +9,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "common/ec_layout.h"
 #include "common/types.h"
 #include "proto/kelp_internal.pb.h"
 #include "common/ec_client/ec_peers.h"
@@ -42,6 +44,20 @@ enum class EcGathered { kOk, kDeleted, kError };
 // the needle deleted. kError: `*error` is Go's text.
 EcGathered GatherRecordRange(EcPeers* peers, const EcNeedleSite& site, uint64_t offset, uint64_t length, uint8_t* out,
                              std::string* error);
+
+// A scrub's read of the whole record (ScrubEcVolume FULL and READS): each
+// piece from a local shard, else from its holders. A piece nobody serves is
+// noted in `missed` with Go's text; FULL (`rebuild` false) stops there, READS
+// rebuilds the piece from other shards and goes on (a failed rebuild stops it,
+// with `*error` set). A holder that has the needle deleted serves zeros.
+// Returns the bytes gathered into `out`, a prefix of the record.
+struct EcMissedPiece {
+  EcInterval piece;
+  size_t index = 0;  // among the record's pieces
+  std::string error;
+};
+size_t GatherRecordForScrub(EcPeers* peers, const EcNeedleSite& site, uint64_t length, bool rebuild, uint8_t* out,
+                            std::vector<EcMissedPiece>* missed, std::string* error);
 
 // The same range when every piece of it is on a local shard: a pread each,
 // nothing on the network, nothing rebuilt (cheap enough for an event loop,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/go_error.h"
 #include "common/server_config.h"
 
 namespace kelp {
@@ -45,9 +46,10 @@ Result<EcHolders> EcPeers::Holders(const std::string& master, VolumeId vid) {
   EcHolders holders;
   for (const auto& loc : resp.shard_id_locations()) {
     for (const auto& l : loc.locations()) {
+      // Go's ServerAddress: "host:port", with ".grpcPort" when that is not port + 10000.
       std::string address = l.url();
-      if (l.grpc_port() != 0) address = address.substr(0, address.rfind(':')) + ":" + std::to_string(l.grpc_port());
-      else address = MasterGrpcAddress(address);
+      if (l.grpc_port() != 0 && MasterGrpcAddress(address) != address.substr(0, address.rfind(':')) + ":" + std::to_string(l.grpc_port()))
+        address += "." + std::to_string(l.grpc_port());
       holders[int(loc.shard_id())].push_back(address);
     }
   }
@@ -69,7 +71,7 @@ void EcPeers::Forget(VolumeId vid, int shard, const std::string& holder) {
 
 Result<EcPeers::ShardRange> EcPeers::ReadShard(const std::string& holder, VolumeId vid, int shard, uint64_t offset, uint64_t size,
                                                NeedleId key, int64_t encode_ts_ns) {
-  auto stub = volume_server_pb::VolumeServer::NewStub(ChannelTo(holder));
+  auto stub = volume_server_pb::VolumeServer::NewStub(ChannelTo(MasterGrpcAddress(holder)));
   grpc::ClientContext c;
   c.set_deadline(std::chrono::system_clock::now() + kReadDeadline);
   volume_server_pb::VolumeEcShardReadRequest req;
@@ -88,7 +90,7 @@ Result<EcPeers::ShardRange> EcPeers::ReadShard(const std::string& holder, Volume
     if (encode_ts_ns != 0 && msg.encode_ts_ns() != encode_ts_ns) {
       c.TryCancel();
       reader->Finish();
-      return Status::Corruption("ec shard " + name + " from " + holder + " belongs to a different encode run (want " + std::to_string(encode_ts_ns) +
+      return Status::Corruption("read ec shard " + name + " from " + holder + ": ec shard " + name + " from " + holder + " belongs to a different encode run (want " + std::to_string(encode_ts_ns) +
                                 ", got " + std::to_string(msg.encode_ts_ns()) + ")");
     }
     if (msg.is_deleted()) {
@@ -104,14 +106,15 @@ Result<EcPeers::ShardRange> EcPeers::ReadShard(const std::string& holder, Volume
     }
     out.data += msg.data();
   }
-  if (grpc::Status s = reader->Finish(); !s.ok()) return Status::IOError("read ec shard " + name + " from " + holder + ": " + RpcText(s));
+  if (grpc::Status s = reader->Finish(); !s.ok())
+    return Status::IOError("read ec shard " + name + " from " + holder + ": receiving ec shard " + name + " from " + holder + ": " + GoRpcError(s));
   if (out.data.size() != size)
     return Status::IOError("short read ec shard " + name + " from " + holder + ": got " + std::to_string(out.data.size()) + " want " + std::to_string(size));
   return out;
 }
 
 Status EcPeers::DeleteBlob(const std::string& holder, VolumeId vid, const std::string& collection, NeedleId key, uint32_t version) {
-  auto stub = volume_server_pb::VolumeServer::NewStub(ChannelTo(holder));
+  auto stub = volume_server_pb::VolumeServer::NewStub(ChannelTo(MasterGrpcAddress(holder)));
   grpc::ClientContext c;
   c.set_deadline(std::chrono::system_clock::now() + kReadDeadline);
   volume_server_pb::VolumeEcBlobDeleteRequest req;

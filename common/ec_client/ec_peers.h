@@ -22,7 +22,8 @@
 
 namespace kelp {
 
-// Shard id -> the gRPC addresses of its holders.
+// Shard id -> its holders, each as Go names a server ("host:port", with
+// ".grpcPort" when the gRPC port is not port + 10000); errors name them so.
 using EcHolders = std::map<int, std::vector<std::string>>;
 
 class EcPeers {

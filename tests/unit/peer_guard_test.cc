@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "common/collection_name.h"
+#include "common/go_error.h"
 #include "worker-grpc/peer_guard.h"
 
 using namespace kelp;
