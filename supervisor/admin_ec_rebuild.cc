@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/needle.h"
 #include "common/super_block.h"
+#include "storage/compaction.h"
 #include "storage/ec_encode.h"
 #include "supervisor/admin_service.h"
 #include "supervisor/ec_rebuild_sidecar.h"
@@ -114,6 +115,45 @@ Result<EcShardChecksumLists> RunRebuildJob(Env* env, JobWorkers* job_workers, Ba
 }
 
 constexpr const char* kOverride = " (pass unsafeIgnoreSidecar to override)";
+
+// A vacuum's copy and commit of a volume nobody has mounted from these files:
+// every live needle of its .idx into .cpd/.cpx (in a job process when there
+// is a job worker), checked, then swapped in behind the commit marker.
+Status CompactDecodedVolume(const VolumeFileNames& names, int offset_bytes, int64_t throttle, Env* env, JobWorkers* job_workers,
+                            BackgroundJobs* jobs) {
+  CompactionStart plan;
+  {
+    const int dat = env->Open(names.Dat(), O_RDONLY | O_CLOEXEC, 0);
+    if (dat < 0) return Status::IOError("open " + names.Dat() + ": " + GoErrno(errno));
+    Fd closer(env, dat);
+    uint8_t header[8];
+    if (Status s = EnvPreadFull(env, dat, header, sizeof header, 0); !s.ok()) return s;
+    auto sb = ParseSuperBlockHeader(header);
+    if (!sb.ok()) return sb.status();
+    plan.super_block = sb.value();
+    plan.super_block.extra.resize(ExtraSizeOf(header));
+    if (!plan.super_block.extra.empty())
+      if (Status s = EnvPreadFull(env, dat, plan.super_block.extra.data(), plan.super_block.extra.size(), sizeof header); !s.ok()) return s;
+    auto size = EnvFileSize(env, dat);
+    if (!size.ok()) return size.status();
+    plan.dat_end = uint64_t(size.value());
+  }
+  const int64_t idx_size = FileSizeOf(names.Idx());
+  if (idx_size < 0) return Status::IOError("stat " + names.Idx() + ": " + GoErrno(errno));
+  plan.idx_end = uint64_t(idx_size);  // content and deleted bytes unknown: no size sanity check
+  CompactionOptions options;
+  options.bytes_per_second = throttle;
+  auto stop = [jobs] { return jobs && jobs->stopping(); };
+  auto copied = job_workers ? job_workers->Compact(names, offset_bytes, plan, options, env, stop) : CopyLiveNeedles(names, offset_bytes, plan, options, env);
+  if (!copied.ok()) {
+    RemoveCompactionFiles(names, env);
+    return copied.status();
+  }
+  bool committed = false;
+  Status swapped = SwapInCompacted(names, env, &committed);
+  if (!swapped.ok() && !committed) RemoveCompactionFiles(names, env);
+  return swapped;
+}
 
 }  // namespace
 
@@ -315,7 +355,7 @@ void AdminService::VolumeEcShardsToVolume(const volume_server_pb::VolumeEcShards
                                           volume_server_pb::VolumeEcShardsToVolumeResponse*, Finish finish) {
   if (grpc::Status s = CheckMaintenance(); !s.ok()) return finish(s);
   const VolumeId id = req.volume_id();
-  if (req.from_staged()) return finish(GoError("staged volume " + std::to_string(id) + ": decoding from staged files is not supported by this server"));
+  if (req.from_staged()) return AdoptStagedVolume(req, std::move(finish));
   const Store::EcByLocation all = store_->EcOf(id);
   if (all.empty()) return finish(GoError("ec volume " + std::to_string(id) + " not found"));
   std::shared_ptr<EcVolume> v = all.rbegin()->second;  // the last location's, as Go takes it
@@ -341,7 +381,8 @@ void AdminService::VolumeEcShardsToVolume(const volume_server_pb::VolumeEcShards
   JobWorkers* job_workers = job_workers_;
   BackgroundJobs* jobs = jobs_;
   const int64_t throttle = config_->maintenance_bytes_per_second;
-  auto work = [v, shard_fds, names, result, env, job_workers, jobs, throttle, id, data] {
+  const int64_t compaction_throttle = config_->compaction_bytes_per_second;  // the offline compaction is a vacuum's
+  auto work = [v, shard_fds, names, result, env, job_workers, jobs, throttle, compaction_throttle, id, data] {
     struct Closer {
       std::shared_ptr<std::vector<int>> fds;
       ~Closer() {
@@ -432,8 +473,61 @@ void AdminService::VolumeEcShardsToVolume(const volume_server_pb::VolumeEcShards
     EnvRemoveIfExists(env, base + ".ecsum");
     KLOG_INFO("ec volume %u decoded into %s.dat (%llu bytes, %llu live needles)", id, base.c_str(), static_cast<unsigned long long>(dat_size),
               static_cast<unsigned long long>(live));
+    // Go compacts the decoded files offline: deleted needles' bytes go, the
+    // revision goes up by one. Its failure leaves the decoded files as they
+    // are, and is only logged, as Go's.
+    if (Status c = CompactDecodedVolume(names, v->offset_bytes(), compaction_throttle, env, job_workers, jobs); !c.ok())
+      KLOG_WARN("CompactVolumeFiles %s: %s", base.c_str(), c.message().c_str());
   };
   InBackground(jobs_, std::move(work), [result, finish = std::move(finish)] { finish(*result); });
+}
+
+void AdminService::AdoptStagedVolume(const volume_server_pb::VolumeEcShardsToVolumeRequest& req, Finish finish) {
+  const VolumeId id = req.volume_id();
+  const std::string staged = "staged volume " + std::to_string(id);
+  if (store_->Find(id)) return finish(GoError(staged + " already exists on this server"));
+  // The first disk of the type with the pushed .dat (the type named as a
+  // ReceiveFile names it: "" and "hdd" are the same disks).
+  const std::string want = req.disk_type() == "hdd" ? "" : req.disk_type();
+  const auto& locations = store_->locations();
+  size_t where = locations.size();
+  for (size_t i = 0; i < locations.size() && where == locations.size(); ++i)
+    if (locations[i].disk_type == want && FileExists(store_->NamesIn(i, req.collection(), id).Base(locations[i].dir) + ".dat.copying")) where = i;
+  if (where == locations.size()) return finish(GoError(staged + ": no .dat.copying found on a " + req.disk_type() + " disk"));
+  const VolumeFileNames names = store_->NamesIn(where, req.collection(), id);
+  const std::string base = names.Base(names.dir);
+  for (const char* ext : {".idx", ".vif"})
+    if (!FileExists(base + ext + ".copying")) return finish(GoError(staged + " missing " + ext + ".copying"));
+  auto failed = std::make_shared<std::string>();
+  Env* env = store_->env();
+  // A .note marks the files as not a volume until every rename is done: a
+  // crash in between leaves them unloaded rather than half adopted.
+  auto adopt = [env, names, base, id, failed] {
+    const std::string note = base + ".note";
+    if (Status s = EnvWriteFileAtomically(env, note, "adopting decoded volume " + std::to_string(id)); !s.ok()) {
+      *failed = "write .note for volume " + std::to_string(id) + ": " + s.message();
+      return;
+    }
+    for (const std::string& target : {names.Vif(), names.Dat(), names.Idx()}) {
+      const std::string ext = target.substr(target.rfind('.'));
+      if (env->Rename(base + ext + ".copying", target) != 0) {
+        *failed = "rename staged " + ext + " for volume " + std::to_string(id) + ": " + GoErrno(errno);
+        env->Unlink(note);
+        return;
+      }
+    }
+    env->SyncDir(names.dir);
+    if (env->Unlink(note) != 0) *failed = "remove .note for volume " + std::to_string(id) + ": " + GoErrno(errno);
+    env->SyncDir(names.dir);
+  };
+  OnWriter(store_->LocationWriter(where), std::move(adopt), [this, id, staged, failed, finish = std::move(finish)]() mutable {
+    if (!failed->empty()) return finish(GoError(*failed));
+    volume_server_pb::VolumeMountRequest mount;
+    mount.set_volume_id(id);
+    VolumeMount(mount, nullptr, [staged, finish = std::move(finish)](const grpc::Status& s) {
+      finish(s.ok() ? s : GoError("mount " + staged + ": " + s.error_message()));
+    });
+  });
 }
 
 }  // namespace kelp

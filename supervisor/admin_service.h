@@ -169,6 +169,9 @@ class AdminService {
                              Finish finish);
   void VolumeEcShardsToVolume(const volume_server_pb::VolumeEcShardsToVolumeRequest& req, volume_server_pb::VolumeEcShardsToVolumeResponse*,
                               Finish finish);
+  // VolumeEcShardsToVolume with from_staged: adopts the .dat, .idx and .vif
+  // another server decoded and pushed here as "<base><ext>.copying".
+  void AdoptStagedVolume(const volume_server_pb::VolumeEcShardsToVolumeRequest& req, Finish finish);
   // Unloads every EC instance of `id` (no delta: Go does not announce these).
   void DropEcVolume(VolumeId id);
   // Go's automatic disk for EC files (disk_id 0), or locations().size().

@@ -48,16 +48,21 @@ def fill(url, rng, megabytes):
     return live, gone
 
 
-def ec_job_pid(kind="encode", vid=VID):
-    """The pid of the running EC job of `kind` (encode, rebuild, decode) on `vid`, if there is one."""
+def job_pid(title):
+    """The pid of a kelp job process whose title starts with `title`, if one runs."""
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(f"kelp-volume: ec {kind} job volume {vid}".encode()):
+                if open(f"/proc/{pid}/cmdline", "rb").read().startswith(title.encode()):
                     return int(pid)
             except OSError:
                 pass
     return None
+
+
+def ec_job_pid(kind="encode", vid=VID):
+    """The pid of the running EC job of `kind` (encode, rebuild, decode) on `vid`, if there is one."""
+    return job_pid(f"kelp-volume: ec {kind} job volume {vid}")
 
 
 def generate(srv, vid=VID, collection=""):

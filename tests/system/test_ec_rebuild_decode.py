@@ -14,7 +14,7 @@ import requests
 
 from conftest import wait_until
 from grpc_stubs import call, vs_pb2, volume_stub
-from test_ec_generate import ec_job_pid, fill, generate, go_written_volume
+from test_ec_generate import ec_job_pid, fill, generate, go_written_volume, job_pid
 from test_copy import start_trusting
 from test_vacuum import fid, start
 
@@ -171,7 +171,7 @@ def test_killed_rebuild_and_decode_jobs_fail_alone(cluster, tmp_path):
     cluster.start_master(volume_size_limit_mb=256)
     d = tmp_path / "kelp"
     # Throttled so that the jobs are still running when they are killed.
-    kelp = cluster.start_kelp(d, extra=("-maintenanceMBps=2",))
+    kelp = cluster.start_kelp(d, extra=("-maintenanceMBps=2", "-compactionMBps=2"))
     stub = volume_stub(kelp.port)
     assert call(stub.AllocateVolume, vs_pb2.AllocateVolumeRequest(volume_id=VID, replication="000", version=3))[0] == "OK"
     live, _ = fill(kelp.url, random.Random(3), 24)
@@ -183,9 +183,10 @@ def test_killed_rebuild_and_decode_jobs_fail_alone(cluster, tmp_path):
         answer = {}
         t = threading.Thread(target=lambda: answer.update(result=run()))
         t.start()
-        assert wait_until(lambda: ec_job_pid(kind) is not None, 60, interval=0.05), f"no {kind} job appeared"
+        pid = (lambda: job_pid("kelp-volume: compact job volume")) if kind == "compact" else (lambda: ec_job_pid(kind))
+        assert wait_until(lambda: pid() is not None, 60, interval=0.05), f"no {kind} job appeared"
         time.sleep(0.3)
-        os.kill(ec_job_pid(kind), signal.SIGKILL)
+        os.kill(pid(), signal.SIGKILL)
         t.join(120)
         return answer["result"]
 
@@ -211,11 +212,12 @@ def test_killed_rebuild_and_decode_jobs_fail_alone(cluster, tmp_path):
     assert code == "UNKNOWN" and "killed by signal 9" in details, (code, details)
     assert not (d / f"{VID}.dat").exists() and not (d / f"{VID}.dat.tmp").exists()
     assert kelp.p.poll() is None
-    code, details, _ = to_volume(kelp)
+    # The offline compaction after a decode killed: as in Go, only logged; the decoded files stay uncompacted.
+    code, details, _ = killed("compact", lambda: to_volume(kelp))
     assert code == "OK", details
-    # The live extent of the original (the deletes' tombstones at its end are not needles).
     decoded = (d / f"{VID}.dat").read_bytes()
-    assert len(decoded) > len(dat_before) - (1 << 20) and decoded == dat_before[:len(decoded)]
+    assert int.from_bytes(decoded[4:6], "big") == 0 and decoded == dat_before[:len(decoded)]
+    assert not list(d.glob(f"{VID}.cp*")) and not (d / f"{VID}.dat.tmp").exists()
     assert call(stub.VolumeMount, vs_pb2.VolumeMountRequest(volume_id=VID))[0] == "OK"
     for key, data in list(live.items())[:40]:
         r = requests.get(f"{kelp.url}/{fid(VID, key)}", timeout=30)
@@ -301,3 +303,55 @@ def test_an_expired_ec_volume_goes_with_its_files(cluster, tmp_path):
     code, details, _ = call(volume_stub(kelp.port).VolumeEcShardsInfo, vs_pb2.VolumeEcShardsInfoRequest(volume_id=VID))
     assert (code, details) == ("UNKNOWN", f"VolumeEcShardsInfo: EC volume {VID} not found")
     assert requests.get(f"{kelp.url}/{fid(VID, 1)}", timeout=10).status_code == 404
+
+
+def test_decode_compacts_as_go_does_and_a_staged_decode_is_adopted(cluster, tmp_path):
+    from test_copy import chunk, info_msg, receive_file
+    servers, live, gone = encoded_pair(cluster, tmp_path)
+    decoded = {}
+    for kind, (srv, d) in servers.items():
+        stub = volume_stub(srv.port)
+        assert mount(srv, list(range(TOTAL)))[0] == "OK"
+        assert call(stub.VolumeUnmount, vs_pb2.VolumeUnmountRequest(volume_id=VID))[0] == "OK"
+        before = (d / f"{VID}.dat").stat().st_size
+        for ext in (".dat", ".idx"):
+            (d / f"{VID}{ext}").unlink()
+        code, details, _ = to_volume(srv)
+        assert code == "OK", (kind, details)
+        decoded[kind] = {ext: (d / f"{VID}{ext}").read_bytes() for ext in (".dat", ".idx")}
+        assert len(decoded[kind][".dat"]) < before, kind  # the deleted needles' bytes are gone
+        assert not list(d.glob(f"{VID}.cp*")), kind
+    # Compacted offline as Go compacts it: revision 1, live needles in id order, the same bytes.
+    assert decoded["kelp"][".dat"][:8] == decoded["go"][".dat"][:8]
+    assert int.from_bytes(decoded["kelp"][".dat"][4:6], "big") == 1
+    assert decoded["kelp"][".dat"] == decoded["go"][".dat"]
+    assert decoded["kelp"][".idx"] == decoded["go"][".idx"]
+
+    # Staged: the decoded files pushed to each server as another volume, adopted and served.
+    staged = 21
+    answers = {}
+    for kind, (srv, d) in servers.items():
+        stub = volume_stub(srv.port)
+        adopt = lambda: call(stub.VolumeEcShardsToVolume, vs_pb2.VolumeEcShardsToVolumeRequest(volume_id=staged, from_staged=True,
+                                                                                                 disk_type="hdd"))[:2]
+        answers.setdefault("nothing", {})[kind] = adopt()
+        code, _, r = receive_file(stub, [info_msg(volume_id=staged, ext=".dat", disk_type="hdd"), chunk(decoded["kelp"][".dat"])])
+        assert (code, r.error) == ("OK", ""), kind
+        answers.setdefault("no idx", {})[kind] = adopt()
+        for ext in (".idx", ".vif"):
+            content = decoded["kelp"][".idx"] if ext == ".idx" else (d / f"{VID}.vif").read_bytes()
+            code, _, r = receive_file(stub, [info_msg(volume_id=staged, ext=ext, disk_type="hdd"), chunk(content)])
+            assert (code, r.error) == ("OK", ""), (kind, ext)
+        answers.setdefault("adopted", {})[kind] = adopt()
+        answers.setdefault("again", {})[kind] = adopt()
+        assert not list(d.glob(f"{staged}.*.copying")) and not (d / f"{staged}.note").exists(), kind
+        for key, data in list(live.items())[:30]:
+            r = requests.get(f"{srv.url}/{fid(staged, key)}", timeout=30)
+            assert r.status_code == 200 and r.content == data, (kind, key)
+        for key in list(gone)[:10]:
+            assert requests.get(f"{srv.url}/{fid(staged, key)}", timeout=30).status_code == 404, (kind, key)
+    for case, got in answers.items():
+        assert got["kelp"] == got["go"], (case, got)
+    assert answers["nothing"]["kelp"] == ("UNKNOWN", f"staged volume {staged}: no .dat.copying found on a hdd disk")
+    assert answers["adopted"]["kelp"] == ("OK", "")
+    assert answers["again"]["kelp"] == ("UNKNOWN", f"staged volume {staged} already exists on this server")
