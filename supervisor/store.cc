@@ -80,6 +80,7 @@ Status Store::LoadAll() {
   for (size_t li = 0; li < locations_.size(); ++li) {
     if (Status s = LoadLocation(li); !s.ok()) return s;
   }
+  ReconcileEcAcrossLocations();
   return Status::Ok();
 }
 

@@ -3,6 +3,7 @@
 // (upstream: weed/storage/store.go, disk_location.go)
 #pragma once
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -142,6 +143,11 @@ class Store {
   Status LoadLocation(size_t li);
   // Mounts the EC shards found in a location, after its regular volumes.
   void LoadEcLocation(size_t li);
+  // Mounts the shards of one EC volume found in location `li`, against that location's index.
+  void LoadEcGroup(size_t li, const std::string& collection, VolumeId id, const std::set<int>& shards);
+  // After every location is loaded, with two or more: Go's start-up across
+  // disks (docs/erasure-coding.md §4.5, step 4).
+  void ReconcileEcAcrossLocations();
   std::vector<DiskLocation> locations_;
   // Hands a volume that left the store to its writer: queued mutations fail
   // as "not found", then the files are synced and closed on the writer thread.

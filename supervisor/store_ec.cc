@@ -170,28 +170,106 @@ void Store::LoadEcLocation(size_t li) {
         continue;
       }
     }
-    auto opened = EcVolume::Open(env_, bases, g.id, g.collection, offset_bytes_);
-    if (!opened.ok()) {
-      KLOG_ERROR("load ec volume %u in %s: %s", g.id, loc.dir.c_str(), opened.status().message().c_str());
+    LoadEcGroup(li, g.collection, g.id, g.shards);
+  }
+}
+
+void Store::LoadEcGroup(size_t li, const std::string& collection, VolumeId id, const std::set<int>& shards) {
+  const DiskLocation& loc = locations_[li];
+  const EcBases bases = EcBasesIn(li, collection, id);
+  auto opened = EcVolume::Open(env_, bases, id, collection, offset_bytes_);
+  if (!opened.ok()) {
+    KLOG_ERROR("load ec volume %u in %s: %s", id, loc.dir.c_str(), opened.status().message().c_str());
+    return;
+  }
+  std::shared_ptr<EcVolume> v = opened.value();
+  v->set_disk_type(loc.disk_type);
+  for (int shard : shards) {
+    auto f = OpenEcShard(env_, bases.data + EcShardExt(shard));
+    if (!f.ok()) {
+      KLOG_ERROR("load ec shard %u.%d in %s: %s", id, shard, loc.dir.c_str(), f.status().message().c_str());
       continue;
     }
-    std::shared_ptr<EcVolume> v = opened.value();
-    v->set_disk_type(loc.disk_type);
-    for (int shard : g.shards) {
-      auto f = OpenEcShard(env_, bases.data + EcShardExt(shard));
-      if (!f.ok()) {
-        KLOG_ERROR("load ec shard %u.%d in %s: %s", g.id, shard, loc.dir.c_str(), f.status().message().c_str());
-        continue;
-      }
-      if (f.value().size == 0 && v->ecx_rows() > 0) {
-        KLOG_ERROR("ec volume %u shard %d: shard file is empty (0 bytes) but the index has %llu entries: residue of a failed copy, not a mountable shard",
-                   g.id, shard, static_cast<unsigned long long>(v->ecx_rows()));
-        env_->Close(f.value().fd);
-        continue;
-      }
-      v->AddShard(shard, f.value());
+    if (f.value().size == 0 && v->ecx_rows() > 0) {
+      KLOG_ERROR("ec volume %u shard %d: shard file is empty (0 bytes) but the index has %llu entries: residue of a failed copy, not a mountable shard",
+                 id, shard, static_cast<unsigned long long>(v->ecx_rows()));
+      env_->Close(f.value().fd);
+      continue;
     }
-    if (!v->empty()) PutEc(li, v);
+    v->AddShard(shard, f.value());
+  }
+  if (!v->empty()) PutEc(li, v);
+}
+
+void Store::ReconcileEcAcrossLocations() {
+  if (locations_.size() < 2) return;
+  // A disk with fewer shards than a rebuild needs, while another disk has
+  // the whole .dat they were encoded from and the node cannot rebuild from
+  // its shards anyway: leftovers of an encode or a move, removed.
+  std::vector<VolumeId> ids;
+  for (const auto& [vid, by_location] : ec_volumes_) ids.push_back(vid);
+  for (VolumeId vid : ids) {
+    const EcByLocation all = EcOf(vid);
+    std::set<int> distinct;
+    for (const auto& [li, v] : all)
+      for (const auto& [shard, f] : v->shards()) distinct.insert(shard);
+    for (const auto& [li, v] : all) {
+      if (int(v->shards().size()) >= v->data_shards() || int(distinct.size()) >= v->data_shards() || v->dat_file_size() <= 0) continue;
+      bool whole_dat_elsewhere = false;
+      for (size_t other = 0; other < locations_.size(); ++other)
+        if (other != li && FileSizeOf(NamesIn(other, v->collection(), vid).Dat()) == v->dat_file_size()) whole_dat_elsewhere = true;
+      if (!whole_dat_elsewhere) continue;
+      KLOG_WARN("ec volume %u in %s: %zu shard(s) beside a whole .dat on another disk: its EC files are removed", vid, locations_[li].dir.c_str(),
+                v->shards().size());
+      DropEc(vid, li);
+      const EcBases bases = EcBasesIn(li, v->collection(), vid);
+      for (const auto& [shard, f] : v->shards()) EnvRemoveIfExists(env_, bases.data + EcShardExt(shard));
+      for (const std::string& b : {bases.data, bases.idx})
+        for (const char* ext : {".ecx", ".ecj"}) EnvRemoveIfExists(env_, b + ext);
+    }
+  }
+  // Shards on a disk without the volume's index (moved there by hand, or
+  // copied without it): the index, journal and .vif of a disk that has the
+  // volume mounted are copied beside them, and they are mounted there.
+  auto read_all = [&](const std::string& path, std::string* out) {
+    const int64_t size = FileSizeOf(path);
+    if (size < 0) return false;
+    const int fd = env_->Open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return false;
+    out->assign(size_t(size), '\0');
+    const bool ok = EnvPreadFull(env_, fd, out->data(), out->size(), 0).ok();
+    env_->Close(fd);
+    return ok;
+  };
+  for (size_t li = 0; li < locations_.size(); ++li) {
+    const DiskLocation& loc = locations_[li];
+    std::map<std::string, EcGroup> groups;
+    ScanEcFiles(loc.dir, true, &groups);
+    if (loc.idx_dir != loc.dir) ScanEcFiles(loc.idx_dir, false, &groups);
+    for (const auto& [name, g] : groups) {
+      if (g.has_ecx || g.shards.empty() || FindEc(g.id, li)) continue;
+      const EcBases here = EcBasesIn(li, g.collection, g.id);
+      if (FileSizeOf(here.data + ".dat") > 8) continue;
+      std::shared_ptr<EcVolume> sibling;
+      for (const auto& [other, v] : EcOf(g.id))
+        if (v->collection() == g.collection) sibling = v;
+      if (!sibling) continue;
+      const std::vector<std::pair<std::string, std::string>> copies = {
+          {sibling->ecx_path(), here.idx + ".ecx"}, {sibling->ecj_path(), here.idx + ".ecj"}, {sibling->bases().data + ".vif", here.data + ".vif"}};
+      bool copied = true;
+      for (const auto& [from, to] : copies) {
+        std::string content;
+        if (FileSizeOf(to) >= 0 || FileSizeOf(from) < 0) continue;  // there already, or nothing to copy (.vif, .ecj)
+        if (!read_all(from, &content) || !EnvWriteFileAtomically(env_, to, content).ok()) {
+          KLOG_ERROR("ec volume %u: copy %s to %s failed: orphan shards in %s not mounted", g.id, from.c_str(), to.c_str(), loc.dir.c_str());
+          copied = false;
+          break;
+        }
+      }
+      if (!copied) continue;
+      KLOG_INFO("ec volume %u: %zu shard(s) in %s mounted against the index of another disk", g.id, g.shards.size(), loc.dir.c_str());
+      LoadEcGroup(li, g.collection, g.id, g.shards);
+    }
   }
 }
 
