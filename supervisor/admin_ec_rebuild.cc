@@ -16,6 +16,7 @@
 #include <set>
 
 #include "common/bytes.h"
+#include "common/collection_name.h"
 #include "common/file_util.h"
 #include "common/go_quote.h"
 #include "common/go_error.h"
@@ -45,15 +46,15 @@ void InBackground(BackgroundJobs* jobs, std::function<void()> work, std::functio
 namespace {
 
 // What one rebuild reads and writes. A shard is an input, or generated:
-// missing (absent, or an empty file), or condemned by the sidecar. A
-// generated shard that had a file is written beside it as "<file>.rebuilding"
-// and renamed over it once the rebuild has been checked.
+// missing (absent, or an empty file), or condemned by the sidecar. Every
+// generated shard is written as "<its final name>.rebuilding" and renamed
+// there once the rebuild has been checked.
 struct ShardPlan {
   std::map<int, std::string> inputs;
   std::map<int, int64_t> sizes;
   std::vector<int> missing, condemned;   // ascending each
   std::map<int, std::string> outputs;   // shard -> the file the job writes
-  std::map<int, std::string> replace;   // shard -> the file its output replaces
+  std::map<int, std::string> replace;   // shard -> the name its output takes once checked
 
   void Condemn(int shard) {
     outputs[shard] = inputs[shard] + ".rebuilding";
@@ -149,6 +150,15 @@ Status CompactDecodedVolume(const VolumeFileNames& names, int offset_bytes, int6
     RemoveCompactionFiles(names, env);
     return copied.status();
   }
+  // The copy accounts for every live row (CheckCompactedCopy); one it left
+  // behind as unreadable, or as expired on a volume without a TTL, would be a
+  // needle lost: the decoded files stay as they are.
+  const CompactionOutcome& o = copied.value();
+  if (o.dropped > 0 || (o.expired > 0 && plan.super_block.ttl.Minutes() == 0)) {
+    RemoveCompactionFiles(names, env);
+    return Status::Corruption("the copy left " + std::to_string(o.dropped) + " unreadable and " + std::to_string(o.expired) +
+                              " expired needle(s) behind");
+  }
   bool committed = false;
   Status swapped = SwapInCompacted(names, env, &committed);
   if (!swapped.ok() && !committed) RemoveCompactionFiles(names, env);
@@ -160,6 +170,7 @@ Status CompactDecodedVolume(const VolumeFileNames& names, int offset_bytes, int6
 void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsRebuildRequest& req,
                                          volume_server_pb::VolumeEcShardsRebuildResponse* resp, Finish finish) {
   if (grpc::Status s = CheckMaintenance(); !s.ok()) return finish(s);
+  if (!IsSafeCollectionName(req.collection())) return finish(GoError("invalid collection " + GoQuote(req.collection())));
   const VolumeId id = req.volume_id();
   std::vector<EcBases> bases;
   for (size_t li = 0; li < store_->locations().size(); ++li) bases.push_back(store_->EcBasesIn(li, req.collection(), id));
@@ -222,8 +233,11 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
         }
       }
       if (found.empty()) {
+        // Written beside its final name, renamed there only once checked:
+        // a crash midway never leaves an unchecked shard under a shard's name.
         plan.missing.push_back(s);
-        plan.outputs[s] = home.data + EcShardExt(s);
+        plan.outputs[s] = home.data + EcShardExt(s) + ".rebuilding";
+        plan.replace[s] = home.data + EcShardExt(s);
       } else if (size == 0) {
         plan.missing.push_back(s);
         plan.outputs[s] = found + ".rebuilding";
@@ -234,6 +248,24 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
       }
     }
     OutputsGuard guard{env, &plan};
+    JobWorkers::EcRebuildPlan job;
+    job.volume_id = id;
+    job.data_shards = data, job.parity_shards = parity;
+    job.bytes_per_second = throttle;
+    // Every input one length (Go's text otherwise); it is the shards' size.
+    auto equal_sizes = [&] {
+      int64_t shard_size = -1;
+      for (const auto& [s, size] : plan.sizes) {
+        if (shard_size >= 0 && size != shard_size) {
+          out->status = GoError("ec rebuild: input shard " + std::to_string(s) + " size " + std::to_string(size) + " != " + std::to_string(shard_size) +
+                                " (truncated input?)");
+          return false;
+        }
+        shard_size = size;
+      }
+      job.shard_size = uint64_t(std::max<int64_t>(shard_size, 0));
+      return true;
+    };
     auto not_enough = [&] {
       fail("not enough shards to rebuild " + home.data + ": found " + std::to_string(plan.inputs.size()) + " shards, need at least " +
            std::to_string(data) + " (data shards), missing shards: " + GoIntList(plan.Generated()));
@@ -246,19 +278,13 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
       return fail("bitrot sidecar for " + home.data + " is malformed/unverifiable; refusing to rebuild" + kOverride);
     const bool guarded = sidecar.state == EcsumState::kOn && !unsafe;
     const bool backfill = FileSizeOf(home.data + ".ecsum") < 0;  // Go blesses the bytes of a volume without one
-    JobWorkers::EcRebuildPlan job;
-    job.volume_id = id;
-    job.data_shards = data, job.parity_shards = parity;
-    job.bytes_per_second = throttle;
     EcShardChecksumLists crcs;
     if (guarded) {
       const size_t present = plan.inputs.size();
       const std::vector<int> wrong_size = InputsOfWrongSize(sidecar.manifest, plan.sizes);
       for (int s : wrong_size) plan.Condemn(s);
       job.checksum_block = sidecar.manifest.block_size;
-      job.shard_size = plan.inputs.empty() ? 0 : uint64_t(plan.sizes.begin()->second);
-      for (const auto& [s, size] : plan.sizes)
-        if (const EcShardChecksumEntry* e = sidecar.manifest.Find(uint32_t(s))) job.shard_size = uint64_t(e->covered_size);
+      if (!equal_sizes()) return;
       // One pass when the inputs are sound: the job checksums every input as it rebuilds.
       const bool write = int(plan.inputs.size()) >= data;
       auto first = RunRebuildJob(env, job_workers, jobs, job, plan, write);
@@ -289,30 +315,28 @@ void AdminService::VolumeEcShardsRebuild(const volume_server_pb::VolumeEcShardsR
                       " blocks differ); sidecar likely stale — aborting" + kOverride);
     } else {
       if (int(plan.inputs.size()) < data) return not_enough();
-      int64_t shard_size = -1;
-      for (const auto& [s, size] : plan.sizes) {
-        if (shard_size >= 0 && size != shard_size) {
-          out->status = GoError("ec rebuild: input shard " + std::to_string(s) + " size " + std::to_string(size) + " != " + std::to_string(shard_size) +
-                                " (truncated input?)");
-          return;
-        }
-        shard_size = size;
-      }
-      job.shard_size = uint64_t(shard_size);
+      if (!equal_sizes()) return;
       job.checksum_block = backfill ? kEcChecksumBlock : 0;
-      if (!plan.outputs.empty() || backfill) {
+      if (!plan.outputs.empty()) {
         auto done = RunRebuildJob(env, job_workers, jobs, job, plan, true);
         if (!done.ok()) return fail(done.status().message());
         crcs = std::move(done.value());
+      } else if (backfill) {
+        // Nothing to rebuild: the pass is only for the sidecar, and its failure is only logged.
+        auto done = RunRebuildJob(env, job_workers, jobs, job, plan, false);
+        if (done.ok()) crcs = std::move(done.value());
+        else KLOG_WARN("ec volume %u: bitrot backfill skipped for %s: %s", id, home.data.c_str(), done.status().message().c_str());
       }
     }
+    std::set<std::string> renamed_in;
     for (const auto& [shard, original] : plan.replace) {
       if (env->Rename(plan.outputs[shard], original) != 0) {
         out->status = GoError("rename " + plan.outputs[shard] + " " + original + ": " + GoErrno(errno));
         return;
       }
+      renamed_in.insert(DirOf(original));
     }
-    env->SyncDir(DirOf(home.data));
+    for (const std::string& dir : renamed_in) env->SyncDir(dir);
     guard.keep = true;
     // Fold the journal into the index beside which it lives.
     const std::string index_base = FileSizeOf(home.idx + ".ecx") >= 0 ? home.idx : home.data;
@@ -485,6 +509,7 @@ void AdminService::VolumeEcShardsToVolume(const volume_server_pb::VolumeEcShards
 void AdminService::AdoptStagedVolume(const volume_server_pb::VolumeEcShardsToVolumeRequest& req, Finish finish) {
   const VolumeId id = req.volume_id();
   const std::string staged = "staged volume " + std::to_string(id);
+  if (!IsSafeCollectionName(req.collection())) return finish(GoError("invalid collection " + GoQuote(req.collection())));
   if (store_->Find(id)) return finish(GoError(staged + " already exists on this server"));
   // The first disk of the type with the pushed .dat (the type named as a
   // ReceiveFile names it: "" and "hdd" are the same disks).
@@ -495,28 +520,66 @@ void AdminService::AdoptStagedVolume(const volume_server_pb::VolumeEcShardsToVol
     if (locations[i].disk_type == want && FileExists(store_->NamesIn(i, req.collection(), id).Base(locations[i].dir) + ".dat.copying")) where = i;
   if (where == locations.size()) return finish(GoError(staged + ": no .dat.copying found on a " + req.disk_type() + " disk"));
   const VolumeFileNames names = store_->NamesIn(where, req.collection(), id);
-  const std::string base = names.Base(names.dir);
+  const std::string base = names.Base(names.dir);  // ReceiveFile stages all three here
   for (const char* ext : {".idx", ".vif"})
     if (!FileExists(base + ext + ".copying")) return finish(GoError(staged + " missing " + ext + ".copying"));
+  for (const char* ext : {".dat", ".idx", ".vif"})
+    if (receiving_.count(base + ext + ".copying")) return finish(GoError(staged + ": its " + ext + " is still being received"));
   auto failed = std::make_shared<std::string>();
   Env* env = store_->env();
-  // A .note marks the files as not a volume until every rename is done: a
-  // crash in between leaves them unloaded rather than half adopted.
+  // Until every file has its name, a .note says these are not a volume (a
+  // load skips them). The index goes first: with -dir.idx on another file
+  // system it is copied, which can fail while nothing else has moved. A
+  // failed rename puts back what was moved; the note stays if that fails too.
   auto adopt = [env, names, base, id, failed] {
     const std::string note = base + ".note";
     if (Status s = EnvWriteFileAtomically(env, note, "adopting decoded volume " + std::to_string(id)); !s.ok()) {
       *failed = "write .note for volume " + std::to_string(id) + ": " + s.message();
       return;
     }
-    for (const std::string& target : {names.Vif(), names.Dat(), names.Idx()}) {
-      const std::string ext = target.substr(target.rfind('.'));
-      if (env->Rename(base + ext + ".copying", target) != 0) {
-        *failed = "rename staged " + ext + " for volume " + std::to_string(id) + ": " + GoErrno(errno);
+    std::vector<std::pair<std::string, std::string>> moved;
+    auto undo = [&] {
+      bool restored = true;
+      for (auto it = moved.rbegin(); it != moved.rend(); ++it) restored = env->Rename(it->second, it->first) == 0 && restored;
+      if (restored) env->Unlink(note);
+    };
+    const std::string staged_idx = base + ".idx.copying";
+    if (names.Idx() != base + ".idx") {
+      std::string index;
+      const int fd = env->Open(staged_idx, O_RDONLY | O_CLOEXEC, 0);
+      Status read = fd < 0 ? Status::IOError(GoErrno(errno)) : Status::Ok();
+      if (fd >= 0) {
+        auto size = EnvFileSize(env, fd);
+        read = size.status();
+        if (read.ok()) index.resize(size_t(size.value()));
+        if (read.ok() && !index.empty()) read = EnvPreadFull(env, fd, index.data(), index.size(), 0);
+        env->Close(fd);
+      }
+      if (read.ok()) read = EnvWriteFileAtomically(env, names.Idx(), index);
+      if (!read.ok()) {
+        *failed = "rename staged .idx for volume " + std::to_string(id) + ": " + read.message();
         env->Unlink(note);
         return;
       }
+      env->Unlink(staged_idx);
+    } else if (env->Rename(staged_idx, names.Idx()) != 0) {
+      *failed = "rename staged .idx for volume " + std::to_string(id) + ": " + GoErrno(errno);
+      env->Unlink(note);
+      return;
+    } else {
+      moved.emplace_back(staged_idx, names.Idx());
+    }
+    for (const std::string& target : {names.Vif(), names.Dat()}) {
+      const std::string ext = target.substr(target.rfind('.'));
+      if (env->Rename(base + ext + ".copying", target) != 0) {
+        *failed = "rename staged " + ext + " for volume " + std::to_string(id) + ": " + GoErrno(errno);
+        undo();
+        return;
+      }
+      moved.emplace_back(base + ext + ".copying", target);
     }
     env->SyncDir(names.dir);
+    if (names.idx_dir != names.dir) env->SyncDir(names.idx_dir);
     if (env->Unlink(note) != 0) *failed = "remove .note for volume " + std::to_string(id) + ": " + GoErrno(errno);
     env->SyncDir(names.dir);
   };

@@ -254,8 +254,11 @@ void Store::ReconcileEcAcrossLocations() {
       for (const auto& [other, v] : EcOf(g.id))
         if (v->collection() == g.collection) sibling = v;
       if (!sibling) continue;
+      // The index last: a disk holds an .ecx only with the .vif and journal
+      // beside it, so a failure here never leaves one that mounts alone.
       const std::vector<std::pair<std::string, std::string>> copies = {
-          {sibling->ecx_path(), here.idx + ".ecx"}, {sibling->ecj_path(), here.idx + ".ecj"}, {sibling->bases().data + ".vif", here.data + ".vif"}};
+          {sibling->bases().data + ".vif", here.data + ".vif"}, {sibling->ecj_path(), here.idx + ".ecj"}, {sibling->ecx_path(), here.idx + ".ecx"}};
+      std::vector<std::string> made;
       bool copied = true;
       for (const auto& [from, to] : copies) {
         std::string content;
@@ -265,8 +268,12 @@ void Store::ReconcileEcAcrossLocations() {
           copied = false;
           break;
         }
+        made.push_back(to);
       }
-      if (!copied) continue;
+      if (!copied) {
+        for (const std::string& path : made) EnvRemoveIfExists(env_, path);
+        continue;
+      }
       KLOG_INFO("ec volume %u: %zu shard(s) in %s mounted against the index of another disk", g.id, g.shards.size(), loc.dir.c_str());
       LoadEcGroup(li, g.collection, g.id, g.shards);
     }

@@ -11,7 +11,9 @@
 //   one error replaces the rest; no shard is flagged.
 // - With at least `data` clean local shards, each broken shard is rebuilt
 //   from clean ones and compared with its bytes: a match means the sidecar is
-//   stale and the shard is cleared. The comparison runs in steps of 1 MiB, so
+//   stale and the shard is cleared. A shard whose size is not the covered one
+//   stays broken (Go compares what it has, and would clear a shard cut short
+//   at a block's end). The comparison runs in steps of 1 MiB, so
 //   it holds data+2 MiB whatever the checksum block.
 #pragma once
 #include <cstdint>

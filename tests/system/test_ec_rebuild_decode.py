@@ -355,3 +355,9 @@ def test_decode_compacts_as_go_does_and_a_staged_decode_is_adopted(cluster, tmp_
     assert answers["nothing"]["kelp"] == ("UNKNOWN", f"staged volume {staged}: no .dat.copying found on a hdd disk")
     assert answers["adopted"]["kelp"] == ("OK", "")
     assert answers["again"]["kelp"] == ("UNKNOWN", f"staged volume {staged} already exists on this server")
+    # A collection that would name a path outside the disk is refused before any file is touched.
+    kelp_stub = volume_stub(servers["kelp"][0].port)
+    for call_it in (lambda: call(kelp_stub.VolumeEcShardsToVolume, vs_pb2.VolumeEcShardsToVolumeRequest(
+                        volume_id=31, collection="../up", from_staged=True))[:2],
+                    lambda: call(kelp_stub.VolumeEcShardsRebuild, vs_pb2.VolumeEcShardsRebuildRequest(volume_id=31, collection="../up"))[:2]):
+        assert call_it() == ("UNKNOWN", 'invalid collection "../up"')
