@@ -28,7 +28,10 @@ master_pb2 = importlib.import_module("proto.master_pb2")
 
 
 def volume_stub(http_port):
-    channel = grpc.insecure_channel(f"127.0.0.1:{http_port + 10000}")
+    # A channel of its own connection: the process-wide subchannel pool would
+    # hand over a connection to the same address left in reconnect backoff by
+    # an earlier server on that port, or by a worker a test killed.
+    channel = grpc.insecure_channel(f"127.0.0.1:{http_port + 10000}", options=[("grpc.use_local_subchannel_pool", 1)])
     grpc.channel_ready_future(channel).result(timeout=20)
     return vs_grpc.VolumeServerStub(channel)
 

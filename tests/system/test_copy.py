@@ -333,6 +333,11 @@ def test_a_receive_the_grpc_worker_abandons_by_dying_leaves_no_file(cluster, tmp
     while (d / "77.ec05").exists() and time.time() < deadline:
         time.sleep(0.1)
     assert not (d / "77.ec05").exists()
+
+    def respawned_listens():
+        new = [p for p in worker_pids(srv.pid, "grpc") if p != pid]
+        return new and grpc_listeners(new[0], srv.port + 10000)
+    assert wait_until(respawned_listens, 30), "no new gRPC worker listens"
     fresh = volume_stub(srv.port)
     code, _, r = receive_file(fresh, [info_msg(volume_id=77, ext=".ec05", is_ec_volume=True), chunk(b"whole")])
     assert (code, r.error) == ("OK", "") and (d / "77.ec05").read_bytes() == b"whole"
