@@ -6,15 +6,18 @@ table reports medians and the kelp/Go ratio:
 - `weed benchmark -n N -c 16` (1 KB files) through a fresh Go master per run,
   against an empty server: every write is assigned by the master;
 - wrk keep-alive load on copies of one data directory written by the Go
-  server: 1 KB, 1 MB and 8 MB random reads, 4 KB ranges of 8 MB files, 1 KB
-  and 1 MB writes. The peak resident memory of the serving processes during
-  the 8 MB reads is reported too (kelp: the largest HTTP worker).
+  server: 1 KB, 64 KB, 1 MB and 8 MB random reads, 4 KB ranges of 8 MB files,
+  1 KB and 1 MB writes. The peak resident memory of the serving processes
+  during the 8 MB reads is reported too (kelp: the largest HTTP worker).
+- the read cases also against nginx serving the same payloads as static files
+  (sendfile on, 2 workers, no access log): the ceiling for reads. --no-nginx
+  leaves it out.
 With --baseline DIR, a second kelp build (the kelp-volume and workers in DIR,
 for example an earlier commit's build/bench/bin) runs in the same rounds and
 gets its own column: a before/after comparison measured in one run.
 The servers take turns in a rotating order, and dirty pages are synced
 before every case, so that no server pays for another one's writeback.
-Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000] [--no-weed] [--only TEXT] [--baseline DIR]
+Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000] [--no-weed] [--no-nginx] [--only TEXT] [--baseline DIR]
 """
 import argparse
 import os
@@ -90,6 +93,41 @@ def peak_rss_kb(pid):
     return 0
 
 
+class Nginx:
+    """nginx serving `root` as static files on a free port: the read ceiling."""
+
+    def __init__(self, tmp, root):
+        from conftest import free_port, wait_http
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        prefix = tmp / f"nginx-{time.time_ns()}"
+        prefix.mkdir()
+        conf = prefix / "nginx.conf"
+        conf.write_text(f"""user root;
+worker_processes 2;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  default_type application/octet-stream;
+  server {{ listen 127.0.0.1:{self.port}; root {root}; }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        wait_http(self.url + "/", timeout=30, ok=(200, 403, 404))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
 def conftest_weed():
     import conftest
     return conftest.WEED
@@ -104,7 +142,11 @@ def main():
     ap.add_argument("--no-weed", action="store_true", help="skip the weed benchmark rows")
     ap.add_argument("--only", default="", help="run only the wrk cases whose name contains this text")
     ap.add_argument("--baseline", default="", help="directory of another kelp build to measure in the same run")
+    ap.add_argument("--no-nginx", action="store_true", help="skip the nginx column")
     args = ap.parse_args()
+    use_nginx = not args.no_nginx
+    if use_nginx and not shutil.which("nginx"):
+        sys.exit("nginx is not installed (apt-get install nginx-light), or pass --no-nginx")
     subprocess.run(["make", "-C", str(ROOT), "-j2", "BUILD=build/bench", "OFFSET_BYTES=5", "all"], check=True,
                    stdout=subprocess.DEVNULL)
     os.environ["KELP_BIN"] = str(KELP_BENCH_BIN)
@@ -118,15 +160,19 @@ def main():
         base.mkdir()
         c.start_master(volume_size_limit_mb=1000)
         go = c.start_go_volume(base)
-        fids = {1024: [], 1 << 20: [], 8 << 20: []}
+        fids = {1024: [], 64 << 10: [], 1 << 20: [], 8 << 20: []}
+        www = tmp / "www"  # the same payloads as static files, for nginx
+        www.mkdir()
         s = requests.Session()
-        for size, count in ((1024, 2000), (1 << 20, 100), (8 << 20, 24)):
+        for size, count in ((1024, 2000), (64 << 10, 500), (1 << 20, 100), (8 << 20, 24)):
             body = os.urandom(size)
             for _ in range(count):
                 fid, _ = assign(c.master)
                 r = s.put(f"{go.url}/{fid}", data=body, headers={"Content-Type": "application/octet-stream"}, timeout=30)
                 r.raise_for_status()
                 fids[size].append(fid)
+                if use_nginx:
+                    (www / fid).write_bytes(body)
         vid = fids[1024][0].split(",")[0]
         go.stop()  # the master stays up: Go's volume server waits for one before serving
         lists = {}
@@ -137,6 +183,7 @@ def main():
         bench = ROOT / "benchmarks"
         cases = [
             ("1 KB random read", bench / "random_get.lua", {"FIDS": str(lists[1024])}),
+            ("64 KB random read", bench / "random_get.lua", {"FIDS": str(lists[64 << 10])}),
             ("1 MB random read", bench / "random_get.lua", {"FIDS": str(lists[1 << 20])}),
             ("8 MB random read", bench / "random_get.lua", {"FIDS": str(lists[8 << 20])}),
             ("4 KB range of 8 MB files", bench / "random_get.lua",
@@ -158,9 +205,10 @@ def main():
                 w, r = weed_benchmark(tmp, server, args.weed_n, 16)
                 results[f"weed benchmark 1 KB write (c=16, n={args.weed_n})"][server].append(w)
                 results[f"weed benchmark 1 KB read (c=16, n={args.weed_n})"][server].append(r)
-        servers = ("go", "kelp") + (("baseline",) if args.baseline else ())
+        servers = ("go", "kelp") + (("baseline",) if args.baseline else ()) + (("nginx",) if use_nginx else ())
         for name in results:
             results[name]["baseline"] = []
+            results[name]["nginx"] = []
         for rep in range(args.repeat):
             # Each server takes each place in the order equally often: a
             # server measured right after another one's writes meets their
@@ -168,6 +216,18 @@ def main():
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
             for server in order:
                 index = servers.index(server)
+                if server == "nginx":
+                    ng = Nginx(tmp, www)
+                    for name, script, env in cases:
+                        if "read" not in name and "range" not in name:
+                            continue
+                        os.sync()
+                        rps, errors = wrk(ng.url, script, args.seconds, args.connections, env)
+                        if errors:
+                            print(f"warning: nginx {name}: {errors} non-2xx responses", file=sys.stderr)
+                        results[name]["nginx"].append(rps)
+                    ng.stop()
+                    continue
                 d = tmp / f"{server}-{rep}"
                 shutil.copytree(base, d)
                 conftest.KELP_BIN = Path(args.baseline) if server == "baseline" else KELP_BENCH_BIN
@@ -192,20 +252,19 @@ def main():
               f"{os.cpu_count()} cores\n")
         if args.baseline:
             print(f"baseline: {args.baseline}\n")
-            print("| case | Go weed volume | kelp baseline | kelp | kelp/Go | kelp/baseline |")
-            print("|---|---:|---:|---:|---:|---:|")
-        else:
-            print("| case | Go weed volume | kelp | kelp/Go |")
-            print("|---|---:|---:|---:|")
+        columns = ["Go weed volume"] + (["kelp baseline"] if args.baseline else []) + ["kelp"] + (["nginx"] if use_nginx else [])
+        ratios = ["kelp/Go"] + (["kelp/baseline"] if args.baseline else []) + (["kelp/nginx"] if use_nginx else [])
+        print("| case | " + " | ".join(columns + ratios) + " |")
+        print("|---|" + "---:|" * (len(columns) + len(ratios)))
         for name, r in results.items():
             g, k = statistics.median(r["go"]), statistics.median(r["kelp"])
-            if args.baseline and r["baseline"]:
-                b = statistics.median(r["baseline"])
-                print(f"| {name} | {g:,.0f} | {b:,.0f} | {k:,.0f} | {k / g:.2f}x | {k / b:.2f}x |")
-            elif args.baseline:
-                print(f"| {name} | {g:,.0f} | — | {k:,.0f} | {k / g:.2f}x | — |")
-            else:
-                print(f"| {name} | {g:,.0f} | {k:,.0f} | {k / g:.2f}x |")
+            b = statistics.median(r["baseline"]) if r["baseline"] else None
+            n = statistics.median(r["nginx"]) if r["nginx"] else None
+            cells = [f"{g:,.0f}"] + ([f"{b:,.0f}" if b else "—"] if args.baseline else []) + [f"{k:,.0f}"]
+            cells += [f"{n:,.0f}" if n else "—"] if use_nginx else []
+            cells += [f"{k / g:.2f}x"] + ([f"{k / b:.2f}x" if b else "—"] if args.baseline else [])
+            cells += [f"{k / n:.2f}x" if n else "—"] if use_nginx else []
+            print(f"| {name} | " + " | ".join(cells) + " |")
         if not peak_kb["go"] or not peak_kb["kelp"]:
             return
         g, k = max(peak_kb["go"]) / 1024, max(peak_kb["kelp"]) / 1024

@@ -6,6 +6,7 @@
 
 #include "common/bytes.h"
 #include "common/crc32c.h"
+#include "common/file_id.h"
 
 namespace kelp {
 
@@ -221,6 +222,16 @@ Status ParseNeedle(const uint8_t* p, size_t len, uint32_t expected_size, uint8_t
   }
   if (version == 3) n->append_at_ns = GetU64(tail + kNeedleChecksumSize);
   return Status::Ok();
+}
+
+}  // namespace kelp
+
+namespace kelp {
+
+std::string NeedleString(const ParsedNeedle& n, uint64_t data_size) {
+  return FormatNeedleIdCookie(n.header.id, n.header.cookie) + " Size:" + std::to_string(n.header.size) +
+         ", DataSize:" + std::to_string(data_size) + ", Name:" + std::string(n.name) + ", Mime:" + std::string(n.mime) +
+         " Compressed:" + (n.IsCompressed() ? "true" : "false");
 }
 
 }  // namespace kelp

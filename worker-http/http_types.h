@@ -11,13 +11,25 @@
 
 namespace kelp::http {
 
-// A heap buffer that is not zero-filled: for bytes about to be overwritten by a
-// read (a std::string would memset them first).
+// Bytes a read or an answer holds: a heap buffer of its own that is not
+// zero-filled (for bytes about to be overwritten by a read; a std::string
+// would memset them first), or a read-only view of memory that `owner` keeps
+// alive, such as a file mapping.
 struct ByteBuffer {
-  std::unique_ptr<char[]> bytes;
+  struct Release {
+    std::shared_ptr<const void> owner;  // set: the bytes are a view, and not freed here
+    void operator()(char* p) const {
+      if (!owner) delete[] p;
+    }
+  };
+  std::unique_ptr<char[], Release> bytes;
   size_t size = 0;
 
-  static ByteBuffer Uninitialized(size_t n) { return ByteBuffer{std::unique_ptr<char[]>(new char[n]), n}; }
+  static ByteBuffer Uninitialized(size_t n) { return ByteBuffer{std::unique_ptr<char[], Release>(new char[n]), n}; }
+  // A view must not be written through: a mapping is read-only.
+  static ByteBuffer View(std::shared_ptr<const void> owner, const char* p, size_t n) {
+    return ByteBuffer{std::unique_ptr<char[], Release>(const_cast<char*>(p), Release{std::move(owner)}), n};
+  }
   char* data() { return bytes.get(); }
   const char* data() const { return bytes.get(); }
 };

@@ -52,7 +52,7 @@ def read_needles(dat):
         (append_at_ns,) = struct.unpack_from(">Q", b, after + CHECKSUM)
         padding_len = PADDING - (HEADER + size + CHECKSUM + TIMESTAMP) % PADDING
         end = after + CHECKSUM + TIMESTAMP + padding_len
-        rec = {"cookie": cookie, "id": nid, "size": size, "crc": crc, "append_at_ns": append_at_ns,
+        rec = {"offset": pos, "cookie": cookie, "id": nid, "size": size, "crc": crc, "append_at_ns": append_at_ns,
                "padding": b[end - padding_len:end]}
         rec.update(_body_fields(body))
         out[nid] = rec

@@ -187,3 +187,23 @@ TEST_CASE("truncated and lying records are rejected, never read past the buffer"
   lying[kNeedleHeaderSize + 3] = char(200);  // data_size larger than the body
   CHECK(ParseNeedle(U8(lying), lying.size(), size, 3, &n).code() == Code::kCorruption);
 }
+
+TEST_CASE("NeedleString is Go's Needle.String(), as Go 4.48 quotes a needle whose data CRC fails") {
+  // Go 4.48's answer to a read of needle 2,700112345678 with a flipped data byte:
+  // "ReadNeedleData checksum ... for Needle: 2,700112345678 Size:3145778, DataSize:3145728,
+  //  Name:2,700112345678, Mime:application/octet-stream Compressed:false".
+  ParsedNeedle n;
+  n.header.id = 0x7001;
+  n.header.cookie = 0x12345678;
+  n.header.size = 3145778;
+  n.name = "2,700112345678";
+  n.mime = "application/octet-stream";
+  CHECK(NeedleString(n, 3145728) ==
+        "700112345678 Size:3145778, DataSize:3145728, Name:2,700112345678, Mime:application/octet-stream Compressed:false");
+  n.flags = kFlagIsCompressed;
+  n.header.id = 0x1;
+  n.header.cookie = 0x1;
+  n.name = "";
+  n.mime = "";
+  CHECK(NeedleString(n, 7) == "0100000001 Size:3145778, DataSize:7, Name:, Mime: Compressed:true");
+}
