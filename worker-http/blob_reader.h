@@ -17,7 +17,7 @@ inline constexpr uint64_t kWholeReadLimit = 1 << 20;
 // Records of at least this size are read through a mapping of the .dat (no
 // copy in the worker); smaller ones are copied out with one pread, which costs
 // less than setting up and tearing down a mapping.
-inline constexpr uint64_t kMappedReadMin = 64 << 10;
+inline constexpr uint64_t kMappedReadMin = 128 << 10;
 // A streamed needle goes to the socket in pieces of this size: small enough
 // that a piece is still in the CPU's cache when it is sent after its check.
 inline constexpr size_t kStreamPieceBytes = 256 << 10;
