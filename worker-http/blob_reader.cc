@@ -16,10 +16,10 @@ namespace kelp {
 namespace {
 
 // The record [at, at + total) as a view of a mapping of the .dat, parsed and
-// CRC checked there: no copy of it is made in the worker.
-ReadOutcome ReadMappedRecord(const VolumeView& v, uint64_t at, uint64_t total, uint32_t size, StoredBlob* out, std::string* error) {
-  auto mapping = FileMapping::Map(v.dat_fd, at, total, error);
-  if (!mapping) return ReadOutcome::kError;
+// CRC checked there: no copy of it is made in the worker. Null `mapping`:
+// the caller reads it with pread instead.
+ReadOutcome ReadMappedRecord(const VolumeView& v, std::shared_ptr<const FileMapping> mapping, uint64_t total, uint32_t size,
+                             StoredBlob* out, std::string* error) {
   Status s;
   const bool readable = TouchMapped([&] {
     s = ParseNeedle(reinterpret_cast<const uint8_t*>(mapping->data()), total, size, v.version, &out->needle);
@@ -30,11 +30,34 @@ ReadOutcome ReadMappedRecord(const VolumeView& v, uint64_t at, uint64_t total, u
     return ReadOutcome::kError;
   }
   if (!s.ok()) {
+    out->needle = ParsedNeedle{};  // its views would outlive the mapping
     *error = s.message();
     return ReadOutcome::kError;
   }
   const char* data = mapping->data();
   out->record = http::ByteBuffer::View(std::move(mapping), data, total);
+  return ReadOutcome::kOk;
+}
+
+// The whole record [at, at + total), parsed and CRC checked: mapped when it is
+// large enough, else (or when no mapping can be made) copied out with pread.
+ReadOutcome ReadWholeRecord(const VolumeView& v, uint64_t at, uint64_t total, uint32_t size, StoredBlob* out, std::string* error) {
+  if (total >= kMappedReadMin) {
+    std::string map_error;
+    if (auto mapping = FileMapping::Map(v.dat_fd, at, total, &map_error))
+      return ReadMappedRecord(v, std::move(mapping), total, size, out, error);
+    KLOG_WARN("reading a record by pread instead: %s", map_error.c_str());
+  }
+  out->record = http::ByteBuffer::Uninitialized(total);
+  if (Status s = PreadFull(v.dat_fd, out->record.data(), total, off_t(at)); !s.ok()) {
+    *error = s.message();
+    return ReadOutcome::kError;
+  }
+  Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(out->record.data()), total, size, v.version, &out->needle);
+  if (!s.ok()) {
+    *error = s.message();
+    return ReadOutcome::kError;
+  }
   return ReadOutcome::kOk;
 }
 
@@ -60,20 +83,7 @@ ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, Stored
   }
   const uint64_t total = ActualSize(size, v.version);
   const uint64_t data_size = (v.version == 1 || size == 0) ? size : GetU32(head + kNeedleHeaderSize);
-  if (size <= kWholeReadLimit) {
-    if (total >= kMappedReadMin) return ReadMappedRecord(v, at, total, size, out, error);
-    out->record = http::ByteBuffer::Uninitialized(total);
-    if (Status s = PreadFull(v.dat_fd, out->record.data(), total, off_t(at)); !s.ok()) {
-      *error = s.message();
-      return ReadOutcome::kError;
-    }
-    Status s = ParseNeedle(reinterpret_cast<const uint8_t*>(out->record.data()), total, size, v.version, &out->needle);
-    if (!s.ok()) {
-      *error = s.message();
-      return ReadOutcome::kError;
-    }
-    return ReadOutcome::kOk;
-  }
+  if (size <= kWholeReadLimit) return ReadWholeRecord(v, at, total, size, out, error);
   // Large: read everything but the data, stream the data later.
   const uint64_t data_at = at + kNeedleHeaderSize + (v.version == 1 ? 0 : 4);
   if (v.version == 1 || data_size + 4 > size) {
@@ -94,6 +104,13 @@ ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, Stored
     return ReadOutcome::kError;
   }
   out->data_offset = data_at;
+  // Go reads a compressed needle or a chunk manifest whole at any size; one
+  // whose data fits the whole-read limit is read whole here too, so that it
+  // is inflated or parsed as before rather than streamed as stored.
+  if ((out->needle.IsCompressed() || out->needle.IsChunkManifest()) && data_size <= kWholeReadLimit) {
+    *out = StoredBlob{};
+    return ReadWholeRecord(v, at, total, size, out, error);
+  }
   return ReadOutcome::kOk;
 }
 
@@ -129,7 +146,12 @@ class DataStream : public http::BodySource {
     size_t n = 0;
     http::ByteBuffer buf;
     if (!NextBytes(&buf, &n)) return false;
-    out->assign(buf.data(), n);
+    // The piece may be a view of a mapping: copied under the guard.
+    if (!TouchMapped([&] { out->assign(buf.data(), n); })) {
+      KLOG_ERROR("streaming needle data: bytes at %llu are beyond the end of the .dat", static_cast<unsigned long long>(pos_ - n));
+      failed_ = true;
+      return false;
+    }
     return true;
   }
   bool ProvidesBytes() const override { return true; }
@@ -140,18 +162,20 @@ class DataStream : public http::BodySource {
   // is still in the CPU's cache; a short one is copied out with pread.
   bool NextBytes(http::ByteBuffer* out, size_t* len) override {
     if (left_ == 0 || fd_ < 0 || failed_) return false;
-    const size_t n = size_t(std::min<uint64_t>(left_, chunk_));
-    if (length_ >= kMappedReadMin) {
+    const size_t n = size_t(std::min<uint64_t>({left_, chunk_, kStreamWindow}));
+    if (length_ >= kMappedReadMin && !map_failed_) {
       if (!window_ || pos_ + n > window_at_ + window_->size()) {
         std::string error;
         window_at_ = pos_;
         window_ = FileMapping::Map(fd_, pos_, std::min<uint64_t>(left_, kStreamWindow), &error);
         if (!window_) {
-          KLOG_ERROR("streaming needle data: %s", error.c_str());
-          failed_ = true;
-          return false;
+          // No mapping (the process's map count, address space): by pread from here on.
+          KLOG_WARN("streaming needle data by pread instead: %s", error.c_str());
+          map_failed_ = true;
         }
       }
+    }
+    if (window_ && !map_failed_) {
       const char* piece = window_->data() + (pos_ - window_at_);
       if (verify_ && !TouchMapped([&] { crc_ = Crc32cUpdate(crc_, piece, n); })) {
         KLOG_ERROR("streaming needle data: bytes [%llu, %llu) are beyond the end of the .dat", static_cast<unsigned long long>(pos_),
@@ -187,6 +211,7 @@ class DataStream : public http::BodySource {
   uint32_t expected_, crc_ = 0;
   size_t chunk_;
   bool failed_ = false;
+  bool map_failed_ = false;
   std::shared_ptr<const FileMapping> window_;  // the mapping the next piece comes from
   uint64_t window_at_ = 0;                     // the file offset window_ starts at
 };

@@ -21,6 +21,11 @@ inline constexpr uint64_t kMappedReadMin = 128 << 10;
 // A streamed needle goes to the socket in pieces of this size: small enough
 // that a piece is still in the CPU's cache when it is sent after its check.
 inline constexpr size_t kStreamPieceBytes = 256 << 10;
+// A GET of a streamed needle's whole data up to this size has its CRC checked
+// before the answer starts (Go's 500 on a mismatch); a larger one is checked
+// piece by piece as it streams, which bounds how long one read holds the
+// worker's loop.
+inline constexpr uint64_t kCheckFirstLimit = 16 << 20;
 
 struct StoredBlob;
 

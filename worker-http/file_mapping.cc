@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -14,14 +15,17 @@ namespace kelp {
 namespace {
 
 thread_local sigjmp_buf* t_guard = nullptr;
+struct sigaction g_previous {};  // the SIGBUS action before ours (a sanitizer's, or the default)
 
-void OnSigbus(int sig, siginfo_t*, void*) {
+void OnSigbus(int sig, siginfo_t* info, void* context) {
   if (sigjmp_buf* g = t_guard) {
     t_guard = nullptr;
     siglongjmp(*g, 1);
   }
-  // Not inside a guarded read: the default action (the process ends, and the
-  // supervisor starts another worker).
+  // Not inside a guarded read: whatever handled it before ours does (the
+  // default ends the process, and the supervisor starts another worker).
+  if ((g_previous.sa_flags & SA_SIGINFO) && g_previous.sa_sigaction) return g_previous.sa_sigaction(sig, info, context);
+  if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) return g_previous.sa_handler(sig);
   signal(sig, SIG_DFL);
   raise(sig);
 }
@@ -33,7 +37,7 @@ void InstallSigbusHandler() {
     sa.sa_sigaction = OnSigbus;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, nullptr);
+    sigaction(SIGBUS, &sa, &g_previous);
   });
 }
 
@@ -68,7 +72,10 @@ bool TouchMappedGuarded(void (*touch)(void*), void* arg) {
     return false;
   }
   t_guard = &env;
+  // The compiler must not move the touch's loads outside the guarded span.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   touch(arg);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   t_guard = outer;
   return true;
 }

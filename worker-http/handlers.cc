@@ -438,9 +438,10 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
   const int64_t start = plan.start, len = plan.length;
   if (len == 0) {
     // Nothing to send (an empty needle or range).
-  } else if (blob.streamed && !blob.source && start == 0 && uint64_t(len) == blob.data_size) {
+  } else if (blob.streamed && !blob.source && start == 0 && uint64_t(len) == blob.data_size && blob.data_size <= kCheckFirstLimit) {
     // Go checks the CRC of the whole data before its answer is committed:
-    // a mismatch is its 500, never a body.
+    // a mismatch is its 500, never a body. The pass runs on the loop, so
+    // only up to kCheckFirstLimit; a larger needle is checked as it streams.
     uint32_t crc = 0;
     if (const kelp::Status s = CheckStreamedData(dat_fd, blob, &crc); !s.ok()) {
       KLOG_ERROR("read %s: %s", r.path.c_str(), s.message().c_str());
