@@ -102,6 +102,15 @@ Result<off_t> EnvFileSize(Env* env, int fd) {
   return st.st_size;
 }
 
+Status EnvReadWholeFile(Env* env, const std::string& path, std::string* out) {
+  Fd fd(env, env->Open(path, O_RDONLY | O_CLOEXEC, 0));
+  if (fd.get() < 0) return Status::IOError(GoErrno(errno));
+  auto size = EnvFileSize(env, fd.get());
+  if (!size.ok()) return size.status();
+  out->resize(size_t(size.value()));
+  return out->empty() ? Status::Ok() : EnvPreadFull(env, fd.get(), out->data(), out->size(), 0);
+}
+
 Status EnvWriteFileAtomically(Env* env, const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp";
   const int fd = env->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -73,6 +73,8 @@ Status EnvPwriteFull(Env* env, int fd, const void* buf, size_t len, off_t offset
 Result<off_t> EnvFileSize(Env* env, int fd);
 // Removes `path`; one already absent is fine. The error reads as Go's os.Remove.
 Status EnvRemoveIfExists(Env* env, const std::string& path);
+// The whole of `path` (its length from fstat); an open failure reads as Go's errno text.
+Status EnvReadWholeFile(Env* env, const std::string& path, std::string* out);
 // Writes path.tmp, syncs it, renames it over path and syncs the directory:
 // after it returns Ok the new content survives a power loss.
 Status EnvWriteFileAtomically(Env* env, const std::string& path, const std::string& content);

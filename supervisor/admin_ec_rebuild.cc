@@ -546,15 +546,7 @@ void AdminService::AdoptStagedVolume(const volume_server_pb::VolumeEcShardsToVol
     const std::string staged_idx = base + ".idx.copying";
     if (names.Idx() != base + ".idx") {
       std::string index;
-      const int fd = env->Open(staged_idx, O_RDONLY | O_CLOEXEC, 0);
-      Status read = fd < 0 ? Status::IOError(GoErrno(errno)) : Status::Ok();
-      if (fd >= 0) {
-        auto size = EnvFileSize(env, fd);
-        read = size.status();
-        if (read.ok()) index.resize(size_t(size.value()));
-        if (read.ok() && !index.empty()) read = EnvPreadFull(env, fd, index.data(), index.size(), 0);
-        env->Close(fd);
-      }
+      Status read = EnvReadWholeFile(env, staged_idx, &index);
       if (read.ok()) read = EnvWriteFileAtomically(env, names.Idx(), index);
       if (!read.ok()) {
         *failed = "rename staged .idx for volume " + std::to_string(id) + ": " + read.message();

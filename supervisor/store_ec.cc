@@ -231,16 +231,6 @@ void Store::ReconcileEcAcrossLocations() {
   // Shards on a disk without the volume's index (moved there by hand, or
   // copied without it): the index, journal and .vif of a disk that has the
   // volume mounted are copied beside them, and they are mounted there.
-  auto read_all = [&](const std::string& path, std::string* out) {
-    const int64_t size = FileSizeOf(path);
-    if (size < 0) return false;
-    const int fd = env_->Open(path, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) return false;
-    out->assign(size_t(size), '\0');
-    const bool ok = EnvPreadFull(env_, fd, out->data(), out->size(), 0).ok();
-    env_->Close(fd);
-    return ok;
-  };
   for (size_t li = 0; li < locations_.size(); ++li) {
     const DiskLocation& loc = locations_[li];
     std::map<std::string, EcGroup> groups;
@@ -263,7 +253,7 @@ void Store::ReconcileEcAcrossLocations() {
       for (const auto& [from, to] : copies) {
         std::string content;
         if (FileSizeOf(to) >= 0 || FileSizeOf(from) < 0) continue;  // there already, or nothing to copy (.vif, .ecj)
-        if (!read_all(from, &content) || !EnvWriteFileAtomically(env_, to, content).ok()) {
+        if (!EnvReadWholeFile(env_, from, &content).ok() || !EnvWriteFileAtomically(env_, to, content).ok()) {
           KLOG_ERROR("ec volume %u: copy %s to %s failed: orphan shards in %s not mounted", g.id, from.c_str(), to.c_str(), loc.dir.c_str());
           copied = false;
           break;

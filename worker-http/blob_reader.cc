@@ -132,8 +132,11 @@ class DataStream : public http::BodySource {
  public:
   // Owns a duplicate of the volume's fd: the volume may be detached (deleted,
   // unmounted) while the stream is still being sent.
-  DataStream(int fd, uint64_t start, uint64_t length, bool verify, uint32_t expected_crc, size_t chunk)
-      : fd_(fcntl(fd, F_DUPFD_CLOEXEC, 0)), pos_(start), left_(length), length_(length), verify_(verify), expected_(expected_crc), chunk_(chunk) {
+  // `mapped`, when given, maps [start, start + length) already.
+  DataStream(int fd, uint64_t start, uint64_t length, bool verify, uint32_t expected_crc, size_t chunk,
+             std::shared_ptr<const FileMapping> mapped)
+      : fd_(fcntl(fd, F_DUPFD_CLOEXEC, 0)), pos_(start), left_(length), length_(length), verify_(verify), expected_(expected_crc), chunk_(chunk),
+        window_(std::move(mapped)), window_at_(start) {
     if (fd_ < 0) failed_ = true;
   }
   ~DataStream() override {
@@ -228,24 +231,23 @@ Status CopyBlobData(int fd, const StoredBlob& blob, uint64_t limit, std::string*
   return PreadFull(fd, out->data(), out->size(), off_t(blob.data_offset));
 }
 
-std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& b, uint64_t offset, uint64_t length, size_t chunk, bool verified) {
+std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& b, uint64_t offset, uint64_t length, size_t chunk) {
   const bool whole = offset == 0 && length == b.data_size;
-  return std::make_unique<DataStream>(fd, b.data_offset + offset, length, whole && !verified, b.needle.checksum, chunk);
+  return std::make_unique<DataStream>(fd, b.data_offset + offset, length, whole, b.needle.checksum, chunk, nullptr);
 }
 
-Status CheckStreamedData(int fd, const StoredBlob& b, uint32_t* crc) {
-  uint32_t sum = 0;
-  for (uint64_t done = 0; done < b.data_size;) {
-    const uint64_t n = std::min<uint64_t>(b.data_size - done, kStreamWindow);
-    std::string error;
-    auto window = FileMapping::Map(fd, b.data_offset + done, n, &error);
-    if (!window) return Status::IOError(error);
-    if (!TouchMapped([&] { sum = Crc32cUpdate(sum, window->data(), size_t(n)); }))
-      return Status::IOError("needle data beyond the end of the .dat");
-    done += n;
-  }
-  *crc = sum;
-  return Status::Ok();
+Result<CheckedData> MapAndCheckData(int fd, const StoredBlob& b) {
+  CheckedData out;
+  std::string error;
+  out.mapping = FileMapping::Map(fd, b.data_offset, b.data_size, &error);
+  if (!out.mapping) return Status::IOError(error);
+  if (!TouchMapped([&] { out.crc = Crc32cUpdate(0, out.mapping->data(), size_t(b.data_size)); }))
+    return Status::IOError("needle data beyond the end of the .dat");
+  return out;
+}
+
+std::unique_ptr<http::BodySource> StreamCheckedData(int fd, const StoredBlob& b, CheckedData checked, size_t chunk) {
+  return std::make_unique<DataStream>(fd, b.data_offset, b.data_size, false, b.needle.checksum, chunk, std::move(checked.mapping));
 }
 
 bool CrcMatches(uint32_t crc, uint32_t expected) { return crc == expected || LegacyCrcValue(crc) == expected; }

@@ -28,6 +28,7 @@ inline constexpr size_t kStreamPieceBytes = 256 << 10;
 inline constexpr uint64_t kCheckFirstLimit = 16 << 20;
 
 struct StoredBlob;
+class FileMapping;
 
 // The data of a streamed blob that is not on the worker's .dat (an
 // erasure-coded volume's, read from shards here and on peers). Reads run off
@@ -70,12 +71,18 @@ ReadOutcome ReadBlob(const VolumeView& v, NeedleId id, bool read_deleted, Stored
 Status CopyBlobData(int fd, const StoredBlob& blob, uint64_t limit, std::string* out);
 
 // Streams [offset, offset+length) of a blob's data; verifies the CRC when the
-// whole data is streamed, unless the caller has (`verified`).
-std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& blob, uint64_t offset, uint64_t length, size_t chunk,
-                                                 bool verified = false);
+// whole data is streamed.
+std::unique_ptr<http::BodySource> StreamBlobData(int fd, const StoredBlob& blob, uint64_t offset, uint64_t length, size_t chunk);
 
-// The CRC of a streamed blob's whole data, read through mappings of the .dat.
-Status CheckStreamedData(int fd, const StoredBlob& blob, uint32_t* crc);
+// A streamed blob's whole data mapped (one mapping: for data up to
+// kCheckFirstLimit), and its CRC computed over the mapping.
+struct CheckedData {
+  std::shared_ptr<const FileMapping> mapping;
+  uint32_t crc = 0;
+};
+Result<CheckedData> MapAndCheckData(int fd, const StoredBlob& blob);
+// Streams the whole data from that mapping, not checked again.
+std::unique_ptr<http::BodySource> StreamCheckedData(int fd, const StoredBlob& blob, CheckedData checked, size_t chunk);
 // Whether a computed CRC matches a stored one, in either of Go's encodings.
 bool CrcMatches(uint32_t crc, uint32_t expected);
 

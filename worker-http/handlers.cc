@@ -442,17 +442,18 @@ void Handlers::ServeBlob(http::Request& r, int dat_fd, const UrlPathParts& parts
     // Go checks the CRC of the whole data before its answer is committed:
     // a mismatch is its 500, never a body. The pass runs on the loop, so
     // only up to kCheckFirstLimit; a larger needle is checked as it streams.
-    uint32_t crc = 0;
-    if (const kelp::Status s = CheckStreamedData(dat_fd, blob, &crc); !s.ok()) {
-      KLOG_ERROR("read %s: %s", r.path.c_str(), s.message().c_str());
+    auto checked = MapAndCheckData(dat_fd, blob);
+    if (!checked.ok()) {
+      KLOG_ERROR("read %s: %s", r.path.c_str(), checked.status().message().c_str());
       return respond(Empty(500));
     }
+    const uint32_t crc = checked.value().crc;
     if (!CrcMatches(crc, n.checksum)) {
       return respond(TextError(std::move(resp), 500,
                                "ReadNeedleData checksum " + std::to_string(crc) + " expected " + std::to_string(n.checksum) +
                                    " for Needle: " + std::to_string(ParseVolumeId(parts.vid).value()) + "," + NeedleString(n, blob.data_size)));
     }
-    resp.stream = StreamBlobData(dat_fd, blob, 0, blob.data_size, kStreamPieceBytes, /*verified=*/true);
+    resp.stream = StreamCheckedData(dat_fd, blob, std::move(checked.value()), kStreamPieceBytes);
   } else if (blob.streamed) {
     resp.stream = slice(start, len);
   } else if (!decompressed) {
