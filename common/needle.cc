@@ -60,18 +60,23 @@ EncodedLayout PlanNeedleV3(const NeedleFields& f) {
   return l;
 }
 
-EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out) {
-  const Effective e = EffectiveFields(f);
-  EncodedLayout l = PlanNeedleV3(f);
+namespace {
+
+// The header and, for a needle with data, the data's size: what precedes the data.
+size_t PutHead(const NeedleFields& f, const EncodedLayout& l, uint8_t* out) {
   PutU32(out, f.cookie);
   PutU64(out + 4, f.id);
   PutU32(out + 12, l.size);
-  uint8_t* p = out + kNeedleHeaderSize;
+  if (f.data.empty()) return kNeedleHeaderSize;
+  PutU32(out + kNeedleHeaderSize, uint32_t(f.data.size()));
+  return kNeedleHeaderSize + 4;
+}
+
+// Everything after the data: the fields its flags name, the checksum,
+// append_at_ns and the padding. Writes TailLength(...) bytes.
+void PutTail(const NeedleFields& f, const EncodedLayout& l, uint8_t* p) {
+  const Effective e = EffectiveFields(f);
   if (!f.data.empty()) {
-    PutU32(p, uint32_t(f.data.size()));
-    p += 4;
-    if (f.data.data() != reinterpret_cast<const char*>(p)) std::memmove(p, f.data.data(), f.data.size());
-    p += f.data.size();
     *p++ = e.flags;
     if (e.flags & kFlagHasName) { *p++ = uint8_t(e.name_size); std::memcpy(p, f.name.data(), e.name_size); p += e.name_size; }
     if (e.flags & kFlagHasMime) { *p++ = uint8_t(e.mime_size); std::memcpy(p, f.mime.data(), e.mime_size); p += e.mime_size; }
@@ -89,12 +94,34 @@ EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out) {
       p += 2 + n;
     }
   }
-  l.checksum = Crc32c(f.data.data(), f.data.size());
   PutU32(p, l.checksum);
   PutU64(p + 4, f.append_at_ns);
   p += kNeedleChecksumSize + kTimestampSize;
   PutPaddingV3(p, l.size);
+}
+
+size_t HeadLength(const NeedleFields& f) { return kNeedleHeaderSize + (f.data.empty() ? 0 : 4); }
+
+}  // namespace
+
+EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out) {
+  EncodedLayout l = PlanNeedleV3(f);
+  l.checksum = Crc32c(f.data.data(), f.data.size());
+  uint8_t* p = out + PutHead(f, l, out);
+  if (!f.data.empty() && f.data.data() != reinterpret_cast<const char*>(p)) std::memmove(p, f.data.data(), f.data.size());
+  PutTail(f, l, p + f.data.size());
   return l;
+}
+
+NeedlePieces EncodeNeedleV3Pieces(const NeedleFields& f, uint32_t data_checksum) {
+  NeedlePieces pieces;
+  pieces.layout = PlanNeedleV3(f);
+  pieces.layout.checksum = data_checksum;
+  pieces.head.resize(HeadLength(f));
+  PutHead(f, pieces.layout, reinterpret_cast<uint8_t*>(pieces.head.data()));
+  pieces.tail.resize(size_t(pieces.layout.total - pieces.head.size() - f.data.size()));
+  PutTail(f, pieces.layout, reinterpret_cast<uint8_t*>(pieces.tail.data()));
+  return pieces;
 }
 
 void PutPaddingV3(uint8_t* p, uint32_t size) {

@@ -74,6 +74,16 @@ EncodedLayout PlanNeedleV3(const NeedleFields& f);
 EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out);
 std::string EncodeNeedleV3(const NeedleFields& f);
 
+// The same record in three pieces for a gathered write, the data itself left
+// where it is: head + f.data + tail are EncodeNeedleV3's bytes when
+// `data_checksum` is the CRC-32C of f.data (the caller has it already).
+struct NeedlePieces {
+  std::string head;  // the header, then the data's size when there is data
+  std::string tail;  // the fields after the data, checksum, append_at_ns, padding
+  EncodedLayout layout;
+};
+NeedlePieces EncodeNeedleV3Pieces(const NeedleFields& f, uint32_t data_checksum);
+
 // Go's padding after a version-3 record's append_at_ns (PaddingLength(size, 3)
 // bytes at `p`): its writer pads from a scratch buffer holding the big-endian
 // size then zeros, and kelp's records are byte for byte Go's.

@@ -566,7 +566,7 @@ void Handlers::WriteNeedle(http::Request& r, const VolumeView& v, std::shared_pt
                      });
     };
     if (unchanged) return replicate();
-    link_->Write(volume, w->fields, fsync, [=](const MutationResult& res) {
+    link_->Write(volume, w->fields, crc, fsync, [=](const MutationResult& res) {
       // Go's text for any failure of the local write.
       if (!res.status.ok()) return answer(kelp::Status::IOError("failed to write to local disk: " + res.status.message()));
       replicate();

@@ -1,5 +1,6 @@
 // kelp-worker-http: serves the HTTP API. Started by the supervisor only, with
 // fd 3 connected to it; everything else (flags, sockets, volumes) arrives there.
+#include <malloc.h>
 #include <unistd.h>
 #include <sodium.h>
 #include <uv.h>
@@ -169,6 +170,14 @@ void Worker::Start() {
 
 int main(int, char**) {
   SetLogRole("http");
+  // Request bodies of up to kBodyHeapLimit come from the heap and are reused
+  // there: with glibc's default each large body is a fresh mapping, whose
+  // every page is faulted in and zeroed before the body is read into it.
+  // Freed memory is still given back: above kTrimLimit at the heap's top at
+  // once, and all of it when a crowd of connections has gone (http_server).
+  constexpr int kBodyHeapLimit = 16 << 20, kTrimLimit = 64 << 20;
+  mallopt(M_MMAP_THRESHOLD, kBodyHeapLimit);
+  mallopt(M_TRIM_THRESHOLD, kTrimLimit);
   if (!ipc::AdoptSupervisorChannel("kelp-worker-http")) return 2;
   if (sodium_init() < 0) {
     std::fprintf(stderr, "libsodium failed to initialise\n");

@@ -29,8 +29,9 @@ class SupervisorLink {
   using Done = std::function<void(const MutationResult&)>;
   SupervisorLink(uv_loop_t* loop, int fd, std::function<void(ipc::Message&)> on_control);
 
-  // Encodes the needle straight into the outgoing buffer (inline datagram or memfd).
-  void Write(VolumeId vid, const NeedleFields& fields, bool fsync, Done done);
+  // Encodes the needle into the outgoing buffer (inline datagram or memfd).
+  // `data_checksum` is the CRC-32C of fields.data, which the caller has.
+  void Write(VolumeId vid, const NeedleFields& fields, uint32_t data_checksum, bool fsync, Done done);
   void Delete(VolumeId vid, NeedleId id, Cookie cookie, uint64_t append_at_ns, Done done);
   // A call to the supervisor's admin service (only the few methods an HTTP
   // worker may use). `done` gets the gRPC code (0: ok), the error text, the

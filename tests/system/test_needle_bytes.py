@@ -76,6 +76,7 @@ def shapes():
     binary = rng.randbytes(5000)
     text = ("kelp writes the needles Go writes, byte for byte, in every shape. " * 140).encode()  # ~9 KB
     small_text = b"a short line of text\n"
+    large = rng.randbytes(300_001)  # past the datagram: the record crosses in a memfd
     gz = gzip.compress(text, mtime=0)
     idem = {"Idempotency_Key": "http://127.0.0.1:8080/78,1"}
     out = []
@@ -121,6 +122,9 @@ def shapes():
     add("raw PUT gzip", (gz, {"Content-Encoding": "gzip", "Content-Type": "text/plain"}), method="PUT", query=f"ts={TS}")
     add("raw PUT text", (text, {"Content-Type": "text/plain"}), method="PUT", server_gzips=True)
     add("raw PUT ttl", (binary, {}), method="PUT", query="ttl=3m")
+    add("large raw PUT", (large, {"Content-Type": "application/octet-stream"}), method="PUT", query=f"ts={TS}")
+    add("large named upload with pairs", multipart(part(large, 'form-data; filename="big.bin"; name="file"')),
+        headers={"Seaweed-Color": "blue"}, query=f"ts={TS}&ttl=7d")
     # The filer's chunk manifest of a large file.
     manifest = json.dumps({"name": "big.bin", "mime": "application/octet-stream", "size": 10,
                            "chunks": [{"fid": f"{VID},1", "offset": 0, "size": 10}]}).encode()

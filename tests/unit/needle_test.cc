@@ -207,3 +207,34 @@ TEST_CASE("NeedleString is Go's Needle.String(), as Go 4.48 quotes a needle whos
   n.mime = "";
   CHECK(NeedleString(n, 7) == "0100000001 Size:3145778, DataSize:7, Name:, Mime: Compressed:true");
 }
+
+TEST_CASE("a record encoded in pieces is the whole record, data left in place") {
+  // Every padding length, with and without each optional field, and no data.
+  for (size_t data_size : {size_t(0), size_t(1), size_t(2), size_t(3), size_t(4), size_t(5), size_t(6), size_t(7), size_t(8), size_t(1000)}) {
+    for (int fields = 0; fields < 4; ++fields) {
+      const std::string data(data_size, 'q');
+      NeedleFields f;
+      f.cookie = 0x01020304;
+      f.id = 0x1122334455667788ull;
+      f.data = data;
+      if (fields & 1) {
+        f.name = "a.txt";
+        f.mime = "text/plain";
+        f.last_modified = 1700000000;
+      }
+      if (fields & 2) {
+        f.ttl = Ttl{5, uint8_t(TtlUnit::kMinute)};
+        f.pairs = R"({"Seaweed-k":"v"})";
+      }
+      SetContentFlags(&f);
+      f.append_at_ns = 1234567890123ull;
+      const std::string whole = EncodeNeedleV3(f);
+      const NeedlePieces pieces = EncodeNeedleV3Pieces(f, Crc32c(data.data(), data.size()));
+      CAPTURE(data_size);
+      CAPTURE(fields);
+      CHECK(pieces.head + data + pieces.tail == whole);
+      CHECK(pieces.layout.total == whole.size());
+      CHECK(pieces.layout.checksum == Crc32c(data.data(), data.size()));
+    }
+  }
+}
