@@ -73,7 +73,7 @@ size_t PutHead(const NeedleFields& f, const EncodedLayout& l, uint8_t* out) {
 }
 
 // Everything after the data: the fields its flags name, the checksum,
-// append_at_ns and the padding. Writes TailLength(...) bytes.
+// append_at_ns and the padding: up to the record's total length.
 void PutTail(const NeedleFields& f, const EncodedLayout& l, uint8_t* p) {
   const Effective e = EffectiveFields(f);
   if (!f.data.empty()) {

@@ -170,11 +170,15 @@ void Worker::Start() {
 
 int main(int, char**) {
   SetLogRole("http");
-  // Request bodies of up to kBodyHeapLimit come from the heap and are reused
-  // there: with glibc's default each large body is a fresh mapping, whose
-  // every page is faulted in and zeroed before the body is read into it.
-  // Freed memory is still given back: above kTrimLimit at the heap's top at
-  // once, and all of it when a crowd of connections has gone (http_server).
+  // Allocations below kBodyHeapLimit come from the heap and are reused there.
+  // With glibc's defaults the pages of large request bodies went back to the
+  // kernel between requests, and every 1 MB upload faulted in and zeroed
+  // fresh pages. A body string grows by doubling from its 4 MiB reservation,
+  // so bodies of up to 8 MiB with a Content-Length stay on the heap.
+  // Memory stays with the worker until it is trimmed: free space above
+  // kTrimLimit at the top of a heap at once, and all free space when a crowd
+  // of at least 64 connections has gone (http_server); below that, up to
+  // kTrimLimit per heap may stay.
   constexpr int kBodyHeapLimit = 16 << 20, kTrimLimit = 64 << 20;
   mallopt(M_MMAP_THRESHOLD, kBodyHeapLimit);
   mallopt(M_TRIM_THRESHOLD, kTrimLimit);

@@ -203,8 +203,9 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, uint32_t da
     // Large records cross in a memfd: one copy into shared memory, one pwrite
     // out of it. It is sealed before it is sent: the supervisor refuses a
     // buffer this worker could still change or cut short.
+    const NeedlePieces pieces = EncodeNeedleV3Pieces(fields, data_checksum);
     const int fd = memfd_create("kelp-upload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0 || !WriteRecordPieces(fd, EncodeNeedleV3Pieces(fields, data_checksum), fields.data)) {
+    if (fd < 0 || !WriteRecordPieces(fd, pieces, fields.data)) {
       const int err = errno;
       if (fd >= 0) close(fd);
       done(MutationResult{Status::IOError(std::string("upload buffer: ") + std::strerror(err)), 0});
