@@ -105,8 +105,12 @@ size_t HeadLength(const NeedleFields& f) { return kNeedleHeaderSize + (f.data.em
 }  // namespace
 
 EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out) {
+  return EncodeNeedleV3(f, Crc32c(f.data.data(), f.data.size()), out);
+}
+
+EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint32_t data_checksum, uint8_t* out) {
   EncodedLayout l = PlanNeedleV3(f);
-  l.checksum = Crc32c(f.data.data(), f.data.size());
+  l.checksum = data_checksum;
   uint8_t* p = out + PutHead(f, l, out);
   if (!f.data.empty() && f.data.data() != reinterpret_cast<const char*>(p)) std::memmove(p, f.data.data(), f.data.size());
   PutTail(f, l, p + f.data.size());

@@ -72,6 +72,8 @@ EncodedLayout PlanNeedleV3(const NeedleFields& f);
 // Writes a version-3 record into out[0, PlanNeedleV3(f).total). `f.data` may
 // already sit at out + kNeedleHeaderSize + 4; it is then not copied.
 EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint8_t* out);
+// The same, given the CRC-32C of f.data (a caller that has it already).
+EncodedLayout EncodeNeedleV3(const NeedleFields& f, uint32_t data_checksum, uint8_t* out);
 std::string EncodeNeedleV3(const NeedleFields& f);
 
 // The same record in three pieces for a gathered write, the data itself left

@@ -1,8 +1,5 @@
 #include "worker-http/supervisor_link.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>  // memfd_create
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -148,45 +145,6 @@ SupervisorLink::Endpoint* SupervisorLink::RouteOf(VolumeId vid) {
   return main_.get();
 }
 
-namespace {
-
-// Writes the pieces into `fd` from offset 0 with gathered writes: the data is
-// copied once, by the kernel, from where the request left it. Written through
-// the file rather than a mapping, the buffer's pages are filled as they are
-// allocated: no page faults and no zeroing of pages about to be overwritten.
-bool WriteRecordPieces(int fd, const NeedlePieces& pieces, std::string_view data) {
-  iovec iov[3] = {{const_cast<char*>(pieces.head.data()), pieces.head.size()},
-                  {const_cast<char*>(data.data()), data.size()},
-                  {const_cast<char*>(pieces.tail.data()), pieces.tail.size()}};
-  iovec* next = iov;
-  int count = 3;
-  off_t at = 0;
-  while (count > 0) {
-    const ssize_t n = pwritev(fd, next, count, at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) {
-      errno = EIO;
-      return false;
-    }
-    at += n;
-    // Skip what was written: whole pieces, then part of the next one.
-    size_t left = size_t(n);
-    while (count > 0 && left >= next->iov_len) {
-      left -= next->iov_len;
-      ++next;
-      --count;
-    }
-    if (count > 0) {
-      next->iov_base = static_cast<char*>(next->iov_base) + left;
-      next->iov_len -= left;
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
 void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, uint32_t data_checksum, bool fsync, Done done) {
   const uint64_t id = next_id_++;
   Endpoint* route = RouteOf(vid);
@@ -197,24 +155,17 @@ void SupervisorLink::Write(VolumeId vid, const NeedleFields& fields, uint32_t da
     req.inline_record = 1;
     std::string payload(sizeof req + plan.total, '\0');
     std::memcpy(payload.data(), &req, sizeof req);
-    EncodeNeedleV3(fields, reinterpret_cast<uint8_t*>(payload.data()) + sizeof req);
+    EncodeNeedleV3(fields, data_checksum, reinterpret_cast<uint8_t*>(payload.data()) + sizeof req);
     sent = route->channel.Send(ipc::MsgType::kWriteRequest, id, payload);
   } else {
-    // Large records cross in a memfd: one copy into shared memory, one pwrite
-    // out of it. It is sealed before it is sent: the supervisor refuses a
-    // buffer this worker could still change or cut short.
+    // Large records cross in a sealed memfd: the data is copied in once, by
+    // the kernel, from where the request holds it, and the buffer's pages are
+    // filled as they are allocated (no faults, no zeroing). The supervisor
+    // refuses a buffer this worker could still change or cut short.
     const NeedlePieces pieces = EncodeNeedleV3Pieces(fields, data_checksum);
-    const int fd = memfd_create("kelp-upload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0 || !WriteRecordPieces(fd, pieces, fields.data)) {
-      const int err = errno;
-      if (fd >= 0) close(fd);
-      done(MutationResult{Status::IOError(std::string("upload buffer: ") + std::strerror(err)), 0});
-      return;
-    }
-    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
-      const int err = errno;
-      close(fd);
-      done(MutationResult{Status::IOError(std::string("seal upload buffer: ") + std::strerror(err)), 0});
+    const int fd = ipc::SealedMemfd("kelp-upload", {pieces.head, fields.data, pieces.tail});
+    if (fd < 0) {
+      done(MutationResult{Status::IOError(std::string("upload buffer: ") + std::strerror(errno)), 0});
       return;
     }
     sent = route->channel.SendStruct(ipc::MsgType::kWriteRequest, id, req, {}, &fd, 1);

@@ -1,10 +1,13 @@
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "common/file_util.h"
 #include "common/server_config.h"
 #include "ipc/bulk.h"
 #include "supervisor/admin_service.h"
@@ -63,6 +66,23 @@ TEST_CASE("bulk payloads round-trip inline and through a memfd") {
   REQUIRE(b.Recv(&m) == ipc::RecvResult::kMessage);
   std::string got;
   CHECK_FALSE(ipc::ReadBulk(m, 10, &got));
+}
+
+TEST_CASE("a sealed memfd holds its pieces in order and refuses any change") {
+  const std::string big(3 << 20, 'b');
+  const int fd = ipc::SealedMemfd("kelp-test", {"head", "", big, "tail"});
+  REQUIRE(fd >= 0);
+  std::string got(4 + big.size() + 4, '\0');
+  REQUIRE(PreadFull(fd, got.data(), got.size(), 0).ok());
+  CHECK(got == "head" + big + "tail");
+  struct stat st;
+  REQUIRE(fstat(fd, &st) == 0);
+  CHECK(uint64_t(st.st_size) == got.size());
+  const int seals = fcntl(fd, F_GET_SEALS);
+  CHECK((seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL));
+  CHECK(pwrite(fd, "x", 1, 0) < 0);
+  CHECK(ftruncate(fd, 1) != 0);
+  close(fd);
 }
 
 TEST_CASE("the full heartbeat report describes every volume and location") {
