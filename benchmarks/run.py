@@ -5,10 +5,15 @@ Two kinds of load, each run alternately on Go and on kelp, REPEAT times; the
 table reports medians and the kelp/Go ratio:
 - `weed benchmark -n N -c 16` (1 KB files) through a fresh Go master per run,
   against an empty server: every write is assigned by the master;
-- wrk keep-alive load on copies of one data directory written by the Go
-  server: 1 KB, 64 KB, 1 MB and 8 MB random reads, 4 KB ranges of 8 MB files,
-  1 KB and 1 MB writes. The peak resident memory of the serving processes
-  during the 8 MB reads is reported too (kelp: the largest HTTP worker).
+- wrk load on copies of one data directory written by the Go server, at each
+  connection count of --connections (keep-alive): 1 KB, 64 KB, 1 MB and 8 MB
+  random reads, 4 KB ranges of 8 MB files, 1 KB reads on a new connection per
+  request, 1 KB reads while two connections upload 8 MB blobs (the mixed load:
+  compare its p99 with the plain 1 KB read's), 1 KB, 64 KB, 1 MB and 8 MB
+  writes, and 1 KB writes with fsync=true. Each row gives req/s and the p99
+  latency; failed requests (non-2xx answers and socket errors) are listed.
+  The peak resident memory of the serving processes during the 8 MB reads is
+  reported too (kelp: the largest HTTP worker).
 - the read cases also against nginx serving the same payloads as static files
   (sendfile on, 2 workers, no access log): the ceiling for reads. --no-nginx
   leaves it out.
@@ -17,7 +22,9 @@ for example an earlier commit's build/bench/bin) runs in the same rounds and
 gets its own column: a before/after comparison measured in one run.
 The servers take turns in a rotating order, and dirty pages are synced
 before every case, so that no server pays for another one's writeback.
-Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--weed-n 20000] [--no-weed] [--no-nginx] [--only TEXT] [--baseline DIR]
+The whole matrix: benchmarks/run.py --connections 1,16,1000 (about an hour);
+start-up and index memory at 10 M needles: benchmarks/scale.py.
+Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--connections 16] [--weed-n 20000] [--no-weed] [--no-nginx] [--only TEXT] [--baseline DIR]
 """
 import argparse
 import os
@@ -39,11 +46,32 @@ KELP_BENCH_BIN = ROOT / "build" / "bench" / "bin"
 
 
 def wrk(url, script, seconds, connections, env):
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+    """(req/s, failed requests, p99 latency in ms) of one wrk run. Failures are
+    non-2xx/3xx answers and socket errors (connect, read, write, timeout)."""
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
                          capture_output=True, text=True, env=dict(os.environ, **env), check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, int(errors.group(1)) if errors else 0
+    failed = int(errors.group(1)) if errors else 0
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if sockets:
+        failed += sum(int(x) for x in sockets.groups())
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", out, re.M)
+    p99_ms = float(p99.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)] if p99 else float("nan")
+    return rps, failed, p99_ms
+
+
+class Background:
+    """A wrk load that runs alongside a measured one (the mixed-load case)."""
+
+    def __init__(self, url, script, seconds, connections, env):
+        self.proc = subprocess.Popen(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     env=dict(os.environ, **env))
+
+    def finish(self):
+        out, _ = self.proc.communicate(timeout=600)
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
 def weed_benchmark(tmp, server, n, concurrency):
@@ -137,7 +165,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--connections", default="16", help="comma-separated connection counts, e.g. 1,16,1000")
     ap.add_argument("--weed-n", type=int, default=20000)
     ap.add_argument("--no-weed", action="store_true", help="skip the weed benchmark rows")
     ap.add_argument("--only", default="", help="run only the wrk cases whose name contains this text")
@@ -181,34 +209,62 @@ def main():
             lists[size].write_text("\n".join(ids) + "\n")
 
         bench = ROOT / "benchmarks"
-        cases = [
-            ("1 KB random read", bench / "random_get.lua", {"FIDS": str(lists[1024])}),
-            ("64 KB random read", bench / "random_get.lua", {"FIDS": str(lists[64 << 10])}),
-            ("1 MB random read", bench / "random_get.lua", {"FIDS": str(lists[1 << 20])}),
-            ("8 MB random read", bench / "random_get.lua", {"FIDS": str(lists[8 << 20])}),
-            ("4 KB range of 8 MB files", bench / "random_get.lua",
-             {"FIDS": str(lists[8 << 20]), "RANGE_BYTES": "4096", "FILE_BYTES": str(8 << 20)}),
-            ("1 KB write", bench / "unique_put.lua", {"VID": vid, "SIZE": "1024"}),
-            ("1 MB write", bench / "unique_put.lua", {"VID": vid, "SIZE": str(1 << 20)}),
+        get, put = bench / "random_get.lua", bench / "unique_put.lua"
+        # (name, script, env, background load or None); a name with "read" or "range" is a read (nginx too).
+        base_cases = [
+            ("1 KB random read", get, {"FIDS": str(lists[1024])}, None),
+            ("64 KB random read", get, {"FIDS": str(lists[64 << 10])}, None),
+            ("1 MB random read", get, {"FIDS": str(lists[1 << 20])}, None),
+            ("8 MB random read", get, {"FIDS": str(lists[8 << 20])}, None),
+            ("4 KB range of 8 MB files", get,
+             {"FIDS": str(lists[8 << 20]), "RANGE_BYTES": "4096", "FILE_BYTES": str(8 << 20)}, None),
+            # A new TCP connection for every request: accept and close dominate.
+            ("1 KB random read, a connection per request", get, {"FIDS": str(lists[1024]), "CLOSE": "1"}, None),
+            # Small reads while two connections upload 8 MB blobs without pause:
+            # compare its p99 with the plain 1 KB read's.
+            ("1 KB random read during 8 MB writes", get, {"FIDS": str(lists[1024])},
+             (put, {"VID": vid, "SIZE": str(8 << 20)}, 2)),
+            ("1 KB write", put, {"VID": vid, "SIZE": "1024"}, None),
+            ("64 KB write", put, {"VID": vid, "SIZE": str(64 << 10)}, None),
+            ("1 MB write", put, {"VID": vid, "SIZE": str(1 << 20)}, None),
+            ("8 MB write", put, {"VID": vid, "SIZE": str(8 << 20)}, None),
             # Every write durable before its answer: concurrent ones share a sync in kelp (group commit).
-            ("1 KB write, fsync=true", bench / "unique_put.lua", {"VID": vid, "SIZE": "1024", "QUERY": "fsync=true"}),
+            ("1 KB write, fsync=true", put, {"VID": vid, "SIZE": "1024", "QUERY": "fsync=true"}, None),
         ]
-        cases = [c for c in cases if args.only in c[0]]
-        results = {f"weed benchmark 1 KB write (c=16, n={args.weed_n})": {"go": [], "kelp": []},
-                   f"weed benchmark 1 KB read (c=16, n={args.weed_n})": {"go": [], "kelp": []}}
-        if args.no_weed:
-            results = {}
-        results.update({name: {"go": [], "kelp": []} for name, _, _ in cases})
+        connection_counts = [int(x) for x in args.connections.split(",")]
+        cases = [(f"{name} (c={n})", script, env, background, n)
+                 for n in connection_counts for name, script, env, background in base_cases if args.only in name]
+        servers = ("go", "kelp") + (("baseline",) if args.baseline else ()) + (("nginx",) if use_nginx else ())
+        results = {}
+        if not args.no_weed:
+            for kind in ("write", "read"):
+                results[f"weed benchmark 1 KB {kind} (c=16, n={args.weed_n})"] = {s: [] for s in servers}
+        results.update({name: {s: [] for s in servers} for name, *_ in cases})
+        p99 = {name: {s: [] for s in servers} for name, *_ in cases}
+        failures = {name: {s: 0 for s in servers} for name, *_ in cases}
         peak_kb = {"go": [], "kelp": [], "baseline": []}
         for rep in range(0 if args.no_weed else args.repeat):
             for server in ("go", "kelp"):
                 w, r = weed_benchmark(tmp, server, args.weed_n, 16)
                 results[f"weed benchmark 1 KB write (c=16, n={args.weed_n})"][server].append(w)
                 results[f"weed benchmark 1 KB read (c=16, n={args.weed_n})"][server].append(r)
-        servers = ("go", "kelp") + (("baseline",) if args.baseline else ()) + (("nginx",) if use_nginx else ())
-        for name in results:
-            results[name]["baseline"] = []
-            results[name]["nginx"] = []
+
+        def run_case(server, url, name, script, env, background, connections):
+            os.sync()  # no writeback of earlier cases during this one
+            bg = None
+            if background:
+                bg_script, bg_env, bg_connections = background
+                bg = Background(url, bg_script, args.seconds + 1, bg_connections, dict(env, **bg_env))
+                time.sleep(0.5)  # the uploads are under way before the measured reads start
+            rps, failed, latency = wrk(url, script, args.seconds, connections, env)
+            if bg:
+                bg.finish()
+            if failed:
+                print(f"warning: {server} {name}: {failed} failed requests", file=sys.stderr)
+            results[name][server].append(rps)
+            p99[name][server].append(latency)
+            failures[name][server] += failed
+
         for rep in range(args.repeat):
             # Each server takes each place in the order equally often: a
             # server measured right after another one's writes meets their
@@ -218,58 +274,62 @@ def main():
                 index = servers.index(server)
                 if server == "nginx":
                     ng = Nginx(tmp, www)
-                    for name, script, env in cases:
-                        if "read" not in name and "range" not in name:
-                            continue
-                        os.sync()
-                        rps, errors = wrk(ng.url, script, args.seconds, args.connections, env)
-                        if errors:
-                            print(f"warning: nginx {name}: {errors} non-2xx responses", file=sys.stderr)
-                        results[name]["nginx"].append(rps)
+                    for name, script, env, background, n in cases:
+                        if ("read" in name or "range" in name) and not background:
+                            run_case(server, ng.url, name, script, env, None, n)
                     ng.stop()
                     continue
                 d = tmp / f"{server}-{rep}"
                 shutil.copytree(base, d)
                 conftest.KELP_BIN = Path(args.baseline) if server == "baseline" else KELP_BENCH_BIN
                 p = c.start_go_volume(d) if server == "go" else c.start_kelp(d, workers=2)
-                for i, (name, script, env) in enumerate(cases):
-                    env = dict(env, KEYBASE=str((rep * len(servers) + index) * (1 << 36) + (1 << 40)))
+                for i, (name, script, env, background, n) in enumerate(cases):
+                    env = dict(env, KEYBASE=str((rep * len(servers) + index) * (1 << 36) + (1 << 40) + i * (1 << 30)))
                     pids = serving_pids(p, server)
-                    if name.startswith("8 MB"):
+                    if name.startswith("8 MB random read"):
                         for pid in pids:
                             reset_peak_rss(pid)
-                    os.sync()  # no writeback of earlier cases during this one
-                    rps, errors = wrk(p.url, script, args.seconds, args.connections, env)
-                    if name.startswith("8 MB"):
-                        peak_kb[server].append(max(peak_rss_kb(pid) for pid in pids))
-                    if errors:
-                        print(f"warning: {server} {name}: {errors} non-2xx responses", file=sys.stderr)
-                    results[name][server].append(rps)
+                    run_case(server, p.url, name, script, env, background, n)
+                    if name.startswith("8 MB random read"):
+                        peak_kb[server].append((n, max(peak_rss_kb(pid) for pid in pids)))
                 p.stop()
                 c.procs.remove(p)
                 shutil.rmtree(d)
-        print(f"\nweed benchmark and wrk -t2 -c{args.connections} -d{args.seconds}s, {args.repeat} runs each, medians (req/s); "
-              f"{os.cpu_count()} cores\n")
+        print(f"\nweed benchmark and wrk -t2 -d{args.seconds}s at c={args.connections}, {args.repeat} runs each, "
+              f"medians (req/s; p99 in ms); {os.cpu_count()} cores\n")
         if args.baseline:
             print(f"baseline: {args.baseline}\n")
         columns = ["Go weed volume"] + (["kelp baseline"] if args.baseline else []) + ["kelp"] + (["nginx"] if use_nginx else [])
         ratios = ["kelp/Go"] + (["kelp/baseline"] if args.baseline else []) + (["kelp/nginx"] if use_nginx else [])
-        print("| case | " + " | ".join(columns + ratios) + " |")
-        print("|---|" + "---:|" * (len(columns) + len(ratios)))
+        latencies = ["p99 Go", "p99 kelp"] + (["p99 nginx"] if use_nginx else [])
+        print("| case | " + " | ".join(columns + ratios + latencies) + " |")
+        print("|---|" + "---:|" * (len(columns) + len(ratios) + len(latencies)))
+
+        def median(values):
+            return statistics.median(values) if values else None
+
         for name, r in results.items():
-            g, k = statistics.median(r["go"]), statistics.median(r["kelp"])
-            b = statistics.median(r["baseline"]) if r["baseline"] else None
-            n = statistics.median(r["nginx"]) if r["nginx"] else None
-            cells = [f"{g:,.0f}"] + ([f"{b:,.0f}" if b else "—"] if args.baseline else []) + [f"{k:,.0f}"]
+            g, k = median(r["go"]), median(r["kelp"])
+            b, n = median(r.get("baseline", [])), median(r.get("nginx", []))
+            cells = [f"{g:,.0f}"] + ([f"{b:,.0f}"] if args.baseline else []) + [f"{k:,.0f}"]
             cells += [f"{n:,.0f}" if n else "—"] if use_nginx else []
-            cells += [f"{k / g:.2f}x"] + ([f"{k / b:.2f}x" if b else "—"] if args.baseline else [])
+            cells += [f"{k / g:.2f}x"] + ([f"{k / b:.2f}x"] if args.baseline else [])
             cells += [f"{k / n:.2f}x" if n else "—"] if use_nginx else []
+            if name in p99:
+                lat = p99[name]
+                cells += [f"{median(lat['go']):.1f}", f"{median(lat['kelp']):.1f}"]
+                cells += [f"{median(lat['nginx']):.1f}" if lat.get("nginx") else "—"] if use_nginx else []
+            else:
+                cells += ["—"] * len(latencies)
             print(f"| {name} | " + " | ".join(cells) + " |")
-        if not peak_kb["go"] or not peak_kb["kelp"]:
-            return
-        g, k = max(peak_kb["go"]) / 1024, max(peak_kb["kelp"]) / 1024
-        print(f"\npeak RSS during 8 MB reads ({args.connections} connections): Go {g:,.0f} MiB, "
-              f"kelp {k:,.0f} MiB per HTTP worker")
+        failed = {f"{s} {name}": f for name, per in failures.items() for s, f in per.items() if f}
+        print("\nfailed requests: " + (", ".join(f"{k}: {v}" for k, v in failed.items()) if failed else "none"))
+        for n in connection_counts:
+            go_peak = [kb for c_, kb in peak_kb["go"] if c_ == n]
+            kelp_peak = [kb for c_, kb in peak_kb["kelp"] if c_ == n]
+            if go_peak and kelp_peak:
+                print(f"peak RSS during 8 MB reads (c={n}): Go {max(go_peak) / 1024:,.0f} MiB, "
+                      f"kelp {max(kelp_peak) / 1024:,.0f} MiB per HTTP worker")
     finally:
         c.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
