@@ -14,7 +14,9 @@ server against a running master and measures:
   minus the same server's PSS with an empty directory; divided by N, that is
   the memory each needle costs.
 Servers take turns; the table gives medians over the rounds.
-Usage: benchmarks/scale.py [--needles 10000000] [--volumes 8] [--repeat 3]
+With --delete-every N every Nth needle is deleted afterwards, so the .idx is
+no longer in key order (kelp then sorts it in memory instead of streaming it).
+Usage: benchmarks/scale.py [--needles 10000000] [--volumes 8] [--repeat 3] [--delete-every N]
 """
 import argparse
 import os
@@ -59,15 +61,26 @@ def needle_record(key, append_ns):
     return head + body + tail + b"\0" * (8 - unpadded % 8)
 
 
-def write_volumes(base, needles, volumes):
+def tombstone_record(key, append_ns):
+    """Go's deletion record: the needle's id and cookie, size 0, the deleted
+    data's checksum and the time of the delete."""
+    unpadded = 16 + 4 + 8
+    return struct.pack(">IQIIQ", COOKIE, key, 0, crc32c(DATA), append_ns) + b"\0" * (8 - unpadded % 8)
+
+
+def write_volumes(base, needles, volumes, delete_every=0):
     """Volume v (1..V) holds keys k with k % V == v - 1: the interleaving of a
-    master that assigns ids in order across writable volumes."""
+    master that assigns ids in order across writable volumes. With
+    delete_every=N, every Nth needle of a volume is then deleted (a tombstone
+    record and an .idx entry of size -1 appended): the .idx is no longer in
+    key order, as in any volume that has seen deletes."""
     record_len = len(needle_record(1, 0))
     template = bytearray(needle_record(1, 0))
     per_volume = {v: [] for v in range(1, volumes + 1)}
     for key in range(1, needles + 1):
         per_volume[(key - 1) % volumes + 1].append(key)
     now_ns = time.time_ns()
+    probes = {}  # a live needle of each volume
     for vid, keys in per_volume.items():
         dat = bytearray(8 + record_len * len(keys))
         dat[0:8] = bytes([3, 0, 0, 0, 0, 0, 0, 0])  # version 3, placement 000, no TTL, revision 0
@@ -78,9 +91,17 @@ def write_volumes(base, needles, volumes):
             struct.pack_into(">Q", dat, at + 4, key)
             struct.pack_into(">Q", dat, at + APPEND_AT, now_ns + i)
             struct.pack_into(">QIBI", idx, i * 17, key, at // 8, 0, 6)
+        if delete_every:
+            doomed = keys[::delete_every]
+            tomb_len = len(tombstone_record(1, 0))
+            at = len(dat)
+            dat += b"".join(tombstone_record(key, now_ns + i) for i, key in enumerate(doomed))
+            idx += b"".join(struct.pack(">QIBI", key, (at + i * tomb_len) // 8, 0, 0xFFFFFFFF) for i, key in enumerate(doomed))
+            keys = [k for i, k in enumerate(keys) if i % delete_every]
+        probes[vid] = keys[len(keys) // 2]
         (base / f"{vid}.dat").write_bytes(dat)
         (base / f"{vid}.idx").write_bytes(idx)
-    return {vid: keys[len(keys) // 2] for vid, keys in per_volume.items()}
+    return probes
 
 
 def pss_kb(pids):
@@ -170,6 +191,7 @@ def main():
     ap.add_argument("--needles", type=int, default=10_000_000)
     ap.add_argument("--volumes", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--delete-every", type=int, default=0, help="delete every Nth needle of each volume (0: none)")
     args = ap.parse_args()
     subprocess.run(["make", "-C", str(ROOT), "-j2", "BUILD=build/bench", "OFFSET_BYTES=5", "all"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -180,7 +202,7 @@ def main():
         base = tmp / "base"
         base.mkdir()
         t = time.monotonic()
-        probes = write_volumes(base, args.needles, args.volumes)
+        probes = write_volumes(base, args.needles, args.volumes, args.delete_every)
         print(f"wrote {args.needles:,} needles in {args.volumes} volumes in {time.monotonic() - t:.0f} s", file=sys.stderr)
         empty = {}
         for server in ("go", "kelp"):
@@ -201,7 +223,8 @@ def main():
                 os.sync()
                 results[server].append(measure(c, server, d, probes))
                 shutil.rmtree(d)
-        print(f"\n{args.needles:,} needles of 1 byte in {args.volumes} volumes, {args.repeat} rounds, medians; "
+        deleted = f", every {args.delete_every}th deleted" if args.delete_every else ""
+        print(f"\n{args.needles:,} needles of 1 byte in {args.volumes} volumes{deleted}, {args.repeat} rounds, medians; "
               f"{os.cpu_count()} cores, warm page cache\n")
         print("| server | first read (s) | all volumes readable (s) | PSS (MiB) | PSS empty (MiB) | bytes per needle |")
         print("|---|---:|---:|---:|---:|---:|")

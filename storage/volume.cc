@@ -1,8 +1,10 @@
 #include "storage/volume.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstring>
@@ -14,6 +16,64 @@
 #include "storage/compaction.h"
 
 namespace kelp {
+
+namespace {
+
+// One .idx entry as the replay keeps it.
+struct Replayed {
+  NeedleId id;
+  uint64_t offset_units;
+  int32_t size;
+};
+
+// A large array for the length of one load, in its own mapping: huge pages
+// where the kernel grants them (one fault per 2 MiB instead of per 4 KiB), and
+// every byte back to the system when it goes.
+template <typename T>
+class ScratchArray {
+ public:
+  explicit ScratchArray(uint64_t n) : bytes_(std::max<uint64_t>(n, 1) * sizeof(T)) {
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    madvise(p, bytes_, MADV_HUGEPAGE);
+    data_ = static_cast<T*>(p);
+  }
+  ~ScratchArray() {
+    if (data_) munmap(data_, bytes_);
+  }
+  ScratchArray(const ScratchArray&) = delete;
+  ScratchArray& operator=(const ScratchArray&) = delete;
+  bool ok() const { return data_ != nullptr; }
+  T* data() { return data_; }
+  T& operator[](uint64_t i) { return data_[i]; }
+
+ private:
+  size_t bytes_;
+  T* data_ = nullptr;
+};
+
+// Sorts by id, keeping the order of equal ids, by merging the ascending runs
+// the array already has: an .idx is its ascending appends interleaved with
+// later overwrites and deletes, so it holds few runs, and a merge of k runs
+// costs log2(k) linear passes instead of a full sort's log2(n).
+void SortRunsById(Replayed* first, Replayed* last) {
+  std::vector<Replayed*> bounds{first};
+  for (Replayed* p = first + 1; p < last; ++p)
+    if (p->id < (p - 1)->id) bounds.push_back(p);
+  bounds.push_back(last);
+  const auto by_id = [](const Replayed& a, const Replayed& b) { return a.id < b.id; };
+  while (bounds.size() > 2) {
+    std::vector<Replayed*> merged{first};
+    for (size_t i = 0; i + 2 < bounds.size(); i += 2) {
+      std::inplace_merge(bounds[i], bounds[i + 1], bounds[i + 2], by_id);  // stable: the left run's entries first
+      merged.push_back(bounds[i + 2]);
+    }
+    if (bounds.size() % 2 == 0) merged.push_back(last);  // an odd run out waits for the next pass
+    bounds = std::move(merged);
+  }
+}
+
+}  // namespace
 
 std::string VolumeFileNames::File(const std::string& ext) const {
   const bool index = ext == ".idx" || ext == ".cpx" || ext == ".ldb" || ext == ".cpldb" || ext == ".rdb";
@@ -192,40 +252,118 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
                 static_cast<unsigned long long>(idx_end_), static_cast<unsigned long long>(idx_bytes));
     }
   }
-  auto seg = IndexSegmentWriter::Create(("kelp-idx-" + std::to_string(names_.id)).c_str(), entries * 2, first_generation_);
-  if (!seg.ok()) return seg.status();
-  segment_ = std::move(seg.value());
-
+  // The segment's base is every key's final value in key order. Each key's
+  // entries are replayed in the order they were appended, which gives the
+  // value and the counters a replay of the whole file gives. An .idx whose
+  // keys only grow (a volume that was only appended to) is streamed twice:
+  // once to size the base and check the .dat, once to write it. Any other is
+  // read into memory and stably sorted by key first.
   std::vector<uint8_t> buf(size_t(entry) * 4096);
+  const auto for_each_entry = [&](auto&& visit) -> Status {
+    for (uint64_t done = 0; done < entries;) {
+      const uint64_t n = std::min<uint64_t>(entries - done, 4096);
+      if (Status s = EnvPreadFull(env_, idx_fd_, buf.data(), n * entry, off_t(done * entry)); !s.ok()) return s;
+      for (uint64_t i = 0; i < n; ++i) visit(done + i, DecodeIdxEntry(buf.data() + i * entry, offset_bytes_));
+      done += n;
+    }
+    return Status::Ok();
+  };
+  const auto is_put = [](uint64_t offset_units, int32_t size) { return offset_units != 0 && size >= 0; };
   uint64_t max_end = super_block_.BlockSize();
   std::vector<NeedleId> beyond;  // entries whose record would end past the .dat
-  for (uint64_t done = 0; done < entries;) {
-    const uint64_t n = std::min<uint64_t>(entries - done, 4096);
-    if (Status s = EnvPreadFull(env_, idx_fd_, buf.data(), n * entry, off_t(done * entry)); !s.ok()) return s;
-    for (uint64_t i = 0; i < n; ++i) {
-      const IdxEntry e = DecodeIdxEntry(buf.data() + i * entry, offset_bytes_);
-      const auto old = segment_.Get(e.id);
-      uint64_t end = 0;
-      if (e.offset_units != 0 && e.size >= 0) {
-        RecordPut(e.id, uint32_t(e.size), old);
-        IndexValue v{e.offset_units, uint32_t(e.size), false, true};
-        if (!segment_.Put(e.id, v)) return Status::Corruption("index segment overflow while loading");
-        end = e.ByteOffset() + ActualSize(uint32_t(e.size), version());
-      } else {
-        if (old && !old->deleted) {
-          counters_.deleted_count++;
-          counters_.deleted_bytes += old->size;
-          IndexValue d = *old;
-          d.deleted = true;
-          if (!segment_.Put(e.id, d)) return Status::Corruption("index segment overflow while loading");
-        }
-        if (e.offset_units != 0) end = e.ByteOffset() + ActualSize(0, version());
-      }
-      if (end > dat_end_) beyond.push_back(e.id);
-      max_end = std::max(max_end, end);
+  bool ascending = true;
+  uint64_t count = 0, min_key = 0, max_key = 0;  // of the base, when ascending
+  NeedleId previous_id = 0;
+  NeedleId counted_key = 0;  // the last key counted into the base
+  bool counted_any = false;
+  Status read = for_each_entry([&](uint64_t i, const IdxEntry& e) {
+    uint64_t end = 0;
+    if (e.offset_units != 0) end = e.ByteOffset() + ActualSize(e.size >= 0 ? uint32_t(e.size) : 0, version());
+    if (end > dat_end_) beyond.push_back(e.id);
+    max_end = std::max(max_end, end);
+    if (i > 0 && e.id < previous_id) ascending = false;
+    previous_id = e.id;
+    // A key has a value after its entries exactly when one of them is a put:
+    // a delete changes only a value that exists. (Meaningful only while
+    // ascending, when a key's entries are adjacent.)
+    if (e.id != 0 && is_put(e.offset_units, e.size) && !(counted_any && e.id == counted_key)) {
+      if (count++ == 0) min_key = e.id;
+      max_key = counted_key = e.id;
+      counted_any = true;
     }
-    done += n;
+  });
+  if (!read.ok()) return read;
+
+  // One key's run of entries, applied in order to the value the index holds
+  // for it (packed and unpacked, so a size too large to pack reads back as
+  // the index gives it); `finish` stores the final value.
+  BaseEntry* out = nullptr;
+  BaseEntry* out_end = nullptr;
+  bool overflow = false;  // more keys than were counted: refused below
+  const auto apply = [&](NeedleId id, uint64_t offset_units, int32_t size, std::optional<IndexValue>* current) {
+    if (is_put(offset_units, size)) {
+      RecordPut(id, uint32_t(size), *current);
+      *current = IndexValue::Unpack(IndexValue{offset_units, uint32_t(size), false, true}.Pack());
+    } else if (*current && !(*current)->deleted) {
+      counters_.deleted_count++;
+      counters_.deleted_bytes += (*current)->size;
+      (*current)->deleted = true;
+    }
+  };
+  const auto finish = [&](NeedleId id, const std::optional<IndexValue>& current) {
+    if (!current) return;
+    if (id == 0) segment_.Put(NeedleId(0), *current);
+    else if (out != out_end) *out++ = {id, current->Pack()};
+    else overflow = true;
+  };
+  const auto make_segment = [&]() -> Status {
+    auto seg = IndexSegmentWriter::CreateForBase(("kelp-idx-" + std::to_string(names_.id)).c_str(), count, min_key, max_key,
+                                                 opened_read_only_ ? 1024 : DeltaCapacityFor(count), first_generation_);
+    if (!seg.ok()) return seg.status();
+    segment_ = std::move(seg.value());
+    out = segment_.mutable_base();
+    out_end = out + count;
+    return Status::Ok();
+  };
+
+  if (ascending) {
+    if (Status s = make_segment(); !s.ok()) return s;
+    NeedleId run_id = 0;
+    std::optional<IndexValue> current;
+    read = for_each_entry([&](uint64_t i, const IdxEntry& e) {
+      if (i > 0 && e.id != run_id) {
+        finish(run_id, current);
+        current.reset();
+      }
+      run_id = e.id;
+      apply(e.id, e.offset_units, e.size, &current);
+    });
+    if (!read.ok()) return read;
+    if (entries > 0) finish(run_id, current);
+  } else {
+    ScratchArray<Replayed> log(entries);
+    if (!log.ok()) return Status::IOError(ErrnoMessage("replay buffer for " + names_.Idx()));
+    read = for_each_entry([&](uint64_t i, const IdxEntry& e) { log[i] = {e.id, e.offset_units, e.size}; });
+    if (!read.ok()) return read;
+    Replayed* first = log.data();
+    Replayed* last = log.data() + entries;
+    SortRunsById(first, last);
+    count = 0;
+    for (const Replayed* e = first; e != last; ++e) {
+      if (e->id == 0 || !is_put(e->offset_units, e->size) || (count > 0 && e->id == max_key)) continue;
+      if (count++ == 0) min_key = e->id;
+      max_key = e->id;
+    }
+    if (Status s = make_segment(); !s.ok()) return s;
+    for (const Replayed* run = first; run != last;) {
+      const NeedleId id = run->id;
+      std::optional<IndexValue> current;
+      for (; run != last && run->id == id; ++run) apply(id, run->offset_units, run->size, &current);
+      finish(id, current);
+    }
   }
+  if (overflow || out != out_end) return Status::Corruption("index segment base of " + names_.Idx() + " does not match its count");
+  segment_.FinishBase();
   if (!beyond.empty()) {
     // Indexed, so acknowledged, yet not on disk: a power loss reordered the
     // writes. Nothing can bring them back; say which, and keep the volume
@@ -586,11 +724,9 @@ Status Volume::PublishLocked(const std::vector<std::pair<NeedleId, IndexValue>>&
   // Grow before the table is too full to take the batch's new keys. A second
   // growth waits until every reader has left the first old segment.
   if (!trailing_ && (segment_.used_slots() + entries.size() + 1) * 4 > segment_.capacity() * 3) {
-    auto bigger = IndexSegmentWriter::Create(("kelp-idx-" + std::to_string(id())).c_str(),
-                                             std::max<uint64_t>(segment_.capacity() * 2, (segment_.used_slots() + entries.size()) * 2),
-                                             segment_.generation() + 1);
+    auto bigger = IndexSegmentWriter::Merged(("kelp-idx-" + std::to_string(id())).c_str(), segment_,
+                                             (entries.size() + 1) * 2, segment_.generation() + 1);
     if (bigger.ok()) {
-      segment_.CopyTo(&bigger.value());
       trailing_ = std::move(segment_);
       segment_ = std::move(bigger.value());
       announce_pending_ = true;
