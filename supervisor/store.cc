@@ -86,8 +86,9 @@ Status Store::LoadAll() {
     if (Status s = LoadLocation(li); !s.ok()) return s;
   }
   ReconcileEcAcrossLocations();
-  // Loading replays each .idx through buffers of about 40 bytes per entry;
-  // hand the freed heap back rather than keep it for the server's lifetime.
+  // Sorting an unsorted .idx merges through heap buffers of up to 12 bytes
+  // per entry; hand the freed heap back rather than keep it for the
+  // server's lifetime.
   malloc_trim(0);
   return Status::Ok();
 }
@@ -122,8 +123,10 @@ Status Store::LoadLocation(size_t li) {
   }
   // Volumes share nothing while they load (each has its own files and
   // segment), so they load on one thread per core, at most four: a volume
-  // whose .idx is out of key order holds 24 bytes per entry while it loads,
-  // and four of those at once is the most a start-up may add to the index.
+  // whose .idx is out of key order holds up to about 60 bytes per entry while
+  // it loads (its replay array, the merge buffer, the run bounds and the
+  // segment being built), and four of those at once bound what a start-up
+  // adds to the index.
   // The store takes them in directory order afterwards.
   std::vector<std::optional<Result<std::unique_ptr<Volume>>>> loaded(todo.size());
   std::atomic<size_t> next{0};
