@@ -22,7 +22,7 @@ for example an earlier commit's build/bench/bin) runs in the same rounds and
 gets its own column: a before/after comparison measured in one run.
 The servers take turns in a rotating order, and dirty pages are synced
 before every case, so that no server pays for another one's writeback.
-The whole matrix: benchmarks/run.py --connections 1,16,1000 (about an hour);
+The whole matrix: benchmarks/run.py --connections 1,16,1000;
 start-up and index memory at 10 M needles: benchmarks/scale.py.
 Usage: benchmarks/run.py [--repeat 3] [--seconds 10] [--connections 16] [--weed-n 20000] [--no-weed] [--no-nginx] [--only TEXT] [--baseline DIR]
 """

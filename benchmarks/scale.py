@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 import conftest  # noqa: E402  (the test harness starts the processes)
-from conftest import Cluster, Proc, free_port  # noqa: E402
+from conftest import Cluster, Proc, crc32c, free_port  # noqa: E402
 import requests  # noqa: E402
 
 KELP_BENCH_BIN = ROOT / "build" / "bench" / "bin"
@@ -41,22 +41,12 @@ DATA = b"k"
 APPEND_AT = 16 + 6 + 4  # header, body (data size, data, flags), checksum: then the append time
 
 
-def crc32c(data):
-    """CRC-32C (Castagnoli), bit by bit; stored raw, as Go 4.48 writes it."""
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
-
-
 def needle_record(key, append_ns):
     """A version-3 needle of DATA, no name/mime/ttl: header, body, checksum,
     append time, padding to 8 (always 1..8 bytes, as Go pads)."""
     body = struct.pack(">I", len(DATA)) + DATA + b"\0"  # data size, data, flags
     head = struct.pack(">IQI", COOKIE, key, len(body))
-    tail = struct.pack(">IQ", crc32c(DATA), append_ns)
+    tail = struct.pack(">IQ", crc32c(DATA), append_ns)  # the checksum raw, as Go 4.48 writes it
     unpadded = len(head) + len(body) + len(tail)
     return head + body + tail + b"\0" * (8 - unpadded % 8)
 

@@ -169,8 +169,9 @@ std::optional<IndexValue> IndexSegmentReader::Lookup(NeedleId id) const {
   return Find(base_, id, std::memory_order_acquire);
 }
 
-SegmentCounters IndexSegmentReader::Counters() const {
-  const SegmentHeader* h = header();
+namespace {
+
+SegmentCounters CountersOf(const SegmentHeader* h) {
   SegmentCounters c;
   c.file_count = h->file_count.load(std::memory_order_relaxed);
   c.deleted_count = h->deleted_count.load(std::memory_order_relaxed);
@@ -181,6 +182,10 @@ SegmentCounters IndexSegmentReader::Counters() const {
   c.last_modified_s = h->last_modified_s.load(std::memory_order_relaxed);
   return c;
 }
+
+}  // namespace
+
+SegmentCounters IndexSegmentReader::Counters() const { return CountersOf(header()); }
 
 // ---- writer ----
 
@@ -323,11 +328,7 @@ Result<IndexSegmentWriter> IndexSegmentWriter::Merged(const char* name, const In
   const SegmentHeader* fh = from.header();
   h->zero_key_value.store(fh->zero_key_value.load(std::memory_order_relaxed), std::memory_order_relaxed);
   h->read_only.store(fh->read_only.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  SegmentCounters c;
-  c.file_count = fh->file_count.load(); c.deleted_count = fh->deleted_count.load(); c.deleted_bytes = fh->deleted_bytes.load();
-  c.content_size = fh->content_size.load(); c.max_file_key = fh->max_file_key.load(); c.dat_size = fh->dat_size.load();
-  c.last_modified_s = fh->last_modified_s.load();
-  w.SetCounters(c);
+  w.SetCounters(CountersOf(fh));
   return made;
 }
 

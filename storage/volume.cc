@@ -272,10 +272,18 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
   uint64_t max_end = super_block_.BlockSize();
   std::vector<NeedleId> beyond;  // entries whose record would end past the .dat
   bool ascending = true;
-  uint64_t count = 0, min_key = 0, max_key = 0;  // of the base, when ascending
+  // The base's size and key range, counted over entries in key order: a key
+  // has a value after its entries exactly when one of them is a put (a delete
+  // changes only a value that exists); needle 0 lives in the header.
+  struct BaseExtent {
+    uint64_t count = 0, min_key = 0, max_key = 0;
+    void Add(NeedleId id, bool put) {
+      if (id == 0 || !put || (count > 0 && id == max_key)) return;
+      if (count++ == 0) min_key = id;
+      max_key = id;
+    }
+  } extent;  // of the file as read: meaningful only if it is ascending
   NeedleId previous_id = 0;
-  NeedleId counted_key = 0;  // the last key counted into the base
-  bool counted_any = false;
   Status read = for_each_entry([&](uint64_t i, const IdxEntry& e) {
     uint64_t end = 0;
     if (e.offset_units != 0) end = e.ByteOffset() + ActualSize(e.size >= 0 ? uint32_t(e.size) : 0, version());
@@ -283,14 +291,7 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
     max_end = std::max(max_end, end);
     if (i > 0 && e.id < previous_id) ascending = false;
     previous_id = e.id;
-    // A key has a value after its entries exactly when one of them is a put:
-    // a delete changes only a value that exists. (Meaningful only while
-    // ascending, when a key's entries are adjacent.)
-    if (e.id != 0 && is_put(e.offset_units, e.size) && !(counted_any && e.id == counted_key)) {
-      if (count++ == 0) min_key = e.id;
-      max_key = counted_key = e.id;
-      counted_any = true;
-    }
+    extent.Add(e.id, is_put(e.offset_units, e.size));
   });
   if (!read.ok()) return read;
 
@@ -317,12 +318,13 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
     else overflow = true;
   };
   const auto make_segment = [&]() -> Status {
-    auto seg = IndexSegmentWriter::CreateForBase(("kelp-idx-" + std::to_string(names_.id)).c_str(), count, min_key, max_key,
-                                                 opened_read_only_ ? 1024 : DeltaCapacityFor(count), first_generation_);
+    auto seg = IndexSegmentWriter::CreateForBase(("kelp-idx-" + std::to_string(names_.id)).c_str(), extent.count, extent.min_key,
+                                                 extent.max_key, opened_read_only_ ? 1024 : DeltaCapacityFor(extent.count),
+                                                 first_generation_);
     if (!seg.ok()) return seg.status();
     segment_ = std::move(seg.value());
     out = segment_.mutable_base();
-    out_end = out + count;
+    out_end = out + extent.count;
     return Status::Ok();
   };
 
@@ -348,12 +350,8 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
     Replayed* first = log.data();
     Replayed* last = log.data() + entries;
     SortRunsById(first, last);
-    count = 0;
-    for (const Replayed* e = first; e != last; ++e) {
-      if (e->id == 0 || !is_put(e->offset_units, e->size) || (count > 0 && e->id == max_key)) continue;
-      if (count++ == 0) min_key = e->id;
-      max_key = e->id;
-    }
+    extent = {};
+    for (const Replayed* e = first; e != last; ++e) extent.Add(e->id, is_put(e->offset_units, e->size));
     if (Status s = make_segment(); !s.ok()) return s;
     for (const Replayed* run = first; run != last;) {
       const NeedleId id = run->id;

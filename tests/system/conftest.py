@@ -30,6 +30,16 @@ def _port_free(port):
             return False
 
 
+def crc32c(data):
+    """CRC-32C (Castagnoli), bit by bit: small inputs only."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
 def free_port():
     """A port p with p and p+10000 (the gRPC port) both free."""
     for _ in range(200):

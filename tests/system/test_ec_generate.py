@@ -11,23 +11,13 @@ import time
 
 import requests
 
-from conftest import wait_until
+from conftest import crc32c, wait_until
 from grpc_stubs import call, vs_pb2, volume_stub
 from test_vacuum import fid, start, stop
 
 VID = 9
 OCTET = {"Content-Type": "application/octet-stream"}
 TOTAL = 14
-
-
-def crc32c(data):
-    """CRC-32C (Castagnoli), bit by bit: small inputs only."""
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
 
 
 def fill(url, rng, megabytes):
