@@ -649,6 +649,14 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
       else m->status = Status::Ok();
     }
   }
+  // Each mutation adds at most one key to the delta (a delete of a base key
+  // adds its tombstone value there).
+  if (count && batch[0]->status.ok()) {
+    if (Status room = ReserveIndexRoom(count); !room.ok()) {
+      for (size_t i = 0; i < count; ++i) batch[i]->status = room;
+      return;
+    }
+  }
   const uint64_t dat_start = dat_end_;
   std::vector<uint8_t> idx_bytes;
   std::vector<std::pair<NeedleId, IndexValue>> pending;
@@ -702,6 +710,8 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
     for (Mutation* m : applied) m->status = s;
     return;
   }
+  if (answers_via_loop_)
+    for (Mutation* m : applied) m->held_for_switch = true;
 
   bool want_sync = false;
   for (Mutation* m : applied) want_sync |= m->fsync;
@@ -717,28 +727,53 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
   }
 }
 
+Status Volume::ReserveIndexRoom(size_t keys) {
+  // Under the 3/4 load ceiling a probe stays short.
+  if ((segment_.used_slots() + keys + 1) * 4 <= segment_.capacity() * 3) return Status::Ok();
+  // A second merge waits until every reader has left the old segment.
+  if (!trailing_) {
+    // Built without state_mu_: only this thread changes segment_, and the
+    // loop only reads it, so the loop never waits for a merge.
+    auto merged = IndexSegmentWriter::Merged(("kelp-idx-" + std::to_string(id())).c_str(), segment_, (keys + 1) * 2,
+                                             segment_.generation() + 1);
+    if (merged.ok()) {
+      std::lock_guard<std::mutex> l(state_mu_);
+      trailing_ = std::move(segment_);
+      segment_ = std::move(merged.value());
+      trailing_stale_ = false;
+      announce_pending_ = true;
+      KLOG_INFO("volume %u: index merged into generation %llu (%llu keys in its base, %llu delta slots)", id(),
+                (unsigned long long)segment_.generation(), (unsigned long long)segment_.base_count(),
+                (unsigned long long)segment_.capacity());
+      return Status::Ok();
+    }
+    KLOG_ERROR("volume %u: cannot merge its index segment: %s", id(), merged.status().message().c_str());
+  }
+  // Past the ceiling probes are longer but still correct; Put keeps one slot
+  // empty so that every probe ends.
+  if (segment_.used_slots() + keys + 2 <= segment_.capacity()) return Status::Ok();
+  return Status::Unavailable("volume " + std::to_string(id()) + ": index segment full until its readers switch; retry");
+}
+
 Status Volume::PublishLocked(const std::vector<std::pair<NeedleId, IndexValue>>& entries) {
   std::lock_guard<std::mutex> l(state_mu_);
-  // Grow before the table is too full to take the batch's new keys. A second
-  // growth waits until every reader has left the first old segment.
-  if (!trailing_ && (segment_.used_slots() + entries.size() + 1) * 4 > segment_.capacity() * 3) {
-    auto bigger = IndexSegmentWriter::Merged(("kelp-idx-" + std::to_string(id())).c_str(), segment_,
-                                             (entries.size() + 1) * 2, segment_.generation() + 1);
-    if (bigger.ok()) {
-      trailing_ = std::move(segment_);
-      segment_ = std::move(bigger.value());
-      announce_pending_ = true;
-    } else {
-      KLOG_ERROR("volume %u: cannot grow index segment: %s", id(), bigger.status().message().c_str());
-    }
-  }
   for (const auto& [nid, v] : entries) {
-    if (!segment_.Put(nid, v) || (trailing_ && !trailing_->Put(nid, v))) {
+    // ReserveIndexRoom made room for every key of the batch.
+    if (!segment_.Put(nid, v)) {
       read_only_ = true;
       load_warning_ = "index segment full; restart to rebuild it";
       segment_.SetReadOnly(true);
       KLOG_ERROR("volume %u: %s", id(), load_warning_.c_str());
       return Status::IOError("volume " + std::to_string(id()) + ": index segment full");
+    }
+    // The old segment's delta has a quarter of its slots left when the merge
+    // starts. When a slow reader lets that run out, the old segment stops
+    // here, and from now until the switch every write is answered only once
+    // all readers read the new segment, which has it.
+    if (trailing_ && !trailing_stale_ && !trailing_->Put(nid, v)) {
+      trailing_stale_ = true;
+      answers_via_loop_ = true;
+      KLOG_INFO("volume %u: the old index segment is full; writes are answered after every reader switches", id());
     }
   }
   segment_.SetCounters(counters_);
@@ -967,6 +1002,7 @@ void Volume::FinishHandover(uint64_t generation) {
   if (!trailing_ || segment_.generation() != generation) return;
   trailing_->MarkSuperseded();
   trailing_.reset();
+  trailing_stale_ = false;
 }
 
 bool Volume::handover_pending() const {

@@ -77,6 +77,9 @@ struct Mutation {
   uint64_t offset = 0;  // kPut: where the record went
   uint32_t size = 0;    // kPut: the needle size; kDelete: the deleted needle's size (0: absent)
   std::optional<uint32_t> replaced;  // kPut: the size of the live needle it overwrote
+  // Applied while a reader may still read a segment without it (see
+  // Volume::answers_via_loop): acknowledge only once every reader switched.
+  bool held_for_switch = false;
 };
 
 // Go's refusal of an overwrite or delete that names the needle with another cookie.
@@ -167,8 +170,10 @@ class Volume {
   // it, the result is loaded if the swap can be finished, or the error says
   // the volume must go offline (`offline`).
   Result<std::unique_ptr<Volume>> CommitCompaction(bool* offline);
-  // Until every reader has switched to this volume's files, writes are
-  // answered through the event loop, after the switch was announced.
+  // Set while a write could be missing from a segment some reader still
+  // reads: after a compaction's swap until every reader has the new files,
+  // and during a segment handover once the old segment could not take a new
+  // key. Each write applied meanwhile is marked Mutation::held_for_switch.
   bool answers_via_loop() const { return answers_via_loop_; }
 
   // A segment grown since the last call, to announce to the workers.
@@ -210,6 +215,10 @@ class Volume {
   void DeleteOne(Mutation* m, std::vector<uint8_t>* idx_out, std::vector<std::pair<NeedleId, IndexValue>>* pending);
   std::optional<IndexValue> LookupForWrite(NeedleId id, const std::vector<std::pair<NeedleId, IndexValue>>& pending) const;
   void RecordPut(NeedleId id, uint32_t size, std::optional<IndexValue> old);
+  // Makes room in the segment for `keys` new keys before anything of the
+  // batch is written, merging when the load ceiling would be passed; an
+  // error refuses the batch and changes nothing. With write_mu_ held.
+  Status ReserveIndexRoom(size_t keys);
   Status PublishLocked(const std::vector<std::pair<NeedleId, IndexValue>>& entries);
   void EncodeIdx(NeedleId id, uint64_t offset_units, int32_t size, std::vector<uint8_t>* out) const;
   uint64_t NextAppendAtNs(uint64_t hint);
@@ -244,6 +253,9 @@ class Volume {
   mutable std::mutex state_mu_;
   IndexSegmentWriter segment_;
   std::optional<IndexSegmentWriter> trailing_;  // the old segment while readers switch
+  // trailing_ could not take a key: it is no longer updated, and writes are
+  // answered only after the switch (answers_via_loop_).
+  bool trailing_stale_ = false;
   bool announce_pending_ = false;
   bool read_only_ = false;
   bool opened_read_only_ = false;  // the files could not be opened for writing

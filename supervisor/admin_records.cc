@@ -134,8 +134,8 @@ void AdminService::AppendTailed(const kelp_internal::TailedNeedle& req, kelp_int
       [this, req, v, result, changed, finish = std::move(finish)] {
         if (RetiredForSuccessor(v, *result)) return AppendTailed(req, nullptr, finish);
         if (!result->ok()) return finish(GoError(result->message()));
-        if (*changed && hooks_.volume_mutated) hooks_.volume_mutated(req.volume_id());
-        finish(grpc::Status::OK);
+        if (!*changed || !hooks_.volume_mutated) return finish(grpc::Status::OK);
+        hooks_.volume_mutated(req.volume_id(), [finish] { finish(grpc::Status::OK); });
       });
 }
 
@@ -184,8 +184,8 @@ void AdminService::WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobReques
       [this, req, v, vid, prefix, result, unchanged, finish = std::move(finish)] {
         if (RetiredForSuccessor(v, *result)) return WriteNeedleBlob(req, nullptr, finish);
         if (!result->ok()) return finish(GoError(prefix + result->message()));
-        if (!*unchanged && hooks_.volume_mutated) hooks_.volume_mutated(vid);
-        finish(grpc::Status::OK);
+        if (*unchanged || !hooks_.volume_mutated) return finish(grpc::Status::OK);
+        hooks_.volume_mutated(vid, [finish] { finish(grpc::Status::OK); });
       });
 }
 

@@ -733,8 +733,8 @@ void AdminService::ContinueBatchDelete(std::shared_ptr<BatchDeleteJob> job) {
           r->set_status(out->status);
           if (!out->error.empty()) r->set_error(out->error);
           if (out->size) r->set_size(out->size);
-          if (out->deleted && hooks_.volume_mutated) hooks_.volume_mutated(vid);
-          ContinueBatchDelete(job);
+          if (!out->deleted || !hooks_.volume_mutated) return ContinueBatchDelete(job);
+          hooks_.volume_mutated(vid, [this, job] { ContinueBatchDelete(job); });
         });
     return;  // the done callback continues
   }

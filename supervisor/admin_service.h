@@ -36,7 +36,9 @@ struct AdminHooks {
   std::function<void()> volumes_changed;      // a full report to the master now
   std::function<void()> state_changed;        // maintenance mode flipped
   std::function<void()> leave;                // stop heartbeating
-  std::function<void(VolumeId)> volume_mutated;  // announces a grown index segment
+  // After a write or delete: announces a grown index segment, then runs
+  // `then` once every worker reads a segment that holds the change.
+  std::function<void(VolumeId, std::function<void()> then)> volume_mutated;
   std::function<void(Volume*)> volume_replaced;  // a vacuum commit: workers switch to it, the master hears of it
   // EC shards mounted (new) or unmounted (deleted): the master hears at once.
   std::function<void(std::vector<master_pb::VolumeEcShardInformationMessage> added,

@@ -272,7 +272,10 @@ int main(int argc, char** argv) {
     pool.SetServerState(shared);
   };
   hooks.leave = [&] { heartbeat_ptr->RequestStop(); };
-  hooks.volume_mutated = [&](VolumeId id) { pool.AnnounceSegment(id); };
+  hooks.volume_mutated = [&](VolumeId id, std::function<void()> then) {
+    pool.AnnounceSegment(id);
+    pool.WhenSwitched(id, std::move(then));
+  };
   hooks.volume_replaced = [&](Volume* v) {
     pool.BroadcastReattach(v);
     heartbeat_ptr->SendFullReportSoon();  // the new size and compaction revision

@@ -37,6 +37,8 @@ WorkerPool::WorkerPool(uv_loop_t* loop, Store* store, WorkerPoolOptions options)
     uv_timer_init(loop_, &s.timer);
     s.timer.data = this;
   }
+  uv_timer_init(loop_, &handover_watch_);
+  handover_watch_.data = this;
 }
 
 WorkerPool::~WorkerPool() = default;
@@ -164,12 +166,10 @@ void WorkerPool::BroadcastAttach(Volume* v) {
 
 // A vacuumed volume replaces the one the workers read: each re-attaches it
 // (new .dat, new segment) and acknowledges the generation. Until all have,
-// its writes are answered from the loop, after the attach on the same
-// channel, so no client reads its own write through the old files.
+// its writes are answered only after the switch (WhenSwitched), so no
+// client reads an acknowledged write through the old files.
 void WorkerPool::BroadcastReattach(Volume* v) {
-  Handover& h = handovers_[v->id()];
-  h.generation = v->DupSegmentGeneration();
-  h.waiting.clear();
+  Handover& h = BeginHandover(v->id(), v->DupSegmentGeneration());
   SendToLive(true, [&](Worker* w) {
     if (AttachVolume(w, v)) h.waiting.insert(w->serial);
   });
@@ -177,7 +177,8 @@ void WorkerPool::BroadcastReattach(Volume* v) {
 }
 
 void WorkerPool::BroadcastDetach(VolumeId id) {
-  handovers_.erase(id);
+  // The volume is gone: nothing is left to switch to.
+  if (auto it = handovers_.find(id); it != handovers_.end()) EndHandover(it);
   const ipc::VolumeRef ref{id, 0, 0};
   SendToLive(true, [&](Worker* w) { SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kVolumeDetach, 0, ref)); });
 }
@@ -355,9 +356,7 @@ void WorkerPool::AnnounceSegment(VolumeId id) {
   if (!v) return;
   auto replacement = v->TakeSegmentReplacement();
   if (!replacement) return;
-  Handover& h = handovers_[id];
-  h.generation = replacement->generation;
-  h.waiting.clear();
+  Handover& h = BeginHandover(id, replacement->generation);
   const ipc::VolumeRef ref{id, 0, replacement->generation};
   const int fd = replacement->fd;
   SendToLive(true, [&](Worker* w) {
@@ -373,11 +372,54 @@ void WorkerPool::FinishHandover(VolumeId vid, uint64_t serial) {
   it->second.waiting.erase(serial);
   if (!it->second.waiting.empty()) return;
   const uint64_t generation = it->second.generation;
-  handovers_.erase(it);
+  EndHandover(it);
   // Releasing the old segment is the writer's business: it keeps updating it until then.
   if (std::shared_ptr<Volume> v = store_->Shared(vid)) {
     if (DiskWriter* writer = store_->WriterFor(vid)) writer->Post([v, generation] { v->FinishHandover(generation); });
     else v->FinishHandover(generation);
+  }
+}
+
+WorkerPool::Handover& WorkerPool::BeginHandover(VolumeId vid, uint64_t generation) {
+  // A handover that replaces one still under way keeps its held answers:
+  // they go out when every worker reads the newer segment.
+  Handover& h = handovers_[vid];
+  h.generation = generation;
+  h.waiting.clear();
+  h.started_ms = NowMs(loop_);
+  if (!handover_watch_armed_ && !shutting_down_) {
+    handover_watch_armed_ = true;
+    uv_timer_start(&handover_watch_, OnHandoverWatch, 1000, 1000);
+  }
+  return h;
+}
+
+void WorkerPool::EndHandover(std::map<VolumeId, Handover>::iterator it) {
+  std::vector<std::function<void()>> after = std::move(it->second.after_switch);
+  handovers_.erase(it);
+  if (handovers_.empty() && handover_watch_armed_) {
+    handover_watch_armed_ = false;
+    uv_timer_stop(&handover_watch_);
+  }
+  for (auto& fn : after) fn();
+}
+
+void WorkerPool::WhenSwitched(VolumeId id, std::function<void()> fn) {
+  auto it = handovers_.find(id);
+  if (it == handovers_.end()) return fn();
+  it->second.after_switch.push_back(std::move(fn));
+}
+
+void WorkerPool::OnHandoverWatch(uv_timer_t* t) {
+  auto* self = static_cast<WorkerPool*>(t->data);
+  const uint64_t now = NowMs(self->loop_);
+  std::set<uint64_t> stuck;
+  for (auto& [vid, h] : self->handovers_)
+    if (now - h.started_ms >= kHandoverDeadlineMs) stuck.insert(h.waiting.begin(), h.waiting.end());
+  for (uint64_t serial : stuck) {
+    auto it = self->workers_.find(serial);
+    // Its exit ends its part in every handover (Forget).
+    if (it != self->workers_.end()) self->Drop(it->second, "did not switch to a new index segment in time");
   }
 }
 
@@ -407,8 +449,13 @@ Status WorkerPool::VolumeNotFound(VolumeId vid) { return Status::NotFound("volum
 DiskWriter::Done WorkerPool::LoopCompletion(uint64_t serial, VolumeId vid, std::shared_ptr<PendingMutation> job, ipc::MsgType reply,
                                             uint64_t request_id) {
   return [this, serial, vid, job = std::move(job), reply, request_id] {
-    if (!job->answered) Reply(serial, reply, request_id, job->m.status, job->m.size, job->m.offset);
     AnnounceSegment(vid);
+    if (job->answered) return;
+    if (!job->m.held_for_switch) return Reply(serial, reply, request_id, job->m.status, job->m.size, job->m.offset);
+    // The answer alone waits; the job (and the record's mapping) goes now.
+    WhenSwitched(vid, [this, serial, reply, request_id, status = job->m.status, size = job->m.size, offset = job->m.offset] {
+      Reply(serial, reply, request_id, status, size, offset);
+    });
   };
 }
 
@@ -420,8 +467,8 @@ DiskWriter::Answer WorkerPool::LaneAnswer(std::shared_ptr<ipc::Channel> lane, Pe
                                           uint64_t request_id, Volume* volume) {
   return [lane = std::move(lane), pending, reply, request_id, volume] {
     const Mutation& m = pending->m;
-    if (volume->answers_via_loop()) {
-      pending->answered = false;  // the loop answers, after the workers switched files
+    if (m.held_for_switch) {
+      pending->answered = false;  // the loop answers, after the workers switched
       return true;
     }
     pending->answered = lane->TrySendStruct(reply, request_id, MutationReplyOf(m.status, m.size, m.offset));
@@ -599,6 +646,8 @@ void WorkerPool::Shutdown(void (*done)(void*), void* arg) {
     uv_timer_stop(&s.timer);
     uv_close(reinterpret_cast<uv_handle_t*>(&s.timer), nullptr);
   }
+  uv_timer_stop(&handover_watch_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&handover_watch_), nullptr);
   if (workers_.empty()) {
     shutdown_done_ = nullptr;
     done(arg);

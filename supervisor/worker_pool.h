@@ -84,6 +84,11 @@ class WorkerPool {
   void SetServerState(const SharedServerState& state);
   // Announces a volume's grown index segment to the workers, if it has one.
   void AnnounceSegment(VolumeId id);
+  // Runs `fn` once no worker may still read an older segment of the volume
+  // than the one published now: at once when no handover is under way, else
+  // when the handover ends (every worker answered, died or was dropped).
+  // A write is acknowledged through this when the volume answers via the loop.
+  void WhenSwitched(VolumeId id, std::function<void()> fn);
   int restarts() const { return restarts_; }
   // Workers dropped for breaking the protocol.
   int dropped() const { return dropped_; }
@@ -116,7 +121,13 @@ class WorkerPool {
   struct Handover {
     uint64_t generation = 0;
     std::set<uint64_t> waiting;  // worker serials still reading the old segment
+    uint64_t started_ms = 0;
+    std::vector<std::function<void()>> after_switch;  // see WhenSwitched
   };
+  // A worker that has not switched this long after an announcement is stuck
+  // (a healthy one answers within its next loop turn); it is dropped, so that
+  // the writes held for the switch are answered and the next merge can run.
+  static constexpr uint64_t kHandoverDeadlineMs = 10000;
   struct Slot {
     Kind kind = Kind::kHttp;
     int number = 1;  // 1-based within its kind, for titles and logs
@@ -154,6 +165,10 @@ class WorkerPool {
   // Sends, or drops the worker when the message cannot be sent or queued.
   bool SendOrDrop(Worker* w, bool sent);
   void FinishHandover(VolumeId vid, uint64_t serial);
+  // Starts a handover of `vid` to `generation` (waiting filled by the caller).
+  Handover& BeginHandover(VolumeId vid, uint64_t generation);
+  void EndHandover(std::map<VolumeId, Handover>::iterator it);
+  static void OnHandoverWatch(uv_timer_t* t);
   void OnExit(Worker* w, int64_t status, int signal);
   // Serials advance with every spawn, so a slot is reused only long after its worker is gone.
   static uint32_t GaugeSlot(const Worker* w) { return uint32_t(w->serial % ipc::kMaxWorkers); }
@@ -172,6 +187,8 @@ class WorkerPool {
   std::map<uint64_t, Worker*> workers_;  // by serial
   std::vector<Slot> slots_;
   std::map<VolumeId, Handover> handovers_;
+  uv_timer_t handover_watch_{};  // runs while a handover is under way
+  bool handover_watch_armed_ = false;
   // Writers given work during the current read pass, woken once at its end.
   std::vector<DiskWriter*> to_wake_;
   AdminHandler admin_handler_;

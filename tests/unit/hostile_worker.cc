@@ -156,6 +156,8 @@ int HostileWorkerMain(const char* act_c) {
   if (std::getenv("KELP_HOSTILE_LANE")) g_send_fd = AwaitLane();
   if (act == "grow-ack" || act == "grow-noack") {
     WriteMany(vid, 900, act == "grow-ack");
+  } else if (act == "grow-past-old-noack") {
+    WriteMany(vid, 1500, false);  // past what the old segment can take
   } else if (act == "valid") {
     SendWrite(vid, ValidRecord(5), ValidRecord(5).size());
   } else if (act == "valid-memfd") {

@@ -161,3 +161,25 @@ TEST_CASE("segment handover: a grown index reaches the workers, and the old one 
     for (NeedleId id = 1000; id < 1900; ++id) CHECK(rig.volume->Lookup(id).has_value());
   }
 }
+
+TEST_CASE("segment handover: when the old segment is full, writes wait for the switch, and a worker that never switches is dropped") {
+  PoolRig rig;
+  setenv("KELP_HOSTILE", "grow-past-old-noack", 1);
+  setenv("KELP_HOSTILE_VID", "3", 1);
+  rig.pool->Start();
+  // The old 1024-slot segment takes about 250 keys after the merge; the
+  // write it cannot take is applied to the new one and its answer held.
+  REQUIRE(rig.RunUntil([&] { return rig.volume->answers_via_loop(); }));
+  CHECK(rig.volume->handover_pending());
+  const uint64_t held_at = rig.volume->counters().file_count;
+  CHECK(held_at > 900);
+  CHECK(held_at < 1500);
+  // The worker waits for that answer and never acknowledges the segment:
+  // the handover deadline drops it, which ends the handover.
+  REQUIRE(rig.RunUntil([&] { return rig.pool->dropped() >= 1; }));
+  CHECK(rig.RunUntil([&] { return !rig.volume->handover_pending() && !rig.volume->answers_via_loop(); }));
+  rig.Stop();
+  unsetenv("KELP_HOSTILE");
+  CHECK_FALSE(rig.volume->read_only());  // was: read-only once the old segment filled
+  for (NeedleId id = 1000; id < 1000 + held_at; ++id) CHECK(rig.volume->Lookup(id).has_value());
+}
