@@ -157,7 +157,9 @@ Result<IndexSegmentReader> IndexSegmentReader::Map(int fd) {
   const SegmentHeader* h = r.header();
   if (h->magic != kSegmentMagic || h->layout_version != kSegmentLayoutVersion || h->capacity == 0 ||
       h->capacity > r.length_ / sizeof(Slot) || h->base_count > r.length_ / sizeof(BaseEntry) ||
-      (h->base_count && (h->base_min_key > h->base_max_key || h->directory_shift >= 64 ||
+      // Every key in [min, max] maps to a bucket below directory_buckets (a
+      // count of 0 would be the +1 wrapping round over a full 2^64 span).
+      (h->base_count && (h->base_min_key > h->base_max_key || h->directory_shift >= 64 || h->directory_buckets == 0 ||
                          ((h->base_max_key - h->base_min_key) >> h->directory_shift) + 1 != h->directory_buckets ||
                          h->directory_buckets > r.length_)) ||
       SegmentLength(h->capacity, h->base_count, h->directory_buckets) != r.length_)

@@ -53,9 +53,9 @@ class ScratchArray {
 };
 
 // Sorts by id, keeping the order of equal ids, by merging the ascending runs
-// the array already has: an .idx is its ascending appends interleaved with
-// later overwrites and deletes, so it holds few runs, and a merge of k runs
-// costs log2(k) linear passes instead of a full sort's log2(n).
+// the array already has: the out-of-order entries of an .idx (deletes and
+// overwrites of older keys) come in few runs when they come in batches, and a
+// merge of k runs costs log2(k) linear passes instead of a full sort's log2(n).
 void SortRunsById(Replayed* first, Replayed* last) {
   std::vector<Replayed*> bounds{first};
   for (Replayed* p = first + 1; p < last; ++p)
@@ -254,10 +254,16 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
   }
   // The segment's base is every key's final value in key order. Each key's
   // entries are replayed in the order they were appended, which gives the
-  // value and the counters a replay of the whole file gives. An .idx whose
-  // keys only grow (a volume that was only appended to) is streamed twice:
-  // once to size the base and check the .dat, once to write it. Any other is
-  // read into memory and stably sorted by key first.
+  // value and the counters a replay of the whole file gives.
+  // The entries are split as the file is read: those whose key is at least
+  // every key before them (the "spine": a volume's appends, since a master
+  // hands out growing keys) stay in the file, and the rest (deletes and
+  // overwrites of older keys) are kept aside and sorted by key, stably.
+  // Key order is then the spine, streamed from the file again, merged with
+  // the sorted side. For a key both hold, every spine entry comes before
+  // every side entry in the file (a side entry's key is below a key read
+  // before it, so no spine entry with its key can follow it), so the merge
+  // takes the spine's first. Memory beyond the segment: the side only.
   std::vector<uint8_t> buf(size_t(entry) * 4096);
   const auto for_each_entry = [&](auto&& visit) -> Status {
     for (uint64_t done = 0; done < entries;) {
@@ -269,9 +275,17 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
     return Status::Ok();
   };
   const auto is_put = [](uint64_t offset_units, int32_t size) { return offset_units != 0 && size >= 0; };
+  // Whether entry i is on the spine, given the greatest key before it.
+  struct Spine {
+    NeedleId top = 0;
+    bool Takes(uint64_t i, NeedleId id) {
+      if (i > 0 && id < top) return false;
+      top = id;
+      return true;
+    }
+  };
   uint64_t max_end = super_block_.BlockSize();
   std::vector<NeedleId> beyond;  // entries whose record would end past the .dat
-  bool ascending = true;
   // The base's size and key range, counted over entries in key order: a key
   // has a value after its entries exactly when one of them is a put (a delete
   // changes only a value that exists); needle 0 lives in the header.
@@ -282,18 +296,46 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
       if (count++ == 0) min_key = id;
       max_key = id;
     }
-  } extent;  // of the file as read: meaningful only if it is ascending
-  NeedleId previous_id = 0;
+  } extent;
+  // Reserved for every entry, touched only as far as the side grows.
+  ScratchArray<Replayed> side(entries);
+  if (!side.ok()) return Status::IOError(ErrnoMessage("replay buffer for " + names_.Idx()));
+  uint64_t side_count = 0;
+  bool side_puts = false;
+  Spine spine;
   Status read = for_each_entry([&](uint64_t i, const IdxEntry& e) {
     uint64_t end = 0;
     if (e.offset_units != 0) end = e.ByteOffset() + ActualSize(e.size >= 0 ? uint32_t(e.size) : 0, version());
     if (end > dat_end_) beyond.push_back(e.id);
     max_end = std::max(max_end, end);
-    if (i > 0 && e.id < previous_id) ascending = false;
-    previous_id = e.id;
-    extent.Add(e.id, is_put(e.offset_units, e.size));
+    if (spine.Takes(i, e.id)) {
+      extent.Add(e.id, is_put(e.offset_units, e.size));
+    } else {
+      side[side_count++] = {e.id, e.offset_units, e.size};
+      side_puts |= is_put(e.offset_units, e.size);
+    }
   });
   if (!read.ok()) return read;
+  SortRunsById(side.data(), side.data() + side_count);
+  // Every entry in key order (see above).
+  const auto in_key_order = [&](auto&& visit) -> Status {
+    uint64_t j = 0;
+    Spine again;
+    Status s = for_each_entry([&](uint64_t i, const IdxEntry& e) {
+      if (!again.Takes(i, e.id)) return;
+      for (; j < side_count && side[j].id < e.id; ++j) visit(side[j].id, side[j].offset_units, side[j].size);
+      visit(e.id, e.offset_units, e.size);
+    });
+    for (; s.ok() && j < side_count; ++j) visit(side[j].id, side[j].offset_units, side[j].size);
+    return s;
+  };
+  // Side deletes only change values the spine counted; side puts may add
+  // keys, so the base is counted over the merge.
+  if (side_puts) {
+    extent = {};
+    read = in_key_order([&](NeedleId id, uint64_t offset_units, int32_t size) { extent.Add(id, is_put(offset_units, size)); });
+    if (!read.ok()) return read;
+  }
 
   // One key's run of entries, applied in order to the value the index holds
   // for it (packed and unpacked, so a size too large to pack reads back as
@@ -317,49 +359,27 @@ Status Volume::ReplayIndex(uint64_t* indexed_end) {
     else if (out != out_end) *out++ = {id, current->Pack()};
     else overflow = true;
   };
-  const auto make_segment = [&]() -> Status {
-    auto seg = IndexSegmentWriter::CreateForBase(("kelp-idx-" + std::to_string(names_.id)).c_str(), extent.count, extent.min_key,
-                                                 extent.max_key, opened_read_only_ ? 1024 : DeltaCapacityFor(extent.count),
-                                                 first_generation_);
-    if (!seg.ok()) return seg.status();
-    segment_ = std::move(seg.value());
-    out = segment_.mutable_base();
-    out_end = out + extent.count;
-    return Status::Ok();
-  };
-
-  if (ascending) {
-    if (Status s = make_segment(); !s.ok()) return s;
-    NeedleId run_id = 0;
-    std::optional<IndexValue> current;
-    read = for_each_entry([&](uint64_t i, const IdxEntry& e) {
-      if (i > 0 && e.id != run_id) {
-        finish(run_id, current);
-        current.reset();
-      }
-      run_id = e.id;
-      apply(e.id, e.offset_units, e.size, &current);
-    });
-    if (!read.ok()) return read;
-    if (entries > 0) finish(run_id, current);
-  } else {
-    ScratchArray<Replayed> log(entries);
-    if (!log.ok()) return Status::IOError(ErrnoMessage("replay buffer for " + names_.Idx()));
-    read = for_each_entry([&](uint64_t i, const IdxEntry& e) { log[i] = {e.id, e.offset_units, e.size}; });
-    if (!read.ok()) return read;
-    Replayed* first = log.data();
-    Replayed* last = log.data() + entries;
-    SortRunsById(first, last);
-    extent = {};
-    for (const Replayed* e = first; e != last; ++e) extent.Add(e->id, is_put(e->offset_units, e->size));
-    if (Status s = make_segment(); !s.ok()) return s;
-    for (const Replayed* run = first; run != last;) {
-      const NeedleId id = run->id;
-      std::optional<IndexValue> current;
-      for (; run != last && run->id == id; ++run) apply(id, run->offset_units, run->size, &current);
-      finish(id, current);
+  auto seg = IndexSegmentWriter::CreateForBase(("kelp-idx-" + std::to_string(names_.id)).c_str(), extent.count, extent.min_key,
+                                               extent.max_key, opened_read_only_ ? 1024 : DeltaCapacityFor(extent.count),
+                                               first_generation_);
+  if (!seg.ok()) return seg.status();
+  segment_ = std::move(seg.value());
+  out = segment_.mutable_base();
+  out_end = out + extent.count;
+  NeedleId run_id = 0;
+  bool in_run = false;
+  std::optional<IndexValue> current;
+  read = in_key_order([&](NeedleId id, uint64_t offset_units, int32_t size) {
+    if (in_run && id != run_id) {
+      finish(run_id, current);
+      current.reset();
     }
-  }
+    in_run = true;
+    run_id = id;
+    apply(id, offset_units, size, &current);
+  });
+  if (!read.ok()) return read;
+  if (in_run) finish(run_id, current);
   if (overflow || out != out_end) return Status::Corruption("index segment base of " + names_.Idx() + " does not match its count");
   segment_.FinishBase();
   if (!beyond.empty()) {

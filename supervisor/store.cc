@@ -8,11 +8,13 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "common/disk_status.h"
@@ -62,6 +64,10 @@ Result<std::vector<VolumeFileNames>> VolumeFilesIn(const DiskLocation& loc) {
     found.push_back(std::move(names));
   }
   closedir(d);
+  // In name order, so that which copy of a repeated id loads first does not
+  // depend on the directory's hash order.
+  std::sort(found.begin(), found.end(),
+            [](const VolumeFileNames& a, const VolumeFileNames& b) { return a.Base(a.dir) < b.Base(b.dir); });
   return found;
 }
 
@@ -107,8 +113,9 @@ Status Store::LoadLocation(size_t li) {
   if (!files.ok()) return files.status();
   std::vector<VolumeFileNames> todo;
   std::set<VolumeId> taken;
+  std::vector<VolumeFileNames> again;  // later copies of an id this location loads too
   for (const VolumeFileNames& names : files.value()) {
-    if (volumes_.count(names.id) || taken.count(names.id)) {
+    if (volumes_.count(names.id)) {
       KLOG_WARN("volume %u found again in %s; keeping the first copy", names.id, loc.dir.c_str());
       continue;
     }
@@ -118,15 +125,18 @@ Status Store::LoadLocation(size_t li) {
       continue;
     }
     FinishInterruptedCompaction(names);
+    if (taken.count(names.id)) {
+      again.push_back(names);
+      continue;
+    }
     taken.insert(names.id);
     todo.push_back(names);
   }
   // Volumes share nothing while they load (each has its own files and
   // segment), so they load on one thread per core, at most four: a volume
-  // whose .idx is out of key order holds up to about 60 bytes per entry while
-  // it loads (its replay array, the merge buffer, the run bounds and the
-  // segment being built), and four of those at once bound what a start-up
-  // adds to the index.
+  // holds about 24 bytes per out-of-order .idx entry while it loads (its side
+  // array, plus the buffer of its sort), and four of those at once bound what
+  // a start-up adds to the index.
   // The store takes them in directory order afterwards.
   std::vector<std::optional<Result<std::unique_ptr<Volume>>>> loaded(todo.size());
   std::atomic<size_t> next{0};
@@ -135,20 +145,36 @@ Status Store::LoadLocation(size_t li) {
   };
   const size_t threads = std::min<size_t>({todo.size(), 4, std::max(1u, std::thread::hardware_concurrency())});
   std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(load);
+  for (size_t t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back(load);
+    } catch (const std::system_error& e) {
+      // This thread takes what the missing ones would have.
+      KLOG_WARN("disk location %s: cannot start a loading thread (%s); loading on fewer", loc.dir.c_str(), e.what());
+      break;
+    }
+  }
   load();
   for (std::thread& t : pool) t.join();
-  for (size_t i = 0; i < todo.size(); ++i) {
-    const VolumeFileNames& names = todo[i];
-    auto& v = *loaded[i];
+  auto adopt = [&](const VolumeFileNames& names, Result<std::unique_ptr<Volume>>& v) {
     if (!v.ok()) {
       KLOG_ERROR("load volume %s: %s", names.Base(loc.dir).c_str(), v.status().message().c_str());
-      continue;
+      return;
     }
     if (!v.value()->load_warning().empty())
       KLOG_WARN("volume %u loaded read-only: %s", names.id, v.value()->load_warning().c_str());
     location_of_[names.id] = li;
     volumes_[names.id] = std::move(v.value());
+  };
+  for (size_t i = 0; i < todo.size(); ++i) adopt(todo[i], *loaded[i]);
+  // A copy whose first one did not load gets its turn, in directory order.
+  for (const VolumeFileNames& names : again) {
+    if (volumes_.count(names.id)) {
+      KLOG_WARN("volume %u found again in %s; keeping the first copy", names.id, loc.dir.c_str());
+      continue;
+    }
+    auto v = Volume::Load(names, offset_bytes_, env_);
+    adopt(names, v);
   }
   LoadEcLocation(li);
   KLOG_INFO("disk location %s: %zu volume(s), %zu EC shard(s)", loc.dir.c_str(), VolumeCountIn(li), EcShardCountIn(li));

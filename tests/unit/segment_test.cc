@@ -144,6 +144,20 @@ TEST_CASE("a mapping whose header does not describe its length is refused") {
   REQUIRE(pwrite(fd, &h, sizeof h, 0) == ssize_t(sizeof h));
   CHECK_FALSE(IndexSegmentReader::Map(fd).ok());
   close(fd);
+
+  // Keys over the whole 2^64 span with shift 0 would need 2^64 buckets: the
+  // count wraps to 0, and a length that fits a one-bucket directory must not
+  // let a lookup index the directory by the key itself.
+  const int forged = memfd_create("forged", MFD_CLOEXEC);
+  REQUIRE(forged >= 0);
+  h.base_min_key = 0;
+  h.base_max_key = UINT64_MAX;
+  h.directory_shift = 0;
+  h.directory_buckets = 0;
+  REQUIRE(ftruncate(forged, off_t(kSegmentHeaderBytes + 1024 * 16 + 3 * 16 + 1 * 4)) == 0);
+  REQUIRE(pwrite(forged, &h, sizeof h, 0) == ssize_t(sizeof h));
+  CHECK_FALSE(IndexSegmentReader::Map(forged).ok());
+  close(forged);
 }
 
 TEST_CASE("a concurrent reader never sees a wrong or torn value") {

@@ -273,10 +273,15 @@ TEST_CASE("a volume written with the other offset width is refused, not misread"
 }
 
 TEST_CASE("a reload rebuilds the index the writes built, for keys written in any order, across merges") {
-  // "scrambled" replays through a sort; "ascending" (each key's overwrites and
-  // deletes right after its first write) streams the .idx.
-  for (const bool scrambled : {true, false}) {
-  CAPTURE(scrambled);
+  // "scrambled": most entries are out of key order (a side sorted by merging
+  // many runs, with puts); "ascending": each key's overwrites and deletes
+  // right after its first write (all on the spine); "late deletes": the
+  // deletes come after all the writes (a side of deletes only, one run);
+  // "late deletes and overwrites": a side with puts, counted by a merge.
+  for (const std::string order : {"scrambled", "ascending", "late deletes", "late deletes and overwrites"}) {
+  CAPTURE(order);
+  const bool scrambled = order == "scrambled";
+  const bool late = order.starts_with("late");
   testing::TempDir t;
   std::map<NeedleId, std::optional<IndexValue>> live;  // as the running volume answers
   SegmentCounters before;
@@ -291,7 +296,8 @@ TEST_CASE("a reload rebuilds the index the writes built, for keys written in any
     std::vector<NeedleId> keys{0};
     for (int i = 0; i < 12000; ++i) {
       x = x * 6364136223846793005ull + 1442695040888963407ull;
-      keys.push_back(scrambled ? NeedleId(x >> 50) : NeedleId(i + 1));  // scrambled: below 2^14, many repeat
+      // scrambled: below 2^14, many repeat; late: even keys, so odd ones come later below the top
+      keys.push_back(scrambled ? NeedleId(x >> 50) : late ? NeedleId(2 * (i + 1)) : NeedleId(i + 1));
     }
     // Every reader switches to a merged segment at once (the server's loop
     // announces it and the workers acknowledge).
@@ -308,12 +314,28 @@ TEST_CASE("a reload rebuilds the index the writes built, for keys written in any
       const auto put = Put(vol, k, 7, "v" + std::to_string(i));
       INFO(put.status().message());
       REQUIRE(put.ok());
+      if (late) continue;
       if (i % 5 == 0) REQUIRE(vol.Delete(k, 7).ok());
       if (i % 15 == 0) REQUIRE(Put(vol, k, 7, "again" + std::to_string(i)).ok());
     }
+    if (late) {
+      for (size_t i = 0; i < keys.size(); i += 5) {
+        switch_readers();
+        REQUIRE(vol.Delete(keys[i], 7).ok());
+      }
+      if (order == "late deletes and overwrites")
+        for (size_t i = 0; i < keys.size(); i += 15) {
+          switch_readers();
+          REQUIRE(Put(vol, keys[i], 7, "again" + std::to_string(i)).ok());
+          if (i % 45 == 0 && i > 0) REQUIRE(Put(vol, keys[i] - 1, 7, "new below the top").ok());
+        }
+    }
     CHECK(vol.DupSegmentGeneration() > first_generation + 2);  // merged more than twice
     CHECK(vol.Delete(424242424242ull, 7).value() == 0u);  // never written: no entry
-    for (NeedleId k : keys) live[k] = vol.Lookup(k);
+    for (NeedleId k : keys) {
+      live[k] = vol.Lookup(k);
+      if (k > 0) live[k - 1] = vol.Lookup(k - 1);
+    }
     live[424242424242ull] = vol.Lookup(424242424242ull);
     before = vol.counters();
   }
