@@ -33,7 +33,8 @@ template <typename T>
 class ScratchArray {
  public:
   explicit ScratchArray(uint64_t n) : bytes_(std::max<uint64_t>(n, 1) * sizeof(T)) {
-    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // Reserved, not committed: a load touches only what it writes.
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return;
     madvise(p, bytes_, MADV_HUGEPAGE);
     data_ = static_cast<T*>(p);
@@ -772,7 +773,8 @@ Status Volume::ReserveIndexRoom(size_t keys) {
   // Past the ceiling probes are longer but still correct; Put keeps one slot
   // empty so that every probe ends.
   if (segment_.used_slots() + keys + 2 <= segment_.capacity()) return Status::Ok();
-  return Status::Unavailable("volume " + std::to_string(id()) + ": index segment full until its readers switch; retry");
+  return Status::Unavailable("volume " + std::to_string(id()) + (trailing_ ? ": index segment full until its readers switch; retry"
+                                                                            : ": index segment full and cannot be merged; retry"));
 }
 
 Status Volume::PublishLocked(const std::vector<std::pair<NeedleId, IndexValue>>& entries) {

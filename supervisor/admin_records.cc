@@ -105,10 +105,9 @@ void AdminService::AppendTailed(const kelp_internal::TailedNeedle& req, kelp_int
   const NeedleHeader h = ParseNeedleHeader(bytes);
   if (req.tombstone() && h.size != 0) return finish(GoError("a tombstone of needle " + std::to_string(h.id) + " with data"));
   auto result = std::make_shared<Status>();
-  auto changed = std::make_shared<bool>(true);
   OnWriter(
       store_->WriterFor(id),
-      [v, record, result, changed, h, tombstone = req.tombstone()] {
+      [v, record, result, h, tombstone = req.tombstone()] {
         auto* r = reinterpret_cast<uint8_t*>(record->data());
         if (h.cookie == 0 || tombstone) {
           const std::optional<Cookie> live = LiveCookie(*v, h.id);
@@ -124,17 +123,15 @@ void AdminService::AppendTailed(const kelp_internal::TailedNeedle& req, kelp_int
             return;
           }
         }
-        if (SameAsLive(*v, h.id, r, record->size())) {
-          *changed = false;
-          return;
-        }
+        if (SameAsLive(*v, h.id, r, record->size())) return;
         auto appended = v->Append(r, record->size());
         *result = appended.ok() ? Status::Ok() : appended.status();
       },
-      [this, req, v, result, changed, finish = std::move(finish)] {
+      [this, req, v, result, finish = std::move(finish)] {
         if (RetiredForSuccessor(v, *result)) return AppendTailed(req, nullptr, finish);
         if (!result->ok()) return finish(GoError(result->message()));
-        if (!*changed || !hooks_.volume_mutated) return finish(grpc::Status::OK);
+        // Unchanged too: the live copy may be a write whose answer is held.
+        if (!hooks_.volume_mutated) return finish(grpc::Status::OK);
         hooks_.volume_mutated(req.volume_id(), [finish] { finish(grpc::Status::OK); });
       });
 }
@@ -170,21 +167,21 @@ void AdminService::WriteNeedleBlob(const volume_server_pb::WriteNeedleBlobReques
   if (Status s = ValidateRecord(reinterpret_cast<const uint8_t*>(record->data()), record->size()); !s.ok())
     return finish(GoError(prefix + s.message()));
   auto result = std::make_shared<Status>();
-  auto unchanged = std::make_shared<bool>(false);
   // Filed under the request's id whatever the header says, with no cookie
   // check, as Go does (a needle can be cloned under another key).
   OnWriter(
       store_->WriterFor(vid),
-      [v, record, result, unchanged, key = NeedleId(req.needle_id())] {
+      [v, record, result, key = NeedleId(req.needle_id())] {
         auto* r = reinterpret_cast<uint8_t*>(record->data());
-        if ((*unchanged = SameAsLive(*v, key, r, record->size()))) return;
+        if (SameAsLive(*v, key, r, record->size())) return;
         auto appended = v->Append(r, record->size(), key, false);
         *result = appended.ok() ? Status::Ok() : appended.status();
       },
-      [this, req, v, vid, prefix, result, unchanged, finish = std::move(finish)] {
+      [this, req, v, vid, prefix, result, finish = std::move(finish)] {
         if (RetiredForSuccessor(v, *result)) return WriteNeedleBlob(req, nullptr, finish);
         if (!result->ok()) return finish(GoError(prefix + result->message()));
-        if (*unchanged || !hooks_.volume_mutated) return finish(grpc::Status::OK);
+        // Unchanged too: the live copy may be a write whose answer is held.
+        if (!hooks_.volume_mutated) return finish(grpc::Status::OK);
         hooks_.volume_mutated(vid, [finish] { finish(grpc::Status::OK); });
       });
 }

@@ -171,16 +171,20 @@ void WorkerPool::BroadcastAttach(Volume* v) {
 void WorkerPool::BroadcastReattach(Volume* v) {
   Handover& h = BeginHandover(v->id(), v->DupSegmentGeneration());
   SendToLive(true, [&](Worker* w) {
-    if (AttachVolume(w, v)) h.waiting.insert(w->serial);
+    // A worker that cannot be given the new files would go on reading the
+    // old ones: it is dropped, and the handover ends when it has exited.
+    if (!AttachVolume(w, v)) Drop(w, "cannot be given a compacted volume's new files");
+    h.waiting.insert(w->serial);
   });
   if (h.waiting.empty()) FinishHandover(v->id(), 0);
 }
 
 void WorkerPool::BroadcastDetach(VolumeId id) {
-  // The volume is gone: nothing is left to switch to.
-  if (auto it = handovers_.find(id); it != handovers_.end()) EndHandover(it);
   const ipc::VolumeRef ref{id, 0, 0};
   SendToLive(true, [&](Worker* w) { SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kVolumeDetach, 0, ref)); });
+  // The volume is gone: nothing is left to switch to. The held answers go
+  // after the detach on each worker's channel, so no worker reads it after them.
+  if (auto it = handovers_.find(id); it != handovers_.end()) EndHandover(it);
 }
 
 void WorkerPool::HandleAdmin(Worker* w, ipc::Message& m) {
@@ -355,12 +359,24 @@ void WorkerPool::AnnounceSegment(VolumeId id) {
   Volume* v = store_->Find(id);
   if (!v) return;
   auto replacement = v->TakeSegmentReplacement();
-  if (!replacement) return;
+  if (!replacement) {
+    // A merged segment that could not be handed out yet (its descriptor
+    // could not be duplicated): answers held for it wait, and the watch
+    // tries again each second.
+    if (v->AnnouncePending()) {
+      Handover& h = handovers_[id];
+      h.unsent = true;
+      ArmHandoverWatch();
+    }
+    return;
+  }
   Handover& h = BeginHandover(id, replacement->generation);
   const ipc::VolumeRef ref{id, 0, replacement->generation};
   const int fd = replacement->fd;
   SendToLive(true, [&](Worker* w) {
-    if (SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kSegmentReplaced, 0, ref, {}, &fd, 1))) h.waiting.insert(w->serial);
+    // A worker that could not be sent it is dropped; it counts until it has exited.
+    SendOrDrop(w, w->channel->SendStruct(ipc::MsgType::kSegmentReplaced, 0, ref, {}, &fd, 1));
+    h.waiting.insert(w->serial);
   });
   close(fd);
   if (h.waiting.empty()) FinishHandover(id, 0);
@@ -370,7 +386,7 @@ void WorkerPool::FinishHandover(VolumeId vid, uint64_t serial) {
   auto it = handovers_.find(vid);
   if (it == handovers_.end()) return;
   it->second.waiting.erase(serial);
-  if (!it->second.waiting.empty()) return;
+  if (!it->second.waiting.empty() || it->second.unsent) return;
   const uint64_t generation = it->second.generation;
   EndHandover(it);
   // Releasing the old segment is the writer's business: it keeps updating it until then.
@@ -386,12 +402,16 @@ WorkerPool::Handover& WorkerPool::BeginHandover(VolumeId vid, uint64_t generatio
   Handover& h = handovers_[vid];
   h.generation = generation;
   h.waiting.clear();
+  h.unsent = false;
   h.started_ms = NowMs(loop_);
-  if (!handover_watch_armed_ && !shutting_down_) {
-    handover_watch_armed_ = true;
-    uv_timer_start(&handover_watch_, OnHandoverWatch, 1000, 1000);
-  }
+  ArmHandoverWatch();
   return h;
+}
+
+void WorkerPool::ArmHandoverWatch() {
+  if (handover_watch_armed_ || shutting_down_) return;
+  handover_watch_armed_ = true;
+  uv_timer_start(&handover_watch_, OnHandoverWatch, 1000, 1000);
 }
 
 void WorkerPool::EndHandover(std::map<VolumeId, Handover>::iterator it) {
@@ -414,8 +434,12 @@ void WorkerPool::OnHandoverWatch(uv_timer_t* t) {
   auto* self = static_cast<WorkerPool*>(t->data);
   const uint64_t now = NowMs(self->loop_);
   std::set<uint64_t> stuck;
-  for (auto& [vid, h] : self->handovers_)
-    if (now - h.started_ms >= kHandoverDeadlineMs) stuck.insert(h.waiting.begin(), h.waiting.end());
+  std::vector<VolumeId> unsent;
+  for (auto& [vid, h] : self->handovers_) {
+    if (h.unsent) unsent.push_back(vid);
+    else if (now - h.started_ms >= kHandoverDeadlineMs) stuck.insert(h.waiting.begin(), h.waiting.end());
+  }
+  for (VolumeId vid : unsent) self->AnnounceSegment(vid);
   for (uint64_t serial : stuck) {
     auto it = self->workers_.find(serial);
     // Its exit ends its part in every handover (Forget).

@@ -123,6 +123,9 @@ class WorkerPool {
     std::set<uint64_t> waiting;  // worker serials still reading the old segment
     uint64_t started_ms = 0;
     std::vector<std::function<void()>> after_switch;  // see WhenSwitched
+    // The new segment is not announced yet (AnnounceSegment retries): the
+    // handover cannot end, and no worker is late for it.
+    bool unsent = false;
   };
   // A worker that has not switched this long after an announcement is stuck
   // (a healthy one answers within its next loop turn); it is dropped, so that
@@ -168,6 +171,7 @@ class WorkerPool {
   // Starts a handover of `vid` to `generation` (waiting filled by the caller).
   Handover& BeginHandover(VolumeId vid, uint64_t generation);
   void EndHandover(std::map<VolumeId, Handover>::iterator it);
+  void ArmHandoverWatch();
   static void OnHandoverWatch(uv_timer_t* t);
   void OnExit(Worker* w, int64_t status, int signal);
   // Serials advance with every spawn, so a slot is reused only long after its worker is gone.

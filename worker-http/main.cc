@@ -83,7 +83,10 @@ void Worker::OnControl(ipc::Message& m) {
     case ipc::MsgType::kSegmentReplaced: {
       ipc::VolumeRef ref;
       if (!m.As(&ref) || m.fds.size() != 1) break;
-      auto gen = volumes.ReplaceSegment(ref.volume_id, m.fds[0]);
+      // A volume this worker does not have is read through no segment at
+      // all: it is acknowledged as switched. A segment it cannot map is not,
+      // and the supervisor replaces this worker at its deadline.
+      auto gen = volumes.Find(ref.volume_id) ? volumes.ReplaceSegment(ref.volume_id, m.fds[0]) : Result<uint64_t>(ref.generation);
       if (gen.ok()) link->SendStruct(ipc::MsgType::kSegmentAck, ipc::VolumeRef{ref.volume_id, 0, gen.value()});
       break;
     }
