@@ -352,7 +352,7 @@ bool IndexSegmentWriter::Put(NeedleId id, const IndexValue& v) {
     }
     if (k == 0) {
       // Keep at least one empty slot so every reader probe terminates early.
-      if (used_slots() + 2 > cap) return false;
+      if (!CanTake(0)) return false;
       slots[i].value.store(packed, std::memory_order_relaxed);
       slots[i].key.store(id, std::memory_order_release);
       h->used_slots.fetch_add(1, std::memory_order_relaxed);

@@ -162,8 +162,12 @@ class IndexSegmentWriter {
   uint64_t used_slots() const { return header()->used_slots.load(std::memory_order_relaxed); }  // in the delta
   uint64_t base_count() const { return header()->base_count; }
   uint64_t generation() const { return header()->generation; }
-  // A merge is due when a new key would push the delta's load past 3/4.
-  bool WantsGrowth() const { return (used_slots() + 1) * 4 > capacity() * 3; }
+  // Whether `keys` more new keys keep the delta's load at most 3/4 (probes
+  // stay short); past that a merge is due.
+  bool UnderCeilingWith(uint64_t keys) const { return (used_slots() + keys + 1) * 4 <= capacity() * 3; }
+  // Whether Put can take `keys` more new keys at all: it keeps one slot
+  // empty so that every probe ends.
+  bool CanTake(uint64_t keys) const { return used_slots() + keys + 2 <= capacity(); }
 
   template <typename F>
   void ForEach(F&& f) const;  // f(NeedleId, IndexValue): every entry, in no particular order

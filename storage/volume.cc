@@ -750,7 +750,7 @@ void Volume::Apply(Mutation* const* batch, size_t count) {
 
 Status Volume::ReserveIndexRoom(size_t keys) {
   // Under the 3/4 load ceiling a probe stays short.
-  if ((segment_.used_slots() + keys + 1) * 4 <= segment_.capacity() * 3) return Status::Ok();
+  if (segment_.UnderCeilingWith(keys)) return Status::Ok();
   // A second merge waits until every reader has left the old segment.
   if (!trailing_) {
     // Built without state_mu_: only this thread changes segment_, and the
@@ -770,9 +770,8 @@ Status Volume::ReserveIndexRoom(size_t keys) {
     }
     KLOG_ERROR("volume %u: cannot merge its index segment: %s", id(), merged.status().message().c_str());
   }
-  // Past the ceiling probes are longer but still correct; Put keeps one slot
-  // empty so that every probe ends.
-  if (segment_.used_slots() + keys + 2 <= segment_.capacity()) return Status::Ok();
+  // Past the ceiling probes are longer but still correct.
+  if (segment_.CanTake(keys)) return Status::Ok();
   return Status::Unavailable("volume " + std::to_string(id()) + (trailing_ ? ": index segment full until its readers switch; retry"
                                                                             : ": index segment full and cannot be merged; retry"));
 }

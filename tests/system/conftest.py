@@ -223,6 +223,14 @@ def fid_on(master, server, timeout=30.0):
         time.sleep(0.2)
 
 
+def assert_all_readable(url, written, who):
+    """Every fid of `written` (fid -> bytes) reads back whole from the server at `url`."""
+    s = requests.Session()
+    for fid, body in written.items():
+        r = s.get(f"{url}/{fid}", timeout=10)
+        assert r.status_code == 200 and r.content == body, f"{who} cannot read acknowledged write {fid}: {r.status_code}"
+
+
 def worker_pids(supervisor_pid, kind="http"):
     """Child processes of the supervisor of one kind ("http" or "grpc"), by
     their process titles ("kelp-volume: http worker 1", "kelp-volume: grpc worker")."""

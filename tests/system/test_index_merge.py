@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import Cluster, copy_tree, wait_until, worker_pids
+from conftest import Cluster, assert_all_readable, copy_tree, wait_until, worker_pids
 
 # A Go-written volume holds about a hundred needles, so its delta has the
 # minimum 4096 slots: a merge comes every ~3000 new keys, and the old segment
@@ -86,10 +86,12 @@ def test_acknowledged_writes_read_back_on_any_worker_while_the_index_merges(go_d
     c = Cluster(tmp_path)
     misses = []
     acked = {}
+    recent = []  # acknowledged fids in order, for the readers
     lock = threading.Lock()
     try:
         kelp = c.start_kelp(d, workers=2)
-        assert len(worker_pids(kelp.pid)) == 2
+        # /status answers once one worker listens; the other may still be starting.
+        assert wait_until(lambda: len(worker_pids(kelp.pid)) == 2, 10)
 
         def on_ack(fid, body):
             # A new connection each time: the read lands on either worker.
@@ -98,6 +100,7 @@ def test_acknowledged_writes_read_back_on_any_worker_while_the_index_merges(go_d
                 misses.append(f"{fid}: {r.status_code} right after its write")
             with lock:
                 acked[fid] = body
+                recent.append(fid)
 
         stop = threading.Event()
 
@@ -105,9 +108,11 @@ def test_acknowledged_writes_read_back_on_any_worker_while_the_index_merges(go_d
             rng = random.Random(7)
             while not stop.is_set():
                 with lock:
-                    if not acked:
-                        continue
-                    fid, body = rng.choice(list(acked.items())[-500:])
+                    fid = rng.choice(recent[-500:]) if recent else None
+                    body = acked.get(fid)
+                if fid is None:
+                    stop.wait(0.01)  # nothing acknowledged yet
+                    continue
                 r = requests.get(f"{kelp.url}/{fid}", timeout=30)
                 if r.status_code != 200 or r.content != body:
                     misses.append(f"{fid}: {r.status_code} on a later read")
@@ -141,8 +146,9 @@ def test_a_worker_that_never_switches_is_dropped_and_the_volume_stays_writable(g
     stopped = None
     try:
         kelp = c.start_kelp(d, workers=2)
+        # /status answers once one worker listens; the other may still be starting.
+        assert wait_until(lambda: len(worker_pids(kelp.pid)) == 2, 10)
         workers = sorted(worker_pids(kelp.pid))
-        assert len(workers) == 2
         stopped = workers[0]
         # Stopped, it never reads the announcement of the merged segment; the
         # other worker accepts every connection made from now on.
@@ -168,18 +174,12 @@ def test_a_worker_that_never_switches_is_dropped_and_the_volume_stays_writable(g
         r = requests.post(f"{kelp.url}/{fid_of(vid, 1 << 22)}", files={"file": ("n.bin", b"after")}, timeout=30)
         assert r.status_code == 201, r.text
         acked[fid_of(vid, 1 << 22)] = b"after"
-        s = requests.Session()
-        for fid, body in acked.items():
-            r = s.get(f"{kelp.url}/{fid}", timeout=10)
-            assert r.status_code == 200 and r.content == body, f"acknowledged write {fid}: {r.status_code}"
+        assert_all_readable(kelp.url, acked, "kelp")
         c.stop_all()
 
         c.start_master()
         go = c.start_go_volume(d)
-        s = requests.Session()
-        for fid, body in acked.items():
-            r = s.get(f"{go.url}/{fid}", timeout=10)
-            assert r.status_code == 200 and r.content == body, f"Go cannot read acknowledged write {fid}"
+        assert_all_readable(go.url, acked, "Go")
     finally:
         if stopped:
             try:

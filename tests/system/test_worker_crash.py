@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from conftest import Cluster, copy_tree, worker_pids
+from conftest import Cluster, assert_all_readable, copy_tree, worker_pids
 
 
 def test_sigkill_http_worker_during_write_burst(go_dataset, tmp_path):
@@ -68,18 +68,13 @@ def test_sigkill_http_worker_during_write_burst(go_dataset, tmp_path):
         assert kelp.alive(), kelp.tail()
         assert len(acked) > 200, f"only {len(acked)} writes acknowledged"
 
-        s = requests.Session()
-        for fid, body in acked.items():
-            r = s.get(f"{kelp.url}/{fid}", timeout=10)
-            assert r.status_code == 200 and r.content == body, f"acknowledged write {fid} lost"
+        assert_all_readable(kelp.url, acked, "kelp")
         c.stop_all()
 
         c.start_master()
         go = c.start_go_volume(d)
+        assert_all_readable(go.url, acked, "Go")
         s = requests.Session()
-        for fid, body in acked.items():
-            r = s.get(f"{go.url}/{fid}", timeout=10)
-            assert r.status_code == 200 and r.content == body, f"Go cannot read acknowledged write {fid}"
         for fid, (name, content, _) in list(blobs.items())[:50]:
             assert s.get(f"{go.url}/{fid}", timeout=10).content == content
         st = s.get(f"{go.url}/status", timeout=10).json()

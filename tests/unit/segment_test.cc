@@ -52,7 +52,7 @@ TEST_CASE("a merge keeps every entry, the delta's value winning; a full delta re
   REQUIRE(w.ok());
   REQUIRE(w.value().Put(0, IndexValue{77, 7, false, true}));
   NeedleId id = 1;
-  for (; !w.value().WantsGrowth(); ++id) REQUIRE(w.value().Put(id, IndexValue{id + 1, 1, false, true}));
+  for (; w.value().UnderCeilingWith(0); ++id) REQUIRE(w.value().Put(id, IndexValue{id + 1, 1, false, true}));
   CHECK(id - 1 == 768);  // needle 0 lives in the header: 768 delta keys reach 3/4 of 1024 slots
   SegmentCounters c;
   c.file_count = 5;
